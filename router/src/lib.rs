@@ -1,0 +1,12 @@
+//! smpp-router: an edge SMPP router for SMS aggregators.
+//!
+//! Aggregators bind to the router over SMPP and submit OTP and other SMS. Every message goes
+//! through a live routing table whose first route is normally the built-in iMessage OTP channel;
+//! when the recipient has no iMessage the router fails over to SMS carriers it reaches as an SMPP
+//! client, and delivery receipts find their way back to the client that sent the message.
+//!
+//! The crate is layered:
+//! - [`smpp`]: the SMPP 3.4/5.0 protocol, sans-IO — PDU codec, framing, the session state machine,
+//!   delivery receipts and SMS text encodings. No sockets, no clock.
+
+pub mod smpp;

@@ -1,0 +1,1 @@
+//! Delivery receipts (placeholder, being written).

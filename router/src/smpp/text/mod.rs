@@ -1,0 +1,1 @@
+//! SMS text encodings (placeholder, being written).
