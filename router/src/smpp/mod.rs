@@ -1,6 +1,23 @@
 //! The SMPP 3.4 / 5.0 protocol, sans-IO: no sockets and no clock.
 //!
-//! - [`values`]: typed views of the one-octet fields the router interprets.
-pub mod values;
+//! - [`frame`] cuts a byte stream into frames, checking `command_length` before buffering;
+//! - [`pdu`] decodes a frame into a [`Command`] (zero-copy) and encodes commands;
+//! - [`tlv`] keeps every optional parameter in wire order, with typed accessors;
+//! - [`session`] is the session state machine for both roles, driven by `handle_*`/`poll_*`;
+//! - [`receipt`] parses and builds delivery-receipt text; [`text`] decodes and counts SMS text;
+//! - [`status`], [`command_id`] and [`values`] name the raw numbers.
+
+pub mod command_id;
+pub mod frame;
+pub mod pdu;
 pub mod receipt;
+pub mod status;
 pub mod text;
+pub mod tlv;
+pub mod values;
+pub mod wire;
+
+pub use command_id::CommandId;
+pub use frame::{FrameDecoder, FrameError};
+pub use pdu::{Command, DecodeError, Pdu};
+pub use status::CommandStatus;

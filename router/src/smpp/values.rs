@@ -213,7 +213,10 @@ mod tests {
             MessageState::from_stat_text("FAILED"),
             MessageState::UNDELIVERABLE
         );
-        assert_eq!(MessageState::from_stat_text("WHATEVER"), MessageState::UNKNOWN);
+        assert_eq!(
+            MessageState::from_stat_text("WHATEVER"),
+            MessageState::UNKNOWN
+        );
     }
 
     #[test]

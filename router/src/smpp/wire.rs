@@ -1,0 +1,200 @@
+//! Reading and writing the SMPP wire types (reference §0): big-endian integers, C-octet strings
+//! with a maximum size including the NUL, and octet strings whose length comes from elsewhere.
+//!
+//! The reader slices the frame's [`Bytes`] (a reference-count increment, no copy, no allocation);
+//! the writer appends to the caller's [`BytesMut`].
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+/// Why a field could not be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldError {
+    /// The body ended before the field did.
+    Truncated,
+    /// A C-octet string ran past its maximum size without a NUL.
+    TooLong,
+}
+
+/// A cursor over one frame's body.
+#[derive(Clone, Debug)]
+pub struct Reader {
+    buf: Bytes,
+    pos: usize,
+}
+
+impl Reader {
+    /// A reader over `buf`, starting at its first octet.
+    pub fn new(buf: Bytes) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    /// Octets not yet read.
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// Reads an `Int1`.
+    pub fn u8(&mut self) -> Result<u8, FieldError> {
+        let v = *self.buf.get(self.pos).ok_or(FieldError::Truncated)?;
+        self.pos += 1;
+        Ok(v)
+    }
+
+    /// Reads an `Int2`, big-endian.
+    pub fn u16(&mut self) -> Result<u16, FieldError> {
+        let s = self.take(2)?;
+        Ok(u16::from_be_bytes([s[0], s[1]]))
+    }
+
+    /// Reads an `Int4`, big-endian.
+    pub fn u32(&mut self) -> Result<u32, FieldError> {
+        let s = self.take(4)?;
+        Ok(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+    }
+
+    fn take(&mut self, n: usize) -> Result<&[u8], FieldError> {
+        let end = self.pos.checked_add(n).ok_or(FieldError::Truncated)?;
+        let s = self.buf.get(self.pos..end).ok_or(FieldError::Truncated)?;
+        self.pos = end;
+        Ok(s)
+    }
+
+    /// Reads an `OS(n)`: exactly `n` octets, which may contain `0x00`.
+    pub fn octets(&mut self, n: usize) -> Result<Bytes, FieldError> {
+        let end = self.pos.checked_add(n).ok_or(FieldError::Truncated)?;
+        if end > self.buf.len() {
+            return Err(FieldError::Truncated);
+        }
+        let v = self.buf.slice(self.pos..end);
+        self.pos = end;
+        Ok(v)
+    }
+
+    /// Reads a `COS(max)`: octets up to a NUL, at most `max` octets including the NUL. The
+    /// value excludes the NUL. Octets ≥ 0x80 are accepted (real peers send them).
+    pub fn cstr(&mut self, max: usize) -> Result<Bytes, FieldError> {
+        let rest = &self.buf[self.pos..];
+        let window = &rest[..rest.len().min(max)];
+        match window.iter().position(|&b| b == 0) {
+            Some(n) => {
+                let v = self.buf.slice(self.pos..self.pos + n);
+                self.pos += n + 1;
+                Ok(v)
+            }
+            None if rest.len() < max => Err(FieldError::Truncated),
+            None => Err(FieldError::TooLong),
+        }
+    }
+
+    /// Reads a C-octet string leniently, for peers that leave the NUL out of a last field: up to a
+    /// NUL, or to the end of the body, at most `max - 1` octets of value.
+    pub fn cstr_lenient(&mut self, max: usize) -> Result<Bytes, FieldError> {
+        match self.cstr(max) {
+            Err(FieldError::Truncated) => Ok(self.rest()),
+            other => other,
+        }
+    }
+
+    /// Everything not yet read.
+    pub fn rest(&mut self) -> Bytes {
+        let v = self.buf.slice(self.pos..);
+        self.pos = self.buf.len();
+        v
+    }
+}
+
+/// Why a field could not be written: the router is strict in what it emits.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    /// A C-octet string is longer than its field allows.
+    #[error("{field} is {len} octets; at most {max} allowed")]
+    TooLong {
+        /// The field's spec name.
+        field: &'static str,
+        /// Its length in octets, without the NUL.
+        len: usize,
+        /// The most octets allowed, without the NUL.
+        max: usize,
+    },
+    /// A C-octet string contains a NUL, which would cut it short on the wire.
+    #[error("{field} contains a NUL octet")]
+    EmbeddedNul {
+        /// The field's spec name.
+        field: &'static str,
+    },
+    /// A time field is neither empty nor 16 characters.
+    #[error("{field} must be empty or 16 characters, not {len}")]
+    BadTime {
+        /// The field's spec name.
+        field: &'static str,
+        /// Its length.
+        len: usize,
+    },
+    /// The PDU would exceed the 32-bit `command_length`.
+    #[error("the PDU is too large to encode")]
+    TooLarge,
+}
+
+/// Writes a `COS(max)`: the value then a NUL, checking the limit.
+pub fn put_cstr(
+    out: &mut BytesMut,
+    field: &'static str,
+    value: &[u8],
+    max: usize,
+) -> Result<(), EncodeError> {
+    if value.len() >= max {
+        return Err(EncodeError::TooLong {
+            field,
+            len: value.len(),
+            max: max - 1,
+        });
+    }
+    if value.contains(&0) {
+        return Err(EncodeError::EmbeddedNul { field });
+    }
+    out.put_slice(value);
+    out.put_u8(0);
+    Ok(())
+}
+
+/// Writes a `COSF(17)` time field: a lone NUL, or 16 characters and a NUL.
+pub fn put_time(out: &mut BytesMut, field: &'static str, value: &[u8]) -> Result<(), EncodeError> {
+    if !value.is_empty() && value.len() != 16 {
+        return Err(EncodeError::BadTime {
+            field,
+            len: value.len(),
+        });
+    }
+    put_cstr(out, field, value, 17)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cstr_limits() {
+        let mut r = Reader::new(Bytes::from_static(b"abc\0def\0"));
+        assert_eq!(r.cstr(4).unwrap(), Bytes::from_static(b"abc"));
+        assert_eq!(r.cstr(3), Err(FieldError::TooLong));
+        let mut r = Reader::new(Bytes::from_static(b"ab"));
+        assert_eq!(r.cstr(10), Err(FieldError::Truncated));
+        let mut r = Reader::new(Bytes::from_static(b"\0"));
+        assert_eq!(r.cstr(1).unwrap(), Bytes::new());
+        let mut r = Reader::new(Bytes::from_static(b"id-without-nul"));
+        assert_eq!(
+            r.cstr_lenient(65).unwrap(),
+            Bytes::from_static(b"id-without-nul")
+        );
+    }
+
+    #[test]
+    fn put_cstr_is_strict() {
+        let mut out = BytesMut::new();
+        assert!(put_cstr(&mut out, "f", b"12345678", 9).is_ok());
+        assert!(put_cstr(&mut out, "f", b"123456789", 9).is_err());
+        assert!(put_cstr(&mut out, "f", b"a\0b", 9).is_err());
+        assert!(put_time(&mut out, "t", b"2503151430000").is_err());
+        assert!(put_time(&mut out, "t", b"250315143000004+").is_ok());
+    }
+}
