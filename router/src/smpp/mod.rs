@@ -11,6 +11,7 @@ pub mod command_id;
 pub mod frame;
 pub mod pdu;
 pub mod receipt;
+pub mod session;
 pub mod status;
 pub mod text;
 pub mod tlv;

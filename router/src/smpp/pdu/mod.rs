@@ -25,6 +25,7 @@ pub use sm::{Address, Sm, SmResp};
 
 use super::command_id::CommandId;
 use super::status::CommandStatus;
+use super::tlv::Tlvs;
 use super::wire::{EncodeError, Reader};
 
 /// The length of the SMPP header.
@@ -160,6 +161,62 @@ pdus! {
         EnquireLink = ENQUIRE_LINK,
         EnquireLinkResp = ENQUIRE_LINK_RESP,
         CancelBroadcastSmResp = CANCEL_BROADCAST_SM_RESP,
+    }
+}
+
+macro_rules! tlv_access {
+    ($($v:ident),*) => {
+        impl Pdu {
+            /// The TLV area, for PDUs that have one.
+            pub fn tlvs(&self) -> Option<&Tlvs> {
+                match self {
+                    $(Self::$v(b) => Some(&b.tlvs),)*
+                    _ => None,
+                }
+            }
+
+            fn tlvs_mut(&mut self) -> Option<&mut Tlvs> {
+                match self {
+                    $(Self::$v(b) => Some(&mut b.tlvs),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+tlv_access!(
+    BindReceiverResp,
+    BindTransmitterResp,
+    BindTransceiverResp,
+    SubmitSm,
+    DeliverSm,
+    SubmitSmResp,
+    DeliverSmResp,
+    DataSmResp,
+    BroadcastSmResp,
+    QueryBroadcastSmResp,
+    ReplaceSm,
+    SubmitMulti,
+    SubmitMultiResp,
+    AlertNotification,
+    DataSm,
+    BroadcastSm,
+    QueryBroadcastSm,
+    CancelBroadcastSm
+);
+
+impl Pdu {
+    /// Whether the PDU carries any TLV.
+    pub fn has_tlvs(&self) -> bool {
+        self.tlvs().is_some_and(|t| !t.is_empty())
+    }
+
+    /// Drops every TLV (for a v3.3 session, which has none).
+    pub fn clear_tlvs(&mut self) {
+        if let Some(t) = self.tlvs_mut() {
+            *t = Tlvs::new();
+        }
     }
 }
 
