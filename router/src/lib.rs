@@ -9,4 +9,10 @@
 //! - [`smpp`]: the SMPP 3.4/5.0 protocol, sans-IO — PDU codec, framing, the session state machine,
 //!   delivery receipts and SMS text encodings. No sockets, no clock.
 
+pub mod app;
+pub mod config;
+pub mod ids;
+pub mod phone;
+pub mod receipts;
+pub mod server;
 pub mod smpp;

@@ -1,5 +1,71 @@
-//! The `smpp-router` binary.
+//! The `smpp-router` binary: a thin command-line front over the library.
 
-fn main() {
-    println!("smpp-router {}", env!("CARGO_PKG_VERSION"));
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// An edge SMPP router for SMS aggregators: iMessage OTP first, SMS carriers on failover.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// The static configuration file.
+    #[arg(long, short, global = true, default_value = "router.toml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the router (the default).
+    Run,
+    /// Print an argon2 hash of a password for `password_hash` in routes.toml (reads the
+    /// password from standard input when not given).
+    HashPassword {
+        /// The password; prefer standard input so it stays out of the shell history.
+        password: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Run) {
+        Command::Run => runtime().and_then(|rt| rt.block_on(smpp_router::app::run(&cli.config))),
+        Command::HashPassword { password } => hash_password(password),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("smpp-router: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn hash_password(password: Option<String>) -> anyhow::Result<()> {
+    let password = match password {
+        Some(p) => p,
+        None => {
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            line.trim_end_matches(['\r', '\n']).to_string()
+        }
+    };
+    anyhow::ensure!(!password.is_empty(), "the password is empty");
+    anyhow::ensure!(
+        password.len() <= 8,
+        "SMPP passwords are at most 8 characters (COS(9))"
+    );
+    let hash = smpp_router::server::auth::hash_password(&password)
+        .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
+    println!("{hash}");
+    Ok(())
 }

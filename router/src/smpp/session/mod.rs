@@ -155,6 +155,12 @@ impl Session {
         self.inbound_count
     }
 
+    /// Changes how many of the peer's requests may await an answer (the MC learns the account's
+    /// window only at bind time).
+    pub fn set_inbound_window(&mut self, window: usize) {
+        self.config.inbound_window = window.max(1);
+    }
+
     /// Starts the sequence counter at `next` (for tests of the wrap at 0x7FFFFFFF).
     pub fn set_next_sequence(&mut self, next: u32) {
         self.window.set_next_sequence(next);
@@ -179,7 +185,12 @@ impl Session {
 
     /// The peer closed its side of the connection.
     pub fn handle_eof(&mut self) {
-        self.close(CloseReason::PeerClosed);
+        let reason = if self.state == State::Unbound {
+            CloseReason::Unbound
+        } else {
+            CloseReason::PeerClosed
+        };
+        self.close(reason);
     }
 
     /// Processes one whole frame.

@@ -1,0 +1,252 @@
+//! `router.toml`: the static configuration, read once at start — listeners, TLS, limits,
+//! security, paths. Every key has a default, so an empty file is a valid loopback setup.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::diag::{Diagnostic, Source};
+
+/// The whole of `router.toml`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouterConfig {
+    /// The live routing file, relative to `router.toml`'s folder.
+    pub routes: PathBuf,
+    /// Where the store and generated certificates live, relative to `router.toml`'s folder.
+    pub data_dir: PathBuf,
+    /// SMPP listeners.
+    pub listen: Listen,
+    /// Timeouts and sizes.
+    pub limits: Limits,
+    /// Bind protection.
+    pub security: Security,
+    /// Logging.
+    pub log: Log,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        Self {
+            routes: "routes.toml".into(),
+            data_dir: "data".into(),
+            listen: Listen::default(),
+            limits: Limits::default(),
+            security: Security::default(),
+            log: Log::default(),
+        }
+    }
+}
+
+/// The SMPP listeners.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Listen {
+    /// Plaintext SMPP address, or `"off"`.
+    pub plain: String,
+    /// TLS SMPP address, or `"off"`.
+    pub tls: String,
+    /// PEM certificate chain for the TLS listener.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for the TLS listener.
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Self {
+            plain: "127.0.0.1:2775".into(),
+            tls: "127.0.0.1:2776".into(),
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+}
+
+impl Listen {
+    /// The plaintext address, `None` when switched off.
+    pub fn plain_addr(&self) -> Result<Option<SocketAddr>, String> {
+        parse_listen(&self.plain)
+    }
+
+    /// The TLS address, `None` when switched off.
+    pub fn tls_addr(&self) -> Result<Option<SocketAddr>, String> {
+        parse_listen(&self.tls)
+    }
+}
+
+fn parse_listen(s: &str) -> Result<Option<SocketAddr>, String> {
+    if s.eq_ignore_ascii_case("off") || s.is_empty() {
+        return Ok(None);
+    }
+    s.parse()
+        .map(Some)
+        .map_err(|_| format!("`{s}` is not an address like 127.0.0.1:2775 (or \"off\")"))
+}
+
+/// Timeouts and sizes of client sessions (the seed's connection table).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Connections beyond this are closed at once.
+    pub max_connections: usize,
+    /// A connection must bind within this time.
+    #[serde(with = "humantime_serde")]
+    pub pre_bind_timeout: Duration,
+    /// A session that sends nothing for this long is closed.
+    #[serde(with = "humantime_serde")]
+    pub inactivity_timeout: Duration,
+    /// Sessions are unbound after this long.
+    #[serde(with = "humantime_serde")]
+    pub max_session: Duration,
+    /// The router sends `enquire_link` to a client idle this long.
+    #[serde(with = "humantime_serde")]
+    pub enquire_link_interval: Duration,
+    /// How long a `deliver_sm` to a client waits for `deliver_sm_resp`.
+    #[serde(with = "humantime_serde")]
+    pub response_timeout: Duration,
+    /// The largest PDU accepted, checked before buffering.
+    pub max_pdu_len: u32,
+    /// The largest message (`short_message` or `message_payload`), in octets.
+    pub max_message_len: usize,
+    /// On shutdown, how long in-flight messages may take before connections are dropped.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 1000,
+            pre_bind_timeout: Duration::from_secs(30),
+            inactivity_timeout: Duration::from_secs(90),
+            max_session: Duration::from_secs(24 * 3600),
+            enquire_link_interval: Duration::from_secs(60),
+            response_timeout: Duration::from_secs(30),
+            max_pdu_len: crate::smpp::frame::DEFAULT_MAX_PDU_LEN,
+            max_message_len: 512,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Brute-force protection of binds.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Security {
+    /// Failed binds from one IP that trigger a block.
+    pub max_bind_failures: u32,
+    /// The window in which failures are counted.
+    #[serde(with = "humantime_serde")]
+    pub bind_failure_window: Duration,
+    /// How long a blocked IP gets `ESME_RBINDFAIL` without a password check.
+    #[serde(with = "humantime_serde")]
+    pub block_duration: Duration,
+}
+
+impl Default for Security {
+    fn default() -> Self {
+        Self {
+            max_bind_failures: 10,
+            bind_failure_window: Duration::from_secs(300),
+            block_duration: Duration::from_secs(900),
+        }
+    }
+}
+
+/// Logging.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    /// `text` or `json`.
+    pub format: String,
+    /// A `tracing` filter such as `info` or `smpp_router=debug`.
+    pub level: String,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+impl RouterConfig {
+    /// Parses `router.toml` text, collecting every error.
+    pub fn parse(file: &Path, text: &str) -> Result<Self, Vec<Diagnostic>> {
+        let mut src = Source::new(file, text);
+        let config: Self = match toml::from_str(text) {
+            Ok(c) => c,
+            Err(e) => {
+                src.toml_error(0, &e);
+                return Err(src.finish());
+            }
+        };
+        for (key, value) in [("plain", &config.listen.plain), ("tls", &config.listen.tls)] {
+            if let Err(msg) = parse_listen(value) {
+                let at = text.find(&format!("{key} ")).unwrap_or(0);
+                src.error(at..at, format!("listen.{key}: {msg}"));
+            }
+        }
+        if config.listen.tls_cert.is_some() != config.listen.tls_key.is_some() {
+            src.error(0..0, "listen.tls_cert and listen.tls_key go together");
+        }
+        if !["text", "json"].contains(&config.log.format.as_str()) {
+            src.error(0..0, "log.format must be \"text\" or \"json\"");
+        }
+        if src.has_errors() {
+            Err(src.finish())
+        } else {
+            Ok(config)
+        }
+    }
+
+    /// Reads and parses `router.toml`; paths inside it are made relative to its folder.
+    pub fn load(file: &Path) -> Result<Self, Vec<Diagnostic>> {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            vec![Diagnostic {
+                file: file.to_path_buf(),
+                line: 0,
+                column: 0,
+                message: format!("cannot read: {e}"),
+            }]
+        })?;
+        let mut config = Self::parse(file, &text)?;
+        let base = file.parent().unwrap_or(Path::new("."));
+        config.routes = base.join(&config.routes);
+        config.data_dir = base.join(&config.data_dir);
+        config.listen.tls_cert = config.listen.tls_cert.map(|p| base.join(p));
+        config.listen.tls_key = config.listen.tls_key.map(|p| base.join(p));
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_loopback_defaults() {
+        let c = RouterConfig::parse(Path::new("router.toml"), "").unwrap();
+        assert_eq!(
+            c.listen.plain_addr().unwrap(),
+            Some("127.0.0.1:2775".parse().unwrap())
+        );
+        assert_eq!(c.limits.max_connections, 1000);
+        assert_eq!(c.limits.pre_bind_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn errors_have_lines() {
+        let text = "[limits]\nmax_connections = 10\npre_bind_timeout = \"soon\"\n";
+        let e = RouterConfig::parse(Path::new("router.toml"), text).unwrap_err();
+        assert_eq!(e[0].line, 3, "{}", e[0]);
+        let text = "[listen]\nplain = \"off\"\ntls = \"nowhere\"\n";
+        let e = RouterConfig::parse(Path::new("router.toml"), text).unwrap_err();
+        assert_eq!((e[0].line, e[0].column), (3, 1), "{}", e[0]);
+    }
+}

@@ -1,0 +1,135 @@
+//! `routes.toml`: the live file — accounts now; channels and routes join it with the routing
+//! core. Parsing collects every error with its line: each `[[section]]` entry is re-parsed on its
+//! own slice of the file, so one bad entry never hides the errors of the next.
+
+use std::ops::Range;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::account::{AccountConfig, Accounts};
+use super::diag::{Diagnostic, Source};
+
+/// Everything `routes.toml` holds, validated.
+#[derive(Clone, Debug, Default)]
+pub struct RoutesFile {
+    /// The client accounts.
+    pub accounts: Accounts,
+}
+
+/// The top level, with each entry kept raw and spanned.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    account: Vec<toml::Spanned<toml::Table>>,
+}
+
+/// One entry re-parsed from its own slice (which starts with its `[[name]]` header).
+#[derive(Deserialize)]
+struct One<T> {
+    #[serde(alias = "account")]
+    entry: Vec<T>,
+}
+
+/// Parses each spanned entry of section `name` as a `T`, recording errors; returns the entries
+/// that parsed with the byte offset of their slice.
+pub fn parse_entries<T: DeserializeOwned>(
+    src: &mut Source<'_>,
+    name: &str,
+    entries: &[toml::Spanned<toml::Table>],
+) -> Vec<(T, usize)> {
+    let mut out = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let span: Range<usize> = entry.span();
+        let Some(slice) = src.text().get(span.clone()) else {
+            continue;
+        };
+        // Rename the header so the generic wrapper can read any section.
+        let renamed = slice.replacen(&format!("[[{name}]]"), "[[entry]]", 1);
+        let shift = renamed.len() as isize - slice.len() as isize;
+        match toml::from_str::<One<T>>(&renamed) {
+            Ok(mut one) => {
+                if let Some(v) = one.entry.pop() {
+                    out.push((v, span.start));
+                }
+            }
+            Err(e) => {
+                // Spans after the header moved by the rename; move them back.
+                let fixed = e.span().map(|s| {
+                    let back = |x: usize| (x as isize - shift).max(0) as usize;
+                    back(s.start)..back(s.end)
+                });
+                let at = fixed.map_or(span.start, |s| span.start + s.start);
+                src.error(at..at, e.message().trim().to_string());
+            }
+        }
+    }
+    out
+}
+
+impl RoutesFile {
+    /// Parses and validates `routes.toml` text, collecting every error.
+    pub fn parse(file: &Path, text: &str) -> Result<Self, Vec<Diagnostic>> {
+        let mut src = Source::new(file, text);
+        let raw: RawFile = match toml::from_str(text) {
+            Ok(r) => r,
+            Err(e) => {
+                src.toml_error(0, &e);
+                return Err(src.finish());
+            }
+        };
+        let configs: Vec<(AccountConfig, usize)> = parse_entries(&mut src, "account", &raw.account);
+        let accounts = Accounts::build(&mut src, configs);
+        if src.has_errors() {
+            return Err(src.finish());
+        }
+        Ok(Self { accounts })
+    }
+
+    /// Reads and parses the file.
+    pub fn load(file: &Path) -> Result<Self, Vec<Diagnostic>> {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            vec![Diagnostic {
+                file: file.to_path_buf(),
+                line: 0,
+                column: 0,
+                message: format!("cannot read: {e}"),
+            }]
+        })?;
+        Self::parse(file, &text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HASH: &str =
+        "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$3Ct7EVCGIS7Cic1y/7JKyOT/Y3/8SF0VTzUekYt1xU0";
+
+    #[test]
+    fn parses_accounts() {
+        let text = format!(
+            "[[account]]\nsystem_id = \"acme\"\npassword_hash = \"{HASH}\"\ntps = 50\nallowed_cidrs = [\"10.0.0.0/8\", \"127.0.0.1\"]\n"
+        );
+        let f = RoutesFile::parse(Path::new("routes.toml"), &text).unwrap();
+        let a = f.accounts.get("acme").unwrap();
+        assert_eq!(a.tps, 50);
+        assert!(a.ip_allowed("127.0.0.1".parse().unwrap()));
+        assert!(!a.ip_allowed("192.0.2.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn every_error_is_reported_with_its_line() {
+        let text = format!(
+            "[[account]]\nsystem_id = \"a\"\npassword_hash = \"{HASH}\"\ntpss = 5\n\n[[account]]\nsystem_id = \"b\"\npassword_hash = \"plain\"\nbind_modes = [\"trx\", \"xx\"]\nallowed_cidrs = [\"10.0.0.0/33\"]\n\n[[account]]\nsystem_id = \"c\"\npassword_hash = \"{HASH}\"\n[[account]]\nsystem_id = \"c\"\npassword_hash = \"{HASH}\"\n"
+        );
+        let e = RoutesFile::parse(Path::new("routes.toml"), &text).unwrap_err();
+        let lines: Vec<usize> = e.iter().map(|d| d.line).collect();
+        assert_eq!(lines, [4, 8, 9, 10, 16], "{e:#?}");
+        assert!(e[0].message.contains("tpss"));
+        assert!(e[4].message.contains("more than once"));
+    }
+}

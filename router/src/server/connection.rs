@@ -1,0 +1,314 @@
+//! One client connection: a task that owns the socket and the sans-IO [`Session`], and does
+//! only IO and dispatch — reads feed the session, the session's output is written in batches,
+//! binds are authorised, submissions go to the handler (many at once, answered as each
+//! finishes), and `deliver_sm` jobs from the registry go out within the window.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use futures_util::FutureExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::Shared;
+use super::handler::{Outcome, Submission};
+use super::registry::{DeliverError, DeliverJob, SessionInfo};
+use super::runtime::AccountRuntime;
+use super::validate;
+use crate::config::Account;
+use crate::phone::Masked;
+use crate::smpp::pdu::{Command, Pdu, SmResp, error_response};
+use crate::smpp::session::{BindMode, Event, Session};
+use crate::smpp::values::interface_version;
+use crate::smpp::{CommandId, CommandStatus};
+
+/// Read no more while this much is buffered unprocessed or unwritten.
+const BUFFER_CAP: usize = 256 * 1024;
+
+type Reply = oneshot::Sender<Result<CommandStatus, DeliverError>>;
+
+struct Conn {
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    id: u64,
+    session: Session,
+    bound: Option<(Arc<Account>, Arc<AccountRuntime>)>,
+    done_tx: mpsc::Sender<(u32, Outcome)>,
+    deliver_tx: mpsc::Sender<DeliverJob>,
+    deliveries: HashMap<u32, Reply>,
+}
+
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// Serves one accepted connection until it closes.
+pub async fn serve<S>(
+    io: S,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(io);
+    let id = shared.registry.next_session_id();
+    let session = Session::new(shared.session_config(), now());
+    // Completions never exceed the inbound window, which never exceeds the account window.
+    let (done_tx, mut done_rx) = mpsc::channel(10_000);
+    let (deliver_tx, mut deliver_rx) = mpsc::channel(64);
+    let mut c = Conn {
+        shared,
+        peer,
+        id,
+        session,
+        bound: None,
+        done_tx,
+        deliver_tx,
+        deliveries: HashMap::new(),
+    };
+    let mut rbuf = BytesMut::with_capacity(16 * 1024);
+    let mut wbuf = BytesMut::with_capacity(16 * 1024);
+    let mut draining = *shutdown.borrow();
+    tracing::debug!(session = id, %peer, "connection opened");
+    loop {
+        while let Some(event) = c.session.poll_event() {
+            c.on_event(event).await;
+        }
+        if draining && c.session.inbound_in_flight() == 0 && c.session.bind_mode().is_some() {
+            let _ = c.session.unbind(now());
+        }
+        c.session.poll_transmit(&mut wbuf);
+        if c.session.is_closed() && wbuf.is_empty() {
+            break;
+        }
+        let deadline = c.session.poll_timeout().map(tokio::time::Instant::from_std);
+        let can_deliver = c.bound.is_some() && c.session.has_room() && !draining;
+        tokio::select! {
+            r = wr.write_buf(&mut wbuf), if !wbuf.is_empty() => {
+                if r.is_err() || matches!(r, Ok(0)) {
+                    c.session.handle_eof();
+                    wbuf.clear();
+                }
+            }
+            r = rd.read_buf(&mut rbuf), if !c.session.is_closed() && rbuf.len() < BUFFER_CAP && wbuf.len() < BUFFER_CAP => {
+                match r {
+                    Ok(0) | Err(_) => c.session.handle_eof(),
+                    Ok(_) => c.session.handle_input(now(), &mut rbuf),
+                }
+            }
+            Some((seq, outcome)) = done_rx.recv() => c.finish(seq, outcome),
+            Some(job) = deliver_rx.recv(), if can_deliver => c.deliver(job),
+            _ = sleep_until(deadline), if deadline.is_some() => c.session.handle_timeout(now()),
+            _ = shutdown.changed(), if !draining => {
+                draining = true;
+                if c.session.bind_mode().is_none() {
+                    c.session.close_now();
+                }
+            }
+        }
+    }
+    let _ = wr.shutdown().await;
+    c.cleanup(&mut deliver_rx);
+    tracing::debug!(session = id, %peer, "connection closed");
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Conn {
+    async fn on_event(&mut self, event: Event) {
+        match event {
+            Event::BindRequest { mode, bind, .. } => {
+                self.on_bind(mode, &bind.system_id, &bind.password).await
+            }
+            Event::Request(cmd) => self.on_request(cmd),
+            Event::Response {
+                request: CommandId::DELIVER_SM,
+                command,
+            } => {
+                if let Some(reply) = self.deliveries.remove(&command.sequence_number) {
+                    let _ = reply.send(Ok(command.status));
+                }
+            }
+            Event::Timeout {
+                request: CommandId::DELIVER_SM,
+                sequence_number,
+            } => {
+                if let Some(reply) = self.deliveries.remove(&sequence_number) {
+                    let _ = reply.send(Err(DeliverError::Timeout));
+                }
+            }
+            Event::Closed(reason) => {
+                tracing::info!(session = self.id, peer = %self.peer, ?reason, "session closed");
+            }
+            Event::Stray {
+                command_id,
+                sequence_number,
+                status,
+            } => {
+                tracing::debug!(session = self.id, %command_id, sequence_number, %status, "stray PDU dropped");
+            }
+            _ => {}
+        }
+    }
+
+    async fn on_bind(&mut self, mode: BindMode, system_id: &[u8], password: &[u8]) {
+        let shared = self.shared.clone();
+        let accounts = shared.accounts.load();
+        let result = shared
+            .guard
+            .authorize(&accounts, system_id, password, mode, self.peer.ip(), now())
+            .await;
+        let account = match result {
+            Ok(a) => a,
+            Err(status) => {
+                tracing::info!(session = self.id, peer = %self.peer, system_id = %String::from_utf8_lossy(system_id), %status, "bind refused");
+                return self.session.reject_bind(status);
+            }
+        };
+        let rt = shared.runtimes.get(&account);
+        if shared.registry.bound(&account.system_id) >= account.max_binds as usize {
+            tracing::info!(session = self.id, system_id = %account.system_id, "bind refused: too many binds");
+            return self.session.reject_bind(CommandStatus::RALYBND);
+        }
+        self.session.set_inbound_window(account.window as usize);
+        if self
+            .session
+            .accept_bind(now(), shared.system_id.as_bytes())
+            .is_err()
+        {
+            return;
+        }
+        let info = SessionInfo {
+            id: self.id,
+            system_id: account.system_id.clone(),
+            mode,
+            peer: self.peer,
+        };
+        shared.registry.register(info, self.deliver_tx.clone());
+        tracing::info!(session = self.id, peer = %self.peer, system_id = %account.system_id, mode = mode.as_str(), version = format_args!("{:#x}", self.session.interface_version()), "bound");
+        self.bound = Some((account, rt));
+    }
+
+    fn on_request(&mut self, cmd: Command) {
+        let seq = cmd.sequence_number;
+        let Pdu::SubmitSm(sm) = cmd.pdu else {
+            return self.answer_unsupported(cmd.command_id(), seq);
+        };
+        let Some((account, rt)) = &self.bound else {
+            return self.answer(seq, CommandId::SUBMIT_SM, CommandStatus::RINVBNDSTS);
+        };
+        if !rt.allow() {
+            return self.answer(seq, CommandId::SUBMIT_SM, CommandStatus::RTHROTTLED);
+        }
+        let checked = match validate::check(&sm, account, self.shared.max_message_len) {
+            Ok(c) => c,
+            Err(status) => {
+                tracing::debug!(session = self.id, to = %Masked(&sm.dest.addr), %status, "submit_sm refused");
+                return self.answer(seq, CommandId::SUBMIT_SM, status);
+            }
+        };
+        let submission = Submission {
+            account: account.clone(),
+            session_id: self.id,
+            sm,
+            destination: checked.destination,
+            sender: checked.sender,
+            received_at: now(),
+        };
+        let mut fut = self.shared.handler.submit(submission);
+        // A handler that answers at once (a cached decision, a refusal) costs no task.
+        match (&mut fut).now_or_never() {
+            Some(outcome) => self.finish(seq, outcome),
+            None => {
+                let tx = self.done_tx.clone();
+                tokio::spawn(async move {
+                    let outcome = fut.await;
+                    let _ = tx.send((seq, outcome)).await;
+                });
+            }
+        }
+    }
+
+    /// Answers the client and hands any immediate receipt to the registry, which queues it
+    /// behind this response.
+    fn finish(&mut self, seq: u32, outcome: Outcome) {
+        match outcome {
+            Outcome::Accepted {
+                message_id,
+                receipt,
+            } => {
+                let resp = Command::new(seq, Pdu::SubmitSmResp(SmResp::new(message_id)));
+                let _ = self.session.respond(resp);
+                if let (Some(sm), Some((account, _))) = (receipt, &self.bound) {
+                    let shared = self.shared.clone();
+                    let system_id = account.system_id.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = shared.registry.deliver(&system_id, *sm).await {
+                            tracing::warn!(%system_id, error = %e, "receipt not delivered");
+                        }
+                    });
+                }
+            }
+            Outcome::Rejected(status) => self.answer(seq, CommandId::SUBMIT_SM, status),
+        }
+    }
+
+    fn answer(&mut self, seq: u32, request: CommandId, status: CommandStatus) {
+        if let Some(resp) = error_response(request, seq, status) {
+            let _ = self.session.respond(resp);
+        }
+    }
+
+    /// The router accepts messages only as `submit_sm`; other operations get a clear refusal.
+    fn answer_unsupported(&mut self, request: CommandId, seq: u32) {
+        let status = match request {
+            CommandId::QUERY_SM => CommandStatus::RQUERYFAIL,
+            CommandId::CANCEL_SM => CommandStatus::RCANCELFAIL,
+            CommandId::REPLACE_SM => CommandStatus::RREPLACEFAIL,
+            _ if self.session.interface_version() >= interface_version::V50 => {
+                CommandStatus::RPROHIBITED
+            }
+            _ => CommandStatus::RINVCMDID,
+        };
+        let answer = error_response(request, seq, status);
+        if let Some(mut resp) = answer {
+            // Only generic_nack may carry RINVCMDID for a known request in v3.4.
+            if status == CommandStatus::RINVCMDID {
+                resp.pdu = Pdu::GenericNack;
+            }
+            let _ = self.session.respond(resp);
+        }
+    }
+
+    fn deliver(&mut self, job: DeliverJob) {
+        match self.session.send(now(), Pdu::DeliverSm(job.sm)) {
+            Ok(seq) => {
+                self.deliveries.insert(seq, job.done);
+            }
+            Err(_) => {
+                let _ = job.done.send(Err(DeliverError::Closed));
+            }
+        }
+    }
+
+    fn cleanup(&mut self, deliver_rx: &mut mpsc::Receiver<DeliverJob>) {
+        if let Some((account, _)) = &self.bound {
+            self.shared.registry.unregister(&account.system_id, self.id);
+        }
+        for (_, reply) in self.deliveries.drain() {
+            let _ = reply.send(Err(DeliverError::Closed));
+        }
+        deliver_rx.close();
+        while let Ok(job) = deliver_rx.try_recv() {
+            let _ = job.done.send(Err(DeliverError::Closed));
+        }
+    }
+}

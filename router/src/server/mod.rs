@@ -1,0 +1,235 @@
+//! The inbound SMPP server that aggregators bind to: plaintext and TLS listeners, a global
+//! connection limit, one task per connection driving the sans-IO session, account
+//! authorisation, throttling, validation, and delivery of `deliver_sm` back to clients.
+//!
+//! What happens to a valid message is decided by a [`SubmitHandler`] (the routing core).
+
+pub mod accept_all;
+pub mod auth;
+mod connection;
+pub mod handler;
+pub mod registry;
+pub mod runtime;
+pub mod tls;
+pub mod validate;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+pub use handler::{Outcome, OutcomeFuture, Submission, SubmitHandler};
+pub use registry::{DeliverError, Registry, SessionInfo};
+
+use crate::config::Accounts;
+use crate::config::router::{Limits, RouterConfig};
+use crate::smpp::session::{Role, SessionConfig};
+use auth::BindGuard;
+use runtime::Runtimes;
+
+/// What every connection shares.
+pub struct Shared {
+    /// The accounts; swapped whole on reload.
+    pub accounts: ArcSwap<Accounts>,
+    /// Bind authorisation and lockout.
+    pub guard: BindGuard,
+    /// Per-account limiters and counts.
+    pub runtimes: Runtimes,
+    /// Bound sessions, for deliveries.
+    pub registry: Registry,
+    /// Where valid messages go.
+    pub handler: Arc<dyn SubmitHandler>,
+    /// The `system_id` the router answers binds with.
+    pub system_id: String,
+    /// The largest message accepted.
+    pub max_message_len: usize,
+    limits: Limits,
+}
+
+impl Shared {
+    fn session_config(&self) -> SessionConfig {
+        let l = &self.limits;
+        SessionConfig {
+            role: Role::Mc,
+            max_pdu_len: l.max_pdu_len,
+            window: 10,
+            inbound_window: 1,
+            response_timeout: l.response_timeout,
+            bind_timeout: l.pre_bind_timeout,
+            enquire_link_interval: Some(l.enquire_link_interval),
+            inactivity_timeout: Some(l.inactivity_timeout),
+            max_session: Some(l.max_session),
+            ..SessionConfig::mc()
+        }
+    }
+
+    /// Applies reloaded accounts: new binds see them at once, and so do the TPS limiters.
+    pub fn reload_accounts(&self, accounts: Accounts) {
+        self.runtimes.update(accounts.iter());
+        self.accounts.store(Arc::new(accounts));
+    }
+}
+
+/// A running server.
+pub struct Server {
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    connections: Arc<Semaphore>,
+    max_connections: u32,
+    plain: Option<SocketAddr>,
+    tls: Option<SocketAddr>,
+    listeners: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds the listeners of `config` (port 0 picks a free port) and starts serving.
+    pub async fn start(
+        config: &RouterConfig,
+        accounts: Accounts,
+        handler: Arc<dyn SubmitHandler>,
+        tls: Option<TlsAcceptor>,
+    ) -> anyhow::Result<Self> {
+        crate::phone::warm_up();
+        let limits = config.limits.clone();
+        let shared = Arc::new(Shared {
+            accounts: ArcSwap::from_pointee(accounts),
+            guard: BindGuard::new(config.security.clone()),
+            runtimes: Runtimes::default(),
+            registry: Registry::new(limits.response_timeout),
+            handler,
+            system_id: "smpp-router".into(),
+            max_message_len: limits.max_message_len,
+            limits,
+        });
+        let max = config
+            .limits
+            .max_connections
+            .clamp(1, Semaphore::MAX_PERMITS) as u32;
+        let connections = Arc::new(Semaphore::new(max as usize));
+        let (shutdown, _) = watch::channel(false);
+        let mut server = Self {
+            shared,
+            shutdown,
+            connections,
+            max_connections: max,
+            plain: None,
+            tls: None,
+            listeners: Vec::new(),
+        };
+        if let Some(addr) = config.listen.plain_addr().map_err(anyhow::Error::msg)? {
+            server.plain = Some(server.listen(addr, None).await?);
+        }
+        if let (Some(addr), Some(acceptor)) =
+            (config.listen.tls_addr().map_err(anyhow::Error::msg)?, tls)
+        {
+            server.tls = Some(server.listen(addr, Some(acceptor)).await?);
+        }
+        Ok(server)
+    }
+
+    async fn listen(
+        &mut self,
+        addr: SocketAddr,
+        tls: Option<TlsAcceptor>,
+    ) -> anyhow::Result<SocketAddr> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        let local = listener.local_addr()?;
+        tracing::info!(addr = %local, tls = tls.is_some(), "SMPP listener up");
+        let task = tokio::spawn(accept_loop(
+            listener,
+            tls,
+            self.shared.clone(),
+            self.connections.clone(),
+            self.shutdown.subscribe(),
+        ));
+        self.listeners.push(task);
+        Ok(local)
+    }
+
+    /// The plaintext listener's address.
+    pub fn plain_addr(&self) -> Option<SocketAddr> {
+        self.plain
+    }
+
+    /// The TLS listener's address.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls
+    }
+
+    /// What the connections share (registry, accounts).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Connections open now.
+    pub fn connections(&self) -> usize {
+        (self.max_connections as usize).saturating_sub(self.connections.available_permits())
+    }
+
+    /// Stops accepting, unbinds every session once its in-flight messages are answered, and
+    /// waits up to `grace` for the connections to finish.
+    pub async fn shutdown(self, grace: Duration) {
+        let _ = self.shutdown.send(true);
+        for l in &self.listeners {
+            l.abort();
+        }
+        let all = self.connections.acquire_many(self.max_connections);
+        if tokio::time::timeout(grace, all).await.is_err() {
+            tracing::warn!(
+                open = self.connections(),
+                "shutdown grace over; dropping connections"
+            );
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+    connections: Arc<Semaphore>,
+    shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let (sock, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "connection limit reached; closing new connection");
+            drop(sock);
+            continue;
+        };
+        let _ = sock.set_nodelay(true);
+        let shared = shared.clone();
+        let shutdown = shutdown.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            match tls {
+                None => connection::serve(sock, peer, shared, shutdown).await,
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(sock));
+                    match handshake.await {
+                        Ok(Ok(stream)) => connection::serve(stream, peer, shared, shutdown).await,
+                        Ok(Err(e)) => tracing::info!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
+                    }
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,168 @@
+//! Bound client sessions by account, and delivery of `deliver_sm` (receipts, MO) to them:
+//! round-robin over the account's receiver and transceiver sessions, retried on another session
+//! on timeout or error, with the `deliver_sm_resp` status reported back.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::smpp::CommandStatus;
+use crate::smpp::pdu::Sm;
+use crate::smpp::session::BindMode;
+
+/// A `deliver_sm` for one session, with where to report its outcome.
+pub struct DeliverJob {
+    /// The PDU body.
+    pub sm: Sm,
+    /// The `deliver_sm_resp` status, or why there was none.
+    pub done: oneshot::Sender<Result<CommandStatus, DeliverError>>,
+}
+
+/// Why a delivery failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DeliverError {
+    /// The account has no receiver or transceiver session bound.
+    #[error("no receiving session is bound")]
+    NotBound,
+    /// No `deliver_sm_resp` in time (the client may or may not have it).
+    #[error("no deliver_sm_resp in time")]
+    Timeout,
+    /// The session closed before answering.
+    #[error("the session closed")]
+    Closed,
+    /// Every attempt was answered with an error status.
+    #[error("the client refused it with {0}")]
+    Refused(CommandStatus),
+}
+
+/// A bound session as the registry knows it.
+#[derive(Clone, Debug)]
+pub struct SessionInfo {
+    /// Server-wide session id.
+    pub id: u64,
+    /// The account.
+    pub system_id: String,
+    /// Bind mode.
+    pub mode: BindMode,
+    /// Peer address.
+    pub peer: SocketAddr,
+}
+
+struct Entry {
+    info: SessionInfo,
+    tx: mpsc::Sender<DeliverJob>,
+}
+
+/// The registry of bound sessions.
+pub struct Registry {
+    next_id: AtomicU64,
+    rr: AtomicUsize,
+    sessions: Mutex<HashMap<String, Vec<Entry>>>,
+    attempts: usize,
+    response_timeout: Duration,
+}
+
+impl Registry {
+    /// A registry whose deliveries wait `response_timeout` per attempt.
+    pub fn new(response_timeout: Duration) -> Self {
+        Self {
+            next_id: AtomicU64::new(1),
+            rr: AtomicUsize::new(0),
+            sessions: Mutex::new(HashMap::new()),
+            attempts: 3,
+            response_timeout,
+        }
+    }
+
+    /// A new server-wide session id.
+    pub fn next_session_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Adds a bound session.
+    pub fn register(&self, info: SessionInfo, tx: mpsc::Sender<DeliverJob>) {
+        let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(info.system_id.clone())
+            .or_default()
+            .push(Entry { info, tx });
+    }
+
+    /// Removes a session.
+    pub fn unregister(&self, system_id: &str, id: u64) {
+        let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(v) = map.get_mut(system_id) {
+            v.retain(|e| e.info.id != id);
+            if v.is_empty() {
+                map.remove(system_id);
+            }
+        }
+    }
+
+    /// Sessions bound for `system_id`.
+    pub fn bound(&self, system_id: &str) -> usize {
+        let map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(system_id).map_or(0, Vec::len)
+    }
+
+    /// Every bound session.
+    pub fn sessions(&self) -> Vec<SessionInfo> {
+        let map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        map.values().flatten().map(|e| e.info.clone()).collect()
+    }
+
+    /// Whether `system_id` has a session that can receive.
+    pub fn can_receive(&self, system_id: &str) -> bool {
+        self.pick(system_id, 0).is_some()
+    }
+
+    fn pick(&self, system_id: &str, skip: usize) -> Option<mpsc::Sender<DeliverJob>> {
+        let map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let receivers: Vec<&Entry> = map
+            .get(system_id)?
+            .iter()
+            .filter(|e| e.info.mode.can_deliver() && !e.tx.is_closed())
+            .collect();
+        if receivers.is_empty() {
+            return None;
+        }
+        let i = self.rr.fetch_add(1, Ordering::Relaxed).wrapping_add(skip) % receivers.len();
+        Some(receivers[i].tx.clone())
+    }
+
+    /// Delivers `sm` to one of the account's receiving sessions, trying others on failure.
+    pub async fn deliver(&self, system_id: &str, sm: Sm) -> Result<(), DeliverError> {
+        let mut last = DeliverError::NotBound;
+        for attempt in 0..self.attempts {
+            let Some(tx) = self.pick(system_id, attempt) else {
+                return Err(last);
+            };
+            let (done, rx) = oneshot::channel();
+            if tx
+                .send(DeliverJob {
+                    sm: sm.clone(),
+                    done,
+                })
+                .await
+                .is_err()
+            {
+                last = DeliverError::Closed;
+                continue;
+            }
+            // The session enforces the response timeout; this bound only guards against a
+            // session task that vanished without answering.
+            let wait = self.response_timeout + Duration::from_secs(5);
+            match tokio::time::timeout(wait, rx).await {
+                Ok(Ok(Ok(status))) if status.is_ok() => return Ok(()),
+                Ok(Ok(Ok(status))) => last = DeliverError::Refused(status),
+                Ok(Ok(Err(e))) => last = e,
+                Ok(Err(_)) => last = DeliverError::Closed,
+                Err(_) => last = DeliverError::Timeout,
+            }
+        }
+        Err(last)
+    }
+}

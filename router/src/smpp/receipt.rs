@@ -1,1 +1,0 @@
-//! Delivery receipts (placeholder, being written).
