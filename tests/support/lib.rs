@@ -1,2 +1,201 @@
-//! Shared helpers for the end-to-end tests in `tests/`: they run the real router and real peers
-//! over real sockets on loopback.
+//! Shared helpers for the end-to-end tests in `tests/`: they start the real router on loopback
+//! ports and drive it with real peers — the third-party clients Python `smpplib` and npm `smpp`
+//! (installed by `.ci/install-peers`) and raw sockets.
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use argon2::password_hash::{PasswordHasher, SaltString};
+use serde_json::Value;
+use smpp_router::config::{RouterConfig, RoutesFile};
+use smpp_router::server::{Server, SubmitHandler, tls};
+
+/// A router running in this process on loopback ports chosen by the OS.
+pub struct TestRouter {
+    /// The server.
+    pub server: Server,
+    /// The plaintext SMPP address.
+    pub plain: SocketAddr,
+    /// The TLS SMPP address, when started with TLS.
+    pub tls: Option<SocketAddr>,
+    /// A scratch folder for this router's files.
+    pub dir: PathBuf,
+}
+
+/// A unique scratch folder.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "smpp-router-test-{}-{}-{name}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// An argon2 hash with tiny parameters, so that tests bind fast. (Production hashes come from
+/// `smpp-router hash-password` with the default, expensive parameters.)
+pub fn fast_hash(password: &str) -> String {
+    let params = argon2::Params::new(8, 1, 1, None).unwrap();
+    let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let salt = SaltString::encode_b64(b"smpp-router-test").unwrap();
+    a.hash_password(password.as_bytes(), &salt)
+        .unwrap()
+        .to_string()
+}
+
+/// An `[[account]]` entry with a fast hash of `password` and extra settings appended.
+pub fn account(system_id: &str, password: &str, extra: &str) -> String {
+    format!(
+        "[[account]]\nsystem_id = \"{system_id}\"\npassword_hash = \"{}\"\n{extra}\n",
+        fast_hash(password)
+    )
+}
+
+impl TestRouter {
+    /// Starts a router with `router_toml` (listeners are forced to port 0), the accounts of
+    /// `routes_toml`, and `handler`; with `tls` a self-signed certificate is made.
+    pub async fn start(
+        router_toml: &str,
+        routes_toml: &str,
+        handler: Arc<dyn SubmitHandler>,
+        tls: bool,
+    ) -> Self {
+        let dir = scratch_dir("router");
+        let mut config = RouterConfig::parse(Path::new("router.toml"), router_toml).unwrap();
+        config.listen.plain = "127.0.0.1:0".into();
+        config.listen.tls = if tls {
+            "127.0.0.1:0".into()
+        } else {
+            "off".into()
+        };
+        let routes = RoutesFile::parse(Path::new("routes.toml"), routes_toml).unwrap();
+        let acceptor = tls.then(|| {
+            let (cert, key) = tls::self_signed(&dir).unwrap();
+            tls::acceptor(&cert, &key).unwrap()
+        });
+        let server = Server::start(&config, routes.accounts, handler, acceptor)
+            .await
+            .unwrap();
+        Self {
+            plain: server.plain_addr().unwrap(),
+            tls: server.tls_addr(),
+            server,
+            dir,
+        }
+    }
+}
+
+fn clients_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
+}
+
+fn run_plan(mut cmd: Command, what: &str) -> Vec<Value> {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stdout.lines().rev().find(|l| l.starts_with('[')).unwrap_or_else(|| {
+        panic!("{what} printed no result (are the test peers installed? run .ci/install-peers)\nstdout: {stdout}\nstderr: {stderr}")
+    });
+    serde_json::from_str(line).unwrap()
+}
+
+/// Runs a plan with the Python `smpplib` client (see `tests/clients/smpplib_plan.py`).
+pub async fn smpplib(addr: SocketAddr, tls: bool, steps: Value) -> Vec<Value> {
+    let plan = serde_json::json!({"host": addr.ip().to_string(), "port": addr.port(), "tls": tls, "steps": steps});
+    let mut cmd = Command::new("python3");
+    cmd.arg(clients_dir().join("smpplib_plan.py"))
+        .arg(plan.to_string());
+    tokio::task::spawn_blocking(move || run_plan(cmd, "python3 smpplib_plan.py"))
+        .await
+        .unwrap()
+}
+
+/// Runs a plan with the npm `smpp` client (see `tests/clients/node_plan.js`).
+pub async fn node_smpp(addr: SocketAddr, steps: Value) -> Vec<Value> {
+    let plan =
+        serde_json::json!({"host": addr.ip().to_string(), "port": addr.port(), "steps": steps});
+    let mut cmd = Command::new("node");
+    cmd.arg(clients_dir().join("node_plan.js"))
+        .arg(plan.to_string())
+        .env("NODE_PATH", clients_dir().join("node_modules"));
+    tokio::task::spawn_blocking(move || run_plan(cmd, "node node_plan.js"))
+        .await
+        .unwrap()
+}
+
+/// The count of responses with status `status` in a submit step's result.
+pub fn count(step: &Value, status: u32) -> u64 {
+    step["statuses"][status.to_string()].as_u64().unwrap_or(0)
+}
+
+/// A raw SMPP connection for the cases no well-behaved client produces.
+pub struct Raw {
+    stream: tokio::net::TcpStream,
+    buf: bytes::BytesMut,
+}
+
+impl Raw {
+    /// Connects to `addr`.
+    pub async fn connect(addr: SocketAddr) -> Self {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        Self {
+            stream,
+            buf: bytes::BytesMut::new(),
+        }
+    }
+
+    /// Writes raw bytes.
+    pub async fn write(&mut self, bytes: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        self.stream.write_all(bytes).await.unwrap();
+    }
+
+    /// Writes a command.
+    pub async fn send(&mut self, cmd: &smpp_router::smpp::Command) {
+        self.write(&cmd.to_bytes().unwrap()).await;
+    }
+
+    /// Reads the next command, or `None` when the router closed the connection (or nothing came
+    /// within 5 seconds).
+    pub async fn recv(&mut self) -> Option<smpp_router::smpp::Command> {
+        use tokio::io::AsyncReadExt;
+        let framer = smpp_router::smpp::FrameDecoder::default();
+        loop {
+            if let Some(frame) = framer.decode(&mut self.buf).unwrap() {
+                return Some(smpp_router::smpp::Command::decode(frame).unwrap());
+            }
+            let read = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                self.stream.read_buf(&mut self.buf),
+            );
+            match read.await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return None,
+            }
+        }
+    }
+
+    /// Waits up to `secs` for the router to close the connection; true if it did.
+    pub async fn closed_within(&mut self, secs: u64) -> bool {
+        use tokio::io::AsyncReadExt;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let mut scratch = [0u8; 1024];
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut scratch)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                Ok(Ok(_)) => {}
+                Err(_) => return false,
+            }
+        }
+    }
+}

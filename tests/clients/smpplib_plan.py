@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Drives the third-party Python SMPP client `smpplib` through a plan given as JSON on argv[1]
+and prints the outcome of every step as JSON. The Rust end-to-end tests assert on it.
+
+Plan: {"host": "127.0.0.1", "port": 2775, "tls": false, "steps": [ ... ]} with steps
+  {"op": "bind", "mode": "trx|tx|rx", "system_id": "...", "password": "..."}   -> {"status": n}
+  {"op": "submit", "count": n, "window": w, "to": "1415...", "text": "...",
+   "from": "MyBank", "registered_delivery": 0|1, "vary_to": false}             -> statuses, ids, rate
+  {"op": "wait_receipts", "count": n, "timeout": s}                             -> {"receipts": n}
+  {"op": "enquire_link"}                                                        -> {"status": n}
+  {"op": "unbind"}                                                              -> {"status": n}
+  {"op": "idle", "seconds": s}   (reads whatever arrives, answering enquire_link)
+"""
+import json
+import socket
+import ssl
+import sys
+import time
+
+import smpplib.client
+import smpplib.consts
+import smpplib.exceptions
+import smpplib.smpp
+
+MODES = {"tx": "bind_transmitter", "rx": "bind_receiver", "trx": "bind_transceiver"}
+
+
+class Runner:
+    def __init__(self, plan):
+        ctx = None
+        if plan.get("tls"):
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        self.c = smpplib.client.Client(plan["host"], plan["port"], timeout=plan.get("timeout", 5),
+                                       ssl_context=ctx, allow_unknown_opt_params=True)
+        self.receipts = []
+        self.responses = []
+        self.c.set_message_received_handler(self.on_deliver)
+        self.c.set_message_sent_handler(lambda pdu: self.responses.append((pdu.status, pdu.message_id)))
+
+    def on_deliver(self, pdu):
+        self.receipts.append({
+            "id": (pdu.receipted_message_id or b"").decode("latin-1") if isinstance(pdu.receipted_message_id, bytes) else pdu.receipted_message_id,
+            "text": pdu.short_message.decode("latin-1") if pdu.short_message else "",
+            "esm_class": pdu.esm_class,
+            "source": pdu.source_addr.decode("latin-1") if isinstance(pdu.source_addr, bytes) else pdu.source_addr,
+        })
+
+    def read(self):
+        """Reads one PDU; an error response becomes a recorded status instead of an exception."""
+        try:
+            self.c.read_once()
+        except smpplib.exceptions.PDUError as e:
+            self.responses.append((e.args[1], None))
+
+    def step(self, s):
+        op = s["op"]
+        if op == "bind":
+            try:
+                getattr(self.c, MODES[s["mode"]])(system_id=s["system_id"], password=s["password"])
+                return {"status": 0}
+            except smpplib.exceptions.PDUError as e:
+                return status_or_refusal(e)
+        if op == "submit":
+            return self.submit(s)
+        if op == "wait_receipts":
+            deadline = time.time() + s.get("timeout", 5)
+            while len(self.receipts) < s["count"] and time.time() < deadline:
+                self.read()
+            return {"receipts": len(self.receipts), "items": self.receipts[: s.get("show", 3)]}
+        if op == "enquire_link":
+            self.c.send_pdu(smpplib.smpp.make_pdu("enquire_link", client=self.c))
+            resp = self.c.read_pdu()
+            return {"status": resp.status, "command": resp.command}
+        if op == "unbind":
+            try:
+                self.c.unbind()
+                return {"status": 0}
+            except smpplib.exceptions.PDUError as e:
+                return {"status": e.args[1]}
+        if op == "idle":
+            deadline = time.time() + s["seconds"]
+            self.c._socket.settimeout(0.2)
+            while time.time() < deadline:
+                try:
+                    self.c.read_once()
+                except (socket.timeout, smpplib.exceptions.PDUError):
+                    pass
+                except smpplib.exceptions.ConnectionError:
+                    return {"closed": True}
+            return {"closed": False}
+        raise ValueError(op)
+
+    def submit(self, s):
+        count, window = s.get("count", 1), s.get("window", 1)
+        src = s.get("from", "MyBank")
+        ton = smpplib.consts.SMPP_TON_ALNUM if not src.isdigit() else smpplib.consts.SMPP_TON_INTL
+        start_responses = len(self.responses)
+        text = s.get("text", "Your code is 482910").encode("latin-1")
+        sent = 0
+        t0 = time.time()
+        while len(self.responses) - start_responses < count:
+            while sent < count and sent - (len(self.responses) - start_responses) < window:
+                to = str(int(s.get("to", "14155551234")) + sent) if s.get("vary_to") else s.get("to", "14155551234")
+                pdu = smpplib.smpp.make_pdu(
+                    "submit_sm", client=self.c, source_addr_ton=ton, source_addr=src,
+                    dest_addr_ton=1, dest_addr_npi=1, destination_addr=to,
+                    short_message=text, registered_delivery=s.get("registered_delivery", 0))
+                self.c.send_pdu(pdu)
+                sent += 1
+            self.read()
+        elapsed = time.time() - t0
+        mine = self.responses[start_responses:]
+        statuses = {}
+        for st, _ in mine:
+            statuses[str(st)] = statuses.get(str(st), 0) + 1
+        return {"statuses": statuses, "ids": [i.decode() if isinstance(i, bytes) else i for _, i in mine[:5]],
+                "rate": count / elapsed if elapsed > 0 else 0.0}
+
+
+def status_or_refusal(e):
+    """smpplib raises PDUError both for an error status from the server (two args) and for an
+    operation it refuses to send in its own state (one arg)."""
+    if len(e.args) > 1:
+        return {"status": e.args[1]}
+    return {"client_refused": str(e)}
+
+
+def main():
+    plan = json.loads(sys.argv[1])
+    out = []
+    try:
+        r = Runner(plan)
+        r.c.connect()
+        for s in plan["steps"]:
+            out.append(r.step(s))
+    except smpplib.exceptions.ConnectionError as e:
+        out.append({"error": "connection", "detail": str(e)})
+    except (socket.timeout, OSError) as e:
+        out.append({"error": "io", "detail": str(e)})
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
