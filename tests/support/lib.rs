@@ -154,6 +154,14 @@ impl Raw {
         }
     }
 
+    /// Wraps an already connected stream.
+    pub fn from_stream(stream: tokio::net::TcpStream) -> Self {
+        Self {
+            stream,
+            buf: bytes::BytesMut::new(),
+        }
+    }
+
     /// Writes raw bytes.
     pub async fn write(&mut self, bytes: &[u8]) {
         use tokio::io::AsyncWriteExt;

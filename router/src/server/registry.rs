@@ -116,30 +116,39 @@ impl Registry {
 
     /// Whether `system_id` has a session that can receive.
     pub fn can_receive(&self, system_id: &str) -> bool {
-        self.pick(system_id, 0).is_some()
+        self.pick(system_id, &[]).is_some()
     }
 
-    fn pick(&self, system_id: &str, skip: usize) -> Option<mpsc::Sender<DeliverJob>> {
+    /// Round-robin over the receiving sessions, preferring those not in `tried`.
+    fn pick(&self, system_id: &str, tried: &[u64]) -> Option<(u64, mpsc::Sender<DeliverJob>)> {
         let map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         let receivers: Vec<&Entry> = map
             .get(system_id)?
             .iter()
             .filter(|e| e.info.mode.can_deliver() && !e.tx.is_closed())
             .collect();
-        if receivers.is_empty() {
+        let fresh: Vec<&Entry> = receivers
+            .iter()
+            .copied()
+            .filter(|e| !tried.contains(&e.info.id))
+            .collect();
+        let pool = if fresh.is_empty() { receivers } else { fresh };
+        if pool.is_empty() {
             return None;
         }
-        let i = self.rr.fetch_add(1, Ordering::Relaxed).wrapping_add(skip) % receivers.len();
-        Some(receivers[i].tx.clone())
+        let e = pool[self.rr.fetch_add(1, Ordering::Relaxed) % pool.len()];
+        Some((e.info.id, e.tx.clone()))
     }
 
     /// Delivers `sm` to one of the account's receiving sessions, trying others on failure.
     pub async fn deliver(&self, system_id: &str, sm: Sm) -> Result<(), DeliverError> {
         let mut last = DeliverError::NotBound;
-        for attempt in 0..self.attempts {
-            let Some(tx) = self.pick(system_id, attempt) else {
+        let mut tried = Vec::with_capacity(self.attempts);
+        for _ in 0..self.attempts {
+            let Some((id, tx)) = self.pick(system_id, &tried) else {
                 return Err(last);
             };
+            tried.push(id);
             let (done, rx) = oneshot::channel();
             if tx
                 .send(DeliverJob {
