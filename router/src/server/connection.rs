@@ -69,8 +69,8 @@ pub async fn serve<S>(
         deliver_tx,
         deliveries: HashMap::new(),
     };
-    let mut rbuf = BytesMut::with_capacity(16 * 1024);
-    let mut wbuf = BytesMut::with_capacity(16 * 1024);
+    let mut rbuf = BytesMut::with_capacity(4 * 1024);
+    let mut wbuf = BytesMut::with_capacity(4 * 1024);
     let mut draining = *shutdown.borrow();
     tracing::debug!(session = id, %peer, "connection opened");
     loop {
