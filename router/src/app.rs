@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::config::{Diagnostic, RouterConfig, RoutesFile};
+use crate::config::{Diagnostic, RouterConfig};
 use crate::ids::IdMinter;
-use crate::server::accept_all::AcceptAll;
+use crate::routing::router::Router;
+use crate::routing::watch::{self, Reloads, Trigger};
 use crate::server::{Server, tls};
 
 /// Turns configuration diagnostics into one error listing every line.
@@ -39,7 +40,9 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let config =
         RouterConfig::load(config_path).map_err(|d| diagnostics_error("router.toml", d))?;
     init_logging(&config.log.format, &config.log.level);
-    let routes = RoutesFile::load(&config.routes)
+    let router = Arc::new(Router::new(&config.routes, Arc::new(IdMinter::new(0))));
+    router
+        .reload()
         .map_err(|d| diagnostics_error(&config.routes.display().to_string(), d))?;
     let acceptor = match config.listen.tls_addr().map_err(anyhow::Error::msg)? {
         None => None,
@@ -55,27 +58,33 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
             Some(tls::acceptor(&cert, &key)?)
         }
     };
-    let ids = Arc::new(IdMinter::new(0));
-    let server = Server::start(
-        &config,
-        routes.accounts,
-        Arc::new(AcceptAll::new(ids)),
-        acceptor,
-    )
-    .await
-    .context("starting the SMPP server")?;
+    let accounts = router.table().accounts.clone();
+    let server = Server::start(&config, accounts, router.clone(), acceptor)
+        .await
+        .context("starting the SMPP server")?;
+    router.attach_server(server.shared().clone());
+    let (reloads, _watcher) =
+        watch::start(router.clone(), &config.routes, Duration::from_millis(200))
+            .context("watching routes.toml")?;
     if let Some(a) = server.plain_addr() {
         println!("smpp-router: SMPP on {a} (plaintext)");
     }
     if let Some(a) = server.tls_addr() {
         println!("smpp-router: SMPP on {a} (TLS)");
     }
-    wait_for_signals(&server, &config).await?;
+    let fast = wait_for_signals(&reloads).await?;
+    let grace = if fast {
+        Duration::from_secs(1)
+    } else {
+        config.limits.shutdown_grace
+    };
+    server.shutdown(grace).await;
     Ok(())
 }
 
+/// Waits for SIGTERM (returns false: drain) or SIGINT (returns true: fast); SIGHUP reloads.
 #[cfg(unix)]
-async fn wait_for_signals(server: &Server, config: &RouterConfig) -> anyhow::Result<()> {
+async fn wait_for_signals(reloads: &Reloads) -> anyhow::Result<bool> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -84,35 +93,19 @@ async fn wait_for_signals(server: &Server, config: &RouterConfig) -> anyhow::Res
         tokio::select! {
             _ = term.recv() => {
                 tracing::info!("SIGTERM: draining");
-                return Ok(());
+                return Ok(false);
             }
             _ = int.recv() => {
                 tracing::info!("SIGINT: stopping");
-                return Ok(());
+                return Ok(true);
             }
-            _ = hup.recv() => match RoutesFile::load(&config.routes) {
-                Ok(routes) => {
-                    server.shared().reload_accounts(routes.accounts);
-                    tracing::info!("routes reloaded");
-                }
-                Err(diags) => {
-                    for d in diags {
-                        tracing::error!("{d}");
-                    }
-                    tracing::error!("reload rejected; the previous routes keep serving");
-                }
-            },
+            _ = hup.recv() => reloads.request(Trigger::Signal),
         }
     }
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signals(_server: &Server, _config: &RouterConfig) -> anyhow::Result<()> {
+async fn wait_for_signals(_reloads: &Reloads) -> anyhow::Result<bool> {
     tokio::signal::ctrl_c().await?;
-    Ok(())
-}
-
-/// How long SIGTERM waits for in-flight work.
-pub fn drain_grace(config: &RouterConfig) -> Duration {
-    config.limits.shutdown_grace
+    Ok(true)
 }

@@ -10,9 +10,11 @@
 //!   delivery receipts and SMS text encodings. No sockets, no clock.
 
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod ids;
 pub mod phone;
 pub mod receipts;
+pub mod routing;
 pub mod server;
 pub mod smpp;

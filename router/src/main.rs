@@ -21,6 +21,23 @@ struct Cli {
 enum Command {
     /// Run the router (the default).
     Run,
+    /// Validate router.toml and routes.toml: every error as file:line:column, or a summary.
+    Check,
+    /// Show which route and channel plan a message would get, without sending anything.
+    Explain {
+        /// The sending account's system_id.
+        #[arg(long)]
+        account: String,
+        /// The destination number, international digits.
+        #[arg(long)]
+        to: String,
+        /// The sender (alphanumeric or digits).
+        #[arg(long)]
+        from: Option<String>,
+        /// The message text.
+        #[arg(long)]
+        text: Option<String>,
+    },
     /// Print an argon2 hash of a password for `password_hash` in routes.toml (reads the
     /// password from standard input when not given).
     HashPassword {
@@ -34,6 +51,26 @@ fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Run) {
         Command::Run => runtime().and_then(|rt| rt.block_on(smpp_router::app::run(&cli.config))),
         Command::HashPassword { password } => hash_password(password),
+        Command::Check => match smpp_router::cli::check(&cli.config) {
+            Ok(summary) => {
+                print!("{summary}");
+                Ok(())
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                return ExitCode::FAILURE;
+            }
+        },
+        Command::Explain {
+            account,
+            to,
+            from,
+            text,
+        } => {
+            smpp_router::cli::explain(&cli.config, &account, &to, from.as_deref(), text.as_deref())
+                .map(|s| print!("{s}"))
+                .map_err(anyhow::Error::msg)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

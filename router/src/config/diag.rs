@@ -82,6 +82,11 @@ impl<'a> Source<'a> {
         (line, before[line_start..].chars().count() + 1)
     }
 
+    /// How many errors were recorded so far.
+    pub fn error_count(&self) -> usize {
+        self.diagnostics.len()
+    }
+
     /// Whether any error was recorded.
     pub fn has_errors(&self) -> bool {
         !self.diagnostics.is_empty()

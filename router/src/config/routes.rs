@@ -10,12 +10,17 @@ use serde::de::DeserializeOwned;
 
 use super::account::{AccountConfig, Accounts};
 use super::diag::{Diagnostic, Source};
+use super::route::{ChannelConfig, RouteConfig, RouteSpec, validate_routes};
 
 /// Everything `routes.toml` holds, validated.
 #[derive(Clone, Debug, Default)]
 pub struct RoutesFile {
     /// The client accounts.
     pub accounts: Accounts,
+    /// The channels, with the line each starts on.
+    pub channels: Vec<(ChannelConfig, usize)>,
+    /// The routes, in file order.
+    pub routes: Vec<RouteSpec>,
 }
 
 /// The top level, with each entry kept raw and spanned.
@@ -24,6 +29,10 @@ pub struct RoutesFile {
 struct RawFile {
     #[serde(default)]
     account: Vec<toml::Spanned<toml::Table>>,
+    #[serde(default)]
+    channel: Vec<toml::Spanned<toml::Table>>,
+    #[serde(default)]
+    route: Vec<toml::Spanned<toml::Table>>,
 }
 
 /// One entry re-parsed from its own slice (which starts with its `[[name]]` header).
@@ -39,15 +48,27 @@ pub fn parse_entries<T: DeserializeOwned>(
     src: &mut Source<'_>,
     name: &str,
     entries: &[toml::Spanned<toml::Table>],
+    starts: &[usize],
 ) -> Vec<(T, usize)> {
     let mut out = Vec::with_capacity(entries.len());
     for entry in entries {
-        let span: Range<usize> = entry.span();
+        // An entry runs to the next entry of any section: its span stops before sub-tables
+        // such as `[route.on_status]`, which belong to it all the same.
+        let start = entry.span().start;
+        let end = starts
+            .iter()
+            .copied()
+            .find(|&s| s > start)
+            .unwrap_or(src.text().len());
+        let span: Range<usize> = start..end;
         let Some(slice) = src.text().get(span.clone()) else {
             continue;
         };
-        // Rename the header so the generic wrapper can read any section.
-        let renamed = slice.replacen(&format!("[[{name}]]"), "[[entry]]", 1);
+        // Rename the headers so the generic wrapper can read any section (sub-tables such as
+        // `[route.on_status]` included).
+        let renamed = slice
+            .replacen(&format!("[[{name}]]"), "[[entry]]", 1)
+            .replace(&format!("[{name}."), "[entry.");
         let shift = renamed.len() as isize - slice.len() as isize;
         match toml::from_str::<One<T>>(&renamed) {
             Ok(mut one) => {
@@ -80,12 +101,43 @@ impl RoutesFile {
                 return Err(src.finish());
             }
         };
-        let configs: Vec<(AccountConfig, usize)> = parse_entries(&mut src, "account", &raw.account);
+        let mut starts: Vec<usize> = [&raw.account, &raw.channel, &raw.route]
+            .iter()
+            .flat_map(|v| v.iter().map(|e| e.span().start))
+            .collect();
+        starts.sort_unstable();
+        let configs: Vec<(AccountConfig, usize)> =
+            parse_entries(&mut src, "account", &raw.account, &starts);
         let accounts = Accounts::build(&mut src, configs);
+        let channels: Vec<(ChannelConfig, usize)> =
+            parse_entries(&mut src, "channel", &raw.channel, &starts);
+        let mut names = std::collections::HashSet::new();
+        for (c, base) in &channels {
+            if !names.insert(c.name.get_ref().clone()) {
+                let at = base + c.name.span().start;
+                src.error(
+                    at..at,
+                    format!("channel `{}` is defined more than once", c.name.get_ref()),
+                );
+            }
+        }
+        for (c, base) in &channels {
+            if let Err(msg) = crate::routing::build::check_channel(c) {
+                let at = base + c.kind.span().start;
+                src.error(at..at, format!("channel `{}`: {msg}", c.name.get_ref()));
+            }
+        }
+        let routes: Vec<(RouteConfig, usize)> =
+            parse_entries(&mut src, "route", &raw.route, &starts);
+        let routes = validate_routes(&mut src, routes, &names);
         if src.has_errors() {
             return Err(src.finish());
         }
-        Ok(Self { accounts })
+        Ok(Self {
+            accounts,
+            channels,
+            routes,
+        })
     }
 
     /// Reads and parses the file.

@@ -1,0 +1,178 @@
+//! `smpp-router check` and `smpp-router explain`: what an operator runs before and after editing
+//! `routes.toml`.
+
+use std::fmt::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::config::RouterConfig;
+use crate::ids::IdMinter;
+use crate::routing::router::Router;
+use crate::routing::table::RouteInput;
+use crate::smpp::pdu::{Address, Sm};
+use crate::smpp::values::ton;
+
+/// Validates both files. `Err` holds every error as `file:line:column: message`; `Ok` a
+/// one-screen summary.
+pub fn check(config_path: &Path) -> Result<String, String> {
+    let config = RouterConfig::load(config_path).map_err(|d| join(&d))?;
+    let router = Router::new(&config.routes, Arc::new(IdMinter::new(0)));
+    router.reload().map_err(|d| join(&d))?;
+    let table = router.table();
+    let mut out = String::new();
+    let _ = writeln!(out, "{}: ok", config_path.display());
+    let _ = writeln!(out, "{}: ok", config.routes.display());
+    let mut accounts: Vec<_> = table.accounts.iter().map(|a| a.system_id.clone()).collect();
+    accounts.sort();
+    let _ = writeln!(
+        out,
+        "accounts ({}): {}",
+        accounts.len(),
+        accounts.join(", ")
+    );
+    let mut channels: Vec<_> = table.channels.keys().cloned().collect();
+    channels.sort();
+    let _ = writeln!(
+        out,
+        "channels ({}): {}",
+        channels.len(),
+        channels.join(", ")
+    );
+    let _ = writeln!(out, "routes ({}):", table.routes.len());
+    for r in &table.routes {
+        let _ = writeln!(
+            out,
+            "  {:<20} line {:<4} {}",
+            r.spec.name,
+            r.spec.line,
+            r.spec.channels.join(" -> ")
+        );
+    }
+    Ok(out)
+}
+
+fn join(d: &[crate::config::Diagnostic]) -> String {
+    d.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What a message would do, without sending anything.
+pub fn explain(
+    config_path: &Path,
+    account: &str,
+    to: &str,
+    from: Option<&str>,
+    text: Option<&str>,
+) -> Result<String, String> {
+    let config = RouterConfig::load(config_path).map_err(|d| join(&d))?;
+    let router = Router::new(&config.routes, Arc::new(IdMinter::new(0)));
+    router.reload().map_err(|d| join(&d))?;
+    let table = router.table();
+    if table.accounts.get(account).is_none() {
+        return Err(format!(
+            "no account `{account}` in {}",
+            config.routes.display()
+        ));
+    }
+    let from = from.unwrap_or("");
+    let sm = Sm {
+        source: Address::new(
+            if from.bytes().all(|b| b.is_ascii_digit()) {
+                ton::INTERNATIONAL
+            } else {
+                ton::ALPHANUMERIC
+            },
+            0,
+            from.to_string(),
+        ),
+        dest: Address::new(ton::INTERNATIONAL, 1, to.to_string()),
+        short_message: text.unwrap_or("").as_bytes().to_vec().into(),
+        ..Sm::default()
+    };
+    let destination = crate::phone::validate(to.as_bytes())
+        .map_err(|e| format!("{to}: {e} — the client would get ESME_RINVDSTADR"))?;
+    let input = RouteInput::new(account, &sm, destination);
+    let Some(route) = table.route(&input) else {
+        return Ok(format!(
+            "destination {to} ({}, +{}) from account {account}: no route matches — the client gets ESME_RINVDSTADR\n",
+            destination.region_str(),
+            destination.country_code
+        ));
+    };
+    let s = &route.spec;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "destination {to}: {} (+{})",
+        destination.region_str(),
+        destination.country_code
+    );
+    let _ = writeln!(
+        out,
+        "route: {} (routes.toml line {}), the first in file order that matches:",
+        s.name, s.line
+    );
+    let crit = |name: &str, v: String| {
+        if v.is_empty() {
+            String::new()
+        } else {
+            format!("    {name}: {v}\n")
+        }
+    };
+    out += &crit("accounts", s.accounts.join(", "));
+    out += &crit("prefixes", s.prefixes.join(", "));
+    out += &crit(
+        "regions",
+        s.regions
+            .iter()
+            .map(|r| String::from_utf8_lossy(r).into_owned())
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    out += &crit(
+        "source",
+        s.source
+            .as_ref()
+            .map(|r| r.as_str().to_string())
+            .unwrap_or_default(),
+    );
+    out += &crit(
+        "content",
+        s.content
+            .as_ref()
+            .map(|r| r.as_str().to_string())
+            .unwrap_or_default(),
+    );
+    if s.accounts.is_empty()
+        && s.prefixes.is_empty()
+        && s.regions.is_empty()
+        && s.source.is_none()
+        && s.content.is_none()
+    {
+        out += "    (no criteria: a default route)\n";
+    }
+    let _ = writeln!(out, "channel plan: {}", s.channels.join(" -> "));
+    let _ = writeln!(out, "deadline: {}", humantime::format_duration(s.deadline));
+    let _ = writeln!(out, "policy: {}", describe_policy(&s.policy));
+    Ok(out)
+}
+
+fn describe_policy(p: &crate::routing::Policy) -> String {
+    let mut parts =
+        vec!["0x45 next at once; 0x58/0x08/0x14 retry then next; other errors stop".to_string()];
+    for (status, action) in &p.overrides {
+        parts.push(format!("{status}: {action:?}"));
+    }
+    parts.push(format!(
+        "unknown outcome: {}",
+        if p.next_after_unknown {
+            "next channel"
+        } else {
+            "stop (no resend)"
+        }
+    ));
+    parts.push(format!("final status: {:?}", p.final_status));
+    parts.join("; ")
+}

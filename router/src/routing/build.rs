@@ -1,0 +1,128 @@
+//! Building a complete [`RouteTable`] from a parsed `routes.toml`, reconciling channels with the
+//! table in service: a channel whose configuration did not change keeps its instance (and its
+//! connections); a changed one gets a new instance while in-flight messages finish on the old;
+//! a removed one is dropped once its last message is done.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::channel::Channel;
+use super::table::{Route, RouteTable};
+use super::test_channel::{Script, TestChannel};
+use crate::config::diag::Source;
+use crate::config::route::ChannelConfig;
+use crate::config::{Diagnostic, RoutesFile};
+
+/// Builds the next table; `previous` lends the channels whose configuration is unchanged.
+pub fn build(
+    file: &RoutesFile,
+    previous: &RouteTable,
+    generation: u64,
+    path: &Path,
+    text: &str,
+) -> Result<RouteTable, Vec<Diagnostic>> {
+    let mut src = Source::new(path, text);
+    let mut channels: HashMap<String, Arc<dyn Channel>> = HashMap::new();
+    for (config, base) in &file.channels {
+        let name = config.name.get_ref().clone();
+        let fingerprint = fingerprint(config);
+        let unchanged = previous.channel_configs.get(&name) == Some(&fingerprint);
+        if let Some(ch) = previous.channels.get(&name).filter(|_| unchanged) {
+            channels.insert(name, ch.clone());
+            continue;
+        }
+        match make_channel(config) {
+            Ok(ch) => {
+                channels.insert(name, ch);
+            }
+            Err(msg) => {
+                let at = base + config.kind.span().start;
+                src.error(at..at, format!("channel `{name}`: {msg}"));
+            }
+        }
+    }
+    if src.has_errors() {
+        return Err(src.finish());
+    }
+    let routes = file
+        .routes
+        .iter()
+        .map(|spec| Route {
+            plan: spec
+                .channels
+                .iter()
+                .filter_map(|c| channels.get(c).cloned())
+                .collect(),
+            spec: spec.clone(),
+        })
+        .collect();
+    let configs = file
+        .channels
+        .iter()
+        .map(|(c, _)| (c.name.get_ref().clone(), fingerprint(c)))
+        .collect();
+    let mut table = RouteTable::new(generation, file.accounts.clone(), channels, routes);
+    table.channel_configs = configs;
+    Ok(table)
+}
+
+/// What identifies a channel's configuration: its kind and settings, as canonical TOML.
+fn fingerprint(c: &ChannelConfig) -> String {
+    format!("{}\n{}", c.kind.get_ref(), c.settings)
+}
+
+/// Checks a channel's kind and settings without starting anything (for `check` and parsing).
+pub fn check_channel(c: &ChannelConfig) -> Result<(), String> {
+    match c.kind.get_ref().as_str() {
+        "test" => test_channel(c.name.get_ref(), &c.settings).map(|_| ()),
+        _ => make_channel(c).map(|_| ()),
+    }
+}
+
+/// Makes a channel instance for one `[[channel]]` entry.
+fn make_channel(c: &ChannelConfig) -> Result<Arc<dyn Channel>, String> {
+    let name = c.name.get_ref();
+    match c.kind.get_ref().as_str() {
+        "test" => test_channel(name, &c.settings).map(|t| Arc::new(t) as Arc<dyn Channel>),
+        "imessage" | "smpp" | "plugin" => Err(format!(
+            "kind `{}` is not available in this build yet",
+            c.kind.get_ref()
+        )),
+        other => Err(format!(
+            "unknown kind `{other}` (imessage, smpp, plugin or test)"
+        )),
+    }
+}
+
+fn test_channel(name: &str, settings: &toml::Table) -> Result<TestChannel, String> {
+    let mut script = Vec::new();
+    let mut latency = Duration::ZERO;
+    for (key, value) in settings {
+        match (key.as_str(), value) {
+            ("outcomes", toml::Value::Array(items)) => {
+                for item in items {
+                    let word = item.as_str().unwrap_or_default();
+                    script.push(Script::parse(word).ok_or_else(|| {
+                        format!(
+                            "outcome `{word}` is not ok, delivered, 0xNN, not_sent, unknown or hang"
+                        )
+                    })?);
+                }
+            }
+            ("latency", toml::Value::String(s)) => {
+                latency = humantime::parse_duration(s).map_err(|e| format!("latency: {e}"))?;
+            }
+            (other, _) => {
+                return Err(format!(
+                    "unknown setting `{other}` for a test channel (outcomes, latency)"
+                ));
+            }
+        }
+    }
+    if script.is_empty() {
+        script.push(Script::Ok);
+    }
+    Ok(TestChannel::new(name, script, latency))
+}

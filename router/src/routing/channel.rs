@@ -1,0 +1,64 @@
+//! The one interface every channel implements — the built-in iMessage channel, SMPP carriers and
+//! plugins alike: submit a message, get back an accepted id or a typed failure that says whether
+//! anything reached the channel.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::config::Account;
+use crate::phone::Destination;
+use crate::smpp::CommandStatus;
+use crate::smpp::pdu::Sm;
+use crate::smpp::values::MessageState;
+
+/// A message as channels see it.
+#[derive(Clone, Debug)]
+pub struct Message {
+    /// The router's id for it.
+    pub id: String,
+    /// The sending account.
+    pub account: Arc<Account>,
+    /// The client's `submit_sm`, TLVs in wire order.
+    pub sm: Sm,
+    /// The validated destination.
+    pub destination: Destination,
+    /// The sender to present.
+    pub sender: Option<String>,
+}
+
+/// What a channel made of one attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    /// Accepted; `channel_id` is the channel's own id for the message. `final_state` is set when
+    /// the channel knows the delivery outcome at once (iMessage), so a receipt follows at once.
+    Accepted {
+        /// The channel's id.
+        channel_id: String,
+        /// The delivery state, when already known.
+        final_state: Option<MessageState>,
+    },
+    /// The channel answered with a refusal: a definite outcome, safe to fail over from.
+    Refused(CommandStatus),
+    /// Nothing was sent (not connected, window full, connection refused): safe to retry.
+    NotSent,
+    /// The request was written but no answer came: the outcome is unknown, and the message must
+    /// never be resent to this channel.
+    Unknown,
+}
+
+/// The future of an attempt.
+pub type AttemptFuture = Pin<Box<dyn Future<Output = Attempt> + Send + 'static>>;
+
+/// A delivery channel.
+pub trait Channel: Send + Sync + 'static {
+    /// The channel's name in `routes.toml`.
+    fn name(&self) -> &str;
+    /// Whether the channel can take messages now (bound, circuit closed); a channel that is down
+    /// is skipped without an attempt.
+    fn is_up(&self) -> bool {
+        true
+    }
+    /// One attempt to hand over `message`.
+    fn submit(&self, message: &Message) -> AttemptFuture;
+}

@@ -1,0 +1,140 @@
+//! The failover engine: runs a message through a route's channel plan under its policy and a
+//! per-message deadline, keeping the history of every attempt.
+//!
+//! Rules (DESIGN §3): a channel that is down is skipped without an attempt; a refusal follows the
+//! policy (next at once, retry with backoff then next/stop, or stop); nothing-sent outcomes may be
+//! retried; an unknown outcome is never resent to the same channel, and the next channel tries
+//! only when the route allows it; the deadline always leaves the client an answer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::channel::{Attempt, Channel, Message};
+use super::policy::{Action, Policy, Then, final_status};
+use crate::smpp::CommandStatus;
+use crate::smpp::values::MessageState;
+
+/// One step of a message's history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttemptRecord {
+    /// The channel's name.
+    pub channel: String,
+    /// What happened; `None` when the channel was down and skipped.
+    pub outcome: Option<Attempt>,
+    /// How long the attempt took.
+    pub latency: Duration,
+}
+
+/// The result of a whole plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// A channel took the message.
+    Accepted {
+        /// Which channel (name).
+        channel: String,
+        /// The channel's id for it.
+        channel_id: String,
+        /// The delivery state, when the channel knew it at once.
+        final_state: Option<MessageState>,
+    },
+    /// Every channel failed; the client gets this status.
+    Rejected(CommandStatus),
+}
+
+/// Runs `message` through `plan` under `policy`, finishing by `deadline`.
+pub async fn run(
+    plan: &[Arc<dyn Channel>],
+    policy: &Policy,
+    message: &Message,
+    deadline: Instant,
+) -> (Verdict, Vec<AttemptRecord>) {
+    let mut history = Vec::with_capacity(plan.len());
+    let mut failures = Vec::with_capacity(plan.len());
+    'channels: for channel in plan {
+        if !channel.is_up() {
+            history.push(AttemptRecord {
+                channel: channel.name().to_string(),
+                outcome: None,
+                latency: Duration::ZERO,
+            });
+            continue;
+        }
+        let mut retries_done = 0u32;
+        loop {
+            let started = Instant::now();
+            if started >= deadline {
+                break 'channels;
+            }
+            let outcome = match tokio::time::timeout_at(deadline, channel.submit(message)).await {
+                Ok(a) => a,
+                // The deadline cut the attempt short: whatever was written has an unknown fate.
+                Err(_) => Attempt::Unknown,
+            };
+            history.push(AttemptRecord {
+                channel: channel.name().to_string(),
+                outcome: Some(outcome.clone()),
+                latency: started.elapsed(),
+            });
+            let action = match outcome {
+                Attempt::Accepted {
+                    channel_id,
+                    final_state,
+                } => {
+                    let verdict = Verdict::Accepted {
+                        channel: channel.name().to_string(),
+                        channel_id,
+                        final_state,
+                    };
+                    return (verdict, history);
+                }
+                Attempt::Refused(status) => {
+                    failures.push(status);
+                    policy.on_refused(status)
+                }
+                Attempt::NotSent => {
+                    failures.push(CommandStatus::RSYSERR);
+                    policy.not_sent
+                }
+                Attempt::Unknown => {
+                    failures.push(CommandStatus::RSYSERR);
+                    if policy.next_after_unknown {
+                        continue 'channels;
+                    }
+                    break 'channels;
+                }
+            };
+            match action {
+                Action::Next => continue 'channels,
+                Action::Stop => break 'channels,
+                Action::Retry {
+                    count,
+                    backoff,
+                    then,
+                } => {
+                    if retries_done < count && Instant::now() + backoff < deadline {
+                        retries_done += 1;
+                        tokio::time::sleep(backoff).await;
+                        continue;
+                    }
+                    match then {
+                        Then::Next => continue 'channels,
+                        Then::Stop => break 'channels,
+                    }
+                }
+            }
+        }
+    }
+    if failures.is_empty() {
+        // Every channel was down, or the deadline passed before any attempt.
+        failures.push(CommandStatus::RSYSERR);
+    }
+    (
+        Verdict::Rejected(final_status(policy.final_status, &failures)),
+        history,
+    )
+}
+
+#[cfg(test)]
+mod tests;

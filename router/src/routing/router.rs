@@ -1,0 +1,191 @@
+//! The router: the [`SubmitHandler`] that routes each message from one table snapshot and runs
+//! its channel plan, and the single reload path that swaps the snapshot.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+
+use super::channel::Message;
+use super::engine::{self, Verdict};
+use super::table::{RouteInput, RouteTable};
+use crate::config::{Diagnostic, RoutesFile};
+use crate::ids::IdMinter;
+use crate::phone::Masked;
+use crate::receipts::{self, ReceiptInfo};
+use crate::server::{Outcome, OutcomeFuture, Shared, Submission, SubmitHandler};
+use crate::smpp::CommandStatus;
+
+/// The result of the last reload, for logs, `check` and the admin API.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct ReloadStatus {
+    /// The generation in service.
+    pub generation: u64,
+    /// The errors of the last rejected attempt (empty when it succeeded).
+    pub errors: Vec<Diagnostic>,
+    /// Reloads that succeeded.
+    pub succeeded: u64,
+    /// Reloads that were rejected.
+    pub rejected: u64,
+}
+
+/// Routes messages.
+pub struct Router {
+    table: ArcSwap<RouteTable>,
+    ids: Arc<IdMinter>,
+    routes_path: PathBuf,
+    generation: AtomicU64,
+    status: Mutex<ReloadStatus>,
+    /// Serialises reloads from the file watcher, SIGHUP and the admin API.
+    reload_lock: Mutex<()>,
+    server: Mutex<Option<Arc<Shared>>>,
+}
+
+impl Router {
+    /// A router with an empty table that reads `routes_path` on [`Router::reload`].
+    pub fn new(routes_path: &Path, ids: Arc<IdMinter>) -> Self {
+        Self {
+            table: ArcSwap::from_pointee(RouteTable::empty()),
+            ids,
+            routes_path: routes_path.to_path_buf(),
+            generation: AtomicU64::new(0),
+            status: Mutex::new(ReloadStatus::default()),
+            reload_lock: Mutex::new(()),
+            server: Mutex::new(None),
+        }
+    }
+
+    /// Lets reloads update the server's accounts too.
+    pub fn attach_server(&self, shared: Arc<Shared>) {
+        if let Ok(mut s) = self.server.lock() {
+            *s = Some(shared);
+        }
+    }
+
+    /// The table in service.
+    pub fn table(&self) -> Arc<RouteTable> {
+        self.table.load_full()
+    }
+
+    /// The outcome of the last reload.
+    pub fn status(&self) -> ReloadStatus {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// The one reload path: parse, validate (every error with its line), build a complete table,
+    /// swap it in with one store. On any error the table in service stays.
+    pub fn reload(&self) -> Result<u64, Vec<Diagnostic>> {
+        let _serial = self.reload_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let result = self.try_reload();
+        let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        match &result {
+            Ok(generation) => {
+                status.generation = *generation;
+                status.errors.clear();
+                status.succeeded += 1;
+                tracing::info!(generation, "routes loaded");
+            }
+            Err(errors) => {
+                status.errors = errors.clone();
+                status.rejected += 1;
+                for e in errors {
+                    tracing::error!("{e}");
+                }
+                tracing::error!(
+                    generation = status.generation,
+                    "routes rejected; the previous table keeps serving"
+                );
+            }
+        }
+        result
+    }
+
+    fn try_reload(&self) -> Result<u64, Vec<Diagnostic>> {
+        let text = std::fs::read_to_string(&self.routes_path).map_err(|e| {
+            vec![Diagnostic {
+                file: self.routes_path.clone(),
+                line: 0,
+                column: 0,
+                message: format!("cannot read: {e}"),
+            }]
+        })?;
+        let file = RoutesFile::parse(&self.routes_path, &text)?;
+        let generation = self.generation.load(Ordering::Relaxed) + 1;
+        let previous = self.table.load();
+        let table = super::build::build(&file, &previous, generation, &self.routes_path, &text)?;
+        if let Some(shared) = self.server.lock().ok().and_then(|s| s.clone()) {
+            shared.reload_accounts(file.accounts.clone());
+        }
+        self.table.store(Arc::new(table));
+        self.generation.store(generation, Ordering::Relaxed);
+        Ok(generation)
+    }
+}
+
+impl SubmitHandler for Router {
+    fn submit(&self, s: Submission) -> OutcomeFuture {
+        let table = self.table.load_full();
+        let input = RouteInput::new(&s.account.system_id, &s.sm, s.destination);
+        let Some(index) = table.route_index(&input) else {
+            tracing::info!(account = %s.account.system_id, to = %Masked(&s.sm.dest.addr), "no route");
+            // Not ESME_RSYSERR, which makes clients resend.
+            return Box::pin(std::future::ready(Outcome::Rejected(
+                CommandStatus::RINVDSTADR,
+            )));
+        };
+        let id = self.ids.next();
+        Box::pin(async move {
+            let route = &table.routes[index];
+            let deadline = tokio::time::Instant::now() + route.deadline();
+            let message = Message {
+                id,
+                account: s.account,
+                sm: s.sm,
+                destination: s.destination,
+                sender: s.sender,
+            };
+            let submitted = receipts::unix_now();
+            let (verdict, history) =
+                engine::run(&route.plan, route.policy(), &message, deadline).await;
+            let latency: Duration = history.iter().map(|h| h.latency).sum();
+            match verdict {
+                Verdict::Accepted {
+                    channel,
+                    final_state,
+                    ..
+                } => {
+                    tracing::info!(id = %message.id, account = %message.account.system_id, route = %route.spec.name, %channel, attempts = history.len(), latency_ms = latency.as_millis() as u64, "accepted");
+                    let receipt = final_state
+                        .filter(|st| {
+                            message
+                                .sm
+                                .registered_delivery
+                                .wants_receipt(*st == crate::smpp::values::MessageState::DELIVERED)
+                        })
+                        .map(|state| {
+                            Box::new(receipts::build(
+                                &message.sm,
+                                &ReceiptInfo {
+                                    message_id: &message.id,
+                                    state,
+                                    err: "000",
+                                    submitted_unix: submitted,
+                                    done_unix: receipts::unix_now(),
+                                },
+                            ))
+                        });
+                    Outcome::Accepted {
+                        message_id: message.id,
+                        receipt,
+                    }
+                }
+                Verdict::Rejected(status) => {
+                    tracing::info!(id = %message.id, account = %message.account.system_id, route = %route.spec.name, %status, attempts = history.len(), latency_ms = latency.as_millis() as u64, "rejected");
+                    Outcome::Rejected(status)
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,130 @@
+//! A scripted channel (`kind = "test"` in routes.toml): it answers from a list of outcomes, one
+//! per attempt, after a fixed latency, and can be marked down. Tests use it to assert exact
+//! attempt sequences; operators can use it to dry-run a routing table.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use super::channel::{Attempt, AttemptFuture, Channel, Message};
+use crate::smpp::CommandStatus;
+use crate::smpp::values::MessageState;
+
+/// A scripted outcome, as written in routes.toml: `"ok"`, `"delivered"`, `"0x45"`,
+/// `"not_sent"`, `"unknown"`, `"hang"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Script {
+    /// Accepted, receipt later.
+    Ok,
+    /// Accepted and known delivered (a receipt follows at once).
+    Delivered,
+    /// Refused with this status.
+    Refuse(CommandStatus),
+    /// Nothing sent.
+    NotSent,
+    /// Written, no answer.
+    Unknown,
+    /// Never answers (the deadline decides).
+    Hang,
+}
+
+impl Script {
+    /// Parses one outcome word.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "ok" => Self::Ok,
+            "delivered" => Self::Delivered,
+            "not_sent" => Self::NotSent,
+            "unknown" => Self::Unknown,
+            "hang" => Self::Hang,
+            hex => Self::Refuse(CommandStatus(
+                u32::from_str_radix(hex.strip_prefix("0x")?, 16).ok()?,
+            )),
+        })
+    }
+}
+
+/// A channel answering from a script; the last outcome repeats.
+pub struct TestChannel {
+    name: String,
+    script: Vec<Script>,
+    latency: Duration,
+    up: AtomicBool,
+    calls: AtomicUsize,
+    seen: Mutex<Vec<String>>,
+}
+
+impl TestChannel {
+    /// A channel named `name` answering `script` after `latency`.
+    pub fn new(name: &str, script: Vec<Script>, latency: Duration) -> Self {
+        Self {
+            name: name.to_string(),
+            script,
+            latency,
+            up: AtomicBool::new(true),
+            calls: AtomicUsize::new(0),
+            seen: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Marks the channel up or down.
+    pub fn set_up(&self, up: bool) {
+        self.up.store(up, Ordering::Relaxed);
+    }
+
+    /// Attempts so far.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// The router ids of the messages attempted, in order.
+    pub fn seen(&self) -> Vec<String> {
+        self.seen.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
+impl Channel for TestChannel {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    fn submit(&self, message: &Message) -> AttemptFuture {
+        let n = self.calls.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut seen) = self.seen.lock()
+            && seen.len() < 100_000
+        {
+            seen.push(message.id.clone());
+        }
+        let script = self
+            .script
+            .get(n)
+            .or(self.script.last())
+            .copied()
+            .unwrap_or(Script::Ok);
+        let latency = self.latency;
+        let channel_id = format!("{}-{n}", self.name);
+        Box::pin(async move {
+            if !latency.is_zero() {
+                tokio::time::sleep(latency).await;
+            }
+            match script {
+                Script::Ok => Attempt::Accepted {
+                    channel_id,
+                    final_state: None,
+                },
+                Script::Delivered => Attempt::Accepted {
+                    channel_id,
+                    final_state: Some(MessageState::DELIVERED),
+                },
+                Script::Refuse(s) => Attempt::Refused(s),
+                Script::NotSent => Attempt::NotSent,
+                Script::Unknown => Attempt::Unknown,
+                Script::Hang => std::future::pending().await,
+            }
+        })
+    }
+}
