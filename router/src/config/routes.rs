@@ -83,11 +83,25 @@ pub fn parse_entries<T: DeserializeOwned>(
                     back(s.start)..back(s.end)
                 });
                 let at = fixed.map_or(span.start, |s| span.start + s.start);
-                src.error(at..at, e.message().trim().to_string());
+                let message = with_key(src.text(), at, e.message().trim());
+                src.error(at..at, message);
             }
         }
     }
     out
+}
+
+/// Prefixes a value error with the key written on its line (`tps: invalid type: …`), since
+/// serde's message does not name it.
+fn with_key(text: &str, at: usize, message: &str) -> String {
+    let start = text[..at.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next().unwrap_or("");
+    match line.split_once('=') {
+        Some((key, _)) if !message.contains("field") && !key.trim().starts_with('[') => {
+            format!("{}: {message}", key.trim())
+        }
+        _ => message.to_string(),
+    }
 }
 
 impl RoutesFile {

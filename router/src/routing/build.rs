@@ -126,3 +126,43 @@ fn test_channel(name: &str, settings: &toml::Table) -> Result<TestChannel, Strin
     }
     Ok(TestChannel::new(name, script, latency))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    const HASH: &str =
+        "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$3Ct7EVCGIS7Cic1y/7JKyOT/Y3/8SF0VTzUekYt1xU0";
+
+    fn file(a_outcome: &str) -> (RoutesFile, String) {
+        let text = format!(
+            "[[account]]\nsystem_id = \"x\"\npassword_hash = \"{HASH}\"\n[[channel]]\nname = \"a\"\nkind = \"test\"\noutcomes = [\"{a_outcome}\"]\n[[channel]]\nname = \"b\"\nkind = \"test\"\n[[route]]\nname = \"r\"\nchannels = [\"a\", \"b\"]\n"
+        );
+        (
+            RoutesFile::parse(Path::new("routes.toml"), &text).unwrap(),
+            text,
+        )
+    }
+
+    #[test]
+    fn unchanged_channels_keep_their_instance_changed_ones_are_replaced() {
+        let (f1, t1) = file("ok");
+        let first = build(&f1, &RouteTable::empty(), 1, Path::new("routes.toml"), &t1).unwrap();
+        let (f2, t2) = file("0x45");
+        let second = build(&f2, &first, 2, Path::new("routes.toml"), &t2).unwrap();
+        assert!(
+            !Arc::ptr_eq(&first.channels["a"], &second.channels["a"]),
+            "a changed"
+        );
+        assert!(
+            Arc::ptr_eq(&first.channels["b"], &second.channels["b"]),
+            "b did not"
+        );
+        assert!(Arc::ptr_eq(
+            &second.routes[0].plan[1],
+            &second.channels["b"]
+        ));
+    }
+}

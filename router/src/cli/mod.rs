@@ -1,0 +1,113 @@
+//! The command line: `run` (the default), `check`, `explain`, `hash-password`. The binary's
+//! `main` is this module's [`main`], so tests can build the same command line into their own
+//! binary target.
+
+mod inspect;
+
+pub use inspect::{check, explain};
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// An edge SMPP router for SMS aggregators: iMessage OTP first, SMS carriers on failover.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// The static configuration file.
+    #[arg(long, short, global = true, default_value = "router.toml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the router (the default).
+    Run,
+    /// Validate router.toml and routes.toml: every error as file:line:column, or a summary.
+    Check,
+    /// Show which route and channel plan a message would get, without sending anything.
+    Explain {
+        /// The sending account's system_id.
+        #[arg(long)]
+        account: String,
+        /// The destination number, international digits.
+        #[arg(long)]
+        to: String,
+        /// The sender (alphanumeric or digits).
+        #[arg(long)]
+        from: Option<String>,
+        /// The message text.
+        #[arg(long)]
+        text: Option<String>,
+    },
+    /// Print an argon2 hash of a password for `password_hash` in routes.toml (reads the
+    /// password from standard input when not given).
+    HashPassword {
+        /// The password; prefer standard input so it stays out of the shell history.
+        password: Option<String>,
+    },
+}
+
+/// Parses the command line and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Run) {
+        Command::Run => runtime().and_then(|rt| rt.block_on(crate::app::run(&cli.config))),
+        Command::HashPassword { password } => hash_password(password),
+        Command::Check => match inspect::check(&cli.config) {
+            Ok(summary) => {
+                print!("{summary}");
+                Ok(())
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                return ExitCode::FAILURE;
+            }
+        },
+        Command::Explain {
+            account,
+            to,
+            from,
+            text,
+        } => inspect::explain(&cli.config, &account, &to, from.as_deref(), text.as_deref())
+            .map(|s| print!("{s}"))
+            .map_err(anyhow::Error::msg),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("smpp-router: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn hash_password(password: Option<String>) -> anyhow::Result<()> {
+    let password = match password {
+        Some(p) => p,
+        None => {
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            line.trim_end_matches(['\r', '\n']).to_string()
+        }
+    };
+    anyhow::ensure!(!password.is_empty(), "the password is empty");
+    anyhow::ensure!(
+        password.len() <= 8,
+        "SMPP passwords are at most 8 characters (COS(9))"
+    );
+    let hash = crate::server::auth::hash_password(&password)
+        .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
+    println!("{hash}");
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! `smpp-router check` and `explain` on good and bad files, through the real binary.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::Command;
+
+use smpp_router_e2e::{account, scratch_dir};
+
+fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_smpp-router-under-test")
+}
+
+fn setup(routes: &str) -> std::path::PathBuf {
+    let dir = scratch_dir("check");
+    std::fs::write(dir.join("router.toml"), "routes = \"routes.toml\"\n").unwrap();
+    std::fs::write(dir.join("routes.toml"), routes).unwrap();
+    dir.join("router.toml")
+}
+
+fn run(config: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(binary())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const GOOD_CHANNELS: &str = "[[channel]]\nname = \"imessage\"\nkind = \"test\"\noutcomes = [\"0x45\"]\n\n[[channel]]\nname = \"sms\"\nkind = \"test\"\n\n[[route]]\nname = \"uk-otp\"\nprefixes = [\"44\"]\ncontent = \"(?i)code\"\nchannels = [\"imessage\", \"sms\"]\n\n[[route]]\nname = \"fallback\"\nchannels = [\"sms\"]\n";
+
+#[test]
+fn check_summarises_a_good_file() {
+    let config = setup(&format!("{}{GOOD_CHANNELS}", account("acme", "pw", "")));
+    let (ok, out, err) = run(&config, &["check"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("accounts (1): acme"), "{out}");
+    assert!(out.contains("channels (2): imessage, sms"), "{out}");
+    assert!(
+        out.contains("uk-otp") && out.contains("imessage -> sms"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_lists_every_error_with_its_line_and_fails() {
+    let bad = format!(
+        "{}[[channel]]\nname = \"sms\"\nkind = \"test\"\noutcomes = [\"perhaps\"]\n\n[[route]]\nname = \"r\"\nchannels = [\"sms\", \"ghost\"]\nsource = \"[\"\n\n[[route]]\nname = \"r\"\nchannels = [\"sms\"]\nwhatever = 1\n",
+        account("acme", "pw", "tps = \"fast\"")
+    );
+    let config = setup(&bad);
+    let (ok, _out, err) = run(&config, &["check"]);
+    assert!(!ok);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 5, "{err}");
+    for l in &lines {
+        let mut parts = l.splitn(4, ':');
+        assert!(parts.next().unwrap().ends_with("routes.toml"), "{l}");
+        assert!(parts.next().unwrap().parse::<usize>().unwrap() > 0, "{l}");
+        assert!(parts.next().unwrap().parse::<usize>().is_ok(), "{l}");
+    }
+    assert!(err.contains(":4:") && err.contains("tps"), "{err}");
+    assert!(
+        err.contains("perhaps")
+            && err.contains("ghost")
+            && err.contains("regex")
+            && err.contains("whatever"),
+        "{err}"
+    );
+}
+
+#[test]
+fn explain_shows_the_route_and_plan() {
+    let config = setup(&format!("{}{GOOD_CHANNELS}", account("acme", "pw", "")));
+    let (ok, out, err) = run(
+        &config,
+        &[
+            "explain",
+            "--account",
+            "acme",
+            "--to",
+            "447911123456",
+            "--text",
+            "Your code is 1234",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("route: uk-otp"), "{out}");
+    assert!(out.contains("channel plan: imessage -> sms"), "{out}");
+    let (_, out, _) = run(
+        &config,
+        &[
+            "explain",
+            "--account",
+            "acme",
+            "--to",
+            "447911123456",
+            "--text",
+            "hello",
+        ],
+    );
+    assert!(out.contains("route: fallback"), "{out}");
+    let (ok, _, err) = run(&config, &["explain", "--account", "acme", "--to", "123"]);
+    assert!(!ok && err.contains("ESME_RINVDSTADR"), "{err}");
+}

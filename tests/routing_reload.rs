@@ -1,0 +1,191 @@
+//! The routing core end to end: failover through the server to a real client, and live reload
+//! under load — 20,000 messages from a real client while routes.toml is rewritten 50 times.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use smpp_router::config::RouterConfig;
+use smpp_router::ids::IdMinter;
+use smpp_router::routing::router::Router;
+use smpp_router::routing::watch;
+use smpp_router::server::Server;
+use smpp_router_e2e::{account, count, scratch_dir, smpplib};
+
+struct Running {
+    router: Arc<Router>,
+    server: Server,
+    _watcher: notify::RecommendedWatcher,
+}
+
+async fn start(path: &Path) -> Running {
+    let router = Arc::new(Router::new(path, Arc::new(IdMinter::new(7))));
+    router.reload().unwrap();
+    let mut config = RouterConfig::parse(Path::new("router.toml"), "").unwrap();
+    config.listen.plain = "127.0.0.1:0".into();
+    config.listen.tls = "off".into();
+    let server = Server::start(
+        &config,
+        router.table().accounts.clone(),
+        router.clone(),
+        None,
+    )
+    .await
+    .unwrap();
+    router.attach_server(server.shared().clone());
+    let (_reloads, watcher) =
+        watch::start(router.clone(), path, Duration::from_millis(50)).unwrap();
+    Running {
+        router,
+        server,
+        _watcher: watcher,
+    }
+}
+
+fn routes(marker: &str, imessage: &str) -> String {
+    format!(
+        "{}\n[[channel]]\nname = \"imessage\"\nkind = \"test\"\noutcomes = [\"{imessage}\"]\n\n[[channel]]\nname = \"sms\"\nkind = \"test\"\noutcomes = [\"delivered\"]\n\n[[route]]\nname = \"{marker}\"\ncontent = \"(?i)code\"\nchannels = [\"imessage\", \"sms\"]\n\n[[route]]\nname = \"default\"\nchannels = [\"sms\"]\n",
+        account("acme", "pw", "tps = 100000\nwindow = 200")
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otp_fails_over_from_no_imessage_to_sms_with_a_receipt() {
+    let dir = scratch_dir("failover");
+    let path = dir.join("routes.toml");
+    std::fs::write(&path, routes("otp", "0x45")).unwrap();
+    let r = start(&path).await;
+    let out = smpplib(r.server.plain_addr().unwrap(), false, json!([
+        {"op": "bind", "mode": "trx", "system_id": "acme", "password": "pw"},
+        {"op": "submit", "count": 5, "window": 5, "registered_delivery": 1, "text": "Your code is 123456"},
+        {"op": "wait_receipts", "count": 5},
+        {"op": "unbind"},
+    ])).await;
+    assert_eq!(count(&out[1], 0), 5, "{out:?}");
+    assert_eq!(out[2]["receipts"], 5, "{out:?}");
+    assert!(
+        out[2]["items"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("stat:DELIVRD")
+    );
+
+    // No fallback configured: the client gets 0x45 from the iMessage channel.
+    std::fs::write(
+        &path,
+        routes("otp", "0x45").replace(
+            "channels = [\"imessage\", \"sms\"]",
+            "channels = [\"imessage\"]",
+        ),
+    )
+    .unwrap();
+    wait_for(|| r.router.status().generation >= 2).await;
+    let out = smpplib(
+        r.server.plain_addr().unwrap(),
+        false,
+        json!([
+            {"op": "bind", "mode": "trx", "system_id": "acme", "password": "pw"},
+            {"op": "submit", "count": 2, "window": 2, "text": "Your code is 123456"},
+        ]),
+    )
+    .await;
+    assert_eq!(count(&out[1], 0x45), 2, "{out:?}");
+}
+
+async fn wait_for(mut f: impl FnMut() -> bool) -> Duration {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < Duration::from_secs(2), "not within 2 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    t0.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_under_load_loses_nothing() {
+    let dir = scratch_dir("reload");
+    let path = dir.join("routes.toml");
+    std::fs::write(&path, routes("v0", "0x45")).unwrap();
+    let r = start(&path).await;
+    let addr = r.server.plain_addr().unwrap();
+    let client = tokio::spawn(smpplib(
+        addr,
+        false,
+        json!([
+            {"op": "bind", "mode": "trx", "system_id": "acme", "password": "pw"},
+            {"op": "submit", "count": 20000, "window": 100, "text": "Your code is 123456"},
+            {"op": "unbind"},
+        ]),
+    ));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut slowest = Duration::ZERO;
+    let mut current = "v0".to_string();
+    for k in 1..=50u32 {
+        let (text, valid) = if k % 2 == 1 {
+            // A valid version, alternating the iMessage outcome so that channels are rebuilt too.
+            (
+                routes(&format!("v{k}"), if k % 4 == 1 { "ok" } else { "0x45" }),
+                true,
+            )
+        } else if k % 4 == 0 {
+            (
+                routes(&format!("v{k}"), "0x45")
+                    .replace("channels = [\"sms\"]", "channels = [\"ghost\"]"),
+                false,
+            )
+        } else {
+            (
+                routes(&format!("v{k}"), "0x45").replace(
+                    "[[route]]\nname = \"default\"",
+                    "[[route]\nname = \"default\"",
+                ),
+                false,
+            )
+        };
+        let rejected_before = r.router.status().rejected;
+        if k % 3 == 0 {
+            // An editor's save: write a temporary file, then rename it over the original.
+            let tmp = dir.join(".routes.toml.swp");
+            std::fs::write(&tmp, &text).unwrap();
+            std::fs::rename(&tmp, &path).unwrap();
+        } else {
+            std::fs::write(&path, &text).unwrap();
+        }
+        if valid {
+            let marker = format!("v{k}");
+            slowest =
+                slowest.max(wait_for(|| r.router.table().routes[0].spec.name == marker).await);
+            current = marker;
+        } else {
+            wait_for(|| r.router.status().rejected > rejected_before).await;
+            let status = r.router.status();
+            assert!(!status.errors.is_empty());
+            assert!(
+                status.errors.iter().all(|e| e.line > 0),
+                "{:?}",
+                status.errors
+            );
+            assert_eq!(
+                r.router.table().routes[0].spec.name,
+                current,
+                "the previous table keeps serving"
+            );
+        }
+    }
+    let out = client.await.unwrap();
+    assert_eq!(
+        count(&out[1], 0),
+        20000,
+        "every message answered ESME_ROK: {out:?}"
+    );
+    assert_eq!(out[2]["status"], 0);
+    let s = r.router.status();
+    assert_eq!((s.succeeded >= 26, s.rejected), (true, 25), "{s:?}");
+    eprintln!(
+        "slowest valid reload took effect in {slowest:?}; client rate {:.0} msg/s",
+        out[1]["rate"].as_f64().unwrap()
+    );
+}
