@@ -40,6 +40,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let config =
         RouterConfig::load(config_path).map_err(|d| diagnostics_error("router.toml", d))?;
     init_logging(&config.log.format, &config.log.level);
+    start_stand_ins(&config).await?;
     let router = Arc::new(Router::new(&config.routes, Arc::new(IdMinter::new(0))));
     router
         .reload()
@@ -79,6 +80,33 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         config.limits.shutdown_grace
     };
     server.shutdown(grace).await;
+    Ok(())
+}
+
+/// Starts the stand-ins `[sim]` asks for, before the routes that point at them load.
+async fn start_stand_ins(config: &RouterConfig) -> anyhow::Result<()> {
+    let sim = &config.sim;
+    if sim.otpblue.eq_ignore_ascii_case("off") || sim.otpblue.is_empty() {
+        return Ok(());
+    }
+    let addr: std::net::SocketAddr = sim
+        .otpblue
+        .parse()
+        .map_err(|_| anyhow::anyhow!("sim.otpblue `{}` is not an address", sim.otpblue))?;
+    let knobs = crate::sim::otpblue::Knobs {
+        api_key: sim.otpblue_api_key.clone(),
+        no_imessage_share: sim.otpblue_no_imessage_share,
+        latency: sim.otpblue_latency.parse().map_err(anyhow::Error::msg)?,
+        ..Default::default()
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("stand-in OTP Blue API on {addr}"))?;
+    println!(
+        "smpp-router: stand-in OTP Blue API on http://{addr} ({:.0}% of numbers have no iMessage)",
+        sim.otpblue_no_imessage_share * 100.0
+    );
+    tokio::spawn(crate::sim::otpblue::serve(listener, knobs));
     Ok(())
 }
 

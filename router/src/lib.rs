@@ -10,11 +10,16 @@
 //!   delivery receipts and SMS text encodings. No sockets, no clock.
 
 pub mod app;
+pub mod channels;
 pub mod cli;
 pub mod config;
+pub mod esme;
 pub mod ids;
+pub mod load;
+pub mod otp;
 pub mod phone;
 pub mod receipts;
 pub mod routing;
 pub mod server;
+pub mod sim;
 pub mod smpp;

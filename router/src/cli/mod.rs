@@ -44,6 +44,11 @@ enum Command {
         #[arg(long)]
         text: Option<String>,
     },
+    /// A fast windowed SMPP client: the benchmark driver and an operator's smoke test.
+    Load(crate::load::LoadArgs),
+    /// Run a stand-in for local work and tests.
+    #[command(subcommand)]
+    Sim(Sim),
     /// Print an argon2 hash of a password for `password_hash` in routes.toml (reads the
     /// password from standard input when not given).
     HashPassword {
@@ -58,6 +63,14 @@ pub fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Run) {
         Command::Run => runtime().and_then(|rt| rt.block_on(crate::app::run(&cli.config))),
         Command::HashPassword { password } => hash_password(password),
+        Command::Load(args) => runtime().and_then(|rt| {
+            rt.block_on(async {
+                let report = crate::load::run(args).await?;
+                println!("{report}");
+                Ok(())
+            })
+        }),
+        Command::Sim(Sim::Otpblue(args)) => runtime().and_then(|rt| rt.block_on(args.run())),
         Command::Check => match inspect::check(&cli.config) {
             Ok(summary) => {
                 print!("{summary}");
@@ -84,6 +97,13 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The stand-ins.
+#[derive(Subcommand)]
+enum Sim {
+    /// The OTP Blue HTTP API behind the iMessage channel.
+    Otpblue(crate::sim::otpblue::OtpBlueArgs),
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

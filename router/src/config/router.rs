@@ -25,6 +25,34 @@ pub struct RouterConfig {
     pub security: Security,
     /// Logging.
     pub log: Log,
+    /// Stand-ins started inside the router, for local work and demos.
+    pub sim: Sim,
+}
+
+/// Stand-ins the router can start in-process, so that a fresh clone works without real
+/// accounts at OTP Blue or a carrier.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sim {
+    /// Address of the in-process stand-in OTP Blue API, or `"off"`.
+    pub otpblue: String,
+    /// Share of numbers the stand-in says have no iMessage (decided by the digits).
+    pub otpblue_no_imessage_share: f64,
+    /// The stand-in's answer latency, e.g. `"50ms"` or `"100ms..400ms"`.
+    pub otpblue_latency: String,
+    /// The API key the stand-in accepts.
+    pub otpblue_api_key: String,
+}
+
+impl Default for Sim {
+    fn default() -> Self {
+        Self {
+            otpblue: "off".into(),
+            otpblue_no_imessage_share: 0.5,
+            otpblue_latency: "50ms".into(),
+            otpblue_api_key: "test-key".into(),
+        }
+    }
 }
 
 impl Default for RouterConfig {
@@ -36,6 +64,7 @@ impl Default for RouterConfig {
             limits: Limits::default(),
             security: Security::default(),
             log: Log::default(),
+            sim: Sim::default(),
         }
     }
 }
@@ -107,6 +136,8 @@ pub struct Limits {
     /// How long a `deliver_sm` to a client waits for `deliver_sm_resp`.
     #[serde(with = "humantime_serde")]
     pub response_timeout: Duration,
+    /// `deliver_sm` (receipts, MO) in flight to one client session.
+    pub deliver_window: usize,
     /// The largest PDU accepted, checked before buffering.
     pub max_pdu_len: u32,
     /// The largest message (`short_message` or `message_payload`), in octets.
@@ -114,6 +145,8 @@ pub struct Limits {
     /// On shutdown, how long in-flight messages may take before connections are dropped.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// Regions whose numbering rules are compiled at start (`["all"]` for every region, ~130 MB).
+    pub phone_warm_up: Vec<String>,
 }
 
 impl Default for Limits {
@@ -125,9 +158,14 @@ impl Default for Limits {
             max_session: Duration::from_secs(24 * 3600),
             enquire_link_interval: Duration::from_secs(60),
             response_timeout: Duration::from_secs(30),
+            deliver_window: 100,
             max_pdu_len: crate::smpp::frame::DEFAULT_MAX_PDU_LEN,
             max_message_len: 512,
             shutdown_grace: Duration::from_secs(10),
+            phone_warm_up: crate::phone::DEFAULT_WARM_UP
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         }
     }
 }

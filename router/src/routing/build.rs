@@ -86,7 +86,9 @@ fn make_channel(c: &ChannelConfig) -> Result<Arc<dyn Channel>, String> {
     let name = c.name.get_ref();
     match c.kind.get_ref().as_str() {
         "test" => test_channel(name, &c.settings).map(|t| Arc::new(t) as Arc<dyn Channel>),
-        "imessage" | "smpp" | "plugin" => Err(format!(
+        "imessage" => crate::channels::imessage::from_settings(name, &c.settings)
+            .map(|ch| Arc::new(ch) as Arc<dyn Channel>),
+        "smpp" | "plugin" => Err(format!(
             "kind `{}` is not available in this build yet",
             c.kind.get_ref()
         )),

@@ -1,5 +1,11 @@
 //! Bind authorisation: brute-force lockout per source IP, constant-time password checks (also
 //! for unknown `system_id`s), allowed networks and bind modes — with the seed's statuses.
+//!
+//! An argon2 check costs ~20 ms and 19 MiB by design, which a reconnect storm of hundreds of
+//! sessions would pay in full. So a password that verified once is remembered as an HMAC under a
+//! key drawn at start (never stored, never logged): the same `system_id`, hash and password bind
+//! again without argon2. Only a correct password takes that path; anything else still runs
+//! argon2, so timing tells an attacker nothing new.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -27,10 +33,14 @@ struct Failures {
 pub struct BindGuard {
     security: Security,
     failures: Mutex<HashMap<IpAddr, Failures>>,
-    /// Argon2 uses ~19 MiB per check: bound how many run at once.
+    /// Argon2 uses ~19 MiB per check, which the allocator keeps per thread afterwards: one at a
+    /// time (correct passwords are remembered, so this only paces first binds and failures).
     permits: Semaphore,
     /// Checked against when the `system_id` is unknown, so both cases cost the same.
     dummy_hash: String,
+    /// Passwords that verified: system_id → (the PHC hash they verified against, HMAC).
+    verified: Mutex<HashMap<String, (String, ring::hmac::Tag)>>,
+    hmac_key: ring::hmac::Key,
 }
 
 impl BindGuard {
@@ -39,9 +49,30 @@ impl BindGuard {
         Self {
             security,
             failures: Mutex::new(HashMap::new()),
-            permits: Semaphore::new(2),
+            permits: Semaphore::new(1),
             dummy_hash: hash_password("not a real password").unwrap_or_default(),
+            verified: Mutex::new(HashMap::new()),
+            hmac_key: hmac_key(),
         }
+    }
+
+    /// Whether `password` is the one that verified last time for this account and hash.
+    fn remembered(&self, account: &Account, password: &[u8]) -> bool {
+        let map = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&account.system_id)
+            .filter(|(hash, _)| *hash == account.password_hash)
+            .is_some_and(|(_, tag)| {
+                ring::hmac::verify(&self.hmac_key, password, tag.as_ref()).is_ok()
+            })
+    }
+
+    fn remember(&self, account: &Account, password: &[u8]) {
+        let tag = ring::hmac::sign(&self.hmac_key, password);
+        let mut map = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(
+            account.system_id.clone(),
+            (account.password_hash.clone(), tag),
+        );
     }
 
     /// Whether `ip` is locked out at `now`.
@@ -103,17 +134,24 @@ impl BindGuard {
             .ok()
             .and_then(|id| accounts.get(id))
             .cloned();
+        if let Some(a) = account.as_ref().filter(|a| self.remembered(a, password)) {
+            return self.admit(a.clone(), mode, ip);
+        }
         let hash = account
             .as_ref()
             .map_or(self.dummy_hash.clone(), |a| a.password_hash.clone());
-        let password = password.to_vec();
+        let plain = password.to_vec();
         let verified = {
             let _permit = self
                 .permits
                 .acquire()
                 .await
                 .map_err(|_| CommandStatus::RSYSERR)?;
-            tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+            // A bind of the same account may have verified while this one waited.
+            if let Some(a) = account.as_ref().filter(|a| self.remembered(a, password)) {
+                return self.admit(a.clone(), mode, ip);
+            }
+            tokio::task::spawn_blocking(move || verify_password(&plain, &hash))
                 .await
                 .unwrap_or(false)
         };
@@ -121,13 +159,31 @@ impl BindGuard {
             self.record_failure(ip, now);
             return Err(CommandStatus::RINVPASWD);
         };
+        self.remember(&account, password);
+        self.admit(account, mode, ip)
+            .inspect_err(|_| self.record_failure(ip, now))
+    }
+
+    /// The checks after the password: network and bind mode.
+    fn admit(
+        &self,
+        account: Arc<Account>,
+        mode: BindMode,
+        ip: IpAddr,
+    ) -> Result<Arc<Account>, CommandStatus> {
         if !account.ip_allowed(ip) || !account.mode_allowed(mode) {
-            self.record_failure(ip, now);
             return Err(CommandStatus::RBINDFAIL);
         }
         self.record_success(ip);
         Ok(account)
     }
+}
+
+/// A fresh random HMAC key for this process.
+fn hmac_key() -> ring::hmac::Key {
+    let mut bytes = [0u8; 32];
+    rand::Rng::fill(&mut rand::rng(), &mut bytes[..]);
+    ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes)
 }
 
 /// Checks `password` against an argon2 PHC string, in constant time for the comparison.
@@ -156,6 +212,46 @@ mod tests {
         assert!(verify_password(b"s3cret", &h));
         assert!(!verify_password(b"other", &h));
         assert!(!verify_password(b"s3cret", "garbage"));
+    }
+
+    fn accounts(hash: &str) -> Accounts {
+        let text = format!("[[account]]\nsystem_id = \"acme\"\npassword_hash = \"{hash}\"\n");
+        crate::config::RoutesFile::parse(std::path::Path::new("routes.toml"), &text)
+            .unwrap()
+            .accounts
+    }
+
+    fn cheap_hash(password: &str) -> String {
+        let params = argon2::Params::new(8, 1, 1, None).unwrap();
+        let a = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        a.hash_password(password.as_bytes(), &salt)
+            .unwrap()
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn remembered_passwords_follow_the_configured_hash() {
+        let g = BindGuard::new(Security::default());
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let now = Instant::now();
+        let old = accounts(&cheap_hash("old"));
+        let bind = |acc, pw: &'static str| {
+            g.authorize(acc, b"acme", pw.as_bytes(), BindMode::Transceiver, ip, now)
+        };
+        assert!(bind(&old, "old").await.is_ok());
+        assert!(bind(&old, "old").await.is_ok(), "remembered");
+        assert_eq!(
+            bind(&old, "wrong").await.unwrap_err(),
+            CommandStatus::RINVPASWD
+        );
+        // The operator changes the password: the remembered one no longer binds.
+        let new = accounts(&cheap_hash("new"));
+        assert_eq!(
+            bind(&new, "old").await.unwrap_err(),
+            CommandStatus::RINVPASWD
+        );
+        assert!(bind(&new, "new").await.is_ok());
     }
 
     #[test]

@@ -27,6 +27,11 @@ use crate::smpp::{CommandId, CommandStatus};
 /// Read no more while this much is buffered unprocessed or unwritten.
 const BUFFER_CAP: usize = 256 * 1024;
 
+/// Receipts of this connection's messages on their way to the account: beyond this many, new
+/// submissions are answered `ESME_RMSGQFUL` until receipts drain (flow control, not a queue without
+/// bound). Reading goes on, so the client's `deliver_sm_resp` keep draining them.
+const RECEIPT_BACKLOG: usize = 2048;
+
 type Reply = oneshot::Sender<Result<CommandStatus, DeliverError>>;
 
 struct Conn {
@@ -38,6 +43,13 @@ struct Conn {
     done_tx: mpsc::Sender<(u32, Outcome)>,
     deliver_tx: mpsc::Sender<DeliverJob>,
     deliveries: HashMap<u32, Reply>,
+    /// Receipts waiting for a delivery slot, in the order their responses went out.
+    receipts: std::collections::VecDeque<Box<crate::smpp::pdu::Sm>>,
+    /// Delivery slots: one per receipt being delivered through the registry.
+    receipt_slots: Arc<tokio::sync::Semaphore>,
+    /// Receipts sent on this very session, by sequence number, kept until answered so that a
+    /// failure hands them to the registry (another session, retries).
+    local_receipts: HashMap<u32, Box<crate::smpp::pdu::Sm>>,
 }
 
 fn now() -> std::time::Instant {
@@ -68,6 +80,9 @@ pub async fn serve<S>(
         done_tx,
         deliver_tx,
         deliveries: HashMap::new(),
+        receipts: std::collections::VecDeque::new(),
+        receipt_slots: Arc::new(tokio::sync::Semaphore::new(RECEIPT_BACKLOG)),
+        local_receipts: HashMap::new(),
     };
     let mut rbuf = BytesMut::with_capacity(4 * 1024);
     let mut wbuf = BytesMut::with_capacity(4 * 1024);
@@ -80,6 +95,7 @@ pub async fn serve<S>(
         if draining && c.session.inbound_in_flight() == 0 && c.session.bind_mode().is_some() {
             let _ = c.session.unbind(now());
         }
+        c.deliver_local_receipts();
         c.session.poll_transmit(&mut wbuf);
         if c.session.is_closed() && wbuf.is_empty() {
             break;
@@ -101,6 +117,7 @@ pub async fn serve<S>(
             }
             Some((seq, outcome)) = done_rx.recv() => c.finish(seq, outcome),
             Some(job) = deliver_rx.recv(), if can_deliver => c.deliver(job),
+            Ok(slot) = c.receipt_slots.clone().acquire_owned(), if !c.receipts.is_empty() && !c.receives() => c.send_receipt(slot),
             _ = sleep_until(deadline), if deadline.is_some() => c.session.handle_timeout(now()),
             _ = shutdown.changed(), if !draining => {
                 draining = true;
@@ -133,8 +150,13 @@ impl Conn {
                 request: CommandId::DELIVER_SM,
                 command,
             } => {
-                if let Some(reply) = self.deliveries.remove(&command.sequence_number) {
+                let seq = command.sequence_number;
+                if let Some(reply) = self.deliveries.remove(&seq) {
                     let _ = reply.send(Ok(command.status));
+                } else if let Some(sm) = self.local_receipts.remove(&seq)
+                    && !command.status.is_ok()
+                {
+                    self.hand_to_registry(sm);
                 }
             }
             Event::Timeout {
@@ -143,6 +165,8 @@ impl Conn {
             } => {
                 if let Some(reply) = self.deliveries.remove(&sequence_number) {
                     let _ = reply.send(Err(DeliverError::Timeout));
+                } else if let Some(sm) = self.local_receipts.remove(&sequence_number) {
+                    self.hand_to_registry(sm);
                 }
             }
             Event::Closed(reason) => {
@@ -208,6 +232,20 @@ impl Conn {
         if !rt.allow() {
             return self.answer(seq, CommandId::SUBMIT_SM, CommandStatus::RTHROTTLED);
         }
+        let backlog = self.receipts.len()
+            + self.local_receipts.len()
+            + (RECEIPT_BACKLOG - self.receipt_slots.available_permits());
+        if backlog >= RECEIPT_BACKLOG {
+            tracing::debug!(
+                queued = self.receipts.len(),
+                local = self.local_receipts.len(),
+                slots = self.receipt_slots.available_permits(),
+                room = self.session.has_room(),
+                in_flight = self.session.in_flight(),
+                "receipt backlog full"
+            );
+            return self.answer(seq, CommandId::SUBMIT_SM, CommandStatus::RMSGQFUL);
+        }
         let checked = match validate::check(&sm, account, self.shared.max_message_len) {
             Ok(c) => c,
             Err(status) => {
@@ -247,18 +285,66 @@ impl Conn {
             } => {
                 let resp = Command::new(seq, Pdu::SubmitSmResp(SmResp::new(message_id)));
                 let _ = self.session.respond(resp);
-                if let (Some(sm), Some((account, _))) = (receipt, &self.bound) {
-                    let shared = self.shared.clone();
-                    let system_id = account.system_id.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = shared.registry.deliver(&system_id, *sm).await {
-                            tracing::warn!(%system_id, error = %e, "receipt not delivered");
-                        }
-                    });
+                if let Some(sm) = receipt {
+                    self.receipts.push_back(sm);
                 }
             }
             Outcome::Rejected(status) => self.answer(seq, CommandId::SUBMIT_SM, status),
         }
+    }
+
+    /// Whether this session itself can take receipts (a receiver or transceiver bind).
+    fn receives(&self) -> bool {
+        self.session.bind_mode().is_some_and(BindMode::can_deliver)
+    }
+
+    /// Sends waiting receipts on this session while its window has room: the common case of a
+    /// transceiver client, without a task or a lock per receipt.
+    fn deliver_local_receipts(&mut self) {
+        while self.receives() && self.session.has_room() {
+            let Some(sm) = self.receipts.pop_front() else {
+                break;
+            };
+            match self.session.send(now(), Pdu::DeliverSm((*sm).clone())) {
+                Ok(seq) => {
+                    self.local_receipts.insert(seq, sm);
+                }
+                Err(_) => {
+                    self.hand_to_registry(sm);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Gives a receipt this session could not deliver to the registry, which tries the account's
+    /// other sessions (and, once the store lands, keeps it until one binds).
+    fn hand_to_registry(&self, sm: Box<crate::smpp::pdu::Sm>) {
+        let Some((account, _)) = &self.bound else {
+            return;
+        };
+        let shared = self.shared.clone();
+        let system_id = account.system_id.clone();
+        tokio::spawn(async move {
+            if let Err(e) = shared.registry.deliver(&system_id, *sm).await {
+                tracing::warn!(%system_id, error = %e, "receipt not delivered");
+            }
+        });
+    }
+
+    /// Hands the oldest waiting receipt to the registry, holding `slot` until it is delivered.
+    fn send_receipt(&mut self, slot: tokio::sync::OwnedSemaphorePermit) {
+        let (Some(sm), Some((account, _))) = (self.receipts.pop_front(), &self.bound) else {
+            return;
+        };
+        let shared = self.shared.clone();
+        let system_id = account.system_id.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            if let Err(e) = shared.registry.deliver(&system_id, *sm).await {
+                tracing::warn!(%system_id, error = %e, "receipt not delivered");
+            }
+        });
     }
 
     fn answer(&mut self, seq: u32, request: CommandId, status: CommandStatus) {
@@ -305,6 +391,16 @@ impl Conn {
         }
         for (_, reply) in self.deliveries.drain() {
             let _ = reply.send(Err(DeliverError::Closed));
+        }
+        // Receipts this session did not get to deliver go to the account's other sessions.
+        let unsent: Vec<_> = self
+            .local_receipts
+            .drain()
+            .map(|(_, sm)| sm)
+            .chain(self.receipts.drain(..))
+            .collect();
+        for sm in unsent {
+            self.hand_to_registry(sm);
         }
         deliver_rx.close();
         while let Ok(job) = deliver_rx.try_recv() {

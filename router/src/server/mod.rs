@@ -57,7 +57,7 @@ impl Shared {
         SessionConfig {
             role: Role::Mc,
             max_pdu_len: l.max_pdu_len,
-            window: 10,
+            window: l.deliver_window.max(1),
             inbound_window: 1,
             response_timeout: l.response_timeout,
             bind_timeout: l.pre_bind_timeout,
@@ -94,9 +94,10 @@ impl Server {
         handler: Arc<dyn SubmitHandler>,
         tls: Option<TlsAcceptor>,
     ) -> anyhow::Result<Self> {
-        // Compile every country's numbering rules off the data path (a quarter second in a
-        // release build); a message that arrives first just compiles its country itself.
-        std::thread::spawn(crate::phone::warm_up);
+        // Compile the main markets' numbering rules off the data path; a message that arrives
+        // first (or for another country) compiles its country itself, once (3–4 ms).
+        let regions = config.limits.phone_warm_up.clone();
+        std::thread::spawn(move || crate::phone::warm_up(&regions));
         let limits = config.limits.clone();
         let shared = Arc::new(Shared {
             accounts: ArcSwap::from_pointee(accounts),

@@ -1,0 +1,197 @@
+//! A sink MC for benchmarks: binds anyone and answers every `submit_sm` with `ESME_ROK` at
+//! once (optionally followed by a delivery receipt), so that `smpp-router load` can be measured
+//! against a server that costs as little as possible.
+//!
+//! ```text
+//! cargo run --release -p smpp-router --example sink_mc -- [ADDR] [--receipts] [--threads N]
+//! ```
+//!
+//! ADDR defaults to 127.0.0.1:2775; `--threads` sets the tokio worker threads (default 1).
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use smpp_router::smpp::CommandStatus;
+use smpp_router::smpp::pdu::{Command, Pdu, Sm, SmResp, error_response};
+use smpp_router::smpp::session::{Event, Session, SessionConfig};
+use smpp_router::smpp::tlv::{TlvsBuilder, tag};
+use smpp_router::smpp::values::{EsmClass, MessageState};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+struct Options {
+    addr: String,
+    receipts: bool,
+    threads: usize,
+}
+
+fn options() -> anyhow::Result<Options> {
+    let mut o = Options {
+        addr: "127.0.0.1:2775".into(),
+        receipts: false,
+        threads: 1,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--receipts" => o.receipts = true,
+            "--threads" => {
+                o.threads = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(|| anyhow::anyhow!("--threads needs a number"))?;
+            }
+            _ if !a.starts_with('-') => o.addr = a,
+            _ => anyhow::bail!("usage: sink_mc [ADDR] [--receipts] [--threads N]"),
+        }
+    }
+    Ok(o)
+}
+
+fn main() -> anyhow::Result<()> {
+    let o = options()?;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(o.threads.max(1))
+        .enable_all()
+        .build()?
+        .block_on(serve(o))
+}
+
+async fn serve(o: Options) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(&o.addr).await?;
+    eprintln!("sink_mc listening on {}", listener.local_addr()?);
+    loop {
+        let (tcp, _) = listener.accept().await?;
+        let receipts = o.receipts;
+        tokio::spawn(async move {
+            if let Err(e) = connection(tcp, receipts).await {
+                eprintln!("sink_mc: connection: {e}");
+            }
+        });
+    }
+}
+
+fn now() -> Instant {
+    Instant::now()
+}
+
+/// Message ids are decimal counters written into one shared buffer and split off, so that an id
+/// costs no allocation of its own.
+struct Ids {
+    next: u64,
+    buf: BytesMut,
+}
+
+impl Ids {
+    fn next(&mut self) -> Bytes {
+        if self.buf.capacity() - self.buf.len() < 24 {
+            self.buf.reserve(64 * 1024);
+        }
+        self.next += 1;
+        let mut n = self.next;
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        while n > 0 || i == digits.len() {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        self.buf.put_slice(&digits[i..]);
+        self.buf.split().freeze()
+    }
+}
+
+async fn connection(tcp: TcpStream, receipts: bool) -> anyhow::Result<()> {
+    tcp.set_nodelay(true)?;
+    let (mut rd, mut wr) = tcp.into_split();
+    let config = SessionConfig {
+        window: 256,
+        inbound_window: 100_000,
+        ..SessionConfig::mc()
+    };
+    let mut s = Session::new(config, now());
+    let mut ids = Ids {
+        next: 0,
+        buf: BytesMut::new(),
+    };
+    let mut outgoing: VecDeque<Pdu> = VecDeque::new();
+    let mut rbuf = BytesMut::with_capacity(256 * 1024);
+    let mut wbuf = BytesMut::with_capacity(256 * 1024);
+    loop {
+        while let Some(event) = s.poll_event() {
+            match event {
+                Event::BindRequest { .. } => {
+                    let _ = s.accept_bind(now(), b"sink");
+                }
+                Event::Request(cmd) => {
+                    let seq = cmd.sequence_number;
+                    if let Pdu::SubmitSm(sm) = cmd.pdu {
+                        let id = ids.next();
+                        if receipts && sm.registered_delivery.wants_receipt(true) {
+                            outgoing.push_back(receipt(&sm, &id));
+                        }
+                        let _ = s.respond(Command::new(seq, Pdu::SubmitSmResp(SmResp::new(id))));
+                    } else if let Some(answer) =
+                        error_response(cmd.pdu.command_id(), seq, CommandStatus::ROK)
+                    {
+                        let _ = s.respond(answer);
+                    }
+                }
+                _ => {}
+            }
+        }
+        while s.bind_mode().is_some() && s.has_room() {
+            let Some(pdu) = outgoing.pop_front() else {
+                break;
+            };
+            let _ = s.send(now(), pdu);
+        }
+        s.poll_transmit(&mut wbuf);
+        if !wbuf.is_empty() {
+            wr.write_all(&wbuf).await?;
+            wbuf.clear();
+        }
+        if s.is_closed() {
+            return Ok(());
+        }
+        if rbuf.capacity() - rbuf.len() < 16 * 1024 {
+            rbuf.reserve(256 * 1024);
+        }
+        let deadline = s.poll_timeout().map(tokio::time::Instant::from_std);
+        tokio::select! {
+            r = rd.read_buf(&mut rbuf) => match r {
+                Ok(0) | Err(_) => s.handle_eof(),
+                Ok(_) => s.handle_input(now(), &mut rbuf),
+            },
+            () = sleep(deadline), if deadline.is_some() => s.handle_timeout(now()),
+        }
+    }
+}
+
+async fn sleep(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn receipt(sm: &Sm, id: &Bytes) -> Pdu {
+    let mut text = BytesMut::with_capacity(100);
+    text.put_slice(b"id:");
+    text.put_slice(id);
+    text.put_slice(b" sub:001 dlvrd:001 submit date:2401010000 done date:2401010000");
+    text.put_slice(b" stat:DELIVRD err:000 text:");
+    let tlvs = TlvsBuilder::new()
+        .push_cstr(tag::RECEIPTED_MESSAGE_ID, id)
+        .push_u8(tag::MESSAGE_STATE, MessageState::DELIVERED.0)
+        .build();
+    Pdu::DeliverSm(Sm {
+        source: sm.dest.clone(),
+        dest: sm.source.clone(),
+        esm_class: EsmClass(EsmClass::MC_DELIVERY_RECEIPT),
+        short_message: text.freeze(),
+        tlvs,
+        ..Sm::default()
+    })
+}

@@ -1,0 +1,275 @@
+//! The built-in iMessage channel (`kind = "imessage"`): it extracts the OTP code from the
+//! message, hands it to the OTP Blue API (`reference/otpblue-api.md`) and maps the synchronous
+//! answer to an [`Attempt`].
+//!
+//! - No code in the text → `ESME_RINVMSGLEN` 0x01 at once, with no HTTP request.
+//! - Delivered → `Accepted` with `final_state: DELIVERED`, so the receipt follows at once.
+//! - Refusals map per [`answer`] (150/1155 → 0x45 so the route fails over to SMS at once).
+//! - 1160/1230 (language refused) → resent once in English, then 0x08.
+//! - 1110/1250 (key refused) → 0x08 and an error log `operator alarm: OTP Blue API key rejected`.
+//! - No answer: [`Attempt::NotSent`] when nothing was written (connection refused, DNS, no free
+//!   slot within the timeout), [`Attempt::Unknown`] once the request may have been written
+//!   (timeout, reset, 5xx). An unknown outcome is never resent: a user must not get a code twice.
+//! - A [`breaker::Breaker`] takes the channel down for 5 s after 20 transport failures in a row.
+//!
+//! OTP codes and API keys are never logged; numbers only masked.
+
+pub mod answer;
+pub mod breaker;
+pub mod http;
+pub mod settings;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_faults;
+#[cfg(test)]
+mod tests_tls;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::Semaphore;
+use tokio::time::{Instant, timeout_at};
+
+use self::answer::Answer;
+use self::breaker::Breaker;
+use self::http::{Client, Failure};
+pub use self::settings::Settings;
+use crate::otp;
+use crate::phone::Masked;
+use crate::routing::{Attempt, AttemptFuture, Channel, Message};
+use crate::smpp::CommandStatus;
+use crate::smpp::values::MessageState;
+
+/// The iMessage channel: one pooled HTTP client and a bound on requests in flight.
+pub struct ImessageChannel {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: String,
+    settings: Settings,
+    client: Client,
+    permits: Semaphore,
+    breaker: Breaker,
+}
+
+/// Builds a channel named `name` from its routes.toml table (`kind` and `name` removed). Starts
+/// nothing: connections open on the first message. Errors are one line naming the key.
+pub fn from_settings(name: &str, settings: &toml::Table) -> Result<ImessageChannel, String> {
+    ImessageChannel::new(name, Settings::parse(settings)?)
+}
+
+/// One message, ready to send.
+struct Prepared {
+    id: String,
+    to: String,
+    contact: String,
+    code: String,
+    sender: Option<String>,
+    language: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct SendBody<'a> {
+    contact: &'a str,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sender: Option<&'a str>,
+    language: &'a str,
+}
+
+impl ImessageChannel {
+    /// A channel from validated settings.
+    pub fn new(name: &str, settings: Settings) -> Result<Self, String> {
+        let client = Client::new(
+            settings.endpoint.clone(),
+            settings.max_concurrent,
+            settings.ca_file.as_deref(),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                name: name.to_string(),
+                permits: Semaphore::new(settings.max_concurrent),
+                settings,
+                client,
+                breaker: Breaker::default(),
+            }),
+        })
+    }
+
+    /// The settings in use.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// Idle pooled connections (for tests and metrics).
+    pub fn idle_connections(&self) -> usize {
+        self.inner.client.idle()
+    }
+}
+
+impl Channel for ImessageChannel {
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    fn is_up(&self) -> bool {
+        self.inner.breaker.is_closed()
+    }
+
+    fn submit(&self, message: &Message) -> AttemptFuture {
+        let inner = self.inner.clone();
+        match inner.prepare(message) {
+            Ok(p) => Box::pin(async move { inner.send(p).await }),
+            Err(a) => Box::pin(std::future::ready(a)),
+        }
+    }
+}
+
+/// The text of a `submit_sm` without its user data header.
+fn text(message: &Message) -> String {
+    let sm = &message.sm;
+    let mut payload = sm.payload();
+    if sm.esm_class.has_udhi()
+        && let Some(&udhl) = payload.first()
+    {
+        payload = payload.get(1 + usize::from(udhl)..).unwrap_or(&[]);
+    }
+    crate::smpp::text::decode(sm.data_coding, payload)
+}
+
+impl Inner {
+    fn prepare(&self, message: &Message) -> Result<Prepared, Attempt> {
+        let addr = &message.sm.dest.addr;
+        let to = Masked(addr).to_string();
+        let digits: String = addr
+            .iter()
+            .filter(|b| b.is_ascii_digit())
+            .map(|&b| char::from(b))
+            .collect();
+        if digits.is_empty() {
+            tracing::info!(channel = %self.name, id = %message.id, %to, "no destination digits");
+            return Err(Attempt::Refused(CommandStatus::RINVDSTADR));
+        }
+        let account = self.settings.accounts.get(&message.account.system_id);
+        let text = text(message);
+        let custom = account.map(|a| a.patterns.as_slice()).unwrap_or(&[]);
+        let Some(code) = otp::extract(&text, custom) else {
+            tracing::info!(channel = %self.name, id = %message.id, %to, "no OTP code in the text");
+            return Err(Attempt::Refused(CommandStatus::RINVMSGLEN));
+        };
+        let sender = message
+            .sender
+            .clone()
+            .or_else(|| account.and_then(|a| a.sender.clone()))
+            .or_else(|| self.settings.sender.clone());
+        let wanted = account
+            .and_then(|a| a.language)
+            .or(message.account.language.as_deref())
+            .or(self.settings.language);
+        let language = otp::choose(
+            wanted,
+            message.destination.country_code,
+            message.destination.region_str(),
+        );
+        Ok(Prepared {
+            id: message.id.clone(),
+            to,
+            contact: format!("+{digits}"),
+            code,
+            sender,
+            language,
+        })
+    }
+
+    async fn send(&self, p: Prepared) -> Attempt {
+        let started = Instant::now();
+        let deadline = started + self.settings.timeout;
+        let Ok(Ok(_permit)) = timeout_at(deadline, self.permits.acquire()).await else {
+            tracing::warn!(channel = %self.name, id = %p.id, to = %p.to, max_concurrent = self.settings.max_concurrent, "no free request slot before the timeout; not sent");
+            return Attempt::NotSent;
+        };
+        let mut answer = self.exchange(&p, p.language, deadline).await;
+        if let Ok(Answer::WrongLanguage { code }) = answer {
+            if p.language == "en" {
+                tracing::warn!(channel = %self.name, id = %p.id, code, "the platform refused language en");
+            } else {
+                tracing::info!(channel = %self.name, id = %p.id, code, language = p.language, "language refused; resending once in en");
+                let again = Instant::now() + self.settings.timeout;
+                answer = self.exchange(&p, "en", again).await;
+            }
+        }
+        let attempt = self.outcome(&p, answer, started);
+        match attempt {
+            Attempt::NotSent | Attempt::Unknown => {
+                if self.breaker.failure() {
+                    tracing::error!(channel = %self.name, failures = breaker::FAILURES, open_for = ?breaker::OPEN_FOR, "circuit open: OTP Blue is not answering; the channel is down");
+                }
+            }
+            _ => self.breaker.success(),
+        }
+        attempt
+    }
+
+    async fn exchange(
+        &self,
+        p: &Prepared,
+        language: &str,
+        deadline: Instant,
+    ) -> Result<Answer, Failure> {
+        let body = SendBody {
+            contact: &p.contact,
+            code: &p.code,
+            sender: p.sender.as_deref(),
+            language,
+        };
+        let body = serde_json::to_vec(&body)
+            .map_err(|e| Failure::NotSent(format!("encoding the request: {e}")))?;
+        let (status, bytes) = self
+            .client
+            .post(Bytes::from(body), &self.settings.api_key.0, deadline)
+            .await?;
+        Ok(answer::classify(status, &bytes))
+    }
+
+    fn outcome(&self, p: &Prepared, answer: Result<Answer, Failure>, started: Instant) -> Attempt {
+        let ms = started.elapsed().as_millis() as u64;
+        let (name, id, to) = (&self.name, &p.id, &p.to);
+        match answer {
+            Ok(Answer::Delivered { message_id }) => {
+                tracing::debug!(channel = %name, %id, %to, ms, "delivered over iMessage");
+                Attempt::Accepted {
+                    channel_id: message_id,
+                    final_state: Some(MessageState::DELIVERED),
+                }
+            }
+            Ok(Answer::Refused { status, code }) => {
+                tracing::debug!(channel = %name, %id, %to, ?code, %status, ms, "refused");
+                Attempt::Refused(status)
+            }
+            Ok(Answer::WrongLanguage { code }) => {
+                tracing::warn!(channel = %name, %id, code, ms, "language refused again");
+                Attempt::Refused(CommandStatus::RSYSERR)
+            }
+            Ok(Answer::KeyRejected { code }) => {
+                tracing::error!(channel = %name, %id, ?code, "operator alarm: OTP Blue API key rejected");
+                Attempt::Refused(CommandStatus::RSYSERR)
+            }
+            Ok(Answer::Unknown { http }) => {
+                tracing::warn!(channel = %name, %id, %to, http, ms, "answer without a verdict; outcome unknown, not resending");
+                Attempt::Unknown
+            }
+            Err(Failure::NotSent(reason)) => {
+                tracing::warn!(channel = %name, %id, %to, %reason, ms, "not sent");
+                Attempt::NotSent
+            }
+            Err(Failure::Unknown(reason)) => {
+                tracing::warn!(channel = %name, %id, %to, %reason, ms, "outcome unknown; not resending");
+                Attempt::Unknown
+            }
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! The connection task: owns the socket halves and the [`Session`], and does only IO and
+//! dispatch. Each turn of the loop takes the session's output for one batched write, hands the
+//! session's events out, then waits on whichever comes first: the write progressing, bytes to
+//! read, operations from the handles, room in the event queue, or the session's next timer.
+//! Reading and writing are both in that one `select!`, so a peer that reads slowly never stops
+//! us reading its responses.
+
+mod dispatch;
+
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
+use tokio::time::Sleep;
+
+use super::{BoundInfo, ConnectError, Disconnect, EsmeEvent, EsmeEvents, EsmeHandle, SubmitError};
+use crate::smpp::pdu::{Bind, Command, Pdu};
+use crate::smpp::session::{BindMode, CloseReason, Session, SessionConfig};
+
+/// Read in chunks of this size.
+const READ_CHUNK: usize = 64 * 1024;
+/// Stop reading while this much output waits to be written: the peer is not reading.
+const WBUF_CAP: usize = 1024 * 1024;
+/// Operations applied per wake-up before writing, so one write carries many PDUs.
+const OPS_BATCH: usize = 256;
+/// How long a closed session may spend flushing its last output.
+const LINGER: Duration = Duration::from_secs(2);
+
+type Reply = oneshot::Sender<Result<Command, SubmitError>>;
+
+/// What the handles and responders ask of the task.
+#[derive(Debug)]
+pub(super) enum Op {
+    /// Send a request; the permit holds its place in the window until it resolves.
+    Submit {
+        pdu: Pdu,
+        reply: Reply,
+        permit: OwnedSemaphorePermit,
+    },
+    /// Answer one of the MC's requests.
+    Respond(Command),
+    /// Start the unbind handshake.
+    Unbind,
+}
+
+/// The connection's life as the handles see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Life {
+    /// Bound (or binding): requests may be sent.
+    Bound,
+    /// Unbinding, or the session closed and the socket is being flushed.
+    Unbinding,
+    /// The socket is closed.
+    Closed,
+}
+
+/// A request of ours awaiting its response.
+struct InFlight {
+    reply: Reply,
+    _permit: OwnedSemaphorePermit,
+    /// The output batch that carries it: written (or being written) once `taken >= batch`.
+    batch: u64,
+    deadline: Instant,
+}
+
+/// A connection whose bind is on its way.
+pub(super) struct Started {
+    bound: oneshot::Receiver<Result<BoundInfo, ConnectError>>,
+    ops: mpsc::Sender<Op>,
+    window: Arc<Semaphore>,
+    life: watch::Receiver<Life>,
+    events: mpsc::Receiver<EsmeEvent>,
+}
+
+impl Started {
+    /// Waits for the bind's outcome.
+    pub(super) async fn bound(self) -> Result<(EsmeHandle, EsmeEvents), ConnectError> {
+        let gone = ConnectError::Closed(Disconnect::Session(CloseReason::Local));
+        let info = self.bound.await.unwrap_or(Err(gone))?;
+        let handle = EsmeHandle {
+            ops: self.ops,
+            window: self.window,
+            life: self.life,
+            info: Arc::new(info),
+        };
+        Ok((handle, EsmeEvents { rx: self.events }))
+    }
+}
+
+/// A window size usable for a semaphore and channel capacities.
+fn bounded(n: usize) -> usize {
+    n.clamp(1, 1 << 20)
+}
+
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// Sends the bind and spawns the connection task.
+pub(super) fn start<R, W>(
+    rd: R,
+    wr: W,
+    mode: BindMode,
+    bind: Bind,
+    config: SessionConfig,
+) -> Result<Started, ConnectError>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let t = now();
+    let mut session = Session::new(config.clone(), t);
+    session.bind(t, mode, bind).map_err(ConnectError::Bind)?;
+    let window = bounded(config.window);
+    let inbound = bounded(config.inbound_window);
+    let window = Arc::new(Semaphore::new(window));
+    // Submits are bounded by the window, answers by the MC's requests in flight.
+    let (ops_tx, ops) = mpsc::channel(window.available_permits() + inbound + 4);
+    let outbox_cap = inbound + 2;
+    let (events, events_rx) = mpsc::channel(outbox_cap);
+    let (bound_tx, bound) = oneshot::channel();
+    let (life, life_rx) = watch::channel(Life::Bound);
+    let driver = Driver {
+        session,
+        rd,
+        wr,
+        rbuf: BytesMut::with_capacity(READ_CHUNK),
+        wbuf: BytesMut::with_capacity(READ_CHUNK),
+        ops,
+        ops_weak: ops_tx.downgrade(),
+        ops_open: true,
+        events,
+        outbox: VecDeque::new(),
+        outbox_cap,
+        in_flight: HashMap::with_capacity(config.window.min(4096)),
+        taken: 0,
+        bound_tx: Some(bound_tx),
+        life,
+        window: window.clone(),
+        io_error: None,
+        response_timeout: config.response_timeout,
+        timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+        armed: None,
+        linger: None,
+    };
+    tokio::spawn(driver.run());
+    Ok(Started {
+        bound,
+        ops: ops_tx,
+        window,
+        life: life_rx,
+        events: events_rx,
+    })
+}
+
+struct Driver<R, W> {
+    session: Session,
+    rd: R,
+    wr: W,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    ops: mpsc::Receiver<Op>,
+    /// For responders: they must not keep the task alive once every handle is gone.
+    ops_weak: mpsc::WeakSender<Op>,
+    ops_open: bool,
+    events: mpsc::Sender<EsmeEvent>,
+    /// Events the application has not taken yet; reading stops when it is full.
+    outbox: VecDeque<EsmeEvent>,
+    outbox_cap: usize,
+    in_flight: HashMap<u32, InFlight>,
+    /// How many output batches have been taken for writing.
+    taken: u64,
+    bound_tx: Option<oneshot::Sender<Result<BoundInfo, ConnectError>>>,
+    life: watch::Sender<Life>,
+    window: Arc<Semaphore>,
+    io_error: Option<std::io::ErrorKind>,
+    response_timeout: Duration,
+    timer: Pin<Box<Sleep>>,
+    /// When the timer is set to fire; `None` disables it.
+    armed: Option<Instant>,
+    linger: Option<Instant>,
+}
+
+async fn reserve(
+    events: Option<mpsc::Sender<EsmeEvent>>,
+) -> Result<mpsc::OwnedPermit<EsmeEvent>, ()> {
+    match events {
+        Some(tx) => tx.reserve_owned().await.map_err(|_| ()),
+        None => std::future::pending().await,
+    }
+}
+
+impl<R, W> Driver<R, W>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    async fn run(mut self) {
+        loop {
+            // Take output before handing out events: a request still in the session's buffer
+            // when it closes is then known never to have been written.
+            if self.wbuf.is_empty() && self.session.poll_transmit(&mut self.wbuf) {
+                self.taken += 1;
+            }
+            while let Some(event) = self.session.poll_event() {
+                self.on_event(event);
+            }
+            self.flush_outbox();
+            let closed = self.session.is_closed();
+            if closed && self.wbuf.is_empty() {
+                break;
+            }
+            self.arm_timer(closed);
+            let can_read =
+                !closed && self.wbuf.len() < WBUF_CAP && self.outbox.len() < self.outbox_cap;
+            if can_read && self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
+                self.rbuf.reserve(READ_CHUNK);
+            }
+            // Only when the queue was full: an owned permit keeps `self` free in the handlers.
+            let blocked = (!self.outbox.is_empty()).then(|| self.events.clone());
+            tokio::select! {
+                r = self.wr.write_buf(&mut self.wbuf), if !self.wbuf.is_empty() => self.on_written(r),
+                r = self.rd.read_buf(&mut self.rbuf), if can_read => match r {
+                    Ok(0) => self.session.handle_eof(),
+                    Ok(_) => self.session.handle_input(now(), &mut self.rbuf),
+                    Err(e) => self.fail(e.kind()),
+                },
+                op = self.ops.recv(), if self.ops_open && !closed => self.on_ops(op),
+                permit = reserve(blocked), if !self.outbox.is_empty() => match permit {
+                    Ok(p) => {
+                        if let Some(ev) = self.outbox.pop_front() {
+                            p.send(ev);
+                        }
+                    }
+                    // Nobody listens: dropped responders answer ESME_RX_T_APPN.
+                    Err(_) => self.outbox.clear(),
+                },
+                () = &mut self.timer, if self.armed.is_some() => self.on_timer(closed),
+            }
+        }
+        self.finish().await;
+    }
+
+    fn on_written(&mut self, written: std::io::Result<usize>) {
+        let kind = match written {
+            Ok(0) => std::io::ErrorKind::WriteZero,
+            Ok(_) => return,
+            Err(e) => e.kind(),
+        };
+        self.fail(kind);
+        self.wbuf.clear();
+    }
+
+    fn on_timer(&mut self, closed: bool) {
+        self.armed = None;
+        if !closed {
+            self.session.handle_timeout(now());
+        } else if self.linger.is_some_and(|l| now() >= l) {
+            self.wbuf.clear(); // The peer stopped reading: give up flushing.
+        }
+    }
+
+    fn fail(&mut self, kind: std::io::ErrorKind) {
+        self.io_error.get_or_insert(kind);
+        self.session.handle_eof();
+    }
+
+    /// Sets the timer to the session's next deadline. A later deadline than the one set keeps
+    /// the earlier one: firing early is harmless and saves re-registering on every send.
+    fn arm_timer(&mut self, closed: bool) {
+        let want = if closed {
+            Some(*self.linger.get_or_insert_with(|| now() + LINGER))
+        } else {
+            self.session.poll_timeout()
+        };
+        match want {
+            None => self.armed = None,
+            Some(w) if self.armed.is_none_or(|a| w < a) => {
+                self.timer.as_mut().reset(tokio::time::Instant::from_std(w));
+                self.armed = Some(w);
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn on_ops(&mut self, op: Option<Op>) {
+        let Some(op) = op else {
+            // Every handle is gone: nobody will send again.
+            self.ops_open = false;
+            let _ = self.session.unbind(now());
+            return;
+        };
+        let t = now();
+        self.apply(t, op);
+        for _ in 0..OPS_BATCH {
+            match self.ops.try_recv() {
+                Ok(op) => self.apply(t, op),
+                Err(_) => break,
+            }
+        }
+    }
+
+    async fn finish(mut self) {
+        let _ = tokio::time::timeout(LINGER, self.wr.shutdown()).await;
+        self.ops.close();
+        while let Ok(op) = self.ops.try_recv() {
+            if let Op::Submit { reply, .. } = op {
+                let _ = reply.send(Err(SubmitError::Closed { written: false }));
+            }
+        }
+        for (_, f) in self.in_flight.drain() {
+            let _ = f.reply.send(Err(SubmitError::Closed { written: true }));
+        }
+        let Self {
+            rd,
+            wr,
+            events,
+            outbox,
+            life,
+            ..
+        } = self;
+        drop((rd, wr));
+        let _ = life.send(Life::Closed);
+        // The application still gets the last events (the Closed notice above all).
+        for ev in outbox {
+            if events.send(ev).await.is_err() {
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Stand-ins for the services the router talks to, for local work, demos and tests
+//! (`smpp-router sim …`).
+
+pub mod otpblue;
