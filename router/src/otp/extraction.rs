@@ -228,7 +228,11 @@ fn is_currency_symbol(c: char) -> bool {
 }
 
 fn is_currency_word(word: &str) -> bool {
-    !word.is_empty() && {
+    if word.is_empty() || word.len() > 16 {
+        false
+    } else if word.is_ascii() {
+        CURRENCY_WORDS.iter().any(|w| w.eq_ignore_ascii_case(word))
+    } else {
         let lower = word.to_lowercase();
         CURRENCY_WORDS.contains(&lower.as_str())
     }
@@ -344,21 +348,21 @@ fn candidates(text: &str, chars: &[(usize, char)]) -> Vec<Candidate> {
             continue; // a date, time, amount, decimal, address or version
         }
         // Gather the dash-only atoms that follow with exactly one space.
-        let mut number = vec![atom];
-        while let (Some(last), Some(next)) = (number.last(), atoms.get(i)) {
+        let first = i - 1;
+        while let (Some(last), Some(next)) = (atoms.get(i - 1), atoms.get(i)) {
             let single_space = next.start == last.end + 1
                 && chars.get(last.end).is_some_and(|&(_, c)| is_space(c));
             if !(single_space && next.dashes_only) {
                 break;
             }
-            number.push(*next);
             i += 1;
         }
+        let number = atoms.get(first..i).unwrap_or_default();
         let (Some(head), Some(tail)) = (number.first(), number.last()) else {
             continue;
         };
         let (start, end) = (head.start, tail.end);
-        if !is_code_shape(&number) || !context_allows(chars, start, end) {
+        if !is_code_shape(number) || !context_allows(text, chars, start, end) {
             continue;
         }
         let byte = |idx: usize| chars.get(idx).map_or(text.len(), |&(b, _)| b);
@@ -429,7 +433,8 @@ fn is_code_shape(number: &[Atom]) -> bool {
 
 /// Whether the neighbours of the number at chars `start..end` leave it a possible code: not a
 /// phone number (`+`, `(0xx) `), reference (`#`, `№`), part of a word, amount or percentage.
-fn context_allows(chars: &[(usize, char)], start: usize, end: usize) -> bool {
+fn context_allows(text: &str, chars: &[(usize, char)], start: usize, end: usize) -> bool {
+    let byte = |idx: usize| chars.get(idx).map_or(text.len(), |&(b, _)| b);
     let at = |i: Option<usize>| i.and_then(|i| chars.get(i)).map(|&(_, c)| c);
     let before = |n: usize| at(start.checked_sub(n));
     let after = |n: usize| at(end.checked_add(n));
@@ -458,14 +463,13 @@ fn context_allows(chars: &[(usize, char)], start: usize, end: usize) -> bool {
         if is_currency_symbol(c) || matches!(c, '%' | '‰') {
             return false;
         }
-        let word: String = chars
+        let len = chars
             .iter()
             .skip(j)
-            .take(16)
-            .map(|&(_, c)| c)
-            .take_while(|c| c.is_alphabetic())
-            .collect();
-        if is_currency_word(&word) {
+            .take_while(|&&(_, c)| c.is_alphabetic())
+            .count();
+        let word = text.get(byte(j)..byte(j + len)).unwrap_or_default();
+        if is_currency_word(word) {
             return false;
         }
     }
@@ -482,18 +486,15 @@ fn context_allows(chars: &[(usize, char)], start: usize, end: usize) -> bool {
         if at(Some(k - 1)).is_some_and(is_currency_symbol) {
             return false;
         }
-        let mut word: Vec<char> = chars
+        let len = chars
             .get(..k)
             .unwrap_or_default()
             .iter()
             .rev()
-            .take(16)
-            .map(|&(_, c)| c)
-            .take_while(|c| c.is_alphabetic())
-            .collect();
-        word.reverse();
-        let word: String = word.into_iter().collect();
-        if is_currency_word(&word) {
+            .take_while(|&&(_, c)| c.is_alphabetic())
+            .count();
+        let word = text.get(byte(k - len)..byte(k)).unwrap_or_default();
+        if is_currency_word(word) {
             return false;
         }
     }

@@ -61,8 +61,9 @@
 //!       apart, or no candidate at all. The client then gets `ESME_RINVMSGLEN` instead of a
 //!       wrong code.
 //!
-//! Extraction never panics and takes about a microsecond on a 160-character text
-//! (`cargo bench -p smpp-router --bench otp`).
+//! Extraction never panics on any input. It takes 0.17–0.42 µs for the seed texts and about
+//! 1.8 µs for a 160-character text with seven numbers that needs the keyword rules
+//! (`cargo bench -p smpp-router -j2 --bench otp`).
 //!
 //! # Template language: [`language_for`], [`choose`]
 //!
