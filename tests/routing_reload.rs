@@ -3,47 +3,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use smpp_router::config::RouterConfig;
-use smpp_router::ids::IdMinter;
-use smpp_router::routing::router::Router;
-use smpp_router::routing::watch;
-use smpp_router::server::Server;
-use smpp_router_e2e::{account, count, scratch_dir, smpplib};
-
-struct Running {
-    router: Arc<Router>,
-    server: Server,
-    _watcher: notify::RecommendedWatcher,
-}
-
-async fn start(path: &Path) -> Running {
-    let router = Arc::new(Router::new(path, Arc::new(IdMinter::new(7))));
-    router.reload().unwrap();
-    let mut config = RouterConfig::parse(Path::new("router.toml"), "").unwrap();
-    config.listen.plain = "127.0.0.1:0".into();
-    config.listen.tls = "off".into();
-    let server = Server::start(
-        &config,
-        router.table().accounts.clone(),
-        router.clone(),
-        None,
-    )
-    .await
-    .unwrap();
-    router.attach_server(server.shared().clone());
-    let (_reloads, watcher) =
-        watch::start(router.clone(), path, Duration::from_millis(50)).unwrap();
-    Running {
-        router,
-        server,
-        _watcher: watcher,
-    }
-}
+use smpp_router_e2e::{LiveRouter, account, count, scratch_dir, smpplib};
 
 fn routes(marker: &str, imessage: &str) -> String {
     format!(
@@ -57,8 +20,8 @@ async fn otp_fails_over_from_no_imessage_to_sms_with_a_receipt() {
     let dir = scratch_dir("failover");
     let path = dir.join("routes.toml");
     std::fs::write(&path, routes("otp", "0x45")).unwrap();
-    let r = start(&path).await;
-    let out = smpplib(r.server.plain_addr().unwrap(), false, json!([
+    let r = LiveRouter::start(&path).await;
+    let out = smpplib(r.plain, false, json!([
         {"op": "bind", "mode": "trx", "system_id": "acme", "password": "pw"},
         {"op": "submit", "count": 5, "window": 5, "registered_delivery": 1, "text": "Your code is 123456"},
         {"op": "wait_receipts", "count": 5},
@@ -84,7 +47,7 @@ async fn otp_fails_over_from_no_imessage_to_sms_with_a_receipt() {
     .unwrap();
     wait_for(|| r.router.status().generation >= 2).await;
     let out = smpplib(
-        r.server.plain_addr().unwrap(),
+        r.plain,
         false,
         json!([
             {"op": "bind", "mode": "trx", "system_id": "acme", "password": "pw"},
@@ -109,8 +72,8 @@ async fn reload_under_load_loses_nothing() {
     let dir = scratch_dir("reload");
     let path = dir.join("routes.toml");
     std::fs::write(&path, routes("v0", "0x45")).unwrap();
-    let r = start(&path).await;
-    let addr = r.server.plain_addr().unwrap();
+    let r = LiveRouter::start(&path).await;
+    let addr = r.plain;
     let client = tokio::spawn(smpplib(
         addr,
         false,

@@ -207,3 +207,47 @@ impl Raw {
         }
     }
 }
+
+/// The whole router in this process: the routes file at `path` (accounts, channels and routes),
+/// the server on a loopback port, and the file watcher.
+pub struct LiveRouter {
+    /// The routing core.
+    pub router: Arc<smpp_router::routing::router::Router>,
+    /// The server.
+    pub server: Server,
+    /// The plaintext SMPP address.
+    pub plain: SocketAddr,
+    _watcher: notify::RecommendedWatcher,
+}
+
+impl LiveRouter {
+    /// Loads `path` and starts serving; panics when the file has errors.
+    pub async fn start(path: &Path) -> Self {
+        use smpp_router::routing::{router::Router, watch};
+        let router = Arc::new(Router::new(
+            path,
+            Arc::new(smpp_router::ids::IdMinter::new(7)),
+        ));
+        router.reload().unwrap();
+        let mut config = RouterConfig::parse(Path::new("router.toml"), "").unwrap();
+        config.listen.plain = "127.0.0.1:0".into();
+        config.listen.tls = "off".into();
+        let server = Server::start(
+            &config,
+            router.table().accounts.clone(),
+            router.clone(),
+            None,
+        )
+        .await
+        .unwrap();
+        router.attach_server(server.shared().clone());
+        let (_reloads, watcher) =
+            watch::start(router.clone(), path, std::time::Duration::from_millis(50)).unwrap();
+        Self {
+            plain: server.plain_addr().unwrap(),
+            router,
+            server,
+            _watcher: watcher,
+        }
+    }
+}

@@ -8,7 +8,7 @@
 //! - 1160/1230 (language refused) → resent once in English, then 0x08.
 //! - 1110/1250 (key refused) → 0x08 and an error log `operator alarm: OTP Blue API key rejected`.
 //! - No answer: [`Attempt::NotSent`] when nothing was written (connection refused, DNS, no free
-//!   slot within the timeout), [`Attempt::Unknown`] once the request may have been written
+//!   slot with a fifth of the timeout still left), [`Attempt::Unknown`] once the request may have been written
 //!   (timeout, reset, 5xx). An unknown outcome is never resent: a user must not get a code twice.
 //! - A [`breaker::Breaker`] takes the channel down for 5 s after 20 transport failures in a row.
 //!
@@ -192,6 +192,12 @@ impl Inner {
             tracing::warn!(channel = %self.name, id = %p.id, to = %p.to, max_concurrent = self.settings.max_concurrent, "no free request slot before the timeout; not sent");
             return Attempt::NotSent;
         };
+        // A request started with almost no time left would nearly always end "outcome unknown",
+        // which rules out a retry; not sending it keeps the retry and the failover open.
+        if deadline.saturating_duration_since(Instant::now()) < self.settings.timeout / 5 {
+            tracing::warn!(channel = %self.name, id = %p.id, to = %p.to, "a request slot came free too close to the timeout; not sent");
+            return Attempt::NotSent;
+        }
         let mut answer = self.exchange(&p, p.language, deadline).await;
         if let Ok(Answer::WrongLanguage { code }) = answer {
             if p.language == "en" {

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Reproduces the load figures in the README. Builds the release binary, starts the router (and,
+# for the iMessage scenario, the stand-in OTP Blue API) on loopback ports, runs the load
+# generator against it, and prints the load generator's report.
+#
+#   bench/run.sh throughput   # 4 sessions x window 500, test channel that accepts at once
+#   bench/run.sh receipts     # 120,000 msg/s offered for 5 s, every message asks for a receipt
+#   bench/run.sh imessage     # 10 binds x window 100 through the iMessage channel, stand-in at 250 ms
+#
+# Everything runs on this machine: the load generator competes with the router for the cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scenario="${1:-throughput}"
+cargo build --release -j2 --quiet -p smpp-router
+bin="$PWD/target/release/smpp-router"
+dir="$(mktemp -d)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"; }
+trap cleanup EXIT
+
+smpp_port=29775
+api_port=29787
+hash="$("$bin" hash-password load)"
+cat > "$dir/router.toml" <<TOML
+[listen]
+plain = "127.0.0.1:$smpp_port"
+tls = "off"
+[log]
+level = "warn"
+TOML
+
+account() {
+  cat <<TOML
+[[account]]
+system_id = "load"
+password_hash = "$hash"
+max_binds = 20
+tps = 1000000
+window = $1
+TOML
+}
+
+case "$scenario" in
+  throughput|receipts)
+    { account 1000; cat <<'TOML'
+[[channel]]
+name = "sink"
+kind = "test"
+outcomes = ["delivered"]
+
+[[route]]
+name = "all"
+channels = ["sink"]
+TOML
+    } > "$dir/routes.toml"
+    ;;
+  imessage)
+    "$bin" sim otpblue --listen "127.0.0.1:$api_port" --api-key bench-key \
+      --latency 250ms --no-imessage-share 0 >"$dir/sim.log" 2>&1 &
+    pids+=($!)
+    { account 100; cat <<TOML
+[[channel]]
+name = "imessage"
+kind = "imessage"
+base_url = "http://127.0.0.1:$api_port"
+api_key = "bench-key"
+max_concurrent = 2048
+
+[[route]]
+name = "otp"
+channels = ["imessage"]
+TOML
+    } > "$dir/routes.toml"
+    ;;
+  *) echo "unknown scenario $scenario (throughput, receipts, imessage)" >&2; exit 2 ;;
+esac
+
+"$bin" run --config "$dir/router.toml" >"$dir/router.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$smpp_port") 2>/dev/null && break
+  sleep 0.1
+done
+
+load=("$bin" load --addr "127.0.0.1:$smpp_port" --system-id load --password load)
+case "$scenario" in
+  throughput) "${load[@]}" --sessions 4 --window 500 --count 1000000 ;;
+  receipts)   "${load[@]}" --sessions 4 --window 500 --duration 5s --rate 120000 --registered-delivery 1 ;;
+  imessage)   "${load[@]}" --sessions 10 --window 100 --duration 30s --vary-to --to 14155550000 ;;
+esac
