@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::{mpsc, watch};
@@ -42,7 +41,7 @@ impl Plan {
     fn message(&self, index: u64) -> Pdu {
         let mut sm = self.template.clone();
         if let Some(base) = self.vary_to {
-            sm.dest.addr = Bytes::from(base.saturating_add(index).to_string());
+            sm.dest.addr = base.saturating_add(index).to_string().into();
         }
         Pdu::SubmitSm(sm)
     }

@@ -7,6 +7,7 @@
 //! - [`receipt`] parses and builds delivery-receipt text; [`text`] decodes and counts SMS text;
 //! - [`status`], [`command_id`] and [`values`] name the raw numbers.
 
+pub mod addr;
 pub mod command_id;
 pub mod frame;
 pub mod pdu;

@@ -28,6 +28,12 @@ impl Reader {
         Self { buf, pos: 0 }
     }
 
+    /// A reader over `buf`, starting at octet `pos` (no new slice, so no reference count).
+    pub fn at(buf: Bytes, pos: usize) -> Self {
+        let pos = pos.min(buf.len());
+        Self { buf, pos }
+    }
+
     /// Octets not yet read.
     pub fn remaining(&self) -> usize {
         self.buf.len() - self.pos
@@ -73,17 +79,29 @@ impl Reader {
     /// Reads a `COS(max)`: octets up to a NUL, at most `max` octets including the NUL. The
     /// value excludes the NUL. Octets ≥ 0x80 are accepted (real peers send them).
     pub fn cstr(&mut self, max: usize) -> Result<Bytes, FieldError> {
-        let rest = &self.buf[self.pos..];
+        let n = self.cstr_len(max)?;
+        let v = self.buf.slice(self.pos..self.pos + n);
+        self.pos += n + 1;
+        Ok(v)
+    }
+
+    /// The length of the `COS(max)` value at the cursor, without its NUL.
+    fn cstr_len(&self, max: usize) -> Result<usize, FieldError> {
+        let rest = self.buf.get(self.pos..).unwrap_or_default();
         let window = &rest[..rest.len().min(max)];
         match window.iter().position(|&b| b == 0) {
-            Some(n) => {
-                let v = self.buf.slice(self.pos..self.pos + n);
-                self.pos += n + 1;
-                Ok(v)
-            }
+            Some(n) => Ok(n),
             None if rest.len() < max => Err(FieldError::Truncated),
             None => Err(FieldError::TooLong),
         }
+    }
+
+    /// Reads a `COS(max)` like [`Reader::cstr`], copying the value (for addresses, kept inline).
+    pub fn cstr_inline(&mut self, max: usize) -> Result<crate::smpp::addr::AddrBytes, FieldError> {
+        let n = self.cstr_len(max)?;
+        let v = crate::smpp::addr::AddrBytes::new(&self.buf[self.pos..self.pos + n]);
+        self.pos += n + 1;
+        Ok(v)
     }
 
     /// Reads a C-octet string leniently, for peers that leave the NUL out of a last field: up to a

@@ -87,8 +87,9 @@ macro_rules! pdus {
                 }
             }
 
-            fn decode_body(id: CommandId, body: Bytes) -> Result<Self, BodyError> {
-                let mut r = Reader::new(body);
+            /// Decodes the body of `frame`, which starts after its 16-octet header.
+            fn decode_body(id: CommandId, frame: Bytes) -> Result<Self, BodyError> {
+                let mut r = Reader::at(frame, HEADER_LEN);
                 Ok(match id {
                     $(CommandId::$bid => Self::$bv(<$bt>::decode(&mut r)?),)*
                     // Header-only PDUs: a stray body is ignored (lenient in what we accept).
@@ -280,12 +281,10 @@ impl Command {
                 reason: "command_length disagrees with the frame",
             });
         }
-        let pdu = Pdu::decode_body(header.command_id, frame.slice(HEADER_LEN..)).map_err(|e| {
-            DecodeError {
-                header,
-                status: e.status,
-                reason: e.reason,
-            }
+        let pdu = Pdu::decode_body(header.command_id, frame).map_err(|e| DecodeError {
+            header,
+            status: e.status,
+            reason: e.reason,
         })?;
         Ok(Self {
             status: header.command_status,

@@ -4,6 +4,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::body::{Body, BodyError, field, int, tlvs};
+use crate::smpp::addr::AddrBytes;
 use crate::smpp::status::CommandStatus;
 use crate::smpp::tlv::Tlvs;
 use crate::smpp::values::{EsmClass, RegisteredDelivery};
@@ -17,16 +18,16 @@ pub struct Address {
     /// Numbering plan indicator.
     pub npi: u8,
     /// The address octets, without the NUL.
-    pub addr: Bytes,
+    pub addr: AddrBytes,
 }
 
 impl Address {
     /// An address from its parts.
-    pub fn new(ton: u8, npi: u8, addr: impl Into<Bytes>) -> Self {
+    pub fn new(ton: u8, npi: u8, addr: impl AsRef<[u8]>) -> Self {
         Self {
             ton,
             npi,
-            addr: addr.into(),
+            addr: AddrBytes::new(addr.as_ref()),
         }
     }
 
@@ -40,7 +41,7 @@ impl Address {
         Ok(Self {
             ton: int(r.u8(), name)?,
             npi: int(r.u8(), name)?,
-            addr: field(r.cstr(max), status, name)?,
+            addr: field(r.cstr_inline(max), status, name)?,
         })
     }
 

@@ -188,7 +188,7 @@ fn unknown_ids_decode_raw_and_get_generic_nack() {
 #[test]
 fn strict_encoding_refuses_over_long_fields() {
     let mut sm = otp_submit();
-    sm.dest.addr = Bytes::from_static(b"123456789012345678901");
+    sm.dest.addr = b"123456789012345678901".into();
     assert!(Command::new(1, Pdu::SubmitSm(sm)).to_bytes().is_err());
     let bind = Bind {
         password: "123456789".into(),
