@@ -9,9 +9,11 @@ use anyhow::Context;
 
 use crate::config::{Diagnostic, RouterConfig};
 use crate::ids::IdMinter;
+use crate::outbox::Outbox;
 use crate::routing::router::Router;
 use crate::routing::watch::{self, Reloads, Trigger};
 use crate::server::{Server, tls};
+use crate::store::{MemoryStore, RedbStore, Store};
 
 /// Turns configuration diagnostics into one error listing every line.
 pub fn diagnostics_error(what: &str, diags: Vec<Diagnostic>) -> anyhow::Error {
@@ -41,10 +43,19 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         RouterConfig::load(config_path).map_err(|d| diagnostics_error("router.toml", d))?;
     init_logging(&config.log.format, &config.log.level);
     start_stand_ins(&config).await?;
+    let store = open_store(&config.store)?;
+    let outbox = Outbox::new(
+        store.clone(),
+        config.store.receipt_ttl,
+        Vec::<String>::new(),
+    );
     let router = Arc::new(Router::new(&config.routes, Arc::new(IdMinter::new(0))));
+    router.set_outbox(outbox.clone());
     router
         .reload()
         .map_err(|d| diagnostics_error(&config.routes.display().to_string(), d))?;
+    // Receipts left from an earlier run go out as soon as their clients bind.
+    outbox.recheck(router.table().accounts.iter().map(|a| a.system_id.clone()));
     let acceptor = match config.listen.tls_addr().map_err(anyhow::Error::msg)? {
         None => None,
         Some(_) => {
@@ -64,6 +75,8 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         .await
         .context("starting the SMPP server")?;
     router.attach_server(server.shared().clone());
+    outbox.attach(server.shared());
+    spawn_expiry(store.clone(), config.store.retention);
     let (reloads, _watcher) =
         watch::start(router.clone(), &config.routes, Duration::from_millis(200))
             .context("watching routes.toml")?;
@@ -81,6 +94,33 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     };
     server.shutdown(grace).await;
     Ok(())
+}
+
+/// Opens the store `[store]` asks for.
+fn open_store(config: &crate::config::router::Store) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match config.engine.as_str() {
+        "memory" => Arc::new(MemoryStore::new()),
+        _ => RedbStore::open(&config.path)
+            .with_context(|| format!("opening the store {}", config.path.display()))?,
+    })
+}
+
+/// Deletes expired receipts and old message records once a minute.
+fn spawn_expiry(store: Arc<dyn Store>, retention: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let now = crate::receipts::unix_now();
+            let store = store.clone();
+            let before = now.saturating_sub(retention.as_secs());
+            match tokio::task::spawn_blocking(move || store.expire(now, before)).await {
+                Ok(Ok(n)) if n > 0 => tracing::info!(removed = n, "store: expired entries removed"),
+                Ok(Err(e)) => tracing::error!(error = %e, "store: expiry failed"),
+                _ => {}
+            }
+        }
+    });
 }
 
 /// Starts the stand-ins `[sim]` asks for, before the routes that point at them load.

@@ -217,6 +217,8 @@ pub struct LiveRouter {
     pub server: Server,
     /// The plaintext SMPP address.
     pub plain: SocketAddr,
+    /// The message store (a redb file beside the routes file).
+    pub store: Arc<dyn smpp_router::store::Store>,
     _watcher: notify::RecommendedWatcher,
 }
 
@@ -228,7 +230,16 @@ impl LiveRouter {
             path,
             Arc::new(smpp_router::ids::IdMinter::new(7)),
         ));
+        let store: Arc<dyn smpp_router::store::Store> =
+            smpp_router::store::RedbStore::open(&path.with_file_name("store.redb")).unwrap();
+        let outbox = smpp_router::outbox::Outbox::new(
+            store.clone(),
+            std::time::Duration::from_secs(3600),
+            Vec::<String>::new(),
+        );
+        router.set_outbox(outbox.clone());
         router.reload().unwrap();
+        outbox.recheck(router.table().accounts.iter().map(|a| a.system_id.clone()));
         let mut config = RouterConfig::parse(Path::new("router.toml"), "").unwrap();
         config.listen.plain = "127.0.0.1:0".into();
         config.listen.tls = "off".into();
@@ -241,9 +252,11 @@ impl LiveRouter {
         .await
         .unwrap();
         router.attach_server(server.shared().clone());
+        outbox.attach(server.shared());
         let (_reloads, watcher) =
             watch::start(router.clone(), path, std::time::Duration::from_millis(50)).unwrap();
         Self {
+            store,
             plain: server.plain_addr().unwrap(),
             router,
             server,

@@ -2,3 +2,4 @@
 //! created from its `[[channel]]` table in routes.toml.
 
 pub mod imessage;
+pub mod smpp;

@@ -71,6 +71,7 @@ pub fn main() -> ExitCode {
             })
         }),
         Command::Sim(Sim::Otpblue(args)) => runtime().and_then(|rt| rt.block_on(args.run())),
+        Command::Sim(Sim::Carrier(args)) => runtime().and_then(|rt| rt.block_on(args.run())),
         Command::Check => match inspect::check(&cli.config) {
             Ok(summary) => {
                 print!("{summary}");
@@ -104,6 +105,8 @@ pub fn main() -> ExitCode {
 enum Sim {
     /// The OTP Blue HTTP API behind the iMessage channel.
     Otpblue(crate::sim::otpblue::OtpBlueArgs),
+    /// An SMS carrier SMSC (tyntec-style) behind the SMPP carrier channel.
+    Carrier(crate::sim::carrier::CarrierArgs),
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -25,8 +25,37 @@ pub struct RouterConfig {
     pub security: Security,
     /// Logging.
     pub log: Log,
+    /// The message store.
+    pub store: Store,
     /// Stand-ins started inside the router, for local work and demos.
     pub sim: Sim,
+}
+
+/// The message store: router id ↔ carrier id ↔ account, and receipts waiting for clients.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Store {
+    /// `"redb"` (durable, the default) or `"memory"` (lost at exit; tests and demos).
+    pub engine: String,
+    /// The database file, relative to `data_dir`.
+    pub path: PathBuf,
+    /// How long a receipt waits for its client to bind before it is dropped.
+    #[serde(with = "humantime_serde")]
+    pub receipt_ttl: Duration,
+    /// How long message records are kept for matching late receipts.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self {
+            engine: "redb".into(),
+            path: "store.redb".into(),
+            receipt_ttl: Duration::from_secs(72 * 3600),
+            retention: Duration::from_secs(72 * 3600),
+        }
+    }
 }
 
 /// Stand-ins the router can start in-process, so that a fresh clone works without real
@@ -64,6 +93,7 @@ impl Default for RouterConfig {
             limits: Limits::default(),
             security: Security::default(),
             log: Log::default(),
+            store: Store::default(),
             sim: Sim::default(),
         }
     }
@@ -233,6 +263,9 @@ impl RouterConfig {
         if config.listen.tls_cert.is_some() != config.listen.tls_key.is_some() {
             src.error(0..0, "listen.tls_cert and listen.tls_key go together");
         }
+        if !["redb", "memory"].contains(&config.store.engine.as_str()) {
+            src.error(0..0, "store.engine must be \"redb\" or \"memory\"");
+        }
         if !["text", "json"].contains(&config.log.format.as_str()) {
             src.error(0..0, "log.format must be \"text\" or \"json\"");
         }
@@ -257,6 +290,7 @@ impl RouterConfig {
         let base = file.parent().unwrap_or(Path::new("."));
         config.routes = base.join(&config.routes);
         config.data_dir = base.join(&config.data_dir);
+        config.store.path = config.data_dir.join(&config.store.path);
         config.listen.tls_cert = config.listen.tls_cert.map(|p| base.join(p));
         config.listen.tls_key = config.listen.tls_key.map(|p| base.join(p));
         Ok(config)

@@ -14,6 +14,7 @@ use super::test_channel::{Script, TestChannel};
 use crate::config::diag::Source;
 use crate::config::route::ChannelConfig;
 use crate::config::{Diagnostic, RoutesFile};
+use crate::outbox::Outbox;
 
 /// Builds the next table; `previous` lends the channels whose configuration is unchanged.
 pub fn build(
@@ -22,6 +23,7 @@ pub fn build(
     generation: u64,
     path: &Path,
     text: &str,
+    outbox: Option<&Arc<Outbox>>,
 ) -> Result<RouteTable, Vec<Diagnostic>> {
     let mut src = Source::new(path, text);
     let mut channels: HashMap<String, Arc<dyn Channel>> = HashMap::new();
@@ -33,7 +35,7 @@ pub fn build(
             channels.insert(name, ch.clone());
             continue;
         }
-        match make_channel(config) {
+        match make_channel(config, outbox) {
             Ok(ch) => {
                 channels.insert(name, ch);
             }
@@ -77,18 +79,27 @@ fn fingerprint(c: &ChannelConfig) -> String {
 pub fn check_channel(c: &ChannelConfig) -> Result<(), String> {
     match c.kind.get_ref().as_str() {
         "test" => test_channel(c.name.get_ref(), &c.settings).map(|_| ()),
-        _ => make_channel(c).map(|_| ()),
+        "smpp" => crate::channels::smpp::check(&c.settings),
+        _ => make_channel(c, None).map(|_| ()),
     }
 }
 
 /// Makes a channel instance for one `[[channel]]` entry.
-fn make_channel(c: &ChannelConfig) -> Result<Arc<dyn Channel>, String> {
+fn make_channel(
+    c: &ChannelConfig,
+    outbox: Option<&Arc<Outbox>>,
+) -> Result<Arc<dyn Channel>, String> {
     let name = c.name.get_ref();
     match c.kind.get_ref().as_str() {
         "test" => test_channel(name, &c.settings).map(|t| Arc::new(t) as Arc<dyn Channel>),
         "imessage" => crate::channels::imessage::from_settings(name, &c.settings)
             .map(|ch| Arc::new(ch) as Arc<dyn Channel>),
-        "smpp" | "plugin" => Err(format!(
+        "smpp" => {
+            let outbox = outbox.ok_or("an smpp channel needs the message store")?;
+            crate::channels::smpp::start(name, &c.settings, outbox.clone())
+                .map(|ch| Arc::new(ch) as Arc<dyn Channel>)
+        }
+        "plugin" => Err(format!(
             "kind `{}` is not available in this build yet",
             c.kind.get_ref()
         )),
@@ -151,9 +162,17 @@ mod tests {
     #[test]
     fn unchanged_channels_keep_their_instance_changed_ones_are_replaced() {
         let (f1, t1) = file("ok");
-        let first = build(&f1, &RouteTable::empty(), 1, Path::new("routes.toml"), &t1).unwrap();
+        let first = build(
+            &f1,
+            &RouteTable::empty(),
+            1,
+            Path::new("routes.toml"),
+            &t1,
+            None,
+        )
+        .unwrap();
         let (f2, t2) = file("0x45");
-        let second = build(&f2, &first, 2, Path::new("routes.toml"), &t2).unwrap();
+        let second = build(&f2, &first, 2, Path::new("routes.toml"), &t2, None).unwrap();
         assert!(
             !Arc::ptr_eq(&first.channels["a"], &second.channels["a"]),
             "a changed"

@@ -13,10 +13,12 @@ use super::engine::{self, Verdict};
 use super::table::{RouteInput, RouteTable};
 use crate::config::{Diagnostic, RoutesFile};
 use crate::ids::IdMinter;
+use crate::outbox::Outbox;
 use crate::phone::Masked;
 use crate::receipts::{self, ReceiptInfo};
 use crate::server::{Outcome, OutcomeFuture, Shared, Submission, SubmitHandler};
 use crate::smpp::CommandStatus;
+use crate::store::MessageRecord;
 
 /// The result of the last reload, for logs, `check` and the admin API.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -41,6 +43,8 @@ pub struct Router {
     /// Serialises reloads from the file watcher, SIGHUP and the admin API.
     reload_lock: Mutex<()>,
     server: Mutex<Option<Arc<Shared>>>,
+    /// The store and the way receipts reach clients (needed by carrier channels).
+    outbox: Mutex<Option<Arc<Outbox>>>,
 }
 
 impl Router {
@@ -54,7 +58,20 @@ impl Router {
             status: Mutex::new(ReloadStatus::default()),
             reload_lock: Mutex::new(()),
             server: Mutex::new(None),
+            outbox: Mutex::new(None),
         }
+    }
+
+    /// Gives the router its store and outbox: carrier channels need them, and every message a
+    /// channel accepts without a final state is recorded before the client hears `ESME_ROK`.
+    pub fn set_outbox(&self, outbox: Arc<Outbox>) {
+        if let Ok(mut o) = self.outbox.lock() {
+            *o = Some(outbox);
+        }
+    }
+
+    fn outbox(&self) -> Option<Arc<Outbox>> {
+        self.outbox.lock().ok().and_then(|o| o.clone())
     }
 
     /// Lets reloads update the server's accounts too.
@@ -114,7 +131,15 @@ impl Router {
         let file = RoutesFile::parse(&self.routes_path, &text)?;
         let generation = self.generation.load(Ordering::Relaxed) + 1;
         let previous = self.table.load();
-        let table = super::build::build(&file, &previous, generation, &self.routes_path, &text)?;
+        let outbox = self.outbox();
+        let table = super::build::build(
+            &file,
+            &previous,
+            generation,
+            &self.routes_path,
+            &text,
+            outbox.as_ref(),
+        )?;
         if let Some(shared) = self.server.lock().ok().and_then(|s| s.clone()) {
             shared.reload_accounts(file.accounts.clone());
         }
@@ -136,6 +161,7 @@ impl SubmitHandler for Router {
             )));
         };
         let id = self.ids.next();
+        let outbox = self.outbox();
         Box::pin(async move {
             let route = &table.routes[index];
             let deadline = tokio::time::Instant::now() + route.deadline();
@@ -153,9 +179,27 @@ impl SubmitHandler for Router {
             match verdict {
                 Verdict::Accepted {
                     channel,
+                    channel_id,
                     final_state,
-                    ..
                 } => {
+                    if final_state.is_none()
+                        && let Some(outbox) = &outbox
+                    {
+                        // The mapping is durable before the client hears ESME_ROK, so that the
+                        // carrier's receipt finds its way back even across a restart.
+                        let record = MessageRecord {
+                            router_id: message.id.clone(),
+                            account: message.account.system_id.clone(),
+                            channel: channel.clone(),
+                            channel_id,
+                            created: submitted,
+                        };
+                        if let Err(e) = outbox.store().record(record).await {
+                            // The carrier has the message: answering an error would make the
+                            // client send it again. Its receipt will not find the client.
+                            tracing::error!(id = %message.id, error = %e, "store: cannot record an accepted message; its receipt will be lost");
+                        }
+                    }
                     tracing::info!(id = %message.id, account = %message.account.system_id, route = %route.spec.name, %channel, attempts = history.len(), latency_ms = latency.as_millis() as u64, "accepted");
                     let receipt = final_state
                         .filter(|st| {

@@ -1,0 +1,418 @@
+//! The SMPP carrier channel (`kind = "smpp"`): the router as an SMPP client of an SMS carrier
+//! (tyntec-style binds), built on the async ESME driver in [`crate::esme`].
+//!
+//! - **Binds.** `binds` transceivers, or with `bind = "tx+rx"` as many transmitter + receiver
+//!   pairs, each kept up by its own task: bind, and after any loss rebind with exponential
+//!   backoff and jitter between `reconnect_min` and `reconnect_max`. The ESME driver answers the
+//!   carrier's `enquire_link`, sends its own every `enquire_link` and closes a session whose
+//!   requests go unanswered, so a dead link is found and replaced.
+//! - **Submits** go round-robin to a bound transmitting session, except that the parts of a
+//!   concatenated message (UDH reference or SAR TLVs) always take the same bind. The channel is
+//!   down (skipped by routes) while no bind is up. `ESME_ROK` → accepted with the carrier's id;
+//!   an error status → refused with it; `ESME_RTHROTTLED` also pauses the whole channel for a
+//!   moment; never written → not sent; written without an answer (timeout, the link died) →
+//!   outcome unknown, never resent here.
+//! - **Receipts** (`deliver_sm` with a receipt `esm_class`): the carrier's id, from
+//!   `receipted_message_id` or the text, is keyed per `receipt_ids` and looked up in the store;
+//!   the ids in the TLV and the text are rewritten to the router's id; the receipt is kept in the
+//!   outbox durably and only then answered `ESME_ROK`, so a carrier resends what the router did
+//!   not keep (at-least-once). A receipt for an unknown id is answered and logged.
+//! - **MO** (other `deliver_sm`): answered and logged; routing MO to accounts is not built yet.
+
+mod settings;
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+pub use settings::{BindStyle, Settings};
+
+use crate::esme::{self, EsmeEvent, EsmeHandle, InboundRequest, TlsClientSettings};
+use crate::outbox::Outbox;
+use crate::routing::{Attempt, AttemptFuture, Channel, Message};
+use crate::smpp::CommandStatus;
+use crate::smpp::pdu::{Pdu, Sm};
+use crate::smpp::receipt;
+use crate::smpp::session::BindMode;
+use crate::smpp::tlv::tag;
+use crate::smpp::values::ton;
+
+/// How long `ESME_RTHROTTLED` pauses the channel.
+const THROTTLE_PAUSE: Duration = Duration::from_millis(200);
+/// Waits before giving up on a receipt whose message is not (yet) in the store: a receipt can
+/// overtake the store write of its own `submit_sm_resp`.
+const LOOKUP_RETRIES: [u64; 5] = [0, 10, 50, 250, 1000];
+
+/// Builds the channel and starts its binds.
+pub fn start(name: &str, table: &toml::Table, outbox: Arc<Outbox>) -> Result<SmppChannel, String> {
+    let settings = Settings::parse(table)?;
+    let tls = match &settings.tls {
+        None => None,
+        Some(t) => {
+            let base = if t.insecure {
+                TlsClientSettings::insecure()
+            } else {
+                TlsClientSettings::with_ca_file(&t.ca_file)
+            }
+            .map_err(|e| format!("tls: {e}"))?;
+            Some(match &t.server_name {
+                Some(n) => base.with_server_name(n).map_err(|e| format!("tls: {e}"))?,
+                None => base,
+            })
+        }
+    };
+    let runtime = tokio::runtime::Handle::try_current()
+        .map_err(|_| "an smpp channel needs the router's runtime".to_string())?;
+    let (stop, stopped) = watch::channel(false);
+    let inner = Arc::new(Inner {
+        name: name.to_string(),
+        slots: (0..settings.binds).map(|_| Mutex::new(None)).collect(),
+        rr: AtomicUsize::new(0),
+        paused_until_ms: AtomicU64::new(0),
+        epoch: Instant::now(),
+        next_slot_at: Mutex::new(Instant::now()),
+        tls,
+        settings,
+        outbox,
+    });
+    for slot in 0..inner.settings.binds {
+        let modes: &[BindMode] = match inner.settings.style {
+            BindStyle::Trx => &[BindMode::Transceiver],
+            BindStyle::TxRx => &[BindMode::Transmitter, BindMode::Receiver],
+        };
+        for &mode in modes {
+            runtime.spawn(keep_bound(inner.clone(), slot, mode, stopped.clone()));
+        }
+    }
+    Ok(SmppChannel { inner, stop })
+}
+
+/// Validates settings without connecting (for `smpp-router check`).
+pub fn check(table: &toml::Table) -> Result<(), String> {
+    Settings::parse(table).map(|_| ())
+}
+
+/// A running carrier channel; dropping the last reference unbinds its sessions.
+pub struct SmppChannel {
+    inner: Arc<Inner>,
+    stop: watch::Sender<bool>,
+}
+
+impl Drop for SmppChannel {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+struct Inner {
+    name: String,
+    settings: Settings,
+    tls: Option<TlsClientSettings>,
+    /// The transmitting session of each bind, when up.
+    slots: Vec<Mutex<Option<EsmeHandle>>>,
+    rr: AtomicUsize,
+    paused_until_ms: AtomicU64,
+    epoch: Instant,
+    /// The TPS limit: the earliest time the next submit may go.
+    next_slot_at: Mutex<Instant>,
+    outbox: Arc<Outbox>,
+}
+
+impl Channel for SmppChannel {
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    fn is_up(&self) -> bool {
+        self.inner.slots.iter().any(|s| {
+            s.lock()
+                .map(|h| h.as_ref().is_some_and(|h| !h.is_closed()))
+                .unwrap_or(false)
+        })
+    }
+
+    fn submit(&self, message: &Message) -> AttemptFuture {
+        let inner = self.inner.clone();
+        let sm = inner.outgoing(&message.sm);
+        let pin = concat_key(&message.sm);
+        let to = crate::phone::Masked(&message.sm.dest.addr).to_string();
+        let id = message.id.clone();
+        Box::pin(async move { inner.send(sm, pin, &id, &to).await })
+    }
+}
+
+impl Inner {
+    /// The `submit_sm` as the carrier gets it: the client's, with the source rewritten if set.
+    fn outgoing(&self, sm: &Sm) -> Sm {
+        let mut sm = sm.clone();
+        if let Some(source) = &self.settings.source {
+            sm.source.addr = source.as_str().into();
+        }
+        if let Some((t, n)) = self.settings.source_ton_npi
+            && sm.source.ton != ton::ALPHANUMERIC
+        {
+            sm.source.ton = t;
+            sm.source.npi = n;
+        }
+        sm
+    }
+
+    fn pick(&self, pin: Option<u64>) -> Option<EsmeHandle> {
+        let n = self.slots.len();
+        let start = match pin {
+            Some(k) => k as usize % n,
+            None => self.rr.fetch_add(1, Ordering::Relaxed) % n,
+        };
+        (0..n).find_map(|i| {
+            let slot = self.slots.get((start + i) % n)?;
+            slot.lock()
+                .ok()?
+                .as_ref()
+                .filter(|h| !h.is_closed())
+                .cloned()
+        })
+    }
+
+    /// Waits for the channel's pace: the TPS limit and a throttling pause.
+    async fn pace(&self) {
+        let paused = self.paused_until_ms.load(Ordering::Relaxed);
+        if paused > 0 {
+            tokio::time::sleep_until(self.epoch + Duration::from_millis(paused)).await;
+        }
+        if self.settings.tps == 0 {
+            return;
+        }
+        let gap = Duration::from_secs(1) / self.settings.tps;
+        let at = {
+            let Ok(mut next) = self.next_slot_at.lock() else {
+                return;
+            };
+            let now = Instant::now();
+            // Allow a burst of up to a tenth of a second's worth.
+            let at = (*next).max(now - Duration::from_millis(100).min(now - self.epoch));
+            *next = at + gap;
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+
+    async fn send(&self, sm: Sm, pin: Option<u64>, id: &str, to: &str) -> Attempt {
+        self.pace().await;
+        let Some(handle) = self.pick(pin) else {
+            tracing::warn!(channel = %self.name, %id, %to, "no bind is up; not sent");
+            return Attempt::NotSent;
+        };
+        match handle.submit(Pdu::SubmitSm(sm)).await {
+            Ok(resp) if resp.status.is_ok() => match resp.pdu {
+                Pdu::SubmitSmResp(r) => {
+                    let carrier_id = String::from_utf8_lossy(&r.message_id).into_owned();
+                    tracing::debug!(channel = %self.name, %id, %to, "accepted by the carrier");
+                    Attempt::Accepted {
+                        channel_id: self.settings.id_match.resp_key(&carrier_id),
+                        final_state: None,
+                    }
+                }
+                _ => {
+                    tracing::warn!(channel = %self.name, %id, "the carrier answered with another PDU; outcome unknown");
+                    Attempt::Unknown
+                }
+            },
+            Ok(resp) => {
+                if resp.status == CommandStatus::RTHROTTLED {
+                    let until = self.epoch.elapsed() + THROTTLE_PAUSE;
+                    self.paused_until_ms
+                        .store(until.as_millis() as u64, Ordering::Relaxed);
+                    tracing::info!(channel = %self.name, pause_ms = THROTTLE_PAUSE.as_millis() as u64, "the carrier throttles; pausing the channel");
+                }
+                tracing::debug!(channel = %self.name, %id, %to, status = %resp.status, "refused by the carrier");
+                Attempt::Refused(resp.status)
+            }
+            Err(e) if e.written() => {
+                tracing::warn!(channel = %self.name, %id, %to, error = %e, "outcome unknown; not resending");
+                Attempt::Unknown
+            }
+            Err(e) => {
+                tracing::warn!(channel = %self.name, %id, %to, error = %e, "not sent");
+                Attempt::NotSent
+            }
+        }
+    }
+
+    /// Handles one request from the carrier.
+    async fn on_request(self: Arc<Self>, req: InboundRequest) {
+        let InboundRequest { command, reply } = req;
+        let sm = match command.pdu {
+            Pdu::DeliverSm(sm) => sm,
+            other => {
+                tracing::info!(channel = %self.name, command = ?other.command_id(), "request from the carrier answered and ignored");
+                let _ = reply.ack(CommandStatus::ROK).await;
+                return;
+            }
+        };
+        if !sm.esm_class.is_receipt() {
+            tracing::info!(channel = %self.name, from = %crate::phone::Masked(&sm.source.addr), "mobile-originated message answered and dropped (MO routing is not built)");
+            let _ = reply.ack(CommandStatus::ROK).await;
+            return;
+        }
+        let status = match self.relay_receipt(sm).await {
+            Ok(()) => CommandStatus::ROK,
+            Err(status) => status,
+        };
+        let _ = reply.ack(status).await;
+    }
+
+    /// Maps a carrier receipt to its message and keeps it for the client; the error is the
+    /// status to answer the carrier with.
+    async fn relay_receipt(&self, sm: Sm) -> Result<(), CommandStatus> {
+        let text = String::from_utf8_lossy(&sm.short_message).into_owned();
+        let carrier_id = sm
+            .tlvs
+            .receipted_message_id()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .or_else(|| receipt::parse(&text).id.map(str::to_string));
+        let Some(carrier_id) = carrier_id else {
+            tracing::warn!(channel = %self.name, "a receipt without a message id was answered and dropped");
+            return Ok(());
+        };
+        let key = self.settings.id_match.dlr_key(&carrier_id);
+        let store = self.outbox.store();
+        let mut record = None;
+        for wait in LOOKUP_RETRIES {
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            match store.lookup(&self.name, &key) {
+                Ok(Some(r)) => {
+                    record = Some(r);
+                    break;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(channel = %self.name, error = %e, "store: receipt lookup failed; the carrier will resend");
+                    return Err(CommandStatus::RX_T_APPN);
+                }
+            }
+        }
+        let Some(record) = record else {
+            tracing::warn!(channel = %self.name, carrier_id = %key, "a receipt for an unknown message was answered and dropped");
+            return Ok(());
+        };
+        let mut out = sm;
+        let mut tlvs = out.tlvs.to_builder();
+        if out.tlvs.receipted_message_id().is_some() {
+            let mut v = record.router_id.as_bytes().to_vec();
+            v.push(0);
+            tlvs.set(tag::RECEIPTED_MESSAGE_ID, &v);
+        }
+        out.tlvs = tlvs.build();
+        if let Some(rewritten) = receipt::rewrite_id(&text, &record.router_id) {
+            out.short_message = rewritten.into_bytes().into();
+        }
+        self.outbox
+            .push(&record.account, out)
+            .await
+            .map_err(|e| {
+                tracing::error!(channel = %self.name, error = %e, "store: cannot keep a receipt; the carrier will resend");
+                CommandStatus::RX_T_APPN
+            })?;
+        tracing::debug!(channel = %self.name, id = %record.router_id, account = %record.account, "receipt kept for the client");
+        Ok(())
+    }
+}
+
+/// Keeps one session of bind `slot` up until the channel stops.
+async fn keep_bound(
+    inner: Arc<Inner>,
+    slot: usize,
+    mode: BindMode,
+    mut stop: watch::Receiver<bool>,
+) {
+    let s = &inner.settings;
+    let mut backoff = s.reconnect_min;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let connected = tokio::select! {
+            r = esme::connect(&s.addr, inner.tls.clone(), mode, s.bind.clone(), s.session.clone()) => r,
+            _ = stop.changed() => return,
+        };
+        match connected {
+            Ok((handle, mut events)) => {
+                tracing::info!(channel = %inner.name, slot, ?mode, "bound to the carrier");
+                backoff = s.reconnect_min;
+                if mode.can_submit()
+                    && let Some(cell) = inner.slots.get(slot)
+                    && let Ok(mut cell) = cell.lock()
+                {
+                    *cell = Some(handle.clone());
+                }
+                let stopping = loop {
+                    tokio::select! {
+                        ev = events.recv() => match ev {
+                            Some(EsmeEvent::Request(req)) => {
+                                tokio::spawn(inner.clone().on_request(req));
+                            }
+                            Some(EsmeEvent::Closed(why)) => {
+                                tracing::warn!(channel = %inner.name, slot, ?mode, reason = ?why, "carrier session closed; rebinding");
+                                break false;
+                            }
+                            None => break false,
+                        },
+                        _ = stop.changed() => break true,
+                    }
+                };
+                if mode.can_submit()
+                    && let Some(cell) = inner.slots.get(slot)
+                    && let Ok(mut cell) = cell.lock()
+                {
+                    *cell = None;
+                }
+                if stopping {
+                    handle.unbind().await;
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(channel = %inner.name, slot, ?mode, error = %e, retry_in_ms = backoff.as_millis() as u64, "cannot bind to the carrier");
+            }
+        }
+        let jitter = rand::random_range(0.5..1.0);
+        tokio::select! {
+            _ = tokio::time::sleep(backoff.mul_f64(jitter)) => {}
+            _ = stop.changed() => return,
+        }
+        backoff = (backoff * 2).min(s.reconnect_max);
+    }
+}
+
+/// A key that keeps the parts of one concatenated message on one bind: the destination and the
+/// concatenation reference (UDH IE 0x00 or 0x08, or the SAR TLVs).
+fn concat_key(sm: &Sm) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let reference: Option<u16> = if sm.esm_class.has_udhi() {
+        let udh = sm.short_message.as_ref();
+        let len = usize::from(*udh.first()?);
+        let mut ies = udh.get(1..1 + len)?;
+        let mut found = None;
+        while let [iei, l, rest @ ..] = ies {
+            let l = usize::from(*l);
+            let data = rest.get(..l)?;
+            match (iei, data) {
+                (0x00, [r, _, _]) => found = Some(u16::from(*r)),
+                (0x08, [hi, lo, _, _]) => found = Some(u16::from_be_bytes([*hi, *lo])),
+                _ => {}
+            }
+            ies = rest.get(l..)?;
+        }
+        found
+    } else {
+        sm.tlvs.sar().map(|s| s.reference)
+    };
+    let reference = reference?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    sm.dest.addr.hash(&mut h);
+    reference.hash(&mut h);
+    Some(h.finish())
+}

@@ -1,0 +1,202 @@
+//! The outbox: receipts (and other `deliver_sm`) from carriers on their way to client accounts,
+//! kept in the store until a client acknowledges them.
+//!
+//! [`Outbox::push`] makes a delivery durable first — the carrier's `deliver_sm` is answered only
+//! after that — then tries the account's bound receiver/transceiver sessions at once. What is
+//! not acknowledged stays in the store: a sweeper retries every account that can receive now
+//! (so receipts reach a client at its next bind, also after a restart), oldest first, until the
+//! delivery expires (default 72 h).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::receipts::unix_now;
+use crate::server::Shared;
+use crate::smpp::pdu::{Command, Pdu, Sm};
+use crate::store::{Store, StoreError};
+
+/// How often accounts with undelivered items are retried.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+/// Deliveries taken from the store per account per sweep.
+const BATCH: usize = 256;
+
+/// Durable delivery to client accounts.
+pub struct Outbox {
+    store: Arc<dyn Store>,
+    ttl: Duration,
+    server: OnceLock<Weak<Shared>>,
+    /// Accounts that may have stored deliveries (all of them after a start).
+    waiting: Mutex<HashSet<String>>,
+    /// Accounts being drained now.
+    draining: Mutex<HashSet<String>>,
+}
+
+impl Outbox {
+    /// An outbox over `store`; deliveries expire after `ttl`. Every account in `accounts` is
+    /// checked for deliveries left from an earlier run.
+    pub fn new(
+        store: Arc<dyn Store>,
+        ttl: Duration,
+        accounts: impl IntoIterator<Item = String>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            ttl,
+            server: OnceLock::new(),
+            waiting: Mutex::new(accounts.into_iter().collect()),
+            draining: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// The store behind it.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Connects the outbox to the server's sessions and starts the sweeper.
+    pub fn attach(self: &Arc<Self>, server: &Arc<Shared>) {
+        let _ = self.server.set(Arc::downgrade(server));
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SWEEP_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(me) = me.upgrade() else { return };
+                me.sweep();
+            }
+        });
+    }
+
+    /// Keeps `sm` for `account` durably, then starts delivering it. Resolves once it is durable.
+    pub async fn push(self: &Arc<Self>, account: &str, sm: Sm) -> Result<(), StoreError> {
+        let expires = unix_now() + self.ttl.as_secs();
+        let key = self.store.enqueue(account, encode(&sm), expires).await?;
+        let me = self.clone();
+        let account = account.to_string();
+        tokio::spawn(async move {
+            if !me.deliver_one(&account, key, sm).await {
+                me.mark_waiting(&account);
+            }
+        });
+        Ok(())
+    }
+
+    /// Marks `accounts` as possibly having stored deliveries (after a start or a reload).
+    pub fn recheck(&self, accounts: impl IntoIterator<Item = String>) {
+        if let Ok(mut w) = self.waiting.lock() {
+            w.extend(accounts);
+        }
+    }
+
+    fn mark_waiting(&self, account: &str) {
+        if let Ok(mut w) = self.waiting.lock() {
+            w.insert(account.to_string());
+        }
+    }
+
+    /// Tries one delivery; true when the client acknowledged it (and it left the store).
+    async fn deliver_one(&self, account: &str, key: u64, sm: Sm) -> bool {
+        let Some(server) = self.server.get().and_then(Weak::upgrade) else {
+            return false;
+        };
+        match server.registry.deliver(account, sm).await {
+            Ok(()) => {
+                if let Err(e) = self.store.dequeue(key).await {
+                    tracing::error!(%account, error = %e, "store: cannot remove a delivered receipt; it may be sent again");
+                }
+                true
+            }
+            Err(e) => {
+                tracing::debug!(%account, reason = %e, "receipt kept for a later attempt");
+                false
+            }
+        }
+    }
+
+    /// Starts a drain for every waiting account that has a receiving session now.
+    fn sweep(self: &Arc<Self>) {
+        let Some(server) = self.server.get().and_then(Weak::upgrade) else {
+            return;
+        };
+        let ready: Vec<String> = match self.waiting.lock() {
+            Ok(w) => w
+                .iter()
+                .filter(|a| server.registry.can_receive(a))
+                .cloned()
+                .collect(),
+            Err(_) => return,
+        };
+        for account in ready {
+            let fresh = self
+                .draining
+                .lock()
+                .map(|mut d| d.insert(account.clone()))
+                .unwrap_or(false);
+            if !fresh {
+                continue;
+            }
+            if let Ok(mut w) = self.waiting.lock() {
+                w.remove(&account);
+            }
+            let me = self.clone();
+            tokio::spawn(async move {
+                let complete = me.drain(&account).await;
+                if let Ok(mut d) = me.draining.lock() {
+                    d.remove(&account);
+                }
+                if !complete {
+                    me.mark_waiting(&account);
+                }
+            });
+        }
+    }
+
+    /// Delivers the account's stored items in order; true when none is left.
+    async fn drain(&self, account: &str) -> bool {
+        loop {
+            let batch = match self.store.pending(account, unix_now(), BATCH) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(%account, error = %e, "store: cannot read pending receipts");
+                    return false;
+                }
+            };
+            if batch.is_empty() {
+                return true;
+            }
+            let full = batch.len() == BATCH;
+            for item in batch {
+                let Some(sm) = decode(&item.pdu) else {
+                    tracing::error!(%account, key = item.key, "store: an unreadable receipt is dropped");
+                    let _ = self.store.dequeue(item.key).await;
+                    continue;
+                };
+                if !self.deliver_one(account, item.key, sm).await {
+                    return false;
+                }
+            }
+            if !full {
+                return true;
+            }
+        }
+    }
+}
+
+fn encode(sm: &Sm) -> Bytes {
+    let mut out = BytesMut::new();
+    match Command::new(0, Pdu::DeliverSm(sm.clone())).encode(&mut out) {
+        Ok(()) => out.freeze(),
+        Err(_) => Bytes::new(),
+    }
+}
+
+fn decode(bytes: &Bytes) -> Option<Sm> {
+    match Command::decode(bytes.clone()).ok()?.pdu {
+        Pdu::DeliverSm(sm) => Some(sm),
+        _ => None,
+    }
+}

@@ -1,0 +1,168 @@
+//! Byte encodings of the values [`super::RedbStore`] keeps. Each starts with a format byte so
+//! that a later version can change the layout and still read old files. Decoding checks every
+//! length and never panics.
+//!
+//! - record (keyed by router id): `1`, account, channel, channel id (each a `u32` LE length and
+//!   UTF-8 bytes), `created` (`u64` LE);
+//! - pending delivery (keyed by its key): `1`, account (length + bytes), `expires` (`u64` LE),
+//!   then the PDU bytes to the end.
+
+use bytes::Bytes;
+
+use super::{MessageRecord, PendingDelivery, StoreError};
+
+const FORMAT: u8 = 1;
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    // A string longer than 4 GiB cannot reach the store: a PDU field is at most 64 KiB.
+    let len = u32::try_from(s.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(s.as_bytes().get(..len as usize).unwrap_or(s.as_bytes()));
+}
+
+struct Reader<'a> {
+    data: &'a [u8],
+    what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    fn bad(&self, why: &str) -> StoreError {
+        StoreError::Corrupt(format!("{}: {why}", self.what))
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], StoreError> {
+        if self.data.len() < n {
+            return Err(self.bad("truncated"));
+        }
+        let (head, tail) = self.data.split_at(n);
+        self.data = tail;
+        Ok(head)
+    }
+
+    fn u8(&mut self) -> Result<u8, StoreError> {
+        Ok(self.take(1)?.first().copied().unwrap_or_default())
+    }
+
+    fn u64(&mut self) -> Result<u64, StoreError> {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(self.take(8)?);
+        Ok(u64::from_le_bytes(b))
+    }
+
+    fn str(&mut self) -> Result<&'a str, StoreError> {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(self.take(4)?);
+        let len = usize::try_from(u32::from_le_bytes(b)).map_err(|_| self.bad("length"))?;
+        let bytes = self.take(len)?;
+        std::str::from_utf8(bytes).map_err(|_| self.bad("not UTF-8"))
+    }
+
+    fn format(&mut self) -> Result<(), StoreError> {
+        match self.u8()? {
+            FORMAT => Ok(()),
+            other => Err(self.bad(&format!("unknown format {other}"))),
+        }
+    }
+}
+
+pub(super) fn encode_record(rec: &MessageRecord) -> Vec<u8> {
+    let mut out = Vec::with_capacity(
+        1 + 12 + rec.account.len() + rec.channel.len() + rec.channel_id.len() + 8,
+    );
+    out.push(FORMAT);
+    put_str(&mut out, &rec.account);
+    put_str(&mut out, &rec.channel);
+    put_str(&mut out, &rec.channel_id);
+    out.extend_from_slice(&rec.created.to_le_bytes());
+    out
+}
+
+pub(super) fn decode_record(router_id: &str, data: &[u8]) -> Result<MessageRecord, StoreError> {
+    let mut r = Reader {
+        data,
+        what: "message record",
+    };
+    r.format()?;
+    let account = r.str()?.to_owned();
+    let channel = r.str()?.to_owned();
+    let channel_id = r.str()?.to_owned();
+    let created = r.u64()?;
+    Ok(MessageRecord {
+        router_id: router_id.to_owned(),
+        account,
+        channel,
+        channel_id,
+        created,
+    })
+}
+
+pub(super) fn encode_pending(account: &str, expires: u64, pdu: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + 4 + account.len() + 8 + pdu.len());
+    out.push(FORMAT);
+    put_str(&mut out, account);
+    out.extend_from_slice(&expires.to_le_bytes());
+    out.extend_from_slice(pdu);
+    out
+}
+
+/// The account and expiry of an encoded delivery, without copying its PDU.
+pub(super) fn pending_head(data: &[u8]) -> Result<(&str, u64), StoreError> {
+    let mut r = Reader {
+        data,
+        what: "pending delivery",
+    };
+    r.format()?;
+    let account = r.str()?;
+    let expires = r.u64()?;
+    Ok((account, expires))
+}
+
+pub(super) fn decode_pending(key: u64, data: &[u8]) -> Result<PendingDelivery, StoreError> {
+    let mut r = Reader {
+        data,
+        what: "pending delivery",
+    };
+    r.format()?;
+    let account = r.str()?.to_owned();
+    let expires = r.u64()?;
+    Ok(PendingDelivery {
+        key,
+        account,
+        pdu: Bytes::copy_from_slice(r.data),
+        expires,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn round_trips_and_rejects_garbage() {
+        let rec = MessageRecord {
+            router_id: "r1".into(),
+            account: "acct".into(),
+            channel: "ch".into(),
+            channel_id: "ABC123".into(),
+            created: 1_700_000_000,
+        };
+        let bytes = encode_record(&rec);
+        assert_eq!(decode_record("r1", &bytes).unwrap(), rec);
+        for cut in 0..bytes.len() {
+            assert!(decode_record("r1", &bytes[..cut]).is_err());
+        }
+        let p = encode_pending("acct", 9, b"\x00\x01pdu");
+        let d = decode_pending(7, &p).unwrap();
+        assert_eq!((d.key, d.account.as_str(), d.expires), (7, "acct", 9));
+        assert_eq!(&d.pdu[..], b"\x00\x01pdu");
+        assert_eq!(pending_head(&p).unwrap(), ("acct", 9));
+        for cut in 0..(1 + 4 + 4 + 8) {
+            assert!(decode_pending(7, &p[..cut]).is_err());
+        }
+        assert!(decode_record("x", &[2, 0, 0, 0, 0]).is_err());
+        assert!(decode_record("x", &[1, 255, 255, 255, 255]).is_err());
+        assert!(decode_pending(1, &[1, 2, 0, 0, 0, 0xff, 0xfe, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
+    }
+}

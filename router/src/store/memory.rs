@@ -1,0 +1,206 @@
+//! [`MemoryStore`]: the [`Store`] behaviour in memory, for tests and `store = "memory"`. Nothing
+//! survives a restart; every write is "durable" as soon as it is applied.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use bytes::Bytes;
+
+use super::{MessageRecord, PendingDelivery, Store, StoreError, StoreFuture, StoreStats};
+
+/// An in-memory [`Store`].
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+    ops: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    records: HashMap<String, MessageRecord>,
+    /// channel → carrier id → router id.
+    by_channel: HashMap<String, HashMap<String, String>>,
+    by_time: BTreeSet<(u64, String)>,
+    pending: BTreeMap<u64, PendingDelivery>,
+    by_account: HashMap<String, BTreeSet<u64>>,
+    by_expiry: BTreeSet<(u64, u64)>,
+    next_key: u64,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Self {
+            records: HashMap::new(),
+            by_channel: HashMap::new(),
+            by_time: BTreeSet::new(),
+            pending: BTreeMap::new(),
+            by_account: HashMap::new(),
+            by_expiry: BTreeSet::new(),
+            next_key: 1,
+        }
+    }
+}
+
+impl Inner {
+    fn unindex_record(&mut self, old: &MessageRecord) {
+        self.by_time.remove(&(old.created, old.router_id.clone()));
+        if let Some(ids) = self.by_channel.get_mut(&old.channel) {
+            if ids.get(&old.channel_id) == Some(&old.router_id) {
+                ids.remove(&old.channel_id);
+            }
+            if ids.is_empty() {
+                self.by_channel.remove(&old.channel);
+            }
+        }
+    }
+
+    fn remove_pending(&mut self, key: u64) -> bool {
+        let Some(d) = self.pending.remove(&key) else {
+            return false;
+        };
+        self.by_expiry.remove(&(d.expires, key));
+        if let Some(keys) = self.by_account.get_mut(&d.account) {
+            keys.remove(&key);
+            if keys.is_empty() {
+                self.by_account.remove(&d.account);
+            }
+        }
+        true
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Every mutation leaves the maps consistent before it can panic, so a poisoned lock
+        // still guards usable data.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn done<T: Send + 'static>(&self, value: T) -> StoreFuture<'_, T> {
+        self.ops.fetch_add(1, Ordering::Relaxed);
+        Box::pin(async move { Ok(value) })
+    }
+}
+
+impl Store for MemoryStore {
+    fn record(&self, rec: MessageRecord) -> StoreFuture<'_, ()> {
+        {
+            let mut inner = self.lock();
+            if let Some(old) = inner.records.remove(&rec.router_id) {
+                inner.unindex_record(&old);
+            }
+            inner
+                .by_channel
+                .entry(rec.channel.clone())
+                .or_default()
+                .insert(rec.channel_id.clone(), rec.router_id.clone());
+            inner.by_time.insert((rec.created, rec.router_id.clone()));
+            inner.records.insert(rec.router_id.clone(), rec);
+        }
+        self.done(())
+    }
+
+    fn lookup(&self, channel: &str, channel_id: &str) -> Result<Option<MessageRecord>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .by_channel
+            .get(channel)
+            .and_then(|ids| ids.get(channel_id))
+            .and_then(|router_id| inner.records.get(router_id))
+            .cloned())
+    }
+
+    fn by_router_id(&self, router_id: &str) -> Result<Option<MessageRecord>, StoreError> {
+        Ok(self.lock().records.get(router_id).cloned())
+    }
+
+    fn enqueue(&self, account: &str, pdu: Bytes, expires: u64) -> StoreFuture<'_, u64> {
+        let key = {
+            let mut inner = self.lock();
+            let key = inner.next_key;
+            inner.next_key = key.saturating_add(1);
+            inner.pending.insert(
+                key,
+                PendingDelivery {
+                    key,
+                    account: account.to_owned(),
+                    pdu,
+                    expires,
+                },
+            );
+            inner
+                .by_account
+                .entry(account.to_owned())
+                .or_default()
+                .insert(key);
+            inner.by_expiry.insert((expires, key));
+            key
+        };
+        self.done(key)
+    }
+
+    fn dequeue(&self, key: u64) -> StoreFuture<'_, ()> {
+        self.lock().remove_pending(key);
+        self.done(())
+    }
+
+    fn pending(
+        &self,
+        account: &str,
+        now: u64,
+        limit: usize,
+    ) -> Result<Vec<PendingDelivery>, StoreError> {
+        let inner = self.lock();
+        let Some(keys) = inner.by_account.get(account) else {
+            return Ok(Vec::new());
+        };
+        Ok(keys
+            .iter()
+            .filter_map(|k| inner.pending.get(k))
+            .filter(|d| d.expires > now)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    fn expire(&self, now: u64, records_before: u64) -> Result<usize, StoreError> {
+        let mut inner = self.lock();
+        let due: Vec<(u64, u64)> = inner.by_expiry.range(..=(now, u64::MAX)).copied().collect();
+        let mut count = 0usize;
+        for (expires, key) in due {
+            inner.by_expiry.remove(&(expires, key));
+            inner.remove_pending(key);
+            count += 1;
+        }
+        let old: Vec<(u64, String)> = inner
+            .by_time
+            .range(..(records_before, String::new()))
+            .cloned()
+            .collect();
+        for (created, router_id) in old {
+            inner.by_time.remove(&(created, router_id.clone()));
+            if let Some(rec) = inner.records.remove(&router_id) {
+                inner.unindex_record(&rec);
+            }
+            count += 1;
+        }
+        drop(inner);
+        self.ops.fetch_add(1, Ordering::Relaxed);
+        Ok(count)
+    }
+
+    fn stats(&self) -> StoreStats {
+        StoreStats {
+            commits: 0,
+            ops: self.ops.load(Ordering::Relaxed),
+            queue_depth: self.lock().pending.len() as u64,
+            backlog: 0,
+        }
+    }
+}

@@ -1,0 +1,435 @@
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+
+use super::*;
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!(
+            "smpp-router-store-{name}-{}-{}-{nanos}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        Self(dir)
+    }
+
+    fn file(&self) -> PathBuf {
+        self.0.join("data").join("store.redb")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn rec(
+    router_id: &str,
+    account: &str,
+    channel: &str,
+    channel_id: &str,
+    created: u64,
+) -> MessageRecord {
+    MessageRecord {
+        router_id: router_id.into(),
+        account: account.into(),
+        channel: channel.into(),
+        channel_id: channel_id.into(),
+        created,
+    }
+}
+
+/// Runs `check` against a [`MemoryStore`] and a fresh [`RedbStore`].
+async fn both<F>(name: &str, check: F)
+where
+    F: AsyncFn(&dyn Store),
+{
+    let memory = MemoryStore::new();
+    check(&memory).await;
+    let dir = TempDir::new(name);
+    let redb = RedbStore::open(&dir.file()).unwrap();
+    check(&*redb).await;
+}
+
+async fn records(store: &dyn Store) {
+    store
+        .record(rec("R1", "acme", "tyntec", "ab12", 100))
+        .await
+        .unwrap();
+    store
+        .record(rec("R2", "acme", "imessage", "ab12", 101))
+        .await
+        .unwrap();
+    store
+        .record(rec("R3", "other", "tyntec", "cd34", 102))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store.lookup("tyntec", "ab12").unwrap(),
+        Some(rec("R1", "acme", "tyntec", "ab12", 100))
+    );
+    assert_eq!(
+        store.lookup("imessage", "ab12").unwrap().unwrap().router_id,
+        "R2"
+    );
+    assert_eq!(
+        store.lookup("tyntec", "cd34").unwrap().unwrap().account,
+        "other"
+    );
+    assert_eq!(store.lookup("tyntec", "AB12").unwrap(), None);
+    assert_eq!(store.lookup("nope", "ab12").unwrap(), None);
+    assert_eq!(store.lookup("", "").unwrap(), None);
+    assert_eq!(
+        store.by_router_id("R3").unwrap(),
+        Some(rec("R3", "other", "tyntec", "cd34", 102))
+    );
+    assert_eq!(store.by_router_id("R9").unwrap(), None);
+
+    // The same router id again replaces the record and its index entry.
+    store
+        .record(rec("R1", "acme", "tyntec", "ef56", 103))
+        .await
+        .unwrap();
+    assert_eq!(store.lookup("tyntec", "ab12").unwrap(), None);
+    assert_eq!(
+        store.lookup("tyntec", "ef56").unwrap().unwrap().router_id,
+        "R1"
+    );
+    assert_eq!(store.by_router_id("R1").unwrap().unwrap().created, 103);
+
+    // A carrier id reused on the same channel points at the newest record; the older record
+    // itself stays readable by router id.
+    store
+        .record(rec("R4", "acme", "tyntec", "cd34", 104))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.lookup("tyntec", "cd34").unwrap().unwrap().router_id,
+        "R4"
+    );
+    assert_eq!(
+        store.by_router_id("R3").unwrap().unwrap().channel_id,
+        "cd34"
+    );
+
+    // Odd bytes are just bytes.
+    let odd = rec("id\u{0}\u{ffff}", "a\u{1F600}", "c:h", "\u{0}", u64::MAX);
+    store.record(odd.clone()).await.unwrap();
+    assert_eq!(store.lookup("c:h", "\u{0}").unwrap(), Some(odd.clone()));
+    assert_eq!(store.by_router_id(&odd.router_id).unwrap(), Some(odd));
+    assert!(store.stats().ops >= 6);
+}
+
+async fn queue(store: &dyn Store) {
+    assert!(store.pending("acme", 0, 10).unwrap().is_empty());
+    let k1 = store
+        .enqueue("acme", Bytes::from_static(b"one"), 1000)
+        .await
+        .unwrap();
+    let k2 = store
+        .enqueue("other", Bytes::from_static(b"x"), 1000)
+        .await
+        .unwrap();
+    let k3 = store
+        .enqueue("acme", Bytes::from_static(b"two"), 1000)
+        .await
+        .unwrap();
+    let k4 = store.enqueue("acme", Bytes::new(), 1000).await.unwrap();
+    assert!(k1 < k2 && k2 < k3 && k3 < k4, "{k1} {k2} {k3} {k4}");
+    assert_eq!(store.stats().queue_depth, 4);
+
+    let acme = store.pending("acme", 10, 10).unwrap();
+    let keys: Vec<u64> = acme.iter().map(|d| d.key).collect();
+    assert_eq!(keys, vec![k1, k3, k4]);
+    assert_eq!(
+        acme[0],
+        PendingDelivery {
+            key: k1,
+            account: "acme".into(),
+            pdu: Bytes::from_static(b"one"),
+            expires: 1000
+        }
+    );
+    assert_eq!(&acme[1].pdu[..], b"two");
+    assert!(acme[2].pdu.is_empty());
+    assert_eq!(store.pending("acme", 10, 2).unwrap().len(), 2);
+    assert!(store.pending("acme", 10, 0).unwrap().is_empty());
+    assert_eq!(store.pending("other", 10, 10).unwrap()[0].key, k2);
+    // No prefix confusion between accounts.
+    assert!(store.pending("acm", 10, 10).unwrap().is_empty());
+    assert!(store.pending("acmee", 10, 10).unwrap().is_empty());
+
+    store.dequeue(k1).await.unwrap();
+    store.dequeue(k1).await.unwrap(); // twice is fine
+    store.dequeue(999_999).await.unwrap(); // never existed
+    let keys: Vec<u64> = store
+        .pending("acme", 10, 10)
+        .unwrap()
+        .iter()
+        .map(|d| d.key)
+        .collect();
+    assert_eq!(keys, vec![k3, k4]);
+    assert_eq!(store.stats().queue_depth, 3);
+
+    // Keys keep increasing after removals.
+    let k5 = store
+        .enqueue("acme", Bytes::from_static(b"five"), 1000)
+        .await
+        .unwrap();
+    assert!(k5 > k4);
+}
+
+async fn expiry(store: &dyn Store) {
+    let soon = store
+        .enqueue("acme", Bytes::from_static(b"soon"), 50)
+        .await
+        .unwrap();
+    let later = store
+        .enqueue("acme", Bytes::from_static(b"later"), 500)
+        .await
+        .unwrap();
+    let other = store
+        .enqueue("other", Bytes::from_static(b"o"), 60)
+        .await
+        .unwrap();
+    store
+        .record(rec("old", "acme", "c", "1", 10))
+        .await
+        .unwrap();
+    store
+        .record(rec("edge", "acme", "c", "2", 20))
+        .await
+        .unwrap();
+    store
+        .record(rec("new", "acme", "c", "3", 30))
+        .await
+        .unwrap();
+
+    // Expired deliveries are not handed out even before expire() runs; expired at `expires`.
+    let keys: Vec<u64> = store
+        .pending("acme", 50, 10)
+        .unwrap()
+        .iter()
+        .map(|d| d.key)
+        .collect();
+    assert_eq!(keys, vec![later]);
+    assert_eq!(store.pending("acme", 49, 10).unwrap()[0].key, soon);
+
+    // Nothing due yet.
+    assert_eq!(store.expire(10, 10).unwrap(), 0);
+
+    // Deliveries with expires <= 60 and records created before 20.
+    assert_eq!(store.expire(60, 20).unwrap(), 3);
+    assert_eq!(store.stats().queue_depth, 1);
+    assert!(store.pending("other", 0, 10).unwrap().is_empty());
+    let left: Vec<u64> = store
+        .pending("acme", 0, 10)
+        .unwrap()
+        .iter()
+        .map(|d| d.key)
+        .collect();
+    assert_eq!(left, vec![later]);
+    assert_eq!(store.by_router_id("old").unwrap(), None);
+    assert_eq!(store.lookup("c", "1").unwrap(), None);
+    assert!(store.lookup("c", "2").unwrap().is_some());
+    assert!(store.by_router_id("new").unwrap().is_some());
+    let _ = other;
+
+    // Dequeue of an expired key is still fine.
+    store.dequeue(soon).await.unwrap();
+    assert_eq!(store.expire(u64::MAX, u64::MAX).unwrap(), 3);
+    assert_eq!(store.stats().queue_depth, 0);
+    assert_eq!(store.by_router_id("new").unwrap(), None);
+}
+
+async fn many_expire(store: &dyn Store) {
+    // More than one expiry chunk.
+    for i in 0..5000u64 {
+        let _ = store.record(rec(&format!("r{i}"), "a", "c", &format!("{i}"), i));
+    }
+    store.flush().await.unwrap();
+    assert_eq!(store.expire(0, 4500).unwrap(), 4500);
+    assert_eq!(store.by_router_id("r4499").unwrap(), None);
+    assert!(store.lookup("c", "4500").unwrap().is_some());
+}
+
+#[tokio::test]
+async fn records_and_lookups() {
+    both("records", records).await;
+}
+
+#[tokio::test]
+async fn queue_order_per_account() {
+    both("queue", queue).await;
+}
+
+#[tokio::test]
+async fn expiry_of_deliveries_and_records() {
+    both("expiry", expiry).await;
+}
+
+#[tokio::test]
+async fn expiry_in_chunks() {
+    both("chunks", many_expire).await;
+}
+
+#[tokio::test]
+async fn durable_across_reopen() {
+    let dir = TempDir::new("reopen");
+    let (k1, k2) = {
+        let store = RedbStore::open(&dir.file()).unwrap();
+        store
+            .record(rec("R1", "acme", "tyntec", "ab12", 100))
+            .await
+            .unwrap();
+        let k1 = store
+            .enqueue("acme", Bytes::from_static(b"dlr1"), 1000)
+            .await
+            .unwrap();
+        let k2 = store
+            .enqueue("acme", Bytes::from_static(b"dlr2"), 1000)
+            .await
+            .unwrap();
+        let k3 = store
+            .enqueue("acme", Bytes::from_static(b"dlr3"), 1000)
+            .await
+            .unwrap();
+        store.dequeue(k3).await.unwrap();
+        // Queued but never awaited: committed when the store is dropped.
+        let _ = store.record(rec("R2", "acme", "tyntec", "cd34", 101));
+        (k1, k2)
+    };
+    let store = RedbStore::open(&dir.file()).unwrap();
+    assert_eq!(
+        store.lookup("tyntec", "ab12").unwrap(),
+        Some(rec("R1", "acme", "tyntec", "ab12", 100))
+    );
+    assert_eq!(
+        store.by_router_id("R2").unwrap().unwrap().channel_id,
+        "cd34"
+    );
+    let pending = store.pending("acme", 0, 10).unwrap();
+    assert_eq!(
+        pending.iter().map(|d| d.key).collect::<Vec<_>>(),
+        vec![k1, k2]
+    );
+    assert_eq!(&pending[1].pdu[..], b"dlr2");
+    assert_eq!(store.stats().queue_depth, 2);
+    // Keys are never reused, even though the highest one was dequeued before the restart.
+    let k4 = store.enqueue("acme", Bytes::new(), 1000).await.unwrap();
+    assert!(k4 > k2 + 1, "{k4}");
+}
+
+#[tokio::test]
+async fn second_open_of_the_same_file_is_refused() {
+    let dir = TempDir::new("twice");
+    let _store = RedbStore::open(&dir.file()).unwrap();
+    assert!(matches!(
+        RedbStore::open(&dir.file()),
+        Err(StoreError::InUse)
+    ));
+}
+
+#[test]
+fn garbage_file_is_an_error() {
+    let dir = TempDir::new("garbage");
+    std::fs::create_dir_all(dir.file().parent().unwrap()).unwrap();
+    std::fs::write(dir.file(), b"this is not a redb file, not at all, no").unwrap();
+    assert!(RedbStore::open(&dir.file()).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_commit_groups() {
+    let dir = TempDir::new("group");
+    let store = RedbStore::open(&dir.file()).unwrap();
+    let before = store.stats();
+    let tasks: Vec<_> = (0..2000)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .record(rec(&format!("R{i}"), "acme", "c", &format!("C{i}"), i))
+                    .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let after = store.stats();
+    let commits = after.commits - before.commits;
+    eprintln!("group commit: {commits} commits for 2000 records");
+    assert!(commits < 500, "{commits} commits for 2000 records");
+    assert_eq!(after.ops - before.ops, 2000);
+    assert_eq!(after.backlog, 0);
+    for i in 0..2000u64 {
+        assert_eq!(
+            store
+                .lookup("c", &format!("C{i}"))
+                .unwrap()
+                .unwrap()
+                .router_id,
+            format!("R{i}")
+        );
+    }
+}
+
+#[tokio::test]
+async fn close_is_a_barrier() {
+    let dir = TempDir::new("closed");
+    let store = RedbStore::open(&dir.file()).unwrap();
+    store.close().await.unwrap();
+    // close() is a barrier: the store stays usable.
+    store.record(rec("R", "a", "c", "1", 1)).await.unwrap();
+    let store: Arc<dyn Store> = store;
+    assert!(store.by_router_id("R").unwrap().is_some());
+}
+
+#[tokio::test]
+async fn damaged_file_does_not_panic() {
+    let dir = TempDir::new("damaged");
+    {
+        let store = RedbStore::open(&dir.file()).unwrap();
+        for i in 0..500u64 {
+            let _ = store.record(rec(&format!("R{i}"), "acme", "c", &format!("C{i}"), i));
+        }
+        store.flush().await.unwrap();
+    }
+    let clean = std::fs::read(dir.file()).unwrap();
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..100 {
+        let mut bytes = clean.clone();
+        for _ in 0..8 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let at = (rng as usize) % bytes.len();
+            bytes[at] ^= 0x5a;
+        }
+        std::fs::write(dir.file(), &bytes).unwrap();
+        // The default options check the whole file on open; without that check redb may panic
+        // on a damaged page of a file it had closed cleanly.
+        if let Ok(store) = RedbStore::open(&dir.file()) {
+            for i in 0..500u64 {
+                let _ = store.lookup("c", &format!("C{i}"));
+            }
+            let _ = store.pending("acme", 0, 10);
+            let _ = store.record(rec("new", "a", "c", "x", 1)).await;
+        }
+    }
+}

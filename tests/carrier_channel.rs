@@ -1,0 +1,250 @@
+//! The SMPP carrier channel end to end: a real client (`smpplib`) binds to the real router, which
+//! binds as a client to the stand-in carrier SMSC; the carrier's receipts come back to the
+//! client with the router's message id, through the durable store.
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use smpp_router::sim::carrier::{self, IdFormat, Knobs};
+use smpp_router::sim::otpblue;
+use smpp_router_e2e::{LiveRouter, account, count, scratch_dir, smpplib};
+
+fn carrier_channel(name: &str, addr: SocketAddr, extra: &str) -> String {
+    format!(
+        "[[channel]]\nname = \"{name}\"\nkind = \"smpp\"\nhost = \"127.0.0.1\"\nport = {}\n\
+         system_id = \"router\"\npassword = \"secret\"\nreconnect_min = \"50ms\"\nreconnect_max = \"200ms\"\n{extra}\n",
+        addr.port()
+    )
+}
+
+async fn start_carrier(knobs: Knobs) -> (SocketAddr, Arc<carrier::Stats>) {
+    let stats = knobs.stats.clone();
+    let (addr, _task) = carrier::start(knobs).await.unwrap();
+    (addr, stats)
+}
+
+async fn router(routes: String) -> LiveRouter {
+    let path = scratch_dir("carrier").join("routes.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "{}{routes}",
+            account("acme", "pw", "tps = 100000\nwindow = 100")
+        ),
+    )
+    .unwrap();
+    let live = LiveRouter::start(&path).await;
+    // The channel binds in the background; wait until the table's channels are up.
+    let t0 = Instant::now();
+    while !live.router.table().channels.values().all(|c| c.is_up()) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "carrier binds not up"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    live
+}
+
+fn check_receipts(sent: &Value, receipts: &Value, n: usize) {
+    assert_eq!(receipts["receipts"], n, "{receipts:?}");
+    let ids: Vec<&str> = sent["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap())
+        .collect();
+    for r in receipts["items"].as_array().unwrap() {
+        let id = r["id"].as_str().unwrap();
+        assert!(
+            ids.contains(&id),
+            "receipted_message_id {id} is a router id of {ids:?}"
+        );
+        let text = r["text"].as_str().unwrap();
+        assert!(
+            text.starts_with(&format!("id:{id} ")),
+            "the text carries the router id: {text}"
+        );
+        assert!(text.contains("stat:DELIVRD"), "{text}");
+    }
+}
+
+async fn submit_with_receipts(addr: SocketAddr, n: usize, to: &str) -> (Value, Value) {
+    let out = smpplib(
+        addr,
+        false,
+        json!([
+            {"op": "bind", "mode": "trx", "system_id": "acme", "password": "pw"},
+            {"op": "submit", "count": n, "window": n, "to": to, "registered_delivery": 1,
+             "text": "Hello from the carrier test"},
+            {"op": "wait_receipts", "count": n, "show": n},
+            {"op": "unbind"},
+        ]),
+    )
+    .await;
+    assert_eq!(out[0]["status"], 0, "{out:?}");
+    (out[1].clone(), out[2].clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trx_bind_submits_and_relays_receipts_with_the_router_id() {
+    let (addr, stats) = start_carrier(Knobs {
+        system_id: Some("router".into()),
+        password: Some("secret".into()),
+        ..Knobs::default()
+    })
+    .await;
+    let live = router(format!(
+        "{}[[route]]\nname = \"sms\"\nchannels = [\"carrier\"]\n",
+        carrier_channel("carrier", addr, "")
+    ))
+    .await;
+    let (sent, receipts) = submit_with_receipts(live.plain, 5, "14155551234").await;
+    assert_eq!(count(&sent, 0), 5, "{sent:?}");
+    check_receipts(&sent, &receipts, 5);
+    assert_eq!(stats.submits(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tx_rx_binds_with_decimal_ids_relay_receipts() {
+    let (addr, stats) = start_carrier(Knobs {
+        id_format: IdFormat::Decimal,
+        ..Knobs::default()
+    })
+    .await;
+    let live = router(format!(
+        "{}[[route]]\nname = \"sms\"\nchannels = [\"carrier\"]\n",
+        carrier_channel(
+            "carrier",
+            addr,
+            "bind = \"tx+rx\"\nbinds = 2\ninterface_version = \"5.0\""
+        )
+    ))
+    .await;
+    let (sent, receipts) = submit_with_receipts(live.plain, 5, "447911123456").await;
+    assert_eq!(count(&sent, 0), 5, "{sent:?}");
+    check_receipts(&sent, &receipts, 5);
+    assert_eq!(stats.submits(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_imessage_fails_over_to_the_carrier_and_its_receipt_comes_back() {
+    let (carrier, stats) = start_carrier(Knobs::default()).await;
+    let knobs = otpblue::Knobs::default();
+    let to = (14155551200u64..)
+        .map(|n| n.to_string())
+        .find(|n| !otpblue::has_imessage(&knobs, n))
+        .unwrap();
+    let api_stats = knobs.stats.clone();
+    let (api, _task) = otpblue::start(knobs).await.unwrap();
+    let live = router(format!(
+        "[[channel]]\nname = \"imessage\"\nkind = \"imessage\"\nbase_url = \"http://{api}\"\napi_key = \"test-key\"\n\n{}\
+         [[route]]\nname = \"otp\"\nchannels = [\"imessage\", \"carrier\"]\n",
+        carrier_channel("carrier", carrier, "")
+    ))
+    .await;
+    let out = smpplib(
+        live.plain,
+        false,
+        json!([
+            {"op": "bind", "mode": "trx", "system_id": "acme", "password": "pw"},
+            {"op": "submit", "count": 3, "window": 3, "to": to, "registered_delivery": 1,
+             "text": "Your code is 482910"},
+            {"op": "wait_receipts", "count": 3, "show": 3},
+            {"op": "unbind"},
+        ]),
+    )
+    .await;
+    assert_eq!(count(&out[1], 0), 3, "{out:?}");
+    check_receipts(&out[1], &out[2], 3);
+    assert_eq!((api_stats.code(150), stats.submits()), (3, 3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_wait_in_the_store_for_a_client_that_is_away() {
+    let (addr, stats) = start_carrier(Knobs::default()).await;
+    let live = router(format!(
+        "{}[[route]]\nname = \"sms\"\nchannels = [\"carrier\"]\n",
+        carrier_channel("carrier", addr, "")
+    ))
+    .await;
+    // A transmitter sends and leaves before the receipts come.
+    let out = smpplib(
+        live.plain,
+        false,
+        json!([
+            {"op": "bind", "mode": "tx", "system_id": "acme", "password": "pw"},
+            {"op": "submit", "count": 4, "window": 4, "registered_delivery": 1, "text": "hi"},
+            {"op": "unbind"},
+        ]),
+    )
+    .await;
+    assert_eq!(count(&out[1], 0), 4, "{out:?}");
+    let t0 = Instant::now();
+    while stats.receipts_acked() < 4 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "the router took the receipts"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(live.store.stats().queue_depth, 4, "kept for the client");
+    // The client binds a receiver later and gets all four.
+    let later = smpplib(
+        live.plain,
+        false,
+        json!([
+            {"op": "bind", "mode": "rx", "system_id": "acme", "password": "pw"},
+            {"op": "wait_receipts", "count": 4, "show": 4},
+            {"op": "unbind"},
+        ]),
+    )
+    .await;
+    assert_eq!(later[1]["receipts"], 4, "{later:?}");
+    let t0 = Instant::now();
+    while live.store.stats().queue_depth > 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(2),
+            "acknowledged receipts leave the store"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_carrier_that_is_down_is_skipped_and_a_throttling_one_slows_down() {
+    // Throttling: 20 messages/s at the carrier; the route retries 0x58, so nothing fails.
+    let (addr, stats) = start_carrier(Knobs {
+        tps: 20,
+        ..Knobs::default()
+    })
+    .await;
+    let live = router(format!(
+        "{}[[channel]]\nname = \"backup\"\nkind = \"test\"\noutcomes = [\"ok\"]\n\n\
+         [[route]]\nname = \"sms\"\nchannels = [\"carrier\", \"backup\"]\ndeadline = \"20s\"\n\
+         [route.on_status]\n\"0x58\" = \"retry 20 100ms then next\"\n",
+        carrier_channel("carrier", addr, "")
+    ))
+    .await;
+    let out = smpplib(
+        live.plain,
+        false,
+        json!([
+            {"op": "bind", "mode": "trx", "system_id": "acme", "password": "pw"},
+            {"op": "submit", "count": 40, "window": 40, "text": "hi"},
+            {"op": "unbind"},
+        ]),
+    )
+    .await;
+    assert_eq!(count(&out[1], 0), 40, "{out:?}");
+    assert_eq!(stats.accepted(), 40, "all went through the carrier");
+    eprintln!(
+        "throttled {} times; client rate {:.0} msg/s",
+        stats.throttled(),
+        out[1]["rate"].as_f64().unwrap_or(0.0)
+    );
+}
