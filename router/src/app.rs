@@ -126,28 +126,44 @@ fn spawn_expiry(store: Arc<dyn Store>, retention: Duration) {
 /// Starts the stand-ins `[sim]` asks for, before the routes that point at them load.
 async fn start_stand_ins(config: &RouterConfig) -> anyhow::Result<()> {
     let sim = &config.sim;
-    if sim.otpblue.eq_ignore_ascii_case("off") || sim.otpblue.is_empty() {
-        return Ok(());
+    if let Some(addr) = sim_addr(&sim.otpblue, "otpblue")? {
+        let knobs = crate::sim::otpblue::Knobs {
+            api_key: sim.otpblue_api_key.clone(),
+            no_imessage_share: sim.otpblue_no_imessage_share,
+            latency: sim.otpblue_latency.parse().map_err(anyhow::Error::msg)?,
+            ..Default::default()
+        };
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("stand-in OTP Blue API on {addr}"))?;
+        println!(
+            "smpp-router: stand-in OTP Blue API on http://{addr} ({:.0}% of numbers have no iMessage)",
+            sim.otpblue_no_imessage_share * 100.0
+        );
+        tokio::spawn(crate::sim::otpblue::serve(listener, knobs));
     }
-    let addr: std::net::SocketAddr = sim
-        .otpblue
-        .parse()
-        .map_err(|_| anyhow::anyhow!("sim.otpblue `{}` is not an address", sim.otpblue))?;
-    let knobs = crate::sim::otpblue::Knobs {
-        api_key: sim.otpblue_api_key.clone(),
-        no_imessage_share: sim.otpblue_no_imessage_share,
-        latency: sim.otpblue_latency.parse().map_err(anyhow::Error::msg)?,
-        ..Default::default()
-    };
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("stand-in OTP Blue API on {addr}"))?;
-    println!(
-        "smpp-router: stand-in OTP Blue API on http://{addr} ({:.0}% of numbers have no iMessage)",
-        sim.otpblue_no_imessage_share * 100.0
-    );
-    tokio::spawn(crate::sim::otpblue::serve(listener, knobs));
+    if let Some(addr) = sim_addr(&sim.carrier, "carrier")? {
+        let knobs = crate::sim::carrier::Knobs {
+            receipt_delay: sim.carrier_receipt_delay.parse().map_err(anyhow::Error::msg)?,
+            ..Default::default()
+        };
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("stand-in carrier on {addr}"))?;
+        println!("smpp-router: stand-in carrier SMSC on {addr}");
+        tokio::spawn(crate::sim::carrier::serve(listener, knobs));
+    }
     Ok(())
+}
+
+fn sim_addr(value: &str, key: &str) -> anyhow::Result<Option<std::net::SocketAddr>> {
+    if value.eq_ignore_ascii_case("off") || value.is_empty() {
+        return Ok(None);
+    }
+    value
+        .parse()
+        .map(Some)
+        .map_err(|_| anyhow::anyhow!("sim.{key} `{value}` is not an address"))
 }
 
 /// Waits for SIGTERM (returns false: drain) or SIGINT (returns true: fast); SIGHUP reloads.

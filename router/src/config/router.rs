@@ -71,6 +71,10 @@ pub struct Sim {
     pub otpblue_latency: String,
     /// The API key the stand-in accepts.
     pub otpblue_api_key: String,
+    /// Address of the in-process stand-in carrier SMSC, or `"off"`.
+    pub carrier: String,
+    /// How long the stand-in carrier waits before sending a receipt (`"1s"`, `"1s..3s"`).
+    pub carrier_receipt_delay: String,
 }
 
 impl Default for Sim {
@@ -80,6 +84,8 @@ impl Default for Sim {
             otpblue_no_imessage_share: 0.5,
             otpblue_latency: "50ms".into(),
             otpblue_api_key: "test-key".into(),
+            carrier: "off".into(),
+            carrier_receipt_delay: "1s".into(),
         }
     }
 }
