@@ -6,6 +6,9 @@
 #   bench/run.sh throughput   # 4 sessions x window 500, test channel that accepts at once
 #   bench/run.sh receipts     # 120,000 msg/s offered for 5 s, every message asks for a receipt
 #   bench/run.sh imessage     # 10 binds x window 100 through the iMessage channel, stand-in at 250 ms
+#   bench/run.sh carrier      # 4 sessions x window 500 through the SMPP carrier channel to the
+#                             # stand-in carrier, every message with a receipt relayed back
+#   bench/run.sh direct       # the same load client straight to the stand-in carrier
 #
 # Everything runs on this machine: the load generator competes with the router for the cores.
 set -euo pipefail
@@ -20,6 +23,7 @@ trap cleanup EXIT
 
 smpp_port=29775
 api_port=29787
+carrier_port=29875
 hash="$("$bin" hash-password load)"
 cat > "$dir/router.toml" <<TOML
 [listen]
@@ -27,6 +31,8 @@ plain = "127.0.0.1:$smpp_port"
 tls = "off"
 [log]
 level = "warn"
+[store]
+engine = "${STORE:-redb}"   # STORE=memory bench/run.sh carrier: the same without the disk
 TOML
 
 account() {
@@ -72,19 +78,50 @@ channels = ["imessage"]
 TOML
     } > "$dir/routes.toml"
     ;;
-  *) echo "unknown scenario $scenario (throughput, receipts, imessage)" >&2; exit 2 ;;
+  carrier|direct)
+    "$bin" sim carrier --listen "127.0.0.1:$carrier_port" --receipt-delay 0ms >"$dir/sim.log" 2>&1 &
+    pids+=($!)
+    { account 1000; cat <<TOML
+[[channel]]
+name = "carrier"
+kind = "smpp"
+host = "127.0.0.1"
+port = $carrier_port
+system_id = "router"
+password = "pw"
+binds = 4
+window = 500
+
+[[route]]
+name = "sms"
+channels = ["carrier"]
+TOML
+    } > "$dir/routes.toml"
+    ;;
+  *) echo "unknown scenario $scenario (throughput, receipts, imessage, carrier, direct)" >&2; exit 2 ;;
 esac
 
 "$bin" run --config "$dir/router.toml" >"$dir/router.log" 2>&1 &
-pids+=($!)
+router_pid=$!
+pids+=($router_pid)
 for _ in $(seq 100); do
   (exec 3<>"/dev/tcp/127.0.0.1/$smpp_port") 2>/dev/null && break
   sleep 0.1
 done
 
+[ "$scenario" = carrier ] && sleep 1   # let the channel bind to the carrier
 load=("$bin" load --addr "127.0.0.1:$smpp_port" --system-id load --password load)
+if [ "$scenario" = direct ]; then
+  load=("$bin" load --addr "127.0.0.1:$carrier_port" --system-id load --password load)
+fi
 case "$scenario" in
   throughput) "${load[@]}" --sessions 4 --window 500 --count 1000000 ;;
   receipts)   "${load[@]}" --sessions 4 --window 500 --duration 5s --rate 120000 --registered-delivery 1 ;;
   imessage)   "${load[@]}" --sessions 10 --window 100 --duration 30s --vary-to --to 14155550000 ;;
+  carrier|direct)
+    "${load[@]}" --sessions 4 --window 500 --duration 10s --registered-delivery "${RD:-1}"
+    if [ "$scenario" = carrier ]; then
+      kill -TERM "$router_pid"; wait "$router_pid" || true
+      grep "store:" "$dir/router.log"
+    fi ;;
 esac

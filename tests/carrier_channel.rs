@@ -248,3 +248,63 @@ async fn a_carrier_that_is_down_is_skipped_and_a_throttling_one_slows_down() {
         out[1]["rate"].as_f64().unwrap_or(0.0)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_carrier_that_drops_the_link_mid_window_loses_nothing_and_is_rebound() {
+    // The carrier closes each connection on its 5th submit without answering it; the messages
+    // in flight then have an unknown outcome. With `next_after_unknown` the route hands them to
+    // the backup channel; the channel rebinds and carries on.
+    let (addr, stats) = start_carrier(Knobs {
+        drop_after: Some(5),
+        ..Knobs::default()
+    })
+    .await;
+    let live = router(format!(
+        "{}[[channel]]\nname = \"backup\"\nkind = \"test\"\noutcomes = [\"ok\"]\n\n\
+         [[route]]\nname = \"sms\"\nchannels = [\"carrier\", \"backup\"]\nnext_after_unknown = true\n",
+        carrier_channel("carrier", addr, "")
+    ))
+    .await;
+    let out = smpplib(
+        live.plain,
+        false,
+        json!([
+            {"op": "bind", "mode": "trx", "system_id": "acme", "password": "pw"},
+            {"op": "submit", "count": 30, "window": 10, "text": "hi"},
+            {"op": "unbind"},
+        ]),
+    )
+    .await;
+    assert_eq!(
+        count(&out[1], 0),
+        30,
+        "every message answered ESME_ROK: {out:?}"
+    );
+    assert!(stats.dropped() >= 1, "the link was dropped");
+    // The channel rebinds and the carrier takes messages again.
+    let t0 = Instant::now();
+    while !(stats.binds() >= 2 && live.router.table().channels["carrier"].is_up()) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "rebound: {} binds",
+            stats.binds()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before = stats.accepted();
+    let again = smpplib(
+        live.plain,
+        false,
+        json!([
+            {"op": "bind", "mode": "trx", "system_id": "acme", "password": "pw"},
+            {"op": "submit", "count": 3, "window": 1, "text": "hi"},
+            {"op": "unbind"},
+        ]),
+    )
+    .await;
+    assert_eq!(count(&again[1], 0), 3, "{again:?}");
+    assert!(
+        stats.accepted() > before,
+        "the rebound channel carries messages"
+    );
+}

@@ -31,7 +31,10 @@ async fn spawn_router(config: &Path, port: u16) -> Child {
         .unwrap();
     let t0 = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(t0.elapsed() < Duration::from_secs(30), "the router did not start");
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the router did not start"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     child

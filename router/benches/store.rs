@@ -17,7 +17,14 @@ use bytes::Bytes;
 use criterion::{Criterion, Throughput};
 use smpp_router::store::{MessageRecord, RedbStore, Store};
 
-const WRITERS: u64 = 256;
+/// Concurrent writers; `STORE_BENCH_WRITERS` overrides the default of 256.
+fn writers() -> u64 {
+    std::env::var("STORE_BENCH_WRITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(256)
+}
 
 #[derive(Default)]
 struct Totals {
@@ -47,17 +54,23 @@ impl Totals {
     }
 }
 
+/// A record as the router makes them: router ids are minted in time order (19 decimal digits,
+/// see `ids`), carrier ids look random (hex), `created` advances with the load.
 fn record(n: u64) -> MessageRecord {
+    let mut h = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
     MessageRecord {
-        router_id: format!("{n:016x}"),
+        router_id: format!("{}", 7_000_000_000_000_000_000u64 + n),
         account: "aggregator1".into(),
         channel: "tyntec".into(),
-        channel_id: format!("0a1b2c3d{n:024x}"),
+        channel_id: format!("{h:016x}{:08x}", n as u32),
         created: 1_760_000_000 + n / 40_000,
     }
 }
 
-/// Runs `per_writer` operations on each of [`WRITERS`] tasks; returns the wall time.
+/// Runs `per_writer` operations on each of [`writers()`] tasks; returns the wall time.
 fn run<F, Fut>(rt: &tokio::runtime::Runtime, per_writer: u64, op: F) -> Duration
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
@@ -66,7 +79,7 @@ where
     let op = Arc::new(op);
     rt.block_on(async {
         let start = Instant::now();
-        let tasks: Vec<_> = (0..WRITERS)
+        let tasks: Vec<_> = (0..writers())
             .map(|w| {
                 let op = op.clone();
                 tokio::spawn(async move {
@@ -106,22 +119,22 @@ fn main() {
         g.throughput(Throughput::Elements(1));
         g.bench_function("record (durable)", |b| {
             b.iter_custom(|iters| {
-                let per_writer = iters.div_ceil(WRITERS).max(1);
+                let per_writer = iters.div_ceil(writers()).max(1);
                 let (s, next) = (store.clone(), next.clone());
-                let base = next.fetch_add(per_writer * WRITERS, Ordering::Relaxed);
                 let commits = store.stats().commits;
-                let elapsed = run(&rt, per_writer, move |i| {
+                let elapsed = run(&rt, per_writer, move |_| {
                     let s = s.clone();
-                    async move { s.record(record(base + i)).await.unwrap() }
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    async move { s.record(record(n)).await.unwrap() }
                 });
-                let done = per_writer * WRITERS;
+                let done = per_writer * writers();
                 records.add(done, store.stats().commits - commits, elapsed);
                 elapsed.mul_f64(iters as f64 / done as f64)
             })
         });
         g.bench_function("enqueue + dequeue (durable, 2 ops)", |b| {
             b.iter_custom(|iters| {
-                let per_writer = iters.div_ceil(WRITERS).max(1);
+                let per_writer = iters.div_ceil(writers()).max(1);
                 let s = store.clone();
                 let pdu = Bytes::from(vec![0x42u8; 180]);
                 let commits = store.stats().commits;
@@ -132,7 +145,7 @@ fn main() {
                         s.dequeue(key).await.unwrap();
                     }
                 });
-                let done = per_writer * WRITERS;
+                let done = per_writer * writers();
                 queue.add(2 * done, store.stats().commits - commits, elapsed);
                 elapsed.mul_f64(iters as f64 / done as f64)
             })
@@ -143,6 +156,12 @@ fn main() {
 
     records.report("record");
     queue.report("enqueue+dequeue");
+    let stats = store.stats();
+    println!(
+        "mean write transaction (apply + commit): {:.2} ms over {} commits",
+        stats.write_micros as f64 / 1000.0 / stats.commits.max(1) as f64,
+        stats.commits,
+    );
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     drop(store);
     let start = Instant::now();

@@ -93,6 +93,11 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         config.limits.shutdown_grace
     };
     server.shutdown(grace).await;
+    let st = store.stats();
+    println!(
+        "smpp-router: stopped; store: {} commits (fsyncs) for {} writes, {} receipts waiting",
+        st.commits, st.ops, st.queue_depth
+    );
     Ok(())
 }
 
@@ -144,7 +149,10 @@ async fn start_stand_ins(config: &RouterConfig) -> anyhow::Result<()> {
     }
     if let Some(addr) = sim_addr(&sim.carrier, "carrier")? {
         let knobs = crate::sim::carrier::Knobs {
-            receipt_delay: sim.carrier_receipt_delay.parse().map_err(anyhow::Error::msg)?,
+            receipt_delay: sim
+                .carrier_receipt_delay
+                .parse()
+                .map_err(anyhow::Error::msg)?,
             ..Default::default()
         };
         let listener = tokio::net::TcpListener::bind(addr)

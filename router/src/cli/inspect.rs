@@ -85,9 +85,9 @@ pub fn explain(
                 ton::ALPHANUMERIC
             },
             0,
-            from.to_string(),
+            from,
         ),
-        dest: Address::new(ton::INTERNATIONAL, 1, to.to_string()),
+        dest: Address::new(ton::INTERNATIONAL, 1, to),
         short_message: text.unwrap_or("").as_bytes().to_vec().into(),
         ..Sm::default()
     };

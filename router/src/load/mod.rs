@@ -166,9 +166,9 @@ impl LoadArgs {
         let source = match self.from.as_deref().map(|f| f.trim_start_matches('+')) {
             None | Some("") => Address::default(),
             Some(f) if f.bytes().all(|b| b.is_ascii_digit()) => {
-                Address::new(ton::INTERNATIONAL, npi::ISDN, f.to_string())
+                Address::new(ton::INTERNATIONAL, npi::ISDN, f)
             }
-            Some(f) => Address::new(ton::ALPHANUMERIC, npi::UNKNOWN, f.to_string()),
+            Some(f) => Address::new(ton::ALPHANUMERIC, npi::UNKNOWN, f),
         };
         let (coding, body) = if self.text.is_ascii() {
             (data_coding::DEFAULT, Bytes::from(self.text.clone()))
@@ -183,7 +183,7 @@ impl LoadArgs {
         anyhow::ensure!(body.len() <= 65_000, "--text is too long");
         let mut sm = Sm {
             source,
-            dest: Address::new(ton::INTERNATIONAL, npi::ISDN, to.to_string()),
+            dest: Address::new(ton::INTERNATIONAL, npi::ISDN, to),
             registered_delivery,
             data_coding: coding,
             ..Sm::default()

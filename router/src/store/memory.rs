@@ -201,6 +201,7 @@ impl Store for MemoryStore {
             ops: self.ops.load(Ordering::Relaxed),
             queue_depth: self.lock().pending.len() as u64,
             backlog: 0,
+            write_micros: 0,
         }
     }
 }

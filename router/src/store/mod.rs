@@ -28,8 +28,17 @@
 //! synchronous and waits for commits: call it from a blocking thread
 //! (`tokio::task::spawn_blocking`) or a dedicated timer thread, not on a runtime worker.
 //!
-//! Nothing here panics on any input: bad bytes in the file surface as
-//! [`StoreError::Corrupt`], engine failures as [`StoreError::Engine`].
+//! Nothing here panics on any input: bad bytes in an entry surface as [`StoreError::Corrupt`],
+//! engine failures (disk full, I/O errors) as [`StoreError::Engine`]. A damaged file is refused
+//! at open by redb's integrity check ([`RedbOptions::check_integrity`], on by default) rather
+//! than trusted, since redb may panic reading a damaged page of a file it had closed cleanly.
+//!
+//! Config knobs that make sense for the router (`[store]`): `engine = "redb" | "memory"`, `path`
+//! (default `<data dir>/store.redb`), `receipt_ttl` (how long a pending delivery waits, default
+//! 72 h, becomes `expires`), `record_retention` (how long a record is kept for late receipts,
+//! e.g. 72 h, becomes `records_before = now - retention`), `expire_interval` (how often to call
+//! [`Store::expire`], e.g. 60 s), `cache_mb` ([`RedbOptions::cache_bytes`]) and
+//! `check_integrity` ([`RedbOptions::check_integrity`]).
 
 mod codec;
 mod memory;
@@ -85,6 +94,9 @@ pub struct StoreStats {
     pub queue_depth: u64,
     /// Write operations submitted but not yet committed (the group-commit backlog).
     pub backlog: u64,
+    /// Time spent in write transactions (applying and committing), microseconds; divided by
+    /// `commits` it is the mean commit latency. Always 0 for [`MemoryStore`].
+    pub write_micros: u64,
 }
 
 /// Why a store operation failed.

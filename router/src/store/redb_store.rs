@@ -17,15 +17,23 @@
 //! applies them in order in one transaction, commits it durably (one fsync), and then completes
 //! each caller's future. While it is committing, new operations pile up and form the next batch,
 //! so the batch size follows the load by itself: one operation per commit when idle, thousands
-//! under load. If a batch fails, its operations are retried one transaction each, so that one
-//! failing operation does not fail its neighbours. The thread exits once the store is dropped,
-//! after committing everything queued.
+//! under load. Right after a large commit its callers are about to send their next operations,
+//! so the writer lingers (at most [`LINGER`]) until the batch is as large as the last one, rather
+//! than commit a sliver of them alone; when the load is light the last batch was small and there
+//! is no wait.
+//!
+//! If a batch fails, its operations are retried one transaction each, so that one failing
+//! operation does not fail its neighbours. A retry is harmless even if the failed commit did
+//! reach the disk: every operation is idempotent (a record overwrites itself, an enqueue gets the
+//! same key again, removals of what is gone are no-ops). The thread exits once the store is
+//! dropped, after committing everything queued.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use redb::{
@@ -39,6 +47,10 @@ use super::{MessageRecord, PendingDelivery, Store, StoreError, StoreFuture, Stor
 
 /// The most operations one write transaction takes.
 pub const MAX_BATCH: usize = 4096;
+
+/// How long the writer waits at most for a batch to grow to the size of the previous one.
+const LINGER: Duration = Duration::from_micros(500);
+const LINGER_STEP: Duration = Duration::from_micros(25);
 
 /// How many entries one expiry pass deletes in one transaction.
 const EXPIRE_CHUNK: usize = 2048;
@@ -165,9 +177,13 @@ struct Counters {
     ops: AtomicU64,
     depth: AtomicU64,
     backlog: AtomicU64,
+    write_micros: AtomicU64,
 }
 
-/// The durable store. See the [module docs](self) and [`super`].
+/// The durable store: one redb file, written by one thread that group-commits everything
+/// waiting (up to [`MAX_BATCH`] operations) in one durable transaction, and read by any thread
+/// through read transactions. Dropping the last handle commits what is queued, stops the thread
+/// and closes the file. See [`crate::store`].
 pub struct RedbStore {
     db: Arc<Database>,
     counters: Arc<Counters>,
@@ -206,6 +222,7 @@ impl RedbStore {
             ops: AtomicU64::new(0),
             depth: AtomicU64::new(depth),
             backlog: AtomicU64::new(0),
+            write_micros: AtomicU64::new(0),
         });
         let (tx, rx) = mpsc::channel();
         let writer = Writer {
@@ -320,14 +337,25 @@ struct Writer {
 impl Writer {
     fn run(mut self, rx: mpsc::Receiver<Op>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut last = 0usize;
         while let Ok(op) = rx.recv() {
             batch.push(op);
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(op) => batch.push(op),
-                    Err(_) => break,
+            let deadline = Instant::now() + LINGER;
+            loop {
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(op) => batch.push(op),
+                        Err(_) => break,
+                    }
                 }
+                // The callers of the last batch are likely about to send their next operation:
+                // wait a moment for them rather than commit a sliver of the load on its own.
+                if batch.len() >= last.min(MAX_BATCH) || Instant::now() >= deadline {
+                    break;
+                }
+                std::thread::sleep(LINGER_STEP);
             }
+            last = batch.len();
             self.commit(&mut batch);
         }
     }
@@ -387,6 +415,7 @@ impl Writer {
     }
 
     fn transact(&mut self, batch: &[Op]) -> Result<Vec<Effect>, StoreError> {
+        let t0 = Instant::now();
         let txn = self.db.begin_write()?;
         let effects = {
             let mut t = Tables::open(&txn)?;
@@ -400,6 +429,10 @@ impl Writer {
             effects
         };
         txn.commit()?;
+        let micros = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.counters
+            .write_micros
+            .fetch_add(micros, Ordering::Relaxed);
         Ok(effects)
     }
 }
@@ -471,13 +504,11 @@ impl<'txn> Tables<'txn> {
     fn put_record(&mut self, rec: &MessageRecord) -> Result<(), StoreError> {
         let old = self
             .records
-            .get(rec.router_id.as_str())?
+            .insert(rec.router_id.as_str(), encode_record(rec).as_slice())?
             .and_then(|v| decode_record(&rec.router_id, v.value()).ok());
         if let Some(old) = old {
             self.unindex_record(&old)?;
         }
-        self.records
-            .insert(rec.router_id.as_str(), encode_record(rec).as_slice())?;
         self.by_channel.insert(
             (rec.channel.as_str(), rec.channel_id.as_str()),
             rec.router_id.as_str(),
@@ -547,10 +578,10 @@ impl<'txn> Tables<'txn> {
                 .collect::<Result<Vec<(u64, String)>, _>>()?;
             for (created, router_id) in old {
                 self.by_time.remove((created, router_id.as_str()))?;
-                let rec = match self.records.remove(router_id.as_str())? {
-                    None => None,
-                    Some(v) => Some(decode_record(&router_id, v.value())),
-                };
+                let rec = self
+                    .records
+                    .remove(router_id.as_str())?
+                    .map(|v| decode_record(&router_id, v.value()));
                 if let Some(Ok(rec)) = rec {
                     self.unindex_record(&rec)?;
                 }
@@ -662,6 +693,7 @@ impl Store for RedbStore {
             ops: c.ops.load(Ordering::Relaxed),
             queue_depth: c.depth.load(Ordering::Relaxed),
             backlog: c.backlog.load(Ordering::Relaxed),
+            write_micros: c.write_micros.load(Ordering::Relaxed),
         }
     }
 

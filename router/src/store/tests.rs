@@ -260,7 +260,7 @@ async fn expiry(store: &dyn Store) {
 async fn many_expire(store: &dyn Store) {
     // More than one expiry chunk.
     for i in 0..5000u64 {
-        let _ = store.record(rec(&format!("r{i}"), "a", "c", &format!("{i}"), i));
+        drop(store.record(rec(&format!("r{i}"), "a", "c", &format!("{i}"), i)));
     }
     store.flush().await.unwrap();
     assert_eq!(store.expire(0, 4500).unwrap(), 4500);
@@ -311,7 +311,7 @@ async fn durable_across_reopen() {
             .unwrap();
         store.dequeue(k3).await.unwrap();
         // Queued but never awaited: committed when the store is dropped.
-        let _ = store.record(rec("R2", "acme", "tyntec", "cd34", 101));
+        drop(store.record(rec("R2", "acme", "tyntec", "cd34", 101)));
         (k1, k2)
     };
     let store = RedbStore::open(&dir.file()).unwrap();
@@ -406,7 +406,7 @@ async fn damaged_file_does_not_panic() {
     {
         let store = RedbStore::open(&dir.file()).unwrap();
         for i in 0..500u64 {
-            let _ = store.record(rec(&format!("R{i}"), "acme", "c", &format!("C{i}"), i));
+            drop(store.record(rec(&format!("R{i}"), "acme", "c", &format!("C{i}"), i)));
         }
         store.flush().await.unwrap();
     }

@@ -281,7 +281,9 @@ impl Inner {
         let store = self.outbox.store();
         let mut record = None;
         for wait in LOOKUP_RETRIES {
-            tokio::time::sleep(Duration::from_millis(wait)).await;
+            if wait > 0 {
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+            }
             match store.lookup(&self.name, &key) {
                 Ok(Some(r)) => {
                     record = Some(r);

@@ -156,6 +156,9 @@ impl Settings {
         let mut session = SessionConfig::esme();
         session.interface_version = interface_version;
         session.window = window;
+        // Receipts in flight from the carrier per bind: each waits for a store commit before
+        // its answer, so allow many at once (the carrier's own window is the real limit).
+        session.inbound_window = 1000;
         // tyntec's interface: enquire_link every 90 minutes.
         let enquire = duration(
             raw.enquire_link.as_deref(),

@@ -243,6 +243,27 @@ async fn refused_or_unanswered_receipts_are_resent_until_acknowledged() {
 }
 
 #[tokio::test]
+async fn a_receipt_in_flight_when_its_bind_goes_is_sent_on_another() {
+    let knobs = Knobs::default();
+    let stats = knobs.stats.clone();
+    let (addr, _server) = start(knobs).await.unwrap();
+    let (tx, _tx_events) = bind(addr, BindMode::Transmitter, "acme").await;
+    let (rx1, mut rx1_events) = bind(addr, BindMode::Receiver, "acme").await;
+    let id = submit_ok(&tx, submit_sm("14155551234", 1)).await;
+    let unanswered = next_request(&mut rx1_events).await;
+    assert_eq!(receipt_parts(&unanswered.command).0, id);
+    rx1.unbind().await;
+
+    let (_rx2, mut rx2_events) = bind(addr, BindMode::Receiver, "acme").await;
+    let req = next_request(&mut rx2_events).await;
+    assert_eq!(receipt_parts(&req.command).0, id);
+    req.reply.ack(CommandStatus::ROK).await.unwrap();
+    eventually("the receipt acknowledged", || stats.receipts_acked() == 1).await;
+    assert_eq!((stats.receipts_sent(), stats.receipts_retried()), (2, 1));
+    drop(unanswered);
+}
+
+#[tokio::test]
 async fn submits_beyond_tps_are_throttled() {
     let knobs = Knobs {
         tps: 5,

@@ -5,7 +5,10 @@
 //! read, a wake-up from the account's queue, or the earliest of the session's and the queue's
 //! deadlines.
 
+mod deliver;
+
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,12 +16,13 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tokio::time::Sleep;
 
 use super::hub::{Account, Item, Kind, address};
-use super::receipts::{IdBuf, deliver_sm, format_id, unix_now};
+use super::receipts::{IdBuf, format_id, unix_now};
 use super::{Accepted, Knobs, Stats};
 use crate::smpp::pdu::{Address, Bind, Command, Pdu, SmResp, error_response};
-use crate::smpp::session::{BindMode, Event, SendError, Session, SessionConfig};
+use crate::smpp::session::{BindMode, Event, Session, SessionConfig};
 use crate::smpp::values::{MessageState, RegisteredDelivery};
 use crate::smpp::{CommandId, CommandStatus};
 
@@ -74,14 +78,40 @@ async fn woken(rx: Option<&mut mpsc::Receiver<()>>) -> Option<()> {
     }
 }
 
+/// One timer for a connection's earliest deadline. A later deadline than the one set keeps the
+/// earlier one: firing early is harmless and saves re-registering on every turn.
+struct Timer {
+    sleep: Pin<Box<Sleep>>,
+    armed: Option<Instant>,
+}
+
+impl Timer {
+    fn new() -> Self {
+        Self {
+            sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            armed: None,
+        }
+    }
+
+    fn arm(&mut self, want: Option<Instant>) {
+        match want {
+            None => self.armed = None,
+            Some(w) if self.armed.is_none_or(|a| w < a) => {
+                self.sleep.as_mut().reset(tokio::time::Instant::from_std(w));
+                self.armed = Some(w);
+            }
+            Some(_) => {}
+        }
+    }
+}
+
 /// Serves one accepted connection until it closes.
 pub(super) async fn run(tcp: TcpStream, shared: Arc<Shared>) {
     let (mut rd, mut wr) = tcp.into_split();
     let mut c = Conn::new(shared, now());
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
-    let mut timer = Box::pin(tokio::time::sleep(Duration::ZERO));
-    let mut armed: Option<Instant> = None;
+    let mut timer = Timer::new();
     let mut linger: Option<Instant> = None;
     loop {
         c.turn(now());
@@ -90,20 +120,11 @@ pub(super) async fn run(tcp: TcpStream, shared: Arc<Shared>) {
         if closed && wbuf.is_empty() {
             break;
         }
-        let want = if closed {
+        timer.arm(if closed {
             Some(*linger.get_or_insert_with(|| now() + LINGER))
         } else {
             earliest(c.s.poll_timeout(), c.next_due)
-        };
-        // A later deadline keeps the earlier one: firing early is harmless.
-        match want {
-            None => armed = None,
-            Some(w) if armed.is_none_or(|a| w < a) => {
-                timer.as_mut().reset(tokio::time::Instant::from_std(w));
-                armed = Some(w);
-            }
-            Some(_) => {}
-        }
+        });
         let can_read = !closed && wbuf.len() < WBUF_CAP;
         if can_read && rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 {
             rbuf.reserve(READ_CHUNK);
@@ -125,8 +146,8 @@ pub(super) async fn run(tcp: TcpStream, shared: Arc<Shared>) {
                     c.wake = None;
                 }
             }
-            () = &mut timer, if armed.is_some() => {
-                armed = None;
+            () = &mut timer.sleep, if timer.armed.is_some() => {
+                timer.armed = None;
                 if !closed {
                     c.s.handle_timeout(now());
                 } else if linger.is_some_and(|l| now() >= l) {
@@ -224,6 +245,8 @@ impl Conn {
                 request: CommandId::DELIVER_SM,
                 sequence_number,
             } => self.on_deliver_answer(now, sequence_number, false),
+            // No new deliver_sm after an unbind; those in flight may still be answered.
+            Event::Unbound { .. } => self.leave_receivers(),
             Event::Closed(reason) => {
                 tracing::debug!(conn = self.id, ?reason, "stand-in carrier: session closed");
             }
@@ -251,8 +274,10 @@ impl Conn {
                 self.s.reject_bind(status);
             }
             None => {
-                let answer = self.shared.knobs.mc_system_id.clone();
-                let _ = self.s.accept_bind(now, answer.as_bytes());
+                let shared = self.shared.clone();
+                let _ = self
+                    .s
+                    .accept_bind(now, shared.knobs.mc_system_id.as_bytes());
             }
         }
     }
@@ -340,6 +365,13 @@ impl Conn {
             Stats::count(&stats.rejected);
             return self.answer(request, seq, CommandStatus::RSYSERR);
         }
+        self.accept(now, seq, request, m);
+    }
+
+    /// Answers a submit with a fresh message id and schedules its receipt.
+    fn accept(&mut self, now: Instant, seq: u32, request: CommandId, m: Submitted) {
+        let shared = self.shared.clone();
+        let (k, stats) = (&shared.knobs, &shared.knobs.stats);
         let n = k.control.next_message_id();
         let mut buf = IdBuf::default();
         let id = format_id(n, k.id_format, &mut buf);
@@ -370,8 +402,9 @@ impl Conn {
         } else {
             MessageState::DELIVERED
         };
-        let delivered = state == MessageState::DELIVERED;
-        if m.registered_delivery.wants_receipt(delivered) {
+        if m.registered_delivery
+            .wants_receipt(state == MessageState::DELIVERED)
+        {
             let item = Item {
                 source: m.dest,
                 dest: m.source,
@@ -383,115 +416,6 @@ impl Conn {
                 attempts: 0,
             };
             self.outbox.push((now + k.receipt_delay.draw(), item));
-        }
-    }
-
-    fn on_deliver_answer(&mut self, now: Instant, seq: u32, ok: bool) {
-        let Some(item) = self.in_flight.remove(&seq) else {
-            return;
-        };
-        let receipt = matches!(item.kind, Kind::Receipt { .. });
-        if ok {
-            let stats = self.stats();
-            Stats::count(if receipt {
-                &stats.receipts_acked
-            } else {
-                &stats.mo_acked
-            });
-        } else {
-            self.retry(now, item);
-        }
-    }
-
-    /// Queues `item` to be sent again: at once elsewhere when this connection is gone, after
-    /// the retry delay otherwise.
-    fn retry(&mut self, now: Instant, mut item: Item) {
-        if matches!(item.kind, Kind::Receipt { .. }) {
-            Stats::count(&self.stats().receipts_retried);
-        }
-        item.attempts = item.attempts.saturating_add(1);
-        let due = if self.s.is_closed() {
-            now
-        } else {
-            now + self.knobs().retry_delay
-        };
-        self.outbox.push((due, item));
-    }
-
-    /// Moves the outbox to the account's queue.
-    fn flush_outbox(&mut self) {
-        if self.outbox.is_empty() {
-            return;
-        }
-        let Some(account) = &self.account else {
-            self.outbox.clear();
-            return;
-        };
-        let discarded = account.push(self.outbox.drain(..), self.shared.knobs.max_pending);
-        if discarded > 0 {
-            let stats = &self.shared.knobs.stats;
-            stats
-                .receipts_discarded
-                .fetch_add(discarded, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-
-    /// Sends the `deliver_sm`s due now that fit in the window.
-    fn deliver_due(&mut self, now: Instant) {
-        self.next_due = None;
-        if !self.s.bind_mode().is_some_and(BindMode::can_deliver) {
-            return;
-        }
-        let Some(account) = self.account.clone() else {
-            return;
-        };
-        let room = self.shared.config.window.saturating_sub(self.s.in_flight());
-        if room == 0 {
-            return; // A response makes room and another turn.
-        }
-        self.next_due = account.take_due(now, room, &mut self.batch);
-        let mut batch = std::mem::take(&mut self.batch);
-        for item in batch.drain(..) {
-            self.send(now, item);
-        }
-        self.batch = batch;
-    }
-
-    fn send(&mut self, now: Instant, item: Item) {
-        let pdu = deliver_sm(&item, self.knobs().id_format);
-        let receipt = matches!(item.kind, Kind::Receipt { .. });
-        match self.s.send(now, pdu) {
-            Ok(seq) => {
-                let stats = self.stats();
-                Stats::count(if receipt {
-                    &stats.receipts_sent
-                } else {
-                    &stats.mo_sent
-                });
-                self.in_flight.insert(seq, item);
-            }
-            Err(SendError::Encode(e)) => {
-                tracing::debug!(conn = self.id, error = %e, "stand-in carrier: deliver_sm cannot be encoded");
-                if receipt {
-                    Stats::count(&self.stats().receipts_discarded);
-                }
-            }
-            Err(_) => self.retry(now, item),
-        }
-    }
-
-    /// Gives back what this connection still owed its account, and leaves the receivers.
-    fn finish(&mut self, now: Instant) {
-        while let Some(event) = self.s.poll_event() {
-            self.on_event(now, event);
-        }
-        let owed: Vec<_> = self.in_flight.drain().map(|(_, item)| item).collect();
-        for item in owed {
-            self.retry(now, item);
-        }
-        self.flush_outbox();
-        if let Some(account) = &self.account {
-            account.unregister(self.id);
         }
     }
 }
