@@ -308,3 +308,46 @@ async fn a_carrier_that_drops_the_link_mid_window_loses_nothing_and_is_rebound()
         "the rebound channel carries messages"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mobile_originated_messages_reach_the_account_of_their_destination() {
+    let knobs = Knobs::default();
+    let control = knobs.control.clone();
+    let (addr, stats) = start_carrier(knobs).await;
+    let live = router(format!(
+        "{}[[route]]\nname = \"sms\"\nchannels = [\"carrier\"]\n",
+        carrier_channel("carrier", addr, "mo = { \"447911\" = \"acme\" }")
+    ))
+    .await;
+    // One MO for acme's number range, one that nobody claims.
+    control.inject_mo("router", "14155550001", "447911123456", "STOP");
+    control.inject_mo("router", "14155550002", "33612345678", "hello");
+    let t0 = Instant::now();
+    while stats.mo_acked() < 2 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "the router answers both"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let out = smpplib(
+        live.plain,
+        false,
+        json!([
+            {"op": "bind", "mode": "rx", "system_id": "acme", "password": "pw"},
+            {"op": "wait_receipts", "count": 1, "show": 2, "timeout": 5},
+            {"op": "idle", "seconds": 0.5},
+            {"op": "unbind"},
+        ]),
+    )
+    .await;
+    assert_eq!(out[1]["receipts"], 1, "{out:?}");
+    let mo = &out[1]["items"][0];
+    assert_eq!(mo["esm_class"], 0, "{mo:?}");
+    assert_eq!(mo["text"], "STOP");
+    assert_eq!(mo["source"], "14155550001");
+    assert_eq!(
+        out[2]["receipts"], 1,
+        "the unclaimed MO is not delivered: {out:?}"
+    );
+}

@@ -9,7 +9,7 @@ Plan: {"host": "127.0.0.1", "port": 2775, "tls": false, "steps": [ ... ]} with s
   {"op": "wait_receipts", "count": n, "timeout": s}                             -> {"receipts": n}
   {"op": "enquire_link"}                                                        -> {"status": n}
   {"op": "unbind"}                                                              -> {"status": n}
-  {"op": "idle", "seconds": s}   (reads whatever arrives, answering enquire_link)
+  {"op": "idle", "seconds": s}   (reads whatever arrives, answering enquire_link) -> closed, receipts
 """
 import json
 import socket
@@ -88,8 +88,8 @@ class Runner:
                 except (socket.timeout, smpplib.exceptions.PDUError):
                     pass
                 except smpplib.exceptions.ConnectionError:
-                    return {"closed": True}
-            return {"closed": False}
+                    return {"closed": True, "receipts": len(self.receipts)}
+            return {"closed": False, "receipts": len(self.receipts)}
         raise ValueError(op)
 
     def submit(self, s):

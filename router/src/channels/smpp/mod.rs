@@ -17,7 +17,8 @@
 //!   the ids in the TLV and the text are rewritten to the router's id; the receipt is kept in the
 //!   outbox durably and only then answered `ESME_ROK`, so a carrier resends what the router did
 //!   not keep (at-least-once). A receipt for an unknown id is answered and logged.
-//! - **MO** (other `deliver_sm`): answered and logged; routing MO to accounts is not built yet.
+//! - **MO** (other `deliver_sm`): handed to the account that `mo` maps its destination to (longest
+//!   prefix), through the outbox like a receipt; answered and logged when no account claims it.
 
 mod settings;
 
@@ -252,16 +253,31 @@ impl Inner {
                 return;
             }
         };
-        if !sm.esm_class.is_receipt() {
-            tracing::info!(channel = %self.name, from = %crate::phone::Masked(&sm.source.addr), "mobile-originated message answered and dropped (MO routing is not built)");
-            let _ = reply.ack(CommandStatus::ROK).await;
-            return;
-        }
-        let status = match self.relay_receipt(sm).await {
+        let relayed = if sm.esm_class.is_receipt() {
+            self.relay_receipt(sm).await
+        } else {
+            self.relay_mo(sm).await
+        };
+        let status = match relayed {
             Ok(()) => CommandStatus::ROK,
             Err(status) => status,
         };
         let _ = reply.ack(status).await;
+    }
+
+    /// Hands a mobile-originated message to the account its destination belongs to.
+    async fn relay_mo(&self, sm: Sm) -> Result<(), CommandStatus> {
+        let from = crate::phone::Masked(&sm.source.addr).to_string();
+        let Some(account) = self.settings.mo_account(&sm.dest.addr).map(str::to_string) else {
+            tracing::info!(channel = %self.name, %from, "mobile-originated message for no account; answered and dropped");
+            return Ok(());
+        };
+        self.outbox.push(&account, sm).await.map_err(|e| {
+            tracing::error!(channel = %self.name, error = %e, "store: cannot keep an MO message; the carrier will resend");
+            CommandStatus::RX_T_APPN
+        })?;
+        tracing::debug!(channel = %self.name, %from, %account, "MO message kept for the client");
+        Ok(())
     }
 
     /// Maps a carrier receipt to its message and keeps it for the client; the error is the
@@ -417,4 +433,58 @@ fn concat_key(sm: &Sm) -> Option<u64> {
     sm.dest.addr.hash(&mut h);
     reference.hash(&mut h);
     Some(h.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::smpp::pdu::Address;
+    use crate::smpp::tlv::TlvsBuilder;
+    use crate::smpp::values::EsmClass;
+
+    fn part(dest: &str, udh: &[u8], text: &str) -> Sm {
+        let mut payload = udh.to_vec();
+        payload.extend_from_slice(text.as_bytes());
+        Sm {
+            dest: Address::new(1, 1, dest),
+            esm_class: EsmClass(0x40),
+            short_message: payload.into(),
+            ..Sm::default()
+        }
+    }
+
+    #[test]
+    fn parts_of_one_message_share_a_bind_key() {
+        // 8-bit reference 0x2A, parts 1 and 2 of 2; then a 16-bit reference.
+        let a1 = part("14155551234", &[5, 0x00, 3, 0x2A, 2, 1], "first half ");
+        let a2 = part("14155551234", &[5, 0x00, 3, 0x2A, 2, 2], "second half");
+        let b1 = part("14155551234", &[6, 0x08, 4, 0x01, 0x2B, 2, 1], "other");
+        let other_dest = part("447911123456", &[5, 0x00, 3, 0x2A, 2, 1], "x");
+        let (ka1, ka2) = (concat_key(&a1), concat_key(&a2));
+        assert!(ka1.is_some());
+        assert_eq!(ka1, ka2);
+        assert_ne!(ka1, concat_key(&b1));
+        assert_ne!(ka1, concat_key(&other_dest));
+        // SAR TLVs.
+        let mut s1 = Sm {
+            dest: Address::new(1, 1, "14155551234"),
+            ..Sm::default()
+        };
+        let mut s2 = s1.clone();
+        s1.tlvs = TlvsBuilder::new()
+            .push_u16(tag::SAR_MSG_REF_NUM, 7)
+            .push_u8(tag::SAR_TOTAL_SEGMENTS, 2)
+            .push_u8(tag::SAR_SEGMENT_SEQNUM, 1)
+            .build();
+        s2.tlvs = TlvsBuilder::new()
+            .push_u16(tag::SAR_MSG_REF_NUM, 7)
+            .push_u8(tag::SAR_TOTAL_SEGMENTS, 2)
+            .push_u8(tag::SAR_SEGMENT_SEQNUM, 2)
+            .build();
+        assert!(concat_key(&s1).is_some());
+        assert_eq!(concat_key(&s1), concat_key(&s2));
+        // A plain message has no key (round-robin), and a malformed UDH never panics.
+        assert_eq!(concat_key(&Sm::default()), None);
+        assert_eq!(concat_key(&part("1", &[200, 0x00], "")), None);
+    }
 }

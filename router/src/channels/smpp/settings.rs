@@ -46,6 +46,20 @@ pub struct Settings {
     pub source_ton_npi: Option<(u8, u8)>,
     /// A fixed source address replacing the client's.
     pub source: Option<String>,
+    /// Where mobile-originated messages go: (destination prefix, account), longest prefix
+    /// first; the prefix `""` matches every destination.
+    pub mo: Vec<(String, String)>,
+}
+
+impl Settings {
+    /// The account that takes an MO message sent to `dest`.
+    pub fn mo_account(&self, dest: &[u8]) -> Option<&str> {
+        let digits = dest.strip_prefix(b"+").unwrap_or(dest);
+        self.mo
+            .iter()
+            .find(|(prefix, _)| digits.starts_with(prefix.as_bytes()))
+            .map(|(_, account)| account.as_str())
+    }
 }
 
 /// TLS settings.
@@ -87,6 +101,8 @@ struct Raw {
     source_ton: Option<u8>,
     source_npi: Option<u8>,
     source: Option<String>,
+    #[serde(default)]
+    mo: std::collections::BTreeMap<String, String>,
 }
 
 fn duration(v: Option<&str>, key: &str, default: Duration) -> Result<Duration, String> {
@@ -211,6 +227,14 @@ impl Settings {
         {
             return Err("source: 1 to 20 characters".into());
         }
+        let mut mo: Vec<(String, String)> = raw.mo.into_iter().collect();
+        if let Some((p, _)) = mo
+            .iter()
+            .find(|(p, _)| !p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(format!("mo: `{p}` is not a destination prefix (digits)"));
+        }
+        mo.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
         Ok(Self {
             addr: format!("{}:{}", raw.host, raw.port),
             tls,
@@ -233,6 +257,7 @@ impl Settings {
                 (t, n) => Some((t.unwrap_or(1), n.unwrap_or(1))),
             },
             source: raw.source,
+            mo,
         })
     }
 }
@@ -259,6 +284,19 @@ mod tests {
         );
         assert_eq!(s.bind.interface_version, 0x34);
         assert!(s.tls.is_none());
+    }
+
+    #[test]
+    fn mo_goes_to_the_longest_prefix() {
+        let s = parse(
+            "host = \"h\"\nport = 1\nsystem_id = \"a\"\npassword = \"p\"\n\
+             mo = { \"\" = \"any\", \"4479\" = \"uk\", \"447911\" = \"acme\" }",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.mo_account(b"447911123456"), Some("acme"));
+        assert_eq!(s.mo_account(b"+447900000000"), Some("uk"));
+        assert_eq!(s.mo_account(b"14155551234"), Some("any"));
+        assert!(parse("host = \"h\"\nport = 1\nsystem_id = \"a\"\npassword = \"p\"\nmo = { \"x\" = \"a\" }").is_err());
     }
 
     #[test]
