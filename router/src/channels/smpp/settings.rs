@@ -234,7 +234,7 @@ impl Settings {
         {
             return Err(format!("mo: `{p}` is not a destination prefix (digits)"));
         }
-        mo.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        mo.sort_by_key(|m| std::cmp::Reverse(m.0.len()));
         Ok(Self {
             addr: format!("{}:{}", raw.host, raw.port),
             tls,
