@@ -1,9 +1,10 @@
 //! The outbox: receipts (and other `deliver_sm`) from carriers on their way to client accounts,
 //! kept in the store until a client acknowledges them.
 //!
-//! [`Outbox::push`] makes a delivery durable first — the carrier's `deliver_sm` is answered only
-//! after that — then tries the account's bound receiver/transceiver sessions at once. What is
-//! not acknowledged stays in the store: a sweeper retries every account that can receive now
+//! [`Outbox::push`] first offers a delivery to the account's bound receiver/transceiver sessions:
+//! when the client acknowledges it at once, it is safe without touching the disk. Otherwise it
+//! is made durable in the store — either way the carrier's `deliver_sm` is answered only after
+//! that — and delivered from there. What is not acknowledged stays in the store: a sweeper retries every account that can receive now
 //! (so receipts reach a client at its next bind, also after a restart), oldest first, until the
 //! delivery expires (default 72 h).
 
@@ -20,6 +21,9 @@ use crate::store::{Store, StoreError};
 
 /// How often accounts with undelivered items are retried.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
+/// How long a delivery to a bound client may hold up the carrier's answer before it is stored
+/// instead (the client may still answer; then it may get the receipt twice — at least once).
+const DIRECT_WAIT: Duration = Duration::from_secs(2);
 /// Deliveries taken from the store per account per sweep.
 const BATCH: usize = 256;
 
@@ -71,8 +75,18 @@ impl Outbox {
         });
     }
 
-    /// Keeps `sm` for `account` durably, then starts delivering it. Resolves once it is durable.
+    /// Hands `sm` to `account`. Resolves once it is safe: either a bound client acknowledged it
+    /// at once (no store write needed — the client has it), or it is durable in the store, from
+    /// where it is delivered later. Either way the caller may then acknowledge the carrier.
     pub async fn push(self: &Arc<Self>, account: &str, sm: Sm) -> Result<(), StoreError> {
+        if let Some(server) = self.server.get().and_then(Weak::upgrade)
+            && server.registry.can_receive(account)
+            && let Ok(Ok(())) =
+                tokio::time::timeout(DIRECT_WAIT, server.registry.deliver(account, sm.clone()))
+                    .await
+        {
+            return Ok(());
+        }
         let expires = unix_now() + self.ttl.as_secs();
         let key = self.store.enqueue(account, encode(&sm), expires).await?;
         let me = self.clone();
