@@ -108,3 +108,41 @@ fn explain_shows_the_route_and_plan() {
     let (ok, _, err) = run(&config, &["explain", "--account", "acme", "--to", "123"]);
     assert!(!ok && err.contains("ESME_RINVDSTADR"), "{err}");
 }
+
+#[test]
+fn check_and_explain_work_on_the_repositorys_own_files_without_connecting() {
+    // The repository's routes.toml has an imessage and an smpp channel; check reads them,
+    // validates their settings and connects to nothing.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (ok, out, err) = run(&root.join("router.toml"), &["check"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("carrier") && out.contains("imessage"), "{out}");
+    let (ok, out, err) = run(
+        &root.join("router.toml"),
+        &[
+            "explain",
+            "--account",
+            "demo",
+            "--to",
+            "14155551234",
+            "--text",
+            "Your code is 1234",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("imessage -> carrier"), "{out}");
+}
+
+#[test]
+fn check_reports_bad_carrier_settings_with_their_line() {
+    let routes = format!(
+        "{}[[channel]]\nname = \"carrier\"\nkind = \"smpp\"\nhost = \"127.0.0.1\"\nport = 2775\nsystem_id = \"r\"\npassword = \"waytoolongpassword\"\n\n[[route]]\nname = \"r\"\nchannels = [\"carrier\"]\n",
+        account("acme", "pw", "")
+    );
+    let (ok, _out, err) = run(&setup(&routes), &["check"]);
+    assert!(!ok);
+    assert!(
+        err.contains("routes.toml:") && err.contains("password"),
+        "{err}"
+    );
+}

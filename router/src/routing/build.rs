@@ -75,6 +75,23 @@ fn fingerprint(c: &ChannelConfig) -> String {
     format!("{}\n{}", c.kind.get_ref(), c.settings)
 }
 
+/// A channel whose settings are valid but which was not started (no store: `check`, `explain`).
+struct NotStarted(String);
+
+impl Channel for NotStarted {
+    fn name(&self) -> &str {
+        &self.0
+    }
+
+    fn is_up(&self) -> bool {
+        false
+    }
+
+    fn submit(&self, _message: &super::channel::Message) -> super::channel::AttemptFuture {
+        Box::pin(std::future::ready(super::channel::Attempt::NotSent))
+    }
+}
+
 /// Checks a channel's kind and settings without starting anything (for `check` and parsing).
 pub fn check_channel(c: &ChannelConfig) -> Result<(), String> {
     match c.kind.get_ref().as_str() {
@@ -94,11 +111,13 @@ fn make_channel(
         "test" => test_channel(name, &c.settings).map(|t| Arc::new(t) as Arc<dyn Channel>),
         "imessage" => crate::channels::imessage::from_settings(name, &c.settings)
             .map(|ch| Arc::new(ch) as Arc<dyn Channel>),
-        "smpp" => {
-            let outbox = outbox.ok_or("an smpp channel needs the message store")?;
-            crate::channels::smpp::start(name, &c.settings, outbox.clone())
-                .map(|ch| Arc::new(ch) as Arc<dyn Channel>)
-        }
+        "smpp" => match outbox {
+            Some(outbox) => crate::channels::smpp::start(name, &c.settings, outbox.clone())
+                .map(|ch| Arc::new(ch) as Arc<dyn Channel>),
+            // `check` and `explain` read the table without a store: validate, do not connect.
+            None => crate::channels::smpp::check(&c.settings)
+                .map(|()| Arc::new(NotStarted(name.clone())) as Arc<dyn Channel>),
+        },
         "plugin" => Err(format!(
             "kind `{}` is not available in this build yet",
             c.kind.get_ref()
