@@ -80,6 +80,25 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let (reloads, _watcher) =
         watch::start(router.clone(), &config.routes, Duration::from_millis(200))
             .context("watching routes.toml")?;
+    if let Some(addr) = admin_addr(&config.admin.listen)? {
+        let token = match &config.admin.token {
+            Some(spec) => Some(
+                crate::config::resolve_secret(spec)
+                    .map_err(|e| anyhow::anyhow!("admin.token: {e}"))?,
+            ),
+            None => None,
+        };
+        let admin = crate::admin::Admin {
+            router: router.clone(),
+            server: server.shared().clone(),
+            store: store.clone(),
+            token,
+        };
+        let local = crate::admin::start(addr, admin).await?;
+        println!(
+            "smpp-router: admin HTTP on http://{local} (/metrics, /healthz, /readyz, /routes, /sessions, POST /reload)"
+        );
+    }
     if let Some(a) = server.plain_addr() {
         println!("smpp-router: SMPP on {a} (plaintext)");
     }
@@ -162,6 +181,11 @@ async fn start_stand_ins(config: &RouterConfig) -> anyhow::Result<()> {
         tokio::spawn(crate::sim::carrier::serve(listener, knobs));
     }
     Ok(())
+}
+
+fn admin_addr(value: &str) -> anyhow::Result<Option<std::net::SocketAddr>> {
+    sim_addr(value, "admin.listen")
+        .map_err(|_| anyhow::anyhow!("admin.listen `{value}` is not an address"))
 }
 
 fn sim_addr(value: &str, key: &str) -> anyhow::Result<Option<std::net::SocketAddr>> {

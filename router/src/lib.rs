@@ -9,6 +9,7 @@
 //! - [`smpp`]: the SMPP 3.4/5.0 protocol, sans-IO — PDU codec, framing, the session state machine,
 //!   delivery receipts and SMS text encodings. No sockets, no clock.
 
+pub mod admin;
 pub mod app;
 pub mod channels;
 pub mod cli;
@@ -16,6 +17,7 @@ pub mod config;
 pub mod esme;
 pub mod ids;
 pub mod load;
+pub mod metrics;
 pub mod otp;
 pub mod outbox;
 pub mod phone;

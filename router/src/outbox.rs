@@ -85,10 +85,12 @@ impl Outbox {
                 tokio::time::timeout(DIRECT_WAIT, server.registry.deliver(account, sm.clone()))
                     .await
         {
+            crate::metrics::global().delivery(account, "direct");
             return Ok(());
         }
         let expires = unix_now() + self.ttl.as_secs();
         let key = self.store.enqueue(account, encode(&sm), expires).await?;
+        crate::metrics::global().delivery(account, "stored");
         let me = self.clone();
         let account = account.to_string();
         tokio::spawn(async move {
@@ -119,6 +121,7 @@ impl Outbox {
         };
         match server.registry.deliver(account, sm).await {
             Ok(()) => {
+                crate::metrics::global().delivery(account, "from_store");
                 if let Err(e) = self.store.dequeue(key).await {
                     tracing::error!(%account, error = %e, "store: cannot remove a delivered receipt; it may be sent again");
                 }

@@ -27,8 +27,30 @@ pub struct RouterConfig {
     pub log: Log,
     /// The message store.
     pub store: Store,
+    /// The admin HTTP interface.
+    pub admin: Admin,
     /// Stand-ins started inside the router, for local work and demos.
     pub sim: Sim,
+}
+
+/// The admin HTTP interface: health, readiness, metrics, routes, sessions, reload.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Admin {
+    /// Address, or `"off"`.
+    pub listen: String,
+    /// A bearer token every request must carry (`env:NAME`, `file:PATH` or literal); none by
+    /// default, which is why the default address is loopback.
+    pub token: Option<String>,
+}
+
+impl Default for Admin {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9775".into(),
+            token: None,
+        }
+    }
 }
 
 /// The message store: router id ↔ carrier id ↔ account, and receipts waiting for clients.
@@ -100,6 +122,7 @@ impl Default for RouterConfig {
             security: Security::default(),
             log: Log::default(),
             store: Store::default(),
+            admin: Admin::default(),
             sim: Sim::default(),
         }
     }

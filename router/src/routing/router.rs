@@ -155,6 +155,7 @@ impl SubmitHandler for Router {
         let input = RouteInput::new(&s.account.system_id, &s.sm, s.destination);
         let Some(index) = table.route_index(&input) else {
             tracing::info!(account = %s.account.system_id, to = %Masked(&s.sm.dest.addr), "no route");
+            crate::metrics::global().unroutable(&s.account.system_id);
             // Not ESME_RSYSERR, which makes clients resend.
             return Box::pin(std::future::ready(Outcome::Rejected(
                 CommandStatus::RINVDSTADR,
@@ -176,6 +177,10 @@ impl SubmitHandler for Router {
             let (verdict, history) =
                 engine::run(&route.plan, route.policy(), &message, deadline).await;
             let latency: Duration = history.iter().map(|h| h.latency).sum();
+            let attempts: Vec<(String, String)> = history
+                .iter()
+                .map(|h| (h.channel.clone(), outcome_label(h.outcome.as_ref())))
+                .collect();
             match verdict {
                 Verdict::Accepted {
                     channel,
@@ -201,6 +206,14 @@ impl SubmitHandler for Router {
                         }
                     }
                     tracing::info!(id = %message.id, account = %message.account.system_id, route = %route.spec.name, %channel, attempts = history.len(), latency_ms = latency.as_millis() as u64, "accepted");
+                    crate::metrics::global().message(
+                        &message.account.system_id,
+                        &route.spec.name,
+                        Some(&channel),
+                        0,
+                        &attempts,
+                        latency,
+                    );
                     let receipt = final_state
                         .filter(|st| {
                             message
@@ -227,9 +240,29 @@ impl SubmitHandler for Router {
                 }
                 Verdict::Rejected(status) => {
                     tracing::info!(id = %message.id, account = %message.account.system_id, route = %route.spec.name, %status, attempts = history.len(), latency_ms = latency.as_millis() as u64, "rejected");
+                    crate::metrics::global().message(
+                        &message.account.system_id,
+                        &route.spec.name,
+                        None,
+                        status.0,
+                        &attempts,
+                        latency,
+                    );
                     Outcome::Rejected(status)
                 }
             }
         })
+    }
+}
+
+/// A short label for an attempt's outcome, for metrics.
+fn outcome_label(outcome: Option<&super::channel::Attempt>) -> String {
+    use super::channel::Attempt;
+    match outcome {
+        None => "down".into(),
+        Some(Attempt::Accepted { .. }) => "accepted".into(),
+        Some(Attempt::Refused(status)) => format!("refused_0x{:02X}", status.0),
+        Some(Attempt::NotSent) => "not_sent".into(),
+        Some(Attempt::Unknown) => "unknown".into(),
     }
 }

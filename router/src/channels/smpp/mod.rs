@@ -259,7 +259,10 @@ impl Inner {
             self.relay_mo(sm).await
         };
         let status = match relayed {
-            Ok(()) => CommandStatus::ROK,
+            Ok(()) => {
+                crate::metrics::global().receipt_from_channel(&self.name);
+                CommandStatus::ROK
+            }
             Err(status) => status,
         };
         let _ = reply.ack(status).await;

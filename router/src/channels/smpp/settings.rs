@@ -123,15 +123,7 @@ fn count(v: Option<i64>, key: &str, default: i64, max: i64) -> Result<i64, Strin
 
 /// Resolves `env:NAME`, `file:PATH` or a literal secret.
 fn secret(spec: &str, key: &str) -> Result<String, String> {
-    let value = if let Some(name) = spec.strip_prefix("env:") {
-        std::env::var(name)
-            .map_err(|_| format!("{key}: environment variable `{name}` is not set"))?
-    } else if let Some(path) = spec.strip_prefix("file:") {
-        std::fs::read_to_string(path).map_err(|e| format!("{key}: cannot read `{path}`: {e}"))?
-    } else {
-        spec.to_string()
-    };
-    Ok(value.trim().to_string())
+    crate::config::resolve_secret(spec).map_err(|e| format!("{key}: {e}"))
 }
 
 impl Settings {

@@ -1,0 +1,189 @@
+//! The operator's view of the real binary: the quick-start setup (stand-in OTP Blue API and
+//! stand-in carrier in-process), a real client sending one OTP that goes over iMessage and one
+//! that fails over to the carrier, both receipts back, and the admin interface — health,
+//! readiness, metrics that moved, the routes, the sessions, a reload and its errors.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use smpp_router::sim::otpblue::{self, Knobs};
+use smpp_router_e2e::{account, count, scratch_dir, smpplib};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One HTTP/1.1 request; returns the status code and the body.
+fn http(port: u16, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let status = raw.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_start_path_with_the_admin_interface() {
+    let dir = scratch_dir("admin");
+    let (smpp, admin, api, carrier) = (free_port(), free_port(), free_port(), free_port());
+    const TOKEN: &str = "t0ken-for-tests";
+    std::fs::write(
+        dir.join("router.toml"),
+        format!(
+            "[listen]\nplain = \"127.0.0.1:{smpp}\"\ntls = \"off\"\n\
+             [admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken = \"{TOKEN}\"\n\
+             [sim]\notpblue = \"127.0.0.1:{api}\"\notpblue_latency = \"5ms\"\n\
+             carrier = \"127.0.0.1:{carrier}\"\ncarrier_receipt_delay = \"100ms\"\n"
+        ),
+    )
+    .unwrap();
+    let routes = format!(
+        "{}\n[[channel]]\nname = \"imessage\"\nkind = \"imessage\"\nbase_url = \"http://127.0.0.1:{api}\"\napi_key = \"test-key\"\n\n\
+         [[channel]]\nname = \"carrier\"\nkind = \"smpp\"\nhost = \"127.0.0.1\"\nport = {carrier}\nsystem_id = \"router\"\npassword = \"pw\"\nreconnect_min = \"50ms\"\n\n\
+         [[route]]\nname = \"otp\"\nchannels = [\"imessage\", \"carrier\"]\n",
+        account("demo", "demo", "tps = 1000")
+    );
+    std::fs::write(dir.join("routes.toml"), &routes).unwrap();
+    let _router = Killed(
+        Command::new(env!("CARGO_BIN_EXE_smpp-router-under-test"))
+            .args(["run", "--config"])
+            .arg(dir.join("router.toml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", smpp)).is_err()
+        || std::net::TcpStream::connect(("127.0.0.1", admin)).is_err()
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the router did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Health and authorisation.
+    assert_eq!(
+        http(admin, "GET", "/healthz", None).0,
+        401,
+        "a token is configured"
+    );
+    assert_eq!(
+        http(admin, "GET", "/healthz", Some(TOKEN)),
+        (200, "ok\n".into())
+    );
+    assert_eq!(http(admin, "GET", "/readyz", Some(TOKEN)).0, 200);
+    // The carrier channel binds in the background.
+    let t0 = Instant::now();
+    while !http(admin, "GET", "/metrics", Some(TOKEN))
+        .1
+        .contains("smpp_router_channel_up{channel=\"carrier\"} 1")
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "the carrier channel comes up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // One OTP to a number with iMessage, one to a number without.
+    let knobs = Knobs::default();
+    let find = |with: bool| {
+        (14155551200u64..)
+            .map(|n| n.to_string())
+            .find(|n| otpblue::has_imessage(&knobs, n) == with)
+            .unwrap()
+    };
+    let addr = format!("127.0.0.1:{smpp}").parse().unwrap();
+    let out = smpplib(
+        addr,
+        false,
+        json!([
+            {"op": "bind", "mode": "trx", "system_id": "demo", "password": "demo"},
+            {"op": "submit", "to": find(true), "registered_delivery": 1, "text": "Your code is 482910"},
+            {"op": "submit", "to": find(false), "registered_delivery": 1, "text": "Your code is 482910"},
+            {"op": "wait_receipts", "count": 2, "show": 2},
+        ]),
+    )
+    .await;
+    assert_eq!(count(&out[1], 0) + count(&out[2], 0), 2, "{out:?}");
+    assert_eq!(out[3]["receipts"], 2, "{out:?}");
+
+    // Sessions while the client is still bound would need a long-lived client; the plan has
+    // ended, so the session list is empty again — check the shape.
+    let (status, body) = http(admin, "GET", "/sessions", Some(TOKEN));
+    assert_eq!(status, 200);
+    assert!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["sessions"].is_array());
+
+    // Metrics moved.
+    let (_, metrics) = http(admin, "GET", "/metrics", Some(TOKEN));
+    for needle in [
+        "smpp_router_messages_total{account=\"demo\",route=\"otp\",channel=\"imessage\",status=\"0x00000000\"} 1",
+        "smpp_router_messages_total{account=\"demo\",route=\"otp\",channel=\"carrier\",status=\"0x00000000\"} 1",
+        "smpp_router_failovers_total{account=\"demo\",route=\"otp\"} 1",
+        "smpp_router_channel_attempts_total{channel=\"imessage\",outcome=\"refused_0x45\"} 1",
+        "smpp_router_channel_receipts_total{channel=\"carrier\"} 1",
+        "smpp_router_message_seconds_count{route=\"otp\"} 2",
+        "smpp_router_reloads_total{outcome=\"ok\"} 1",
+    ] {
+        assert!(metrics.contains(needle), "missing {needle}\n{metrics}");
+    }
+    assert!(!metrics.contains("482910"), "no OTP code in metrics");
+
+    // Routes, a rejected reload with its line, then a good one.
+    let (_, body) = http(admin, "GET", "/routes", Some(TOKEN));
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["routes"][0]["name"], "otp");
+    assert_eq!(v["routes"][0]["channels"], json!(["imessage", "carrier"]));
+    std::fs::write(
+        dir.join("routes.toml"),
+        format!("{routes}\n[[route]]\nname = \"broken\"\nchannels = [\"ghost\"]\n"),
+    )
+    .unwrap();
+    let (status, body) = http(admin, "POST", "/reload", Some(TOKEN));
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.contains("routes.toml:") && body.contains("ghost"),
+        "{body}"
+    );
+    let (_, body) = http(admin, "GET", "/routes", Some(TOKEN));
+    assert!(
+        body.contains("ghost"),
+        "the last reload's errors are kept: {body}"
+    );
+    std::fs::write(dir.join("routes.toml"), &routes).unwrap();
+    let (status, body) = http(admin, "POST", "/reload", Some(TOKEN));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(http(admin, "GET", "/nowhere", Some(TOKEN)).0, 404);
+}
