@@ -146,3 +146,29 @@ fn check_reports_bad_carrier_settings_with_their_line() {
         "{err}"
     );
 }
+
+#[test]
+fn the_production_examples_pass_check() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let dir = scratch_dir("examples");
+    std::fs::copy(root.join("router.production.toml"), dir.join("router.toml")).unwrap();
+    std::fs::copy(root.join("routes.production.toml"), dir.join("routes.toml")).unwrap();
+    let out = Command::new(binary())
+        .args(["check", "--config"])
+        .arg(dir.join("router.toml"))
+        .env("SMPP_ROUTER_ADMIN_TOKEN", "t")
+        .env("OTPBLUE_API_KEY", "k")
+        .env("TYNTEC_PASSWORD", "p")
+        .env("BACKUP_PASSWORD", "p")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("channels (3): backup-carrier, imessage, tyntec"),
+        "{stdout}"
+    );
+}

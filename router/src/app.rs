@@ -54,6 +54,23 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     router
         .reload()
         .map_err(|d| diagnostics_error(&config.routes.display().to_string(), d))?;
+    let mut ids: Vec<String> = router
+        .table()
+        .accounts
+        .iter()
+        .map(|a| a.system_id.clone())
+        .collect();
+    ids.sort();
+    println!(
+        "smpp-router: {} account(s): {}{}",
+        ids.len(),
+        ids.join(", "),
+        if ids.iter().any(|i| i == "demo") {
+            " (the repository's demo account: system_id demo, password demo)"
+        } else {
+            ""
+        }
+    );
     // Receipts left from an earlier run go out as soon as their clients bind.
     outbox.recheck(router.table().accounts.iter().map(|a| a.system_id.clone()));
     let acceptor = match config.listen.tls_addr().map_err(anyhow::Error::msg)? {
