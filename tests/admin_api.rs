@@ -156,6 +156,7 @@ async fn quick_start_path_with_the_admin_interface() {
         "smpp_router_channel_receipts_total{channel=\"carrier\"} 1",
         "smpp_router_message_seconds_count{route=\"otp\"} 2",
         "smpp_router_reloads_total{outcome=\"ok\"} 1",
+        "smpp_router_binds_total{account=\"demo\",status=\"0x00000000\"} 1",
     ] {
         assert!(metrics.contains(needle), "missing {needle}\n{metrics}");
     }

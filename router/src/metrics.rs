@@ -41,6 +41,8 @@ struct Inner {
     receipts_from_channels: BTreeMap<String, u64>,
     deliveries: BTreeMap<(String, &'static str), u64>,
     unroutable: BTreeMap<String, u64>,
+    binds: BTreeMap<(String, String), u64>,
+    throttled: BTreeMap<String, u64>,
 }
 
 /// The registry.
@@ -103,6 +105,23 @@ impl Metrics {
             h.count += 1;
             h.sum += secs;
         });
+    }
+
+    /// A bind was answered with `status`; the account is named only for known accounts (an
+    /// unknown system_id must not create a label).
+    pub fn bind(&self, account: Option<&str>, status: u32) {
+        self.with(|m| {
+            let key = (
+                account.unwrap_or("-").to_string(),
+                format!("0x{status:08X}"),
+            );
+            *m.binds.entry(key).or_default() += 1;
+        });
+    }
+
+    /// A submit was answered `ESME_RTHROTTLED` (the account's TPS).
+    pub fn throttled(&self, account: &str) {
+        self.with(|m| *m.throttled.entry(account.to_string()).or_default() += 1);
     }
 
     /// A message matched no route.
@@ -212,6 +231,32 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "smpp_router_unroutable_total{{account=\"{}\"}} {v}",
+                esc(account)
+            );
+        }
+        header(
+            out,
+            "smpp_router_binds_total",
+            "counter",
+            "Bind answers by account (- when refused before the account was known) and status.",
+        );
+        for ((account, status), v) in &m.binds {
+            let _ = writeln!(
+                out,
+                "smpp_router_binds_total{{account=\"{}\",status=\"{status}\"}} {v}",
+                esc(account)
+            );
+        }
+        header(
+            out,
+            "smpp_router_throttled_total",
+            "counter",
+            "Submits answered ESME_RTHROTTLED (over the account's tps).",
+        );
+        for (account, v) in &m.throttled {
+            let _ = writeln!(
+                out,
+                "smpp_router_throttled_total{{account=\"{}\"}} {v}",
                 esc(account)
             );
         }

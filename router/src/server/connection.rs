@@ -194,12 +194,14 @@ impl Conn {
             Ok(a) => a,
             Err(status) => {
                 tracing::info!(session = self.id, peer = %self.peer, system_id = %String::from_utf8_lossy(system_id), %status, "bind refused");
+                crate::metrics::global().bind(None, status.0);
                 return self.session.reject_bind(status);
             }
         };
         let rt = shared.runtimes.get(&account);
         if shared.registry.bound(&account.system_id) >= account.max_binds as usize {
             tracing::info!(session = self.id, system_id = %account.system_id, "bind refused: too many binds");
+            crate::metrics::global().bind(Some(&account.system_id), CommandStatus::RALYBND.0);
             return self.session.reject_bind(CommandStatus::RALYBND);
         }
         self.session.set_inbound_window(account.window as usize);
@@ -218,6 +220,7 @@ impl Conn {
         };
         shared.registry.register(info, self.deliver_tx.clone());
         tracing::info!(session = self.id, peer = %self.peer, system_id = %account.system_id, mode = mode.as_str(), version = format_args!("{:#x}", self.session.interface_version()), "bound");
+        crate::metrics::global().bind(Some(&account.system_id), 0);
         self.bound = Some((account, rt));
     }
 
@@ -230,6 +233,7 @@ impl Conn {
             return self.answer(seq, CommandId::SUBMIT_SM, CommandStatus::RINVBNDSTS);
         };
         if !rt.allow() {
+            crate::metrics::global().throttled(&account.system_id);
             return self.answer(seq, CommandId::SUBMIT_SM, CommandStatus::RTHROTTLED);
         }
         let backlog = self.receipts.len()
