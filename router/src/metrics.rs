@@ -4,25 +4,63 @@
 //! measured against the 6 µs a message costs end to end); gauges (sessions, channels, store) are
 //! read at scrape time from their owners instead of being counted.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
+
+use crate::routing::Attempt;
+use crate::routing::engine::AttemptRecord;
 
 /// Upper bounds of the message latency histogram, in seconds.
 const BUCKETS: [f64; 12] = [
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// The outcome of one message, as counted.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct MessageKey {
-    account: String,
-    route: String,
-    /// The channel that accepted it, or `-` when it was rejected.
-    channel: String,
-    /// The status the client got, e.g. `0x00000000`.
-    status: String,
+/// A map keyed by name whose lookups do not allocate once the key exists.
+type Named<V> = HashMap<String, V>;
+
+/// Runs `f` on the value of `key`, inserting a default first if needed; allocates the key only
+/// the first time.
+fn bump<V: Default>(map: &mut Named<V>, key: &str, f: impl FnOnce(&mut V)) {
+    if let Some(v) = map.get_mut(key) {
+        return f(v);
+    }
+    let mut v = V::default();
+    f(&mut v);
+    map.insert(key.to_owned(), v);
+}
+
+/// The outcome of an attempt, as counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Outcome {
+    Accepted,
+    Refused(u32),
+    NotSent,
+    Unknown,
+    Down,
+}
+
+impl Outcome {
+    fn of(record: &AttemptRecord) -> Self {
+        match &record.outcome {
+            None => Self::Down,
+            Some(Attempt::Accepted { .. }) => Self::Accepted,
+            Some(Attempt::Refused(status)) => Self::Refused(status.0),
+            Some(Attempt::NotSent) => Self::NotSent,
+            Some(Attempt::Unknown) => Self::Unknown,
+        }
+    }
+
+    fn label(self) -> String {
+        match self {
+            Self::Accepted => "accepted".into(),
+            Self::Refused(status) => format!("refused_0x{status:02X}"),
+            Self::NotSent => "not_sent".into(),
+            Self::Unknown => "unknown".into(),
+            Self::Down => "down".into(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -34,15 +72,17 @@ struct Histogram {
 
 #[derive(Default)]
 struct Inner {
-    messages: BTreeMap<MessageKey, u64>,
-    failovers: BTreeMap<(String, String), u64>,
-    latency: BTreeMap<String, Histogram>,
-    attempts: BTreeMap<(String, String), u64>,
-    receipts_from_channels: BTreeMap<String, u64>,
-    deliveries: BTreeMap<(String, &'static str), u64>,
-    unroutable: BTreeMap<String, u64>,
-    binds: BTreeMap<(String, String), u64>,
-    throttled: BTreeMap<String, u64>,
+    /// account → route → accepting channel (`-`: rejected) → status → count.
+    messages: Named<Named<Named<HashMap<u32, u64>>>>,
+    /// account → route → count.
+    failovers: Named<Named<u64>>,
+    latency: Named<Histogram>,
+    attempts: Named<HashMap<Outcome, u64>>,
+    receipts_from_channels: Named<u64>,
+    deliveries: Named<HashMap<&'static str, u64>>,
+    unroutable: Named<u64>,
+    binds: Named<HashMap<u32, u64>>,
+    throttled: Named<u64>,
 }
 
 /// The registry.
@@ -65,45 +105,45 @@ impl Metrics {
         }
     }
 
-    /// A message finished: accepted by `channel` (`None`: rejected with `status`), after
-    /// `attempts` attempts (more than one is a failover or retry), taking `latency`.
+    /// A message finished: accepted by `channel` (`None`: rejected with `status`) after the
+    /// attempts in `history` (a change of channel is a failover), taking `latency`.
     pub fn message(
         &self,
         account: &str,
         route: &str,
         channel: Option<&str>,
         status: u32,
-        attempts: &[(String, String)],
+        history: &[AttemptRecord],
         latency: Duration,
     ) {
         self.with(|m| {
-            let key = MessageKey {
-                account: account.to_string(),
-                route: route.to_string(),
-                channel: channel.unwrap_or("-").to_string(),
-                status: format!("0x{status:08X}"),
-            };
-            *m.messages.entry(key).or_default() += 1;
-            let channels: Vec<&String> = attempts.iter().map(|(c, _)| c).collect();
-            if channels.windows(2).any(|w| w[0] != w[1]) {
-                *m.failovers
-                    .entry((account.to_string(), route.to_string()))
-                    .or_default() += 1;
+            bump(&mut m.messages, account, |by_route| {
+                bump(by_route, route, |by_channel| {
+                    bump(by_channel, channel.unwrap_or("-"), |by_status| {
+                        *by_status.entry(status).or_default() += 1;
+                    })
+                })
+            });
+            if history.windows(2).any(|w| w[0].channel != w[1].channel) {
+                bump(&mut m.failovers, account, |by_route| {
+                    bump(by_route, route, |n| *n += 1)
+                });
             }
-            for (channel, outcome) in attempts {
-                *m.attempts
-                    .entry((channel.clone(), outcome.clone()))
-                    .or_default() += 1;
+            for record in history {
+                bump(&mut m.attempts, &record.channel, |by_outcome| {
+                    *by_outcome.entry(Outcome::of(record)).or_default() += 1;
+                });
             }
-            let h = m.latency.entry(route.to_string()).or_default();
-            let secs = latency.as_secs_f64();
-            for (i, bound) in BUCKETS.iter().enumerate() {
-                if secs <= *bound {
-                    h.buckets[i] += 1;
+            bump(&mut m.latency, route, |h| {
+                let secs = latency.as_secs_f64();
+                for (i, bound) in BUCKETS.iter().enumerate() {
+                    if secs <= *bound {
+                        h.buckets[i] += 1;
+                    }
                 }
-            }
-            h.count += 1;
-            h.sum += secs;
+                h.count += 1;
+                h.sum += secs;
+            });
         });
     }
 
@@ -111,22 +151,20 @@ impl Metrics {
     /// unknown system_id must not create a label).
     pub fn bind(&self, account: Option<&str>, status: u32) {
         self.with(|m| {
-            let key = (
-                account.unwrap_or("-").to_string(),
-                format!("0x{status:08X}"),
-            );
-            *m.binds.entry(key).or_default() += 1;
+            bump(&mut m.binds, account.unwrap_or("-"), |by_status| {
+                *by_status.entry(status).or_default() += 1;
+            })
         });
     }
 
     /// A submit was answered `ESME_RTHROTTLED` (the account's TPS).
     pub fn throttled(&self, account: &str) {
-        self.with(|m| *m.throttled.entry(account.to_string()).or_default() += 1);
+        self.with(|m| bump(&mut m.throttled, account, |n| *n += 1));
     }
 
     /// A message matched no route.
     pub fn unroutable(&self, account: &str) {
-        self.with(|m| *m.unroutable.entry(account.to_string()).or_default() += 1);
+        self.with(|m| bump(&mut m.unroutable, account, |n| *n += 1));
     }
 
     /// A channel relayed a receipt (or MO) from its carrier.
@@ -140,63 +178,87 @@ impl Metrics {
 
     /// A receipt or MO for `account` was delivered at once, stored, or delivered from the store.
     pub fn delivery(&self, account: &str, how: &'static str) {
-        self.with(|m| *m.deliveries.entry((account.to_string(), how)).or_default() += 1);
+        self.with(|m| {
+            bump(&mut m.deliveries, account, |by_how| {
+                *by_how.entry(how).or_default() += 1;
+            })
+        });
     }
 
-    /// Appends the counters in Prometheus text format.
+    /// Appends the counters in Prometheus text format, series sorted by their labels.
     pub fn render(&self, out: &mut String) {
         let Ok(m) = self.inner.lock() else { return };
-        header(
+        let mut lines: Vec<String> = Vec::new();
+        let section = |out: &mut String, lines: &mut Vec<String>, name, kind, help| {
+            header(out, name, kind, help);
+            lines.sort();
+            for l in lines.drain(..) {
+                out.push_str(&l);
+                out.push('\n');
+            }
+        };
+        for (account, by_route) in &m.messages {
+            for (route, by_channel) in by_route {
+                for (channel, by_status) in by_channel {
+                    for (status, v) in by_status {
+                        lines.push(format!(
+                            "smpp_router_messages_total{{account=\"{}\",route=\"{}\",channel=\"{}\",status=\"0x{status:08X}\"}} {v}",
+                            esc(account),
+                            esc(route),
+                            esc(channel)
+                        ));
+                    }
+                }
+            }
+        }
+        section(
             out,
+            &mut lines,
             "smpp_router_messages_total",
             "counter",
-            "Messages answered, by account, route, accepting channel and status.",
+            "Messages answered, by account, route, accepting channel (- when rejected) and status.",
         );
-        for (k, v) in &m.messages {
-            let _ = writeln!(
-                out,
-                "smpp_router_messages_total{{account=\"{}\",route=\"{}\",channel=\"{}\",status=\"{}\"}} {v}",
-                esc(&k.account),
-                esc(&k.route),
-                esc(&k.channel),
-                k.status
-            );
+        for (account, by_route) in &m.failovers {
+            for (route, v) in by_route {
+                lines.push(format!(
+                    "smpp_router_failovers_total{{account=\"{}\",route=\"{}\"}} {v}",
+                    esc(account),
+                    esc(route)
+                ));
+            }
         }
-        header(
+        section(
             out,
+            &mut lines,
             "smpp_router_failovers_total",
             "counter",
             "Messages that tried more than one channel.",
         );
-        for ((account, route), v) in &m.failovers {
-            let _ = writeln!(
-                out,
-                "smpp_router_failovers_total{{account=\"{}\",route=\"{}\"}} {v}",
-                esc(account),
-                esc(route)
-            );
+        for (channel, by_outcome) in &m.attempts {
+            for (outcome, v) in by_outcome {
+                lines.push(format!(
+                    "smpp_router_channel_attempts_total{{channel=\"{}\",outcome=\"{}\"}} {v}",
+                    esc(channel),
+                    outcome.label()
+                ));
+            }
         }
-        header(
+        section(
             out,
+            &mut lines,
             "smpp_router_channel_attempts_total",
             "counter",
             "Attempts by channel and outcome.",
         );
-        for ((channel, outcome), v) in &m.attempts {
-            let _ = writeln!(
-                out,
-                "smpp_router_channel_attempts_total{{channel=\"{}\",outcome=\"{}\"}} {v}",
-                esc(channel),
-                esc(outcome)
-            );
-        }
         header(
             out,
             "smpp_router_message_seconds",
             "histogram",
             "Time from routing to the client's answer, by route.",
         );
-        for (route, h) in &m.latency {
+        let mut routes: Vec<_> = m.latency.iter().collect();
+        routes.sort_by(|a, b| a.0.cmp(b.0));
+        for (route, h) in routes {
             let route = esc(route);
             for (i, bound) in BUCKETS.iter().enumerate() {
                 let _ = writeln!(
@@ -221,71 +283,75 @@ impl Metrics {
                 h.count
             );
         }
-        header(
+        for (account, v) in &m.unroutable {
+            lines.push(format!(
+                "smpp_router_unroutable_total{{account=\"{}\"}} {v}",
+                esc(account)
+            ));
+        }
+        section(
             out,
+            &mut lines,
             "smpp_router_unroutable_total",
             "counter",
             "Messages that matched no route (answered ESME_RINVDSTADR).",
         );
-        for (account, v) in &m.unroutable {
-            let _ = writeln!(
-                out,
-                "smpp_router_unroutable_total{{account=\"{}\"}} {v}",
-                esc(account)
-            );
+        for (account, by_status) in &m.binds {
+            for (status, v) in by_status {
+                lines.push(format!(
+                    "smpp_router_binds_total{{account=\"{}\",status=\"0x{status:08X}\"}} {v}",
+                    esc(account)
+                ));
+            }
         }
-        header(
+        section(
             out,
+            &mut lines,
             "smpp_router_binds_total",
             "counter",
             "Bind answers by account (- when refused before the account was known) and status.",
         );
-        for ((account, status), v) in &m.binds {
-            let _ = writeln!(
-                out,
-                "smpp_router_binds_total{{account=\"{}\",status=\"{status}\"}} {v}",
+        for (account, v) in &m.throttled {
+            lines.push(format!(
+                "smpp_router_throttled_total{{account=\"{}\"}} {v}",
                 esc(account)
-            );
+            ));
         }
-        header(
+        section(
             out,
+            &mut lines,
             "smpp_router_throttled_total",
             "counter",
             "Submits answered ESME_RTHROTTLED (over the account's tps).",
         );
-        for (account, v) in &m.throttled {
-            let _ = writeln!(
-                out,
-                "smpp_router_throttled_total{{account=\"{}\"}} {v}",
-                esc(account)
-            );
+        for (channel, v) in &m.receipts_from_channels {
+            lines.push(format!(
+                "smpp_router_channel_receipts_total{{channel=\"{}\"}} {v}",
+                esc(channel)
+            ));
         }
-        header(
+        section(
             out,
+            &mut lines,
             "smpp_router_channel_receipts_total",
             "counter",
             "Receipts and MO relayed from each channel's carrier.",
         );
-        for (channel, v) in &m.receipts_from_channels {
-            let _ = writeln!(
-                out,
-                "smpp_router_channel_receipts_total{{channel=\"{}\"}} {v}",
-                esc(channel)
-            );
+        for (account, by_how) in &m.deliveries {
+            for (how, v) in by_how {
+                lines.push(format!(
+                    "smpp_router_deliveries_total{{account=\"{}\",how=\"{how}\"}} {v}",
+                    esc(account)
+                ));
+            }
         }
-        header(
+        section(
             out,
+            &mut lines,
             "smpp_router_deliveries_total",
             "counter",
             "Receipts and MO to clients: direct (acknowledged at once), stored, or from_store.",
         );
-        for ((account, how), v) in &m.deliveries {
-            let _ = writeln!(
-                out,
-                "smpp_router_deliveries_total{{account=\"{}\",how=\"{how}\"}} {v}",
-                esc(account)
-            );
-        }
     }
 }
 
@@ -309,8 +375,19 @@ mod tests {
     fn renders_counters_and_histograms() {
         let m = Metrics::default();
         let attempts = vec![
-            ("imessage".to_string(), "refused_0x45".to_string()),
-            ("carrier".to_string(), "accepted".to_string()),
+            AttemptRecord {
+                channel: "imessage".into(),
+                outcome: Some(Attempt::Refused(crate::smpp::CommandStatus::RSUBMITFAIL)),
+                latency: Duration::ZERO,
+            },
+            AttemptRecord {
+                channel: "carrier".into(),
+                outcome: Some(Attempt::Accepted {
+                    channel_id: "1".into(),
+                    final_state: None,
+                }),
+                latency: Duration::ZERO,
+            },
         ];
         m.message(
             "acme",
@@ -353,6 +430,7 @@ mod tests {
             out.contains("smpp_router_unroutable_total{account=\"acme\"} 1"),
             "{out}"
         );
+        assert!(out.contains("smpp_router_channel_attempts_total{channel=\"imessage\",outcome=\"refused_0x45\"} 2"), "{out}");
         assert_eq!(esc("a\"b\\c"), "a\\\"b\\\\c");
     }
 }

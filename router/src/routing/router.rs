@@ -177,10 +177,6 @@ impl SubmitHandler for Router {
             let (verdict, history) =
                 engine::run(&route.plan, route.policy(), &message, deadline).await;
             let latency: Duration = history.iter().map(|h| h.latency).sum();
-            let attempts: Vec<(String, String)> = history
-                .iter()
-                .map(|h| (h.channel.clone(), outcome_label(h.outcome.as_ref())))
-                .collect();
             match verdict {
                 Verdict::Accepted {
                     channel,
@@ -211,7 +207,7 @@ impl SubmitHandler for Router {
                         &route.spec.name,
                         Some(&channel),
                         0,
-                        &attempts,
+                        &history,
                         latency,
                     );
                     let receipt = final_state
@@ -245,24 +241,12 @@ impl SubmitHandler for Router {
                         &route.spec.name,
                         None,
                         status.0,
-                        &attempts,
+                        &history,
                         latency,
                     );
                     Outcome::Rejected(status)
                 }
             }
         })
-    }
-}
-
-/// A short label for an attempt's outcome, for metrics.
-fn outcome_label(outcome: Option<&super::channel::Attempt>) -> String {
-    use super::channel::Attempt;
-    match outcome {
-        None => "down".into(),
-        Some(Attempt::Accepted { .. }) => "accepted".into(),
-        Some(Attempt::Refused(status)) => format!("refused_0x{:02X}", status.0),
-        Some(Attempt::NotSent) => "not_sent".into(),
-        Some(Attempt::Unknown) => "unknown".into(),
     }
 }
