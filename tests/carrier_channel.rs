@@ -162,6 +162,19 @@ async fn no_imessage_fails_over_to_the_carrier_and_its_receipt_comes_back() {
     assert_eq!(count(&out[1], 0), 3, "{out:?}");
     check_receipts(&out[1], &out[2], 3);
     assert_eq!((api_stats.code(150), stats.submits()), (3, 3));
+    // The attempt history is kept with the message.
+    let id = out[1]["ids"][0].as_str().unwrap();
+    let record = live.store.by_router_id(id).unwrap().unwrap();
+    assert_eq!(
+        (record.account.as_str(), record.channel.as_str()),
+        ("acme", "carrier")
+    );
+    assert!(
+        record.attempts.starts_with("imessage refused_0x45 ")
+            && record.attempts.contains("; carrier accepted "),
+        "{}",
+        record.attempts
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -27,6 +27,30 @@ pub struct AttemptRecord {
     pub latency: Duration,
 }
 
+/// The attempt history in one line for the store and logs:
+/// `imessage refused_0x45 51ms; carrier accepted 3ms` (`down` when a channel was skipped).
+pub fn describe(history: &[AttemptRecord]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for (i, h) in history.iter().enumerate() {
+        let outcome = match &h.outcome {
+            None => "down".to_string(),
+            Some(Attempt::Accepted { .. }) => "accepted".to_string(),
+            Some(Attempt::Refused(s)) => format!("refused_0x{:02X}", s.0),
+            Some(Attempt::NotSent) => "not_sent".to_string(),
+            Some(Attempt::Unknown) => "unknown".to_string(),
+        };
+        let sep = if i == 0 { "" } else { "; " };
+        let _ = write!(
+            out,
+            "{sep}{} {outcome} {}ms",
+            h.channel,
+            h.latency.as_millis()
+        );
+    }
+    out
+}
+
 /// The result of a whole plan.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {

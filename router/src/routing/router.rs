@@ -194,6 +194,7 @@ impl SubmitHandler for Router {
                             channel: channel.clone(),
                             channel_id,
                             created: submitted,
+                            attempts: crate::routing::engine::describe(&history),
                         };
                         if let Err(e) = outbox.store().record(record).await {
                             // The carrier has the message: answering an error would make the
@@ -201,7 +202,7 @@ impl SubmitHandler for Router {
                             tracing::error!(id = %message.id, error = %e, "store: cannot record an accepted message; its receipt will be lost");
                         }
                     }
-                    tracing::info!(id = %message.id, account = %message.account.system_id, route = %route.spec.name, %channel, attempts = history.len(), latency_ms = latency.as_millis() as u64, "accepted");
+                    tracing::info!(id = %message.id, account = %message.account.system_id, route = %route.spec.name, %channel, attempts = %crate::routing::engine::describe(&history), latency_ms = latency.as_millis() as u64, "accepted");
                     crate::metrics::global().message(
                         &message.account.system_id,
                         &route.spec.name,
@@ -235,7 +236,7 @@ impl SubmitHandler for Router {
                     }
                 }
                 Verdict::Rejected(status) => {
-                    tracing::info!(id = %message.id, account = %message.account.system_id, route = %route.spec.name, %status, attempts = history.len(), latency_ms = latency.as_millis() as u64, "rejected");
+                    tracing::info!(id = %message.id, account = %message.account.system_id, route = %route.spec.name, %status, attempts = %crate::routing::engine::describe(&history), latency_ms = latency.as_millis() as u64, "rejected");
                     crate::metrics::global().message(
                         &message.account.system_id,
                         &route.spec.name,

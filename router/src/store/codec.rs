@@ -67,13 +67,19 @@ impl<'a> Reader<'a> {
 
 pub(super) fn encode_record(rec: &MessageRecord) -> Vec<u8> {
     let mut out = Vec::with_capacity(
-        1 + 12 + rec.account.len() + rec.channel.len() + rec.channel_id.len() + 8,
+        1 + 16
+            + rec.account.len()
+            + rec.channel.len()
+            + rec.channel_id.len()
+            + 8
+            + rec.attempts.len(),
     );
     out.push(FORMAT);
     put_str(&mut out, &rec.account);
     put_str(&mut out, &rec.channel);
     put_str(&mut out, &rec.channel_id);
     out.extend_from_slice(&rec.created.to_le_bytes());
+    put_str(&mut out, &rec.attempts);
     out
 }
 
@@ -87,12 +93,14 @@ pub(super) fn decode_record(router_id: &str, data: &[u8]) -> Result<MessageRecor
     let channel = r.str()?.to_owned();
     let channel_id = r.str()?.to_owned();
     let created = r.u64()?;
+    let attempts = r.str()?.to_owned();
     Ok(MessageRecord {
         router_id: router_id.to_owned(),
         account,
         channel,
         channel_id,
         created,
+        attempts,
     })
 }
 
@@ -147,6 +155,7 @@ mod tests {
             channel: "ch".into(),
             channel_id: "ABC123".into(),
             created: 1_700_000_000,
+            attempts: "imessage refused_0x45 51ms; ch accepted 3ms".into(),
         };
         let bytes = encode_record(&rec);
         assert_eq!(decode_record("r1", &bytes).unwrap(), rec);

@@ -50,6 +50,7 @@ fn rec(
         channel: channel.into(),
         channel_id: channel_id.into(),
         created,
+        attempts: format!("{channel} accepted 1ms"),
     }
 }
 
