@@ -11,15 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use smpp_router::sim::otpblue::{self, Knobs};
-use smpp_router_e2e::{account, count, scratch_dir, smpplib};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use smpp_router_e2e::{account, count, free_port, scratch_dir, smpplib, wait_listening};
 
 /// One HTTP/1.1 request; returns the status code and the body.
 fn http(port: u16, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
@@ -82,16 +74,7 @@ async fn quick_start_path_with_the_admin_interface() {
             .spawn()
             .unwrap(),
     );
-    let t0 = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", smpp)).is_err()
-        || std::net::TcpStream::connect(("127.0.0.1", admin)).is_err()
-    {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "the router did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_listening(&[smpp, admin]).await;
 
     // Health and authorisation.
     assert_eq!(

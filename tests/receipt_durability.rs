@@ -11,15 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use smpp_router::sim::carrier::{self, Knobs};
 use smpp_router::sim::otpblue::Latency;
-use smpp_router_e2e::{account, count, scratch_dir, smpplib};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use smpp_router_e2e::{account, count, free_port, scratch_dir, smpplib, wait_listening};
 
 async fn spawn_router(config: &Path, port: u16) -> Child {
     let child = Command::new(env!("CARGO_BIN_EXE_smpp-router-under-test"))
@@ -29,14 +21,7 @@ async fn spawn_router(config: &Path, port: u16) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let t0 = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "the router did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_listening(&[port]).await;
     child
 }
 

@@ -6,23 +6,14 @@
 
 use std::io::Read;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::json;
 use smpp_router::sim::otpblue::{self, Knobs};
-use smpp_router_e2e::{account, count, scratch_dir, smpplib};
+use smpp_router_e2e::{account, count, free_port, scratch_dir, smpplib, wait_listening};
 
 const CODE: &str = "739154";
 const KEY: &str = "sekrit-Key-9f3b";
 const PASSWORD: &str = "s3cr3tpw";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn otp_codes_keys_passwords_and_numbers_stay_out_of_the_log() {
@@ -57,14 +48,7 @@ async fn otp_codes_keys_passwords_and_numbers_stay_out_of_the_log() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let t0 = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", smpp)).is_err() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "the router did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_listening(&[smpp]).await;
 
     let knobs = Knobs::default(); // the same share of "no iMessage" as the [sim] default
     let find = |with: bool| {

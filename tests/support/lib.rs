@@ -264,3 +264,28 @@ impl LiveRouter {
         }
     }
 }
+
+/// A loopback port that was free a moment ago (for a router process started by a test).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something accepts connections on every loopback port in `ports` (a router
+/// process starting up); panics after 30 seconds.
+pub async fn wait_listening(ports: &[u16]) {
+    let t0 = std::time::Instant::now();
+    while ports
+        .iter()
+        .any(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_err())
+    {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(30),
+            "nothing listens on {ports:?}: the router did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
