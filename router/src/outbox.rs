@@ -88,8 +88,14 @@ impl Outbox {
             crate::metrics::global().delivery(account, "direct");
             return Ok(());
         }
+        let Some(pdu) = encode(&sm) else {
+            // Decoded from the wire and only its id rewritten, so this cannot happen; answering
+            // the carrier anyway avoids an endless resend of something we could never store.
+            tracing::error!(%account, "a deliver_sm that cannot be re-encoded was dropped");
+            return Ok(());
+        };
         let expires = unix_now() + self.ttl.as_secs();
-        let key = self.store.enqueue(account, encode(&sm), expires).await?;
+        let key = self.store.enqueue(account, pdu, expires).await?;
         crate::metrics::global().delivery(account, "stored");
         let me = self.clone();
         let account = account.to_string();
@@ -203,12 +209,12 @@ impl Outbox {
     }
 }
 
-fn encode(sm: &Sm) -> Bytes {
+fn encode(sm: &Sm) -> Option<Bytes> {
     let mut out = BytesMut::new();
-    match Command::new(0, Pdu::DeliverSm(sm.clone())).encode(&mut out) {
-        Ok(()) => out.freeze(),
-        Err(_) => Bytes::new(),
-    }
+    Command::new(0, Pdu::DeliverSm(sm.clone()))
+        .encode(&mut out)
+        .ok()
+        .map(|()| out.freeze())
 }
 
 fn decode(bytes: &Bytes) -> Option<Sm> {

@@ -365,28 +365,10 @@ impl CarrierArgs {
 pub async fn serve(listener: TcpListener, knobs: Knobs) -> anyhow::Result<()> {
     let shared = Arc::new(session::Shared::new(knobs));
     loop {
-        let (tcp, _peer) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) if is_transient(&e) => {
-                tracing::warn!(error = %e, "stand-in carrier: accept failed; pausing");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-            Err(e) => return Err(e).context("stand-in carrier: accept"),
-        };
+        let tcp = super::accept(&listener, "stand-in carrier").await?;
         Stats::count(&shared.knobs.stats.connections);
-        // Without NODELAY a lone response waits for the previous segment's ACK.
-        let _ = tcp.set_nodelay(true);
         tokio::spawn(session::run(tcp, shared.clone()));
     }
-}
-
-fn is_transient(e: &std::io::Error) -> bool {
-    use std::io::ErrorKind::*;
-    matches!(
-        e.kind(),
-        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock
-    ) || e.raw_os_error().is_some_and(|c| c == 23 || c == 24) // ENFILE, EMFILE
 }
 
 /// Starts the stand-in on an ephemeral loopback port, in this process.

@@ -275,17 +275,8 @@ pub async fn serve(listener: TcpListener, knobs: Knobs) -> anyhow::Result<()> {
     let stats = knobs.stats.clone();
     let state = Arc::new(handler::State::new(knobs));
     loop {
-        let (tcp, _peer) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) if is_transient(&e) => {
-                tracing::warn!(error = %e, "stand-in OTP Blue: accept failed; pausing");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-            Err(e) => return Err(e).context("stand-in OTP Blue: accept"),
-        };
+        let tcp = super::accept(&listener, "stand-in OTP Blue").await?;
         stats.connections.fetch_add(1, Ordering::Relaxed);
-        let _ = tcp.set_nodelay(true);
         let state = state.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| {
@@ -299,14 +290,6 @@ pub async fn serve(listener: TcpListener, knobs: Knobs) -> anyhow::Result<()> {
             }
         });
     }
-}
-
-fn is_transient(e: &std::io::Error) -> bool {
-    use std::io::ErrorKind::*;
-    matches!(
-        e.kind(),
-        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock
-    ) || e.raw_os_error().is_some_and(|c| c == 23 || c == 24) // ENFILE, EMFILE
 }
 
 /// Starts the stand-in on an ephemeral loopback port, in this process.
