@@ -1,0 +1,366 @@
+//! A host for tests: drives a plugin through the same C ABI the router uses, in-process, so a
+//! plugin can be tested without the router.
+//!
+//! ```ignore
+//! use smpp_router_plugin_api::testing::{TestHost, TestMessage};
+//!
+//! let host = TestHost::start::<MyChannel>(r#"{"url": "http://127.0.0.1:9"}"#).unwrap();
+//! let outcome = host.submit(&TestMessage::new("+447700900123", "hello")).unwrap();
+//! let receipt = host.wait_receipt(std::time::Duration::from_secs(1));
+//! ```
+
+use std::collections::HashMap;
+use std::ffi::{CStr, c_void};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::abi::{self, SrpHost, SrpMessage, SrpPlugin, SrpReceipt, SrpResult, SrpStr};
+use crate::sdk::{Health, Level, Outcome, Plugin, Receipt};
+
+/// A message to submit; fields default to a plain GSM text from `TEST` to the destination.
+#[derive(Clone, Debug)]
+pub struct TestMessage {
+    /// The router id.
+    pub id: String,
+    /// The account.
+    pub account: String,
+    /// The sender.
+    pub source: String,
+    /// The recipient (E.164 with `+`).
+    pub destination: String,
+    /// The text.
+    pub text: String,
+    /// `registered_delivery` (1: receipt wanted).
+    pub registered_delivery: u8,
+}
+
+impl TestMessage {
+    /// A text message to `destination` with a receipt requested and a fresh id.
+    pub fn new(destination: &str, text: &str) -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self {
+            id: format!("test-{n}"),
+            account: "test".into(),
+            source: "TEST".into(),
+            destination: destination.into(),
+            text: text.into(),
+            registered_delivery: 1,
+        }
+    }
+}
+
+/// Why a test-host call failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TestError {
+    /// The plugin's descriptor is not compatible.
+    Abi(abi::AbiMismatch),
+    /// `create` failed with this reason.
+    Create(String),
+    /// The plugin panicked (caught at the boundary).
+    Panicked,
+    /// `submit` returned this code instead of taking the message.
+    Rejected(i32),
+    /// No completion within the wait.
+    Timeout,
+    /// The plugin completed with a kind the ABI does not define.
+    BadResult,
+}
+
+#[derive(Default)]
+struct State {
+    outcomes: HashMap<u64, Option<Outcome>>,
+    receipts: Vec<Receipt>,
+    logs: Vec<(Level, String)>,
+    metrics: HashMap<String, f64>,
+    bad_receipts: usize,
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A plugin instance under test. Dropping it drains and destroys the instance.
+pub struct TestHost {
+    plugin: &'static SrpPlugin,
+    instance: *mut c_void,
+    shared: Arc<Shared>,
+    // Kept alive (and at a fixed address) until the instance is destroyed.
+    _table: Box<SrpHost>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+// SAFETY: the plugin ABI requires instances to be callable from any thread.
+unsafe impl Send for TestHost {}
+// SAFETY: as above.
+unsafe impl Sync for TestHost {}
+
+impl TestHost {
+    /// Creates an instance of `T` from `config` (JSON), through its exported ABI functions.
+    pub fn start<T: Plugin>(config: &str) -> Result<Self, TestError> {
+        let descriptor: &'static SrpPlugin = Box::leak(Box::new(crate::export::descriptor::<T>(
+            c"test".as_ptr(),
+            c"0".as_ptr(),
+        )));
+        Self::from_descriptor(descriptor, config)
+    }
+
+    /// Creates an instance from a descriptor, for example what a plugin's
+    /// `smpp_router_plugin_entry()` returns; checks its ABI version like the router does.
+    pub fn from_descriptor(plugin: *const SrpPlugin, config: &str) -> Result<Self, TestError> {
+        // SAFETY: a descriptor from an entry function is static.
+        let plugin: &'static SrpPlugin =
+            unsafe { abi::check_descriptor(plugin) }.map_err(TestError::Abi)?;
+        let shared = Arc::new(Shared::default());
+        let table = Box::new(SrpHost {
+            struct_size: abi::size_of_u32::<SrpHost>(),
+            abi_major: abi::ABI_MAJOR,
+            abi_minor: abi::ABI_MINOR,
+            ctx: Arc::as_ptr(&shared).cast_mut().cast(),
+            log: on_log,
+            metric: on_metric,
+            complete: on_complete,
+            receipt: on_receipt,
+        });
+        let mut instance = std::ptr::null_mut();
+        let mut error = vec![0u8; 1024];
+        let mut error_len = 0usize;
+        // SAFETY: every pointer is valid for the call; the table outlives the instance.
+        let rc = unsafe {
+            (plugin.create)(
+                &*table,
+                SrpStr::new(config.as_bytes()),
+                &mut instance,
+                error.as_mut_ptr(),
+                error.len(),
+                &mut error_len,
+            )
+        };
+        if rc != abi::SRP_OK || instance.is_null() {
+            error.truncate(error_len.min(error.len()));
+            return Err(match rc {
+                abi::SRP_PANICKED => TestError::Panicked,
+                _ => TestError::Create(String::from_utf8_lossy(&error).into_owned()),
+            });
+        }
+        Ok(Self {
+            plugin,
+            instance,
+            shared,
+            _table: table,
+            next: std::sync::atomic::AtomicU64::new(1),
+        })
+    }
+
+    /// The plugin's name and version from its descriptor.
+    pub fn name_and_version(&self) -> (String, String) {
+        // SAFETY: the descriptor's strings are static and NUL-terminated (ABI contract).
+        let s = |p| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned();
+        (s(self.plugin.name), s(self.plugin.version))
+    }
+
+    /// Submits `message` and waits up to 10 s for its outcome.
+    pub fn submit(&self, message: &TestMessage) -> Result<Outcome, TestError> {
+        self.submit_within(message, Duration::from_secs(10))
+    }
+
+    /// Submits `message` and waits up to `wait` for its outcome.
+    pub fn submit_within(
+        &self,
+        message: &TestMessage,
+        wait: Duration,
+    ) -> Result<Outcome, TestError> {
+        let token = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.shared.lock().outcomes.insert(token, None);
+        let raw = SrpMessage {
+            struct_size: abi::size_of_u32::<SrpMessage>(),
+            data_coding: 0,
+            esm_class: 0,
+            registered_delivery: message.registered_delivery,
+            reserved: 0,
+            id: SrpStr::new(message.id.as_bytes()),
+            account: SrpStr::new(message.account.as_bytes()),
+            source: SrpStr::new(message.source.as_bytes()),
+            destination: SrpStr::new(message.destination.as_bytes()),
+            text: SrpStr::new(message.text.as_bytes()),
+            payload: SrpStr::new(message.text.as_bytes()),
+        };
+        // SAFETY: the instance is alive; `raw` lives for the call.
+        let rc = unsafe { (self.plugin.submit)(self.instance, &raw, token) };
+        if rc != abi::SRP_OK {
+            self.shared.lock().outcomes.remove(&token);
+            return Err(match rc {
+                abi::SRP_PANICKED => TestError::Panicked,
+                other => TestError::Rejected(other),
+            });
+        }
+        let deadline = Instant::now() + wait;
+        let mut state = self.shared.lock();
+        loop {
+            match state.outcomes.get(&token) {
+                Some(Some(_)) => {
+                    return state
+                        .outcomes
+                        .remove(&token)
+                        .flatten()
+                        .ok_or(TestError::BadResult);
+                }
+                None => return Err(TestError::BadResult),
+                Some(None) => {}
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                state.outcomes.remove(&token);
+                return Err(TestError::Timeout);
+            }
+            state = self
+                .shared
+                .changed
+                .wait_timeout(state, left)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+
+    /// The plugin's health.
+    pub fn health(&self) -> Result<Health, TestError> {
+        // SAFETY: the instance is alive.
+        match unsafe { (self.plugin.health)(self.instance) } {
+            abi::SRP_UP => Ok(Health::Up),
+            abi::SRP_DOWN => Ok(Health::Down),
+            abi::SRP_PANICKED => Err(TestError::Panicked),
+            other => Err(TestError::Rejected(other)),
+        }
+    }
+
+    /// Waits up to `wait` for the next receipt and takes it.
+    pub fn wait_receipt(&self, wait: Duration) -> Option<Receipt> {
+        let deadline = Instant::now() + wait;
+        let mut state = self.shared.lock();
+        loop {
+            if !state.receipts.is_empty() {
+                return Some(state.receipts.remove(0));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            state = self
+                .shared
+                .changed
+                .wait_timeout(state, left)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+
+    /// The log lines so far.
+    pub fn logs(&self) -> Vec<(Level, String)> {
+        self.shared.lock().logs.clone()
+    }
+
+    /// The value of metric `name` (counters summed, gauges last set).
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        self.shared.lock().metrics.get(name).copied()
+    }
+
+    /// Receipts the host refused as malformed.
+    pub fn invalid_receipts(&self) -> usize {
+        self.shared.lock().bad_receipts
+    }
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        // SAFETY: the instance is alive and nothing else calls into it now.
+        unsafe {
+            (self.plugin.drain)(self.instance);
+            (self.plugin.destroy)(self.instance);
+        }
+    }
+}
+
+/// The shared state behind a callback's `ctx`.
+///
+/// # Safety
+/// `ctx` is the pointer the test host put in its table, alive until destroy returns.
+unsafe fn shared<'a>(ctx: *mut c_void) -> &'a Shared {
+    // SAFETY: per the function's contract.
+    unsafe { &*ctx.cast::<Shared>() }
+}
+
+unsafe extern "C" fn on_log(ctx: *mut c_void, level: i32, message: SrpStr) {
+    let level = match level {
+        abi::SRP_LOG_ERROR => Level::Error,
+        abi::SRP_LOG_WARN => Level::Warn,
+        abi::SRP_LOG_INFO => Level::Info,
+        abi::SRP_LOG_DEBUG => Level::Debug,
+        _ => Level::Trace,
+    };
+    // SAFETY: the message is borrowed for the call; ctx per `shared`.
+    let text = String::from_utf8_lossy(unsafe { message.as_bytes() }).into_owned();
+    // SAFETY: as above.
+    unsafe { shared(ctx) }.lock().logs.push((level, text));
+}
+
+unsafe extern "C" fn on_metric(ctx: *mut c_void, kind: i32, name: SrpStr, value: f64) {
+    // SAFETY: the name is borrowed for the call; ctx per `shared`.
+    let name = String::from_utf8_lossy(unsafe { name.as_bytes() }).into_owned();
+    // SAFETY: as above.
+    let mut state = unsafe { shared(ctx) }.lock();
+    let slot = state.metrics.entry(name).or_insert(0.0);
+    if kind == abi::SRP_METRIC_GAUGE {
+        *slot = value;
+    } else {
+        *slot += value;
+    }
+}
+
+unsafe extern "C" fn on_complete(ctx: *mut c_void, token: u64, result: *const SrpResult) {
+    // SAFETY: the result is borrowed for the call.
+    let outcome = unsafe { result.as_ref() }.and_then(|r| unsafe { Outcome::from_abi(r) });
+    // SAFETY: ctx per `shared`.
+    let shared = unsafe { shared(ctx) };
+    let mut state = shared.lock();
+    if let Some(slot @ None) = state.outcomes.get_mut(&token) {
+        // An outcome the ABI does not define is kept as "no outcome" and reported as bad.
+        match outcome {
+            Some(o) => *slot = Some(o),
+            None => {
+                state.outcomes.remove(&token);
+            }
+        }
+    }
+    drop(state);
+    shared.changed.notify_all();
+}
+
+unsafe extern "C" fn on_receipt(ctx: *mut c_void, receipt: *const SrpReceipt) -> i32 {
+    // SAFETY: the receipt is borrowed for the call.
+    let parsed = unsafe { receipt.as_ref() }.and_then(|r| unsafe { Receipt::from_abi(r) });
+    // SAFETY: ctx per `shared`.
+    let shared = unsafe { shared(ctx) };
+    let rc = {
+        let mut state = shared.lock();
+        match parsed {
+            Some(r) => {
+                state.receipts.push(r);
+                abi::SRP_RECEIPT_QUEUED
+            }
+            None => {
+                state.bad_receipts += 1;
+                abi::SRP_RECEIPT_INVALID
+            }
+        }
+    };
+    shared.changed.notify_all();
+    rc
+}
