@@ -83,6 +83,12 @@ struct Inner {
     unroutable: Named<u64>,
     binds: Named<HashMap<u32, u64>>,
     throttled: Named<u64>,
+    /// channel → 1 (up) / 0 (down or disabled).
+    plugin_up: Named<u8>,
+    /// channel → event (`panic`, `timeout`, `at_capacity`, `refused_call`) → count.
+    plugin_events: Named<HashMap<&'static str, u64>>,
+    /// channel → plugin-defined name → (is a gauge, value).
+    plugin_metrics: Named<Named<(bool, f64)>>,
 }
 
 /// The registry.
@@ -181,6 +187,33 @@ impl Metrics {
         self.with(|m| {
             bump(&mut m.deliveries, account, |by_how| {
                 *by_how.entry(how).or_default() += 1;
+            })
+        });
+    }
+
+    /// A plugin channel's health, as last polled (false also when disabled after a panic).
+    pub fn plugin_up(&self, channel: &str, up: bool) {
+        self.with(|m| bump(&mut m.plugin_up, channel, |v| *v = u8::from(up)));
+    }
+
+    /// Something went wrong at a plugin's boundary: `panic`, `timeout`, `at_capacity`,
+    /// `refused_call`.
+    pub fn plugin_event(&self, channel: &str, event: &'static str) {
+        self.with(|m| {
+            bump(&mut m.plugin_events, channel, |by_event| {
+                *by_event.entry(event).or_default() += 1;
+            })
+        });
+    }
+
+    /// A metric a plugin reported: a gauge set, or a counter added to.
+    pub fn plugin_metric(&self, channel: &str, name: &str, gauge: bool, value: f64) {
+        self.with(|m| {
+            bump(&mut m.plugin_metrics, channel, |by_name| {
+                bump(by_name, name, |slot| {
+                    slot.0 = gauge;
+                    slot.1 = if gauge { value } else { slot.1 + value };
+                })
             })
         });
     }
@@ -351,6 +384,50 @@ impl Metrics {
             "smpp_router_deliveries_total",
             "counter",
             "Receipts and MO to clients: direct (acknowledged at once), stored, or from_store.",
+        );
+        for (channel, v) in &m.plugin_up {
+            lines.push(format!(
+                "smpp_router_plugin_up{{channel=\"{}\"}} {v}",
+                esc(channel)
+            ));
+        }
+        section(
+            out,
+            &mut lines,
+            "smpp_router_plugin_up",
+            "gauge",
+            "Plugin channels: 1 when the plugin reports itself up, 0 when down or disabled.",
+        );
+        for (channel, by_event) in &m.plugin_events {
+            for (event, v) in by_event {
+                lines.push(format!(
+                    "smpp_router_plugin_events_total{{channel=\"{}\",event=\"{event}\"}} {v}",
+                    esc(channel)
+                ));
+            }
+        }
+        section(
+            out,
+            &mut lines,
+            "smpp_router_plugin_events_total",
+            "counter",
+            "Trouble at a plugin's boundary: panic, timeout, at_capacity, refused_call.",
+        );
+        for (channel, by_name) in &m.plugin_metrics {
+            for (name, (_, v)) in by_name {
+                lines.push(format!(
+                    "smpp_router_plugin_metric{{channel=\"{}\",name=\"{}\"}} {v}",
+                    esc(channel),
+                    esc(name)
+                ));
+            }
+        }
+        section(
+            out,
+            &mut lines,
+            "smpp_router_plugin_metric",
+            "untyped",
+            "Metrics reported by plugins (counters and gauges of their own).",
         );
     }
 }

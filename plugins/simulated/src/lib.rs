@@ -159,12 +159,18 @@ impl Plugin for Simulated {
         }
         let to = message.destination;
         if self.refuse.iter().any(|p| to.starts_with(p.as_str())) {
-            return self.later(self.latency, Job::Complete(completion, Outcome::Refused(0x0B)));
+            return self.later(
+                self.latency,
+                Job::Complete(completion, Outcome::Refused(0x0B)),
+            );
         }
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
         let id = format!("{}{n:x}", self.id_prefix);
         let receipt = message.wants_receipt().then(|| {
-            let undeliverable = self.undeliverable.iter().any(|p| to.starts_with(p.as_str()));
+            let undeliverable = self
+                .undeliverable
+                .iter()
+                .any(|p| to.starts_with(p.as_str()));
             let (state, error) = if undeliverable {
                 (State::Undeliverable, 1)
             } else {
@@ -283,10 +289,7 @@ fn run_timer(queue: &Queue, host: Host) {
                     .unwrap_or_else(|p| p.into_inner().0);
             }
             None => {
-                heap = queue
-                    .changed
-                    .wait(heap)
-                    .unwrap_or_else(|p| p.into_inner());
+                heap = queue.changed.wait(heap).unwrap_or_else(|p| p.into_inner());
             }
         }
     }
@@ -305,14 +308,21 @@ mod tests {
     #[test]
     fn accepts_then_emits_the_receipt_from_its_own_thread() {
         let host = TestHost::start::<Simulated>(CONFIG).unwrap();
-        let Outcome::Accepted { message_id, final_state: None } =
-            host.submit(&TestMessage::new("+447700900123", "hi")).unwrap()
+        let Outcome::Accepted {
+            message_id,
+            final_state: None,
+        } = host
+            .submit(&TestMessage::new("+447700900123", "hi"))
+            .unwrap()
         else {
             panic!("not accepted");
         };
         assert!(message_id.starts_with("sim-"));
         let r = host.wait_receipt(Duration::from_secs(2)).unwrap();
-        assert_eq!((r.message_id, r.state, r.error), (message_id, State::Delivered, 0));
+        assert_eq!(
+            (r.message_id, r.state, r.error),
+            (message_id, State::Delivered, 0)
+        );
     }
 
     #[test]
@@ -334,7 +344,8 @@ mod tests {
     #[test]
     fn zero_latency_completes_inside_submit_and_bad_config_is_refused() {
         let host = TestHost::start::<Simulated>(r#"{"latency":"0","receipt_delay":"0"}"#).unwrap();
-        host.submit(&TestMessage::new("+447700900123", "x")).unwrap();
+        host.submit(&TestMessage::new("+447700900123", "x"))
+            .unwrap();
         assert!(host.wait_receipt(Duration::ZERO).is_some());
         let err = TestHost::start::<Simulated>(r#"{"latncy":"5ms"}"#).err();
         assert!(

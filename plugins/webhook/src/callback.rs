@@ -21,8 +21,8 @@ pub fn start(
     addr: &str,
     host: Host,
 ) -> Result<SocketAddr, String> {
-    let std_listener = std::net::TcpListener::bind(addr)
-        .map_err(|e| format!("receipt_listen {addr:?}: {e}"))?;
+    let std_listener =
+        std::net::TcpListener::bind(addr).map_err(|e| format!("receipt_listen {addr:?}: {e}"))?;
     std_listener
         .set_nonblocking(true)
         .map_err(|e| format!("receipt_listen {addr:?}: {e}"))?;
@@ -71,7 +71,10 @@ async fn handle(
         return reply(400, "body too large or unreadable\n");
     };
     let Ok(callback) = serde_json::from_slice::<Callback>(&body.to_bytes()) else {
-        return reply(400, "expected {\"id\": \"…\", \"status\": \"delivered\", \"error\": 0}\n");
+        return reply(
+            400,
+            "expected {\"id\": \"…\", \"status\": \"delivered\", \"error\": 0}\n",
+        );
     };
     let Some(state) = state_of(&callback.status) else {
         return reply(400, "status is not a final state\n");

@@ -95,7 +95,9 @@ pub struct Webhook {
 
 fn resolve(value: &str) -> Result<String, String> {
     match value.strip_prefix("env:") {
-        Some(name) => std::env::var(name).map_err(|_| format!("environment variable {name} is not set")),
+        Some(name) => {
+            std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))
+        }
         None => Ok(value.to_string()),
     }
 }
@@ -254,7 +256,8 @@ impl Inner {
                 if let Ok(mut t) = self.last_failure.lock() {
                     *t = Some(Instant::now());
                 }
-                self.host.log(Level::Warn, &format!("cannot reach the webhook: {e}"));
+                self.host
+                    .log(Level::Warn, &format!("cannot reach the webhook: {e}"));
                 Outcome::NotSent
             }
             Ok(Err(e)) => {
@@ -265,7 +268,8 @@ impl Inner {
                 Outcome::Unknown
             }
             Err(_) => {
-                self.host.log(Level::Warn, "the webhook did not answer in time");
+                self.host
+                    .log(Level::Warn, "the webhook did not answer in time");
                 self.host.count("timeouts", 1.0);
                 Outcome::Unknown
             }

@@ -133,10 +133,7 @@ fn an_unreachable_webhook_is_not_sent_and_goes_down() {
             Outcome::NotSent
         );
     }
-    assert_eq!(
-        host.health().unwrap(),
-        smpp_router_plugin_api::Health::Down
-    );
+    assert_eq!(host.health().unwrap(), smpp_router_plugin_api::Health::Down);
 }
 
 #[test]

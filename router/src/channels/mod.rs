@@ -1,5 +1,6 @@
-//! Delivery channels built into the router. Each implements [`crate::routing::Channel`] and is
+//! Delivery channels: the ones built into the router, and the loader of plugin channels. Each implements [`crate::routing::Channel`] and is
 //! created from its `[[channel]]` table in routes.toml.
 
 pub mod imessage;
+pub mod plugin;
 pub mod smpp;

@@ -59,6 +59,11 @@ pub trait Channel: Send + Sync + 'static {
     fn is_up(&self) -> bool {
         true
     }
+    /// Whether the router builds this channel's receipts from an id and a state (plugins), and
+    /// so must keep the message's addresses with its record.
+    fn builds_receipts(&self) -> bool {
+        false
+    }
     /// One attempt to hand over `message`.
     fn submit(&self, message: &Message) -> AttemptFuture;
 }

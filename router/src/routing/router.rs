@@ -188,7 +188,13 @@ impl SubmitHandler for Router {
                     {
                         // The mapping is durable before the client hears ESME_ROK, so that the
                         // carrier's receipt finds its way back even across a restart.
+                        let receipt_to = table
+                            .channels
+                            .get(&channel)
+                            .is_some_and(|c| c.builds_receipts())
+                            .then(|| receipt_to(&message.sm));
                         let record = MessageRecord {
+                            receipt_to,
                             router_id: message.id.clone(),
                             account: message.account.system_id.clone(),
                             channel: channel.clone(),
@@ -249,5 +255,21 @@ impl SubmitHandler for Router {
                 }
             }
         })
+    }
+}
+
+/// What a receipt built by the router needs from the client's message.
+fn receipt_to(sm: &crate::smpp::pdu::Sm) -> crate::store::ReceiptTo {
+    let part = |a: &crate::smpp::pdu::Address| {
+        (
+            a.ton,
+            a.npi,
+            String::from_utf8_lossy(a.addr.as_slice()).into_owned(),
+        )
+    };
+    crate::store::ReceiptTo {
+        source: part(&sm.source),
+        dest: part(&sm.dest),
+        registered_delivery: sm.registered_delivery.0,
     }
 }

@@ -3,13 +3,14 @@
 //! length and never panics.
 //!
 //! - record (keyed by router id): `1`, account, channel, channel id (each a `u32` LE length and
-//!   UTF-8 bytes), `created` (`u64` LE);
+//!   UTF-8 bytes), `created` (`u64` LE), attempts (length + bytes), then optionally (plugin
+//!   channels) `1`, source TON, NPI, address, destination TON, NPI, address, registered_delivery;
 //! - pending delivery (keyed by its key): `1`, account (length + bytes), `expires` (`u64` LE),
 //!   then the PDU bytes to the end.
 
 use bytes::Bytes;
 
-use super::{MessageRecord, PendingDelivery, StoreError};
+use super::{MessageRecord, PendingDelivery, ReceiptTo, StoreError};
 
 const FORMAT: u8 = 1;
 
@@ -80,6 +81,15 @@ pub(super) fn encode_record(rec: &MessageRecord) -> Vec<u8> {
     put_str(&mut out, &rec.channel_id);
     out.extend_from_slice(&rec.created.to_le_bytes());
     put_str(&mut out, &rec.attempts);
+    if let Some(to) = &rec.receipt_to {
+        out.push(1);
+        for (ton, npi, addr) in [&to.source, &to.dest] {
+            out.push(*ton);
+            out.push(*npi);
+            put_str(&mut out, addr);
+        }
+        out.push(to.registered_delivery);
+    }
     out
 }
 
@@ -94,6 +104,21 @@ pub(super) fn decode_record(router_id: &str, data: &[u8]) -> Result<MessageRecor
     let channel_id = r.str()?.to_owned();
     let created = r.u64()?;
     let attempts = r.str()?.to_owned();
+    let receipt_to = if r.data.is_empty() {
+        None
+    } else {
+        r.u8()?;
+        let mut addr = || -> Result<(u8, u8, String), StoreError> {
+            Ok((r.u8()?, r.u8()?, r.str()?.to_owned()))
+        };
+        let source = addr()?;
+        let dest = addr()?;
+        Some(ReceiptTo {
+            source,
+            dest,
+            registered_delivery: r.u8()?,
+        })
+    };
     Ok(MessageRecord {
         router_id: router_id.to_owned(),
         account,
@@ -101,6 +126,7 @@ pub(super) fn decode_record(router_id: &str, data: &[u8]) -> Result<MessageRecor
         channel_id,
         created,
         attempts,
+        receipt_to,
     })
 }
 
@@ -156,11 +182,30 @@ mod tests {
             channel_id: "ABC123".into(),
             created: 1_700_000_000,
             attempts: "imessage refused_0x45 51ms; ch accepted 3ms".into(),
+            receipt_to: None,
         };
         let bytes = encode_record(&rec);
         assert_eq!(decode_record("r1", &bytes).unwrap(), rec);
         for cut in 0..bytes.len() {
             assert!(decode_record("r1", &bytes[..cut]).is_err());
+        }
+        let with = MessageRecord {
+            receipt_to: Some(ReceiptTo {
+                source: (5, 0, "BANK".into()),
+                dest: (1, 1, "447700900123".into()),
+                registered_delivery: 1,
+            }),
+            ..rec.clone()
+        };
+        let longer = encode_record(&with);
+        assert_eq!(decode_record("r1", &longer).unwrap(), with);
+        assert_eq!(
+            &longer[..bytes.len()],
+            &bytes[..],
+            "old readers see a plain record"
+        );
+        for cut in bytes.len() + 1..longer.len() {
+            assert!(decode_record("r1", &longer[..cut]).is_err());
         }
         let p = encode_pending("acct", 9, b"\x00\x01pdu");
         let d = decode_pending(7, &p).unwrap();

@@ -71,6 +71,21 @@ pub struct MessageRecord {
     /// The attempt history: channel, outcome and latency of every attempt, in order
     /// (`imessage refused_0x45 51ms; carrier accepted 3ms`).
     pub attempts: String,
+    /// For channels whose receipts the router builds itself (plugins, which report only an id
+    /// and a state): what the receipt needs from the client's message. `None` for carriers,
+    /// whose receipts arrive as whole `deliver_sm`s.
+    pub receipt_to: Option<ReceiptTo>,
+}
+
+/// The parts of a client's message its receipt is built from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceiptTo {
+    /// The client's source address (TON, NPI, address): the receipt's destination.
+    pub source: (u8, u8, String),
+    /// The client's destination address: the receipt's source.
+    pub dest: (u8, u8, String),
+    /// The client's `registered_delivery`.
+    pub registered_delivery: u8,
 }
 
 /// A receipt (or MO) waiting for a client session of `account`.

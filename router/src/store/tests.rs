@@ -51,6 +51,7 @@ fn rec(
         channel_id: channel_id.into(),
         created,
         attempts: format!("{channel} accepted 1ms"),
+        receipt_to: None,
     }
 }
 

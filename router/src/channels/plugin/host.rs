@@ -1,0 +1,167 @@
+//! The router's side of the plugin ABI: the callbacks a plugin calls (log, metric, complete,
+//! receipt), from any thread. None of them blocks or panics across the boundary.
+
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use smpp_router_plugin_api::abi::{self, SrpHost, SrpReceipt, SrpResult, SrpStr};
+use smpp_router_plugin_api::{Outcome, Receipt};
+use tokio::sync::{mpsc, oneshot};
+
+/// What the callbacks reach through `ctx`: one per plugin instance, alive until the instance is
+/// destroyed.
+pub struct HostCtx {
+    /// The channel's name, for logs and metrics.
+    pub channel: String,
+    /// Submits waiting for their completion, by token.
+    pending: Mutex<HashMap<u64, oneshot::Sender<Outcome>>>,
+    next: AtomicU64,
+    /// Receipts on their way to the receipt task.
+    receipts: mpsc::UnboundedSender<Receipt>,
+}
+
+impl HostCtx {
+    /// A context for `channel`, and the receiving end of its receipts.
+    pub fn new(channel: &str) -> (Self, mpsc::UnboundedReceiver<Receipt>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (
+            Self {
+                channel: channel.to_string(),
+                pending: Mutex::new(HashMap::new()),
+                next: AtomicU64::new(1),
+                receipts: tx,
+            },
+            rx,
+        )
+    }
+
+    /// The table handed to `create`; `self` must stay at its address while the table is used.
+    pub fn table(&self) -> SrpHost {
+        SrpHost {
+            struct_size: abi::size_of_u32::<SrpHost>(),
+            abi_major: abi::ABI_MAJOR,
+            abi_minor: abi::ABI_MINOR,
+            ctx: std::ptr::from_ref(self).cast_mut().cast(),
+            log: on_log,
+            metric: on_metric,
+            complete: on_complete,
+            receipt: on_receipt,
+        }
+    }
+
+    /// Registers a submit; its outcome arrives on the receiver.
+    pub fn register(&self) -> (u64, oneshot::Receiver<Outcome>) {
+        let token = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut p) = self.pending.lock() {
+            p.insert(token, tx);
+        }
+        (token, rx)
+    }
+
+    /// Forgets a submit (it timed out, or the plugin refused it); a late completion is ignored.
+    pub fn forget(&self, token: u64) {
+        if let Ok(mut p) = self.pending.lock() {
+            p.remove(&token);
+        }
+    }
+
+    fn complete(&self, token: u64, outcome: Outcome) {
+        let waiter = self.pending.lock().ok().and_then(|mut p| p.remove(&token));
+        match waiter {
+            Some(tx) => {
+                let _ = tx.send(outcome);
+            }
+            None => {
+                tracing::debug!(channel = %self.channel, token, "a late or repeated completion was ignored");
+            }
+        }
+    }
+}
+
+/// The context behind a callback's `ctx`.
+///
+/// # Safety
+/// `ctx` is the pointer [`HostCtx::table`] put in the table, alive until destroy returns.
+unsafe fn ctx<'a>(ctx: *mut c_void) -> &'a HostCtx {
+    // SAFETY: per the function's contract.
+    unsafe { &*ctx.cast::<HostCtx>() }
+}
+
+/// Runs a callback body; a panic in the router's own code must not unwind into the plugin.
+fn guarded<T>(fallback: T, f: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(fallback)
+}
+
+unsafe extern "C" fn on_log(c: *mut c_void, level: i32, message: SrpStr) {
+    guarded((), || {
+        // SAFETY: ctx per the ABI; the message is borrowed for the call.
+        let (c, bytes) = unsafe { (ctx(c), message.as_bytes()) };
+        let text = String::from_utf8_lossy(bytes);
+        let channel = c.channel.as_str();
+        match level {
+            abi::SRP_LOG_ERROR => tracing::error!(%channel, "plugin: {text}"),
+            abi::SRP_LOG_WARN => tracing::warn!(%channel, "plugin: {text}"),
+            abi::SRP_LOG_INFO => tracing::info!(%channel, "plugin: {text}"),
+            abi::SRP_LOG_DEBUG => tracing::debug!(%channel, "plugin: {text}"),
+            _ => tracing::trace!(%channel, "plugin: {text}"),
+        }
+    });
+}
+
+unsafe extern "C" fn on_metric(c: *mut c_void, kind: i32, name: SrpStr, value: f64) {
+    guarded((), || {
+        // SAFETY: ctx per the ABI; the name is borrowed for the call.
+        let (c, name) = unsafe { (ctx(c), name.as_bytes()) };
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .iter()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_');
+        if !valid || !value.is_finite() {
+            return;
+        }
+        let name = std::str::from_utf8(name).unwrap_or_default();
+        crate::metrics::global().plugin_metric(
+            &c.channel,
+            name,
+            kind == abi::SRP_METRIC_GAUGE,
+            value,
+        );
+    });
+}
+
+unsafe extern "C" fn on_complete(c: *mut c_void, token: u64, result: *const SrpResult) {
+    guarded((), || {
+        // SAFETY: ctx per the ABI; the result is borrowed for the call.
+        let c = unsafe { ctx(c) };
+        let outcome = unsafe { result.as_ref() }.and_then(|r| unsafe { Outcome::from_abi(r) });
+        match outcome {
+            Some(outcome) => c.complete(token, outcome),
+            None => {
+                tracing::warn!(channel = %c.channel, "plugin completed with an outcome this ABI does not define; taken as unknown");
+                c.complete(token, Outcome::Unknown);
+            }
+        }
+    });
+}
+
+unsafe extern "C" fn on_receipt(c: *mut c_void, receipt: *const SrpReceipt) -> i32 {
+    guarded(abi::SRP_RECEIPT_RETRY, || {
+        // SAFETY: ctx per the ABI; the receipt is borrowed for the call.
+        let c = unsafe { ctx(c) };
+        let Some(receipt) =
+            (unsafe { receipt.as_ref() }).and_then(|r| unsafe { Receipt::from_abi(r) })
+        else {
+            tracing::warn!(channel = %c.channel, "plugin emitted a malformed receipt (no id, or not a final state)");
+            return abi::SRP_RECEIPT_INVALID;
+        };
+        match c.receipts.send(receipt) {
+            Ok(()) => abi::SRP_RECEIPT_QUEUED,
+            Err(_) => abi::SRP_RECEIPT_RETRY,
+        }
+    })
+}
