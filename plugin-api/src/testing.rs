@@ -110,15 +110,23 @@ impl TestHost {
             c"test".as_ptr(),
             c"0".as_ptr(),
         )));
-        Self::from_descriptor(descriptor, config)
+        Self::with_descriptor(descriptor, config)
     }
 
-    /// Creates an instance from a descriptor, for example what a plugin's
-    /// `smpp_router_plugin_entry()` returns; checks its ABI version like the router does.
-    pub fn from_descriptor(plugin: *const SrpPlugin, config: &str) -> Result<Self, TestError> {
-        // SAFETY: a descriptor from an entry function is static.
+    /// Creates an instance through a plugin's exported entry function (the
+    /// `smpp_router_plugin_entry` that [`crate::export_plugin!`] defines), checking its ABI
+    /// version like the router does: the closest test to loading the library.
+    pub fn from_entry(
+        entry: extern "C" fn() -> *const SrpPlugin,
+        config: &str,
+    ) -> Result<Self, TestError> {
+        // SAFETY: an entry function returns its static descriptor (or null).
         let plugin: &'static SrpPlugin =
-            unsafe { abi::check_descriptor(plugin) }.map_err(TestError::Abi)?;
+            unsafe { abi::check_descriptor(entry()) }.map_err(TestError::Abi)?;
+        Self::with_descriptor(plugin, config)
+    }
+
+    fn with_descriptor(plugin: &'static SrpPlugin, config: &str) -> Result<Self, TestError> {
         let shared = Arc::new(Shared::default());
         let table = Box::new(SrpHost {
             struct_size: abi::size_of_u32::<SrpHost>(),

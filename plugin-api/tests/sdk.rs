@@ -2,6 +2,8 @@
 //! boundary, descriptors checked, and proof that an uncaught panic in an `extern "C"` function
 //! aborts the process (which is why every exported function catches them).
 
+#![allow(clippy::unwrap_used)]
+
 use std::process::Command;
 use std::time::Duration;
 

@@ -5,7 +5,8 @@ and prints the outcome of every step as JSON. The Rust end-to-end tests assert o
 Plan: {"host": "127.0.0.1", "port": 2775, "tls": false, "steps": [ ... ]} with steps
   {"op": "bind", "mode": "trx|tx|rx", "system_id": "...", "password": "..."}   -> {"status": n}
   {"op": "submit", "count": n, "window": w, "to": "1415...", "text": "...",
-   "from": "MyBank", "registered_delivery": 0|1, "vary_to": false}             -> statuses, ids, rate
+   "from": "MyBank", "registered_delivery": 0|1, "vary_to": false,
+   "all_ids": false}                              -> statuses, ids (the first 5, or all), rate
   {"op": "wait_receipts", "count": n, "timeout": s}                             -> {"receipts": n}
   {"op": "enquire_link"}                                                        -> {"status": n}
   {"op": "unbind"}                                                              -> {"status": n}
@@ -115,7 +116,7 @@ class Runner:
         statuses = {}
         for st, _ in mine:
             statuses[str(st)] = statuses.get(str(st), 0) + 1
-        return {"statuses": statuses, "ids": [i.decode() if isinstance(i, bytes) else i for _, i in mine[:5]],
+        return {"statuses": statuses, "ids": [i.decode() if isinstance(i, bytes) else i for _, i in (mine if s.get("all_ids") else mine[:5])],
                 "rate": count / elapsed if elapsed > 0 else 0.0}
 
 

@@ -289,3 +289,43 @@ pub async fn wait_listening(ports: &[u16]) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// The plugin crates the end-to-end tests load, built together on first use.
+const PLUGIN_PACKAGES: [&str; 5] = [
+    "smpp-router-plugin-simulated",
+    "smpp-router-plugin-webhook",
+    "test-plugin-faulty",
+    "test-plugin-wrong-abi",
+    "test-plugin-not-a-plugin",
+];
+
+/// The built shared library of plugin `package` (one of [`PLUGIN_PACKAGES`]): the first call
+/// runs `cargo build` for all of them (a no-op when they are up to date), so that a plain
+/// `cargo test` tests the libraries as the router loads them.
+pub fn plugin_library(package: &str) -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    assert!(
+        PLUGIN_PACKAGES.contains(&package),
+        "unknown plugin {package}"
+    );
+    let dir = BUILT.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(root).args(["build", "--quiet"]);
+        for p in PLUGIN_PACKAGES {
+            cmd.args(["-p", p]);
+        }
+        let status = cmd.status().expect("cannot run cargo to build the plugins");
+        assert!(status.success(), "building the plugins failed");
+        std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| root.join("target"), PathBuf::from)
+            .join("debug")
+    });
+    dir.join(format!(
+        "{}{}{}",
+        std::env::consts::DLL_PREFIX,
+        package.replace('-', "_"),
+        std::env::consts::DLL_SUFFIX
+    ))
+}

@@ -2,6 +2,8 @@
 //! loopback: answers mapped to outcomes, receipts from the answer and from status callbacks,
 //! unreachable and silent webhooks.
 
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,474 @@
+//! Plugin channels end to end: the example plugins, built as the shared libraries the router
+//! loads, configured in routes.toml and reached by a real SMPP client (`smpplib`); failover when
+//! a plugin refuses, panics, times out or reports itself down; libraries of the wrong ABI or
+//! without the entry symbol refused with clear errors; plugins added and replaced by editing
+//! routes.toml while messages flow.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use smpp_router::config::RoutesFile;
+use smpp_router_e2e::{
+    LiveRouter, account, count, free_port, plugin_library, scratch_dir, smpplib,
+};
+
+/// A `[[channel]]` of kind plugin for the library of `package`.
+fn plugin(name: &str, package: &str, settings: &str, config: &str) -> String {
+    plugin_at(name, &plugin_library(package), settings, config)
+}
+
+fn plugin_at(name: &str, path: &Path, settings: &str, config: &str) -> String {
+    format!(
+        "[[channel]]\nname = \"{name}\"\nkind = \"plugin\"\npath = \"{}\"\n{settings}\n[channel.config]\n{config}\n\n",
+        path.display()
+    )
+}
+
+fn routes_file(body: &str) -> String {
+    format!(
+        "{}{body}",
+        account("acme", "pw", "tps = 100000\nwindow = 100")
+    )
+}
+
+async fn router(body: &str) -> (LiveRouter, PathBuf) {
+    let path = scratch_dir("plugins").join("routes.toml");
+    std::fs::write(&path, routes_file(body)).unwrap();
+    (LiveRouter::start(&path).await, path)
+}
+
+fn metrics() -> String {
+    let mut out = String::new();
+    smpp_router::metrics::global().render(&mut out);
+    out
+}
+
+fn submit_plan(n: usize, to: &str, window: usize) -> Value {
+    json!([
+        {"op": "bind", "mode": "trx", "system_id": "acme", "password": "pw"},
+        {"op": "submit", "count": n, "window": window, "to": to, "registered_delivery": 1,
+         "text": "Hello through a plugin", "all_ids": true},
+        {"op": "wait_receipts", "count": n, "show": n, "timeout": 10},
+        {"op": "unbind"},
+    ])
+}
+
+/// Every receipt names one of the router ids the client got, in the TLV and the text.
+fn check_receipts(sent: &Value, receipts: &Value, n: usize, stat: &str) {
+    assert_eq!(receipts["receipts"], n, "{receipts:?}");
+    let ids: Vec<&str> = sent["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap())
+        .collect();
+    for r in receipts["items"].as_array().unwrap() {
+        let id = r["id"].as_str().unwrap();
+        assert!(ids.contains(&id), "{id} is one of {ids:?}");
+        let text = r["text"].as_str().unwrap();
+        assert!(text.starts_with(&format!("id:{id} ")), "{text}");
+        assert!(text.contains(&format!("stat:{stat}")), "{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulated_plugin_delivers_and_its_receipts_reach_the_client() {
+    let (live, _) = router(&format!(
+        "{}[[route]]\nname = \"r\"\nchannels = [\"sim\"]\n",
+        plugin(
+            "sim",
+            "smpp-router-plugin-simulated",
+            "",
+            "latency = \"5ms\"\nreceipt_delay = \"20ms\"\nundeliverable_prefixes = [\"+1415\"]"
+        )
+    ))
+    .await;
+    let out = smpplib(live.plain, false, submit_plan(5, "447911123456", 5)).await;
+    assert_eq!(count(&out[1], 0), 5, "{out:?}");
+    check_receipts(&out[1], &out[2], 5, "DELIVRD");
+    let id = out[1]["ids"][0].as_str().unwrap();
+    let record = live.store.by_router_id(id).unwrap().unwrap();
+    assert_eq!(record.channel, "sim");
+    assert!(record.channel_id.starts_with("sim-"), "{record:?}");
+
+    let out = smpplib(live.plain, false, submit_plan(2, "14155551234", 2)).await;
+    assert_eq!(count(&out[1], 0), 2, "{out:?}");
+    check_receipts(&out[1], &out[2], 2, "UNDELIV");
+    assert!(metrics().contains("smpp_router_plugin_up{channel=\"sim\"} 1"));
+}
+
+/// A webhook receiver: answers `{"id": "wh-N"}` and keeps the JSON bodies.
+fn webhook_server() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/messages", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let kept = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let kept = kept.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut len = 0;
+                    loop {
+                        line.clear();
+                        reader.read_line(&mut line).unwrap();
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap();
+                        }
+                    }
+                    let mut body = vec![0; len];
+                    reader.read_exact(&mut body).unwrap();
+                    let n = {
+                        let mut seen = kept.lock().unwrap();
+                        seen.push(serde_json::from_slice(&body).unwrap());
+                        seen.len()
+                    };
+                    let answer = format!(r#"{{"id":"wh-{n}"}}"#);
+                    let mut s = &stream;
+                    let _ = write!(
+                        s,
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                }
+            });
+        }
+    });
+    (url, seen)
+}
+
+fn post_callback(port: u16, body: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "POST /status HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_plugin_posts_messages_and_status_callbacks_become_receipts() {
+    let (url, seen) = webhook_server();
+    let callbacks = free_port();
+    let (live, _) = router(&format!(
+        "{}[[route]]\nname = \"r\"\nchannels = [\"partner\"]\n",
+        plugin(
+            "partner",
+            "smpp-router-plugin-webhook",
+            "timeout = \"5s\"",
+            &format!(
+                "url = \"{url}\"\ntimeout = \"2s\"\nreceipt_listen = \"127.0.0.1:{callbacks}\"\nheaders = {{ x-api-key = \"k\" }}"
+            )
+        )
+    ))
+    .await;
+    let plan = tokio::spawn(smpplib(
+        live.plain,
+        false,
+        submit_plan(3, "447911123456", 3),
+    ));
+    // The partner's service reports each message delivered once it has seen it.
+    let t0 = Instant::now();
+    while seen.lock().unwrap().len() < 3 {
+        assert!(t0.elapsed() < Duration::from_secs(10), "webhook not called");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for n in 1..=3 {
+        let answer = tokio::task::spawn_blocking(move || {
+            post_callback(
+                callbacks,
+                &format!(r#"{{"id":"wh-{n}","status":"delivered"}}"#),
+            )
+        })
+        .await
+        .unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    let out = plan.await.unwrap();
+    assert_eq!(count(&out[1], 0), 3, "{out:?}");
+    check_receipts(&out[1], &out[2], 3, "DELIVRD");
+    let bodies = seen.lock().unwrap().clone();
+    let ids: Vec<&str> = bodies.iter().map(|b| b["id"].as_str().unwrap()).collect();
+    for id in out[1]["ids"].as_array().unwrap() {
+        assert!(
+            ids.contains(&id.as_str().unwrap()),
+            "the webhook got the router id"
+        );
+    }
+    assert_eq!(bodies[0]["to"], "+447911123456");
+    assert_eq!(bodies[0]["text"], "Hello through a plugin");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_fail_over_when_a_plugin_refuses_panics_or_times_out() {
+    let (live, _) = router(&format!(
+        "{}{}[[route]]\nname = \"r\"\nchannels = [\"faulty\", \"fallback\"]\nnext_after_unknown = true\n",
+        plugin(
+            "faulty",
+            "test-plugin-faulty",
+            "timeout = \"300ms\"",
+            "refuse = \"+4479\"\nhang = \"+1212\"\npanic = \"+1415\""
+        ),
+        plugin(
+            "fallback",
+            "smpp-router-plugin-simulated",
+            "",
+            "latency = \"1ms\"\nreceipt_delay = \"1ms\""
+        ),
+    ))
+    .await;
+    let fallback = |out: &[Value]| {
+        let id = out[1]["ids"][0].as_str().unwrap().to_string();
+        live.store.by_router_id(&id).unwrap().unwrap()
+    };
+    // Refused: a definite answer, the next channel takes it.
+    let out = smpplib(live.plain, false, submit_plan(1, "447911123456", 1)).await;
+    assert_eq!(count(&out[1], 0), 1, "{out:?}");
+    let r = fallback(&out);
+    assert_eq!(r.channel, "fallback");
+    assert!(
+        r.attempts.starts_with("faulty refused_0x45"),
+        "{}",
+        r.attempts
+    );
+
+    // No completion within the plugin's timeout: unknown; this route allows the next channel.
+    let out = smpplib(live.plain, false, submit_plan(1, "12125551234", 1)).await;
+    assert_eq!(count(&out[1], 0), 1, "{out:?}");
+    let r = fallback(&out);
+    assert!(r.attempts.starts_with("faulty unknown"), "{}", r.attempts);
+    assert!(
+        metrics()
+            .contains("smpp_router_plugin_events_total{channel=\"faulty\",event=\"timeout\"} 1")
+    );
+
+    // A panic: caught at the boundary, the message fails over and the plugin is disabled.
+    let out = smpplib(live.plain, false, submit_plan(1, "14155551234", 1)).await;
+    assert_eq!(count(&out[1], 0), 1, "{out:?}");
+    assert_eq!(fallback(&out).channel, "fallback");
+    assert!(!live.router.table().channels["faulty"].is_up());
+    let m = metrics();
+    assert!(
+        m.contains("smpp_router_plugin_events_total{channel=\"faulty\",event=\"panic\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("smpp_router_plugin_up{channel=\"faulty\"} 0"),
+        "{m}"
+    );
+
+    // Disabled: skipped without an attempt, even for a message it would have accepted.
+    let out = smpplib(live.plain, false, submit_plan(1, "33612345678", 1)).await;
+    assert_eq!(count(&out[1], 0), 1, "{out:?}");
+    let r = fallback(&out);
+    assert!(r.attempts.starts_with("faulty down"), "{}", r.attempts);
+    check_receipts(&out[1], &out[2], 1, "DELIVRD");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_that_reports_itself_down_is_skipped() {
+    let (live, _) = router(&format!(
+        "{}{}[[route]]\nname = \"r\"\nchannels = [\"sleepy\", \"backup\"]\n",
+        plugin("sleepy", "test-plugin-faulty", "", "down = true"),
+        plugin(
+            "backup",
+            "smpp-router-plugin-simulated",
+            "",
+            "latency = \"1ms\""
+        ),
+    ))
+    .await;
+    let t0 = Instant::now();
+    while live.router.table().channels["sleepy"].is_up() {
+        assert!(t0.elapsed() < Duration::from_secs(5), "health not polled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let out = smpplib(live.plain, false, submit_plan(2, "447911123456", 2)).await;
+    assert_eq!(count(&out[1], 0), 2, "{out:?}");
+    let id = out[1]["ids"][0].as_str().unwrap();
+    let r = live.store.by_router_id(id).unwrap().unwrap();
+    assert_eq!(r.channel, "backup");
+    assert!(r.attempts.starts_with("sleepy down"), "{}", r.attempts);
+    assert!(metrics().contains("smpp_router_plugin_up{channel=\"sleepy\"} 0"));
+}
+
+fn errors_of(body: &str) -> String {
+    let text = routes_file(body);
+    let errors = RoutesFile::parse(Path::new("routes.toml"), &text).unwrap_err();
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn libraries_of_another_abi_or_without_the_entry_symbol_are_refused_clearly() {
+    let route = "[[route]]\nname = \"r\"\nchannels = [\"x\"]\n";
+    let wrong = plugin_library("test-plugin-wrong-abi");
+    let e = errors_of(&format!(
+        "{}{route}",
+        plugin("x", "test-plugin-wrong-abi", "", "")
+    ));
+    assert!(e.contains(&wrong.display().to_string()), "{e}");
+    assert!(
+        e.contains("plugin ABI 2.0 is not compatible with this router's ABI 1.0"),
+        "{e}"
+    );
+    assert!(e.contains("routes.toml:"), "errors carry their line: {e}");
+
+    let none = plugin_library("test-plugin-not-a-plugin");
+    let e = errors_of(&format!(
+        "{}{route}",
+        plugin("x", "test-plugin-not-a-plugin", "", "")
+    ));
+    assert!(e.contains(&none.display().to_string()), "{e}");
+    assert!(e.contains("no `smpp_router_plugin_entry` symbol"), "{e}");
+
+    let e = errors_of(&format!(
+        "{}{route}",
+        plugin_at("x", Path::new("/nonexistent/libnothing.so"), "", "")
+    ));
+    assert!(
+        e.contains("/nonexistent/libnothing.so") && e.contains("No such file"),
+        "{e}"
+    );
+
+    // A plugin whose create fails rejects a reload; the old table keeps serving.
+    let (live, path) = router(&format!(
+        "{}[[route]]\nname = \"r\"\nchannels = [\"sim\"]\n",
+        plugin(
+            "sim",
+            "smpp-router-plugin-simulated",
+            "",
+            "latency = \"1ms\""
+        )
+    ))
+    .await;
+    let generation = live.router.status().generation;
+    std::fs::write(
+        &path,
+        routes_file(&format!(
+            "{}{}[[route]]\nname = \"r\"\nchannels = [\"sim\"]\n",
+            plugin(
+                "sim",
+                "smpp-router-plugin-simulated",
+                "",
+                "latency = \"1ms\""
+            ),
+            plugin(
+                "bad",
+                "smpp-router-plugin-simulated",
+                "",
+                "latncy = \"1ms\""
+            ),
+        )),
+    )
+    .unwrap();
+    let errors = live.router.reload().unwrap_err();
+    let text = format!("{errors:?}");
+    assert!(
+        text.contains("create failed") && text.contains("latncy"),
+        "{text}"
+    );
+    assert_eq!(live.router.status().generation, generation);
+    let out = smpplib(live.plain, false, submit_plan(1, "447911123456", 1)).await;
+    assert_eq!(count(&out[1], 0), 1, "the old table still serves: {out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_are_added_and_replaced_by_editing_routes_under_load_without_losing_a_message() {
+    let sim = plugin_library("smpp-router-plugin-simulated");
+    let dir = scratch_dir("plugin-swap");
+    // A second build of the plugin, installed under a new path as an operator would.
+    let v2 = dir.join("libsim-v2.so");
+    std::fs::copy(&sim, &v2).unwrap();
+    let config = |prefix: &str| {
+        format!("latency = \"3ms\"\nreceipt_delay = \"5ms\"\nid_prefix = \"{prefix}\"")
+    };
+    let (live, path) = router(&format!(
+        "{}[[route]]\nname = \"r\"\nchannels = [\"a\"]\n",
+        plugin_at("a", &sim, "", &config("a1-"))
+    ))
+    .await;
+    let n = 300;
+    let plan = tokio::spawn(smpplib(
+        live.plain,
+        false,
+        submit_plan(n, "447911123456", 1),
+    ));
+    let edits = [
+        // Hot-add channel b and route to it first.
+        format!(
+            "{}{}[[route]]\nname = \"r\"\nchannels = [\"b\", \"a\"]\n",
+            plugin_at("a", &sim, "", &config("a1-")),
+            plugin_at("b", &sim, "", &config("b1-"))
+        ),
+        // Replace b with the new library (a new path) and a changed configuration.
+        format!(
+            "{}{}[[route]]\nname = \"r\"\nchannels = [\"b\", \"a\"]\n",
+            plugin_at("a", &sim, "", &config("a1-")),
+            plugin_at("b", &v2, "", &config("b2-"))
+        ),
+        // Remove a.
+        format!(
+            "{}[[route]]\nname = \"r\"\nchannels = [\"b\"]\n",
+            plugin_at("b", &v2, "", &config("b2-"))
+        ),
+    ];
+    let mut generations = vec![live.router.status().generation];
+    for edit in edits {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        std::fs::write(&path, routes_file(&edit)).unwrap();
+        let t0 = Instant::now();
+        while live.router.status().generation == *generations.last().unwrap() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "reload not picked up"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        generations.push(live.router.status().generation);
+    }
+    let out = plan.await.unwrap();
+    assert_eq!(
+        count(&out[1], 0),
+        n as u64,
+        "every submit accepted: {:?}",
+        out[1]["statuses"]
+    );
+    check_receipts(&out[1], &out[2], n, "DELIVRD");
+    // The messages went through every generation of the table.
+    let mut prefixes = std::collections::BTreeSet::new();
+    for id in out[1]["ids"].as_array().unwrap() {
+        let r = live
+            .store
+            .by_router_id(id.as_str().unwrap())
+            .unwrap()
+            .unwrap();
+        prefixes.insert(r.channel_id[..3].to_string());
+    }
+    assert!(
+        prefixes.contains("a1-") && prefixes.contains("b2-"),
+        "{prefixes:?}"
+    );
+    assert!(live.router.status().errors.is_empty());
+}
