@@ -220,12 +220,19 @@ async fn the_webhook_plugin_posts_messages_and_status_callbacks_become_receipts(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_fail_over_when_a_plugin_refuses_panics_or_times_out() {
     let (live, _) = router(&format!(
-        "{}{}[[route]]\nname = \"r\"\nchannels = [\"faulty\", \"fallback\"]\nnext_after_unknown = true\n",
+        "{}{}{}[[route]]\nname = \"slow\"\nprefixes = [\"1212\"]\nchannels = [\"hangs\", \"fallback\"]\nnext_after_unknown = true\n\
+         [[route]]\nname = \"r\"\nchannels = [\"faulty\", \"fallback\"]\n",
         plugin(
             "faulty",
             "test-plugin-faulty",
+            "",
+            "refuse = \"+4479\"\npanic = \"+1415\""
+        ),
+        plugin(
+            "hangs",
+            "test-plugin-faulty",
             "timeout = \"300ms\"",
-            "refuse = \"+4479\"\nhang = \"+1212\"\npanic = \"+1415\""
+            "hang = \"+1212\""
         ),
         plugin(
             "fallback",
@@ -251,14 +258,23 @@ async fn messages_fail_over_when_a_plugin_refuses_panics_or_times_out() {
     );
 
     // No completion within the plugin's timeout: unknown; this route allows the next channel.
-    let out = smpplib(live.plain, false, submit_plan(1, "12125551234", 1)).await;
-    assert_eq!(count(&out[1], 0), 1, "{out:?}");
-    let r = fallback(&out);
-    assert!(r.attempts.starts_with("faulty unknown"), "{}", r.attempts);
+    // The third timeout in a row skips the plugin for a while.
+    for n in 1..=3 {
+        let out = smpplib(live.plain, false, submit_plan(1, "12125551234", 1)).await;
+        assert_eq!(count(&out[1], 0), 1, "{out:?}");
+        let r = fallback(&out);
+        assert!(
+            r.attempts.starts_with("hangs unknown 3"),
+            "{n}: {}",
+            r.attempts
+        );
+    }
     assert!(
         metrics()
-            .contains("smpp_router_plugin_events_total{channel=\"faulty\",event=\"timeout\"} 1")
+            .contains("smpp_router_plugin_events_total{channel=\"hangs\",event=\"timeout\"} 3")
     );
+    let out = smpplib(live.plain, false, submit_plan(1, "12125551234", 1)).await;
+    assert!(fallback(&out).attempts.starts_with("hangs down"), "{out:?}");
 
     // A panic: caught at the boundary, the message fails over and the plugin is disabled.
     let out = smpplib(live.plain, false, submit_plan(1, "14155551234", 1)).await;

@@ -128,7 +128,15 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     } else {
         config.limits.shutdown_grace
     };
+    let started = tokio::time::Instant::now();
     server.shutdown(grace).await;
+    // Plugins finish their own work (pending receipts go to the store) in what is left.
+    crate::channels::plugin::drain_all(
+        grace
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_secs(1)),
+    )
+    .await;
     let st = store.stats();
     println!(
         "smpp-router: stopped; store: {} commits (fsyncs) for {} writes, {} receipts waiting",

@@ -28,7 +28,7 @@ mod library;
 
 use std::ffi::c_void;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -52,6 +52,16 @@ const LOOKUP_RETRIES: [u64; 5] = [0, 10, 50, 250, 1000];
 const HEALTH_EVERY: Duration = Duration::from_secs(1);
 /// Room for `create`'s error text.
 const ERROR_CAP: usize = 1024;
+/// Timeouts in a row after which a plugin is skipped for [`SKIP_FOR`], like a channel that is
+/// down; then it is tried again (one more timeout skips it again, a completion resets it).
+const TIMEOUTS_TO_SKIP: u32 = 3;
+/// How long a plugin that keeps timing out is skipped.
+const SKIP_FOR: Duration = Duration::from_secs(5);
+
+/// Plugin instances alive now, for [`drain_all`] at shutdown.
+static LIVE: std::sync::Mutex<Vec<Weak<Instance>>> = std::sync::Mutex::new(Vec::new());
+/// Receipts being relayed now (looked up and stored), for [`drain_all`].
+static RELAYING: AtomicUsize = AtomicUsize::new(0);
 
 /// A validated `kind = "plugin"` table.
 #[derive(Clone, Debug)]
@@ -170,7 +180,14 @@ pub fn start(
         in_flight: AtomicUsize::new(0),
         up: AtomicBool::new(true),
         disabled: AtomicBool::new(false),
+        drained: AtomicBool::new(false),
+        timeouts: AtomicU32::new(0),
+        skip_until: std::sync::Mutex::new(None),
     });
+    if let Ok(mut live) = LIVE.lock() {
+        live.retain(|w| w.strong_count() > 0);
+        live.push(Arc::downgrade(&instance));
+    }
     crate::metrics::global().plugin_up(name, true);
     tokio::spawn(poll_health(Arc::downgrade(&instance)));
     tokio::spawn(relay_receipts(name.to_string(), receipts, outbox));
@@ -198,6 +215,12 @@ struct Instance {
     in_flight: AtomicUsize,
     up: AtomicBool,
     disabled: AtomicBool,
+    /// `drain` was called (at shutdown); not called again at destroy.
+    drained: AtomicBool,
+    /// Timeouts in a row.
+    timeouts: AtomicU32,
+    /// Skipped until then after [`TIMEOUTS_TO_SKIP`] timeouts in a row.
+    skip_until: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 // SAFETY: the plugin ABI requires instances to be callable from any thread at once; the raw
@@ -207,6 +230,49 @@ unsafe impl Send for Instance {}
 unsafe impl Sync for Instance {}
 
 impl Instance {
+    /// Counts a timeout; the third in a row skips the plugin for a while.
+    fn timed_out(&self) {
+        crate::metrics::global().plugin_event(&self.name, "timeout");
+        if self.timeouts.fetch_add(1, Ordering::AcqRel) + 1 >= TIMEOUTS_TO_SKIP
+            && let Ok(mut until) = self.skip_until.lock()
+        {
+            *until = Some(std::time::Instant::now() + SKIP_FOR);
+            tracing::warn!(channel = %self.name, skip_ms = SKIP_FOR.as_millis() as u64, "plugin keeps timing out; skipped for a while");
+        }
+    }
+
+    /// A completion arrived: the plugin answers again.
+    fn answered(&self) {
+        if self.timeouts.swap(0, Ordering::AcqRel) > 0
+            && let Ok(mut until) = self.skip_until.lock()
+        {
+            *until = None;
+        }
+    }
+
+    fn skipped(&self) -> bool {
+        self.skip_until
+            .lock()
+            .ok()
+            .and_then(|u| *u)
+            .is_some_and(|u| std::time::Instant::now() < u)
+    }
+
+    /// Calls the plugin's `drain` once (at shutdown, or before destroy).
+    fn drain_once(&self) {
+        if self.drained.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Some(p) = &self.parts {
+            // SAFETY: the instance is alive; `drain` may be called while submits are in flight
+            // (the plugin completes them).
+            let rc = unsafe { (p.library.descriptor.drain)(p.raw) };
+            if rc == abi::SRP_PANICKED {
+                self.disable("drain");
+            }
+        }
+    }
+
     fn disable(&self, during: &str) {
         if !self.disabled.swap(true, Ordering::AcqRel) {
             tracing::error!(channel = %self.name, "plugin panicked in {during}; disabled until its channel is reloaded with a change or the router restarts");
@@ -222,6 +288,7 @@ impl Drop for Instance {
             return;
         };
         let name = std::mem::take(&mut self.name);
+        let drained = self.drained.load(Ordering::Acquire);
         // Drain may block for a while: never on a runtime thread.
         let spawned = std::thread::Builder::new()
             .name("plugin-drain".into())
@@ -238,7 +305,9 @@ impl Drop for Instance {
                 // instance is destroyed once, after which neither the table nor the context is
                 // used by the plugin.
                 unsafe {
-                    (library.descriptor.drain)(raw);
+                    if !drained {
+                        (library.descriptor.drain)(raw);
+                    }
                     (library.descriptor.destroy)(raw);
                 }
                 drop(table);
@@ -277,7 +346,9 @@ impl Channel for PluginChannel {
     }
 
     fn is_up(&self) -> bool {
-        self.inner.up.load(Ordering::Acquire) && !self.inner.disabled.load(Ordering::Acquire)
+        self.inner.up.load(Ordering::Acquire)
+            && !self.inner.disabled.load(Ordering::Acquire)
+            && !self.inner.skipped()
     }
 
     fn builds_receipts(&self) -> bool {
@@ -340,11 +411,14 @@ impl Channel for PluginChannel {
         let timeout = inner.timeout;
         Box::pin(async move {
             let attempt = match tokio::time::timeout(timeout, rx).await {
-                Ok(Ok(outcome)) => attempt_of(outcome, router_id),
+                Ok(Ok(outcome)) => {
+                    slot.inner.answered();
+                    attempt_of(outcome, router_id)
+                }
                 Ok(Err(_)) => Attempt::Unknown,
                 Err(_) => {
                     tracing::warn!(channel = %slot.inner.name, id = %router_id, timeout_ms = timeout.as_millis() as u64, "plugin did not complete in time; outcome unknown");
-                    crate::metrics::global().plugin_event(&slot.inner.name, "timeout");
+                    slot.inner.timed_out();
                     Attempt::Unknown
                 }
             };
@@ -414,6 +488,34 @@ async fn poll_health(instance: Weak<Instance>) {
     }
 }
 
+/// At shutdown, after the clients' messages are answered: lets every live plugin finish its
+/// work (`drain`: pending completions and receipts), then waits until the receipts it emitted
+/// are stored or delivered — within `wait`.
+pub async fn drain_all(wait: Duration) {
+    let live: Vec<Arc<Instance>> = LIVE
+        .lock()
+        .map(|l| l.iter().filter_map(Weak::upgrade).collect())
+        .unwrap_or_default();
+    if live.is_empty() {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + wait;
+    let drains = tokio::task::spawn_blocking(move || {
+        for instance in &live {
+            instance.drain_once();
+        }
+    });
+    if tokio::time::timeout_at(deadline, drains).await.is_err() {
+        tracing::warn!("plugins did not finish draining in time");
+        return;
+    }
+    // Receipts emitted during the drain are on their way through the relay.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    while RELAYING.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Turns the plugin's receipts into `deliver_sm`s for the accounts that sent the messages.
 async fn relay_receipts(
     channel: String,
@@ -423,7 +525,11 @@ async fn relay_receipts(
     while let Some(receipt) = receipts.recv().await {
         let channel = channel.clone();
         let outbox = outbox.clone();
-        tokio::spawn(async move { relay_one(&channel, receipt, &outbox).await });
+        RELAYING.fetch_add(1, Ordering::AcqRel);
+        tokio::spawn(async move {
+            relay_one(&channel, receipt, &outbox).await;
+            RELAYING.fetch_sub(1, Ordering::AcqRel);
+        });
     }
 }
 
