@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use smpp_router::sim::carrier::{self, IdFormat, Knobs};
 use smpp_router::sim::otpblue;
-use smpp_router_e2e::{LiveRouter, account, count, scratch_dir, smpplib};
+use smpp_router_e2e::{LiveRouter, account, assert_receipts, count, scratch_dir, smpplib};
 
 fn carrier_channel(name: &str, addr: SocketAddr, extra: &str) -> String {
     format!(
@@ -50,29 +50,6 @@ async fn router(routes: String) -> LiveRouter {
     live
 }
 
-fn check_receipts(sent: &Value, receipts: &Value, n: usize) {
-    assert_eq!(receipts["receipts"], n, "{receipts:?}");
-    let ids: Vec<&str> = sent["ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i.as_str().unwrap())
-        .collect();
-    for r in receipts["items"].as_array().unwrap() {
-        let id = r["id"].as_str().unwrap();
-        assert!(
-            ids.contains(&id),
-            "receipted_message_id {id} is a router id of {ids:?}"
-        );
-        let text = r["text"].as_str().unwrap();
-        assert!(
-            text.starts_with(&format!("id:{id} ")),
-            "the text carries the router id: {text}"
-        );
-        assert!(text.contains("stat:DELIVRD"), "{text}");
-    }
-}
-
 async fn submit_with_receipts(addr: SocketAddr, n: usize, to: &str) -> (Value, Value) {
     let out = smpplib(
         addr,
@@ -105,7 +82,7 @@ async fn trx_bind_submits_and_relays_receipts_with_the_router_id() {
     .await;
     let (sent, receipts) = submit_with_receipts(live.plain, 5, "14155551234").await;
     assert_eq!(count(&sent, 0), 5, "{sent:?}");
-    check_receipts(&sent, &receipts, 5);
+    assert_receipts(&sent, &receipts, 5, "DELIVRD");
     assert_eq!(stats.submits(), 5);
 }
 
@@ -127,7 +104,7 @@ async fn tx_rx_binds_with_decimal_ids_relay_receipts() {
     .await;
     let (sent, receipts) = submit_with_receipts(live.plain, 5, "447911123456").await;
     assert_eq!(count(&sent, 0), 5, "{sent:?}");
-    check_receipts(&sent, &receipts, 5);
+    assert_receipts(&sent, &receipts, 5, "DELIVRD");
     assert_eq!(stats.submits(), 5);
 }
 
@@ -160,7 +137,7 @@ async fn no_imessage_fails_over_to_the_carrier_and_its_receipt_comes_back() {
     )
     .await;
     assert_eq!(count(&out[1], 0), 3, "{out:?}");
-    check_receipts(&out[1], &out[2], 3);
+    assert_receipts(&out[1], &out[2], 3, "DELIVRD");
     assert_eq!((api_stats.code(150), stats.submits()), (3, 3));
     // The attempt history is kept with the message.
     let id = out[1]["ids"][0].as_str().unwrap();

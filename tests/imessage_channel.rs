@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use smpp_router::sim::otpblue::{self, Knobs, Latency, Stats};
-use smpp_router_e2e::{LiveRouter, account, count, scratch_dir, smpplib};
+use smpp_router_e2e::{LiveRouter, account, assert_receipts, count, scratch_dir, smpplib};
 
 const ROK: u32 = 0x00;
 const RINVMSGLEN: u32 = 0x01;
@@ -122,21 +122,7 @@ async fn otp_is_delivered_over_imessage_with_a_receipt() {
     )
     .await;
     assert_eq!(count(&sent, ROK), 3, "{sent:?}");
-    assert_eq!(receipts["receipts"], 3, "{receipts:?}");
-    let ids: Vec<&str> = sent["ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i.as_str().unwrap())
-        .collect();
-    for r in receipts["items"].as_array().unwrap() {
-        assert_eq!(r["esm_class"], 4, "{r:?}");
-        let id = r["id"].as_str().unwrap();
-        assert!(ids.contains(&id), "receipt for {id}, sent {ids:?}");
-        let text = r["text"].as_str().unwrap();
-        assert!(text.starts_with(&format!("id:{id} ")), "{text}");
-        assert!(text.contains("stat:DELIVRD"), "{text}");
-    }
+    assert_receipts(&sent, &receipts, 3, "DELIVRD");
     assert_eq!((s.stats.requests(), s.stats.delivered()), (3, 3));
     let req = s.stats.last_request().unwrap();
     assert_eq!(req["contact"], format!("+{to}"));

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use smpp_router::config::RoutesFile;
 use smpp_router_e2e::{
-    LiveRouter, account, count, free_port, plugin_library, scratch_dir, smpplib,
+    LiveRouter, account, assert_receipts, count, free_port, plugin_library, scratch_dir, smpplib,
 };
 
 /// A `[[channel]]` of kind plugin for the library of `package`.
@@ -59,24 +59,6 @@ fn submit_plan(n: usize, to: &str, window: usize) -> Value {
     ])
 }
 
-/// Every receipt names one of the router ids the client got, in the TLV and the text.
-fn check_receipts(sent: &Value, receipts: &Value, n: usize, stat: &str) {
-    assert_eq!(receipts["receipts"], n, "{receipts:?}");
-    let ids: Vec<&str> = sent["ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i.as_str().unwrap())
-        .collect();
-    for r in receipts["items"].as_array().unwrap() {
-        let id = r["id"].as_str().unwrap();
-        assert!(ids.contains(&id), "{id} is one of {ids:?}");
-        let text = r["text"].as_str().unwrap();
-        assert!(text.starts_with(&format!("id:{id} ")), "{text}");
-        assert!(text.contains(&format!("stat:{stat}")), "{text}");
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_simulated_plugin_delivers_and_its_receipts_reach_the_client() {
     let (live, _) = router(&format!(
@@ -91,7 +73,7 @@ async fn the_simulated_plugin_delivers_and_its_receipts_reach_the_client() {
     .await;
     let out = smpplib(live.plain, false, submit_plan(5, "447911123456", 5)).await;
     assert_eq!(count(&out[1], 0), 5, "{out:?}");
-    check_receipts(&out[1], &out[2], 5, "DELIVRD");
+    assert_receipts(&out[1], &out[2], 5, "DELIVRD");
     let id = out[1]["ids"][0].as_str().unwrap();
     let record = live.store.by_router_id(id).unwrap().unwrap();
     assert_eq!(record.channel, "sim");
@@ -99,7 +81,7 @@ async fn the_simulated_plugin_delivers_and_its_receipts_reach_the_client() {
 
     let out = smpplib(live.plain, false, submit_plan(2, "14155551234", 2)).await;
     assert_eq!(count(&out[1], 0), 2, "{out:?}");
-    check_receipts(&out[1], &out[2], 2, "UNDELIV");
+    assert_receipts(&out[1], &out[2], 2, "UNDELIV");
     assert!(metrics().contains("smpp_router_plugin_up{channel=\"sim\"} 1"));
 }
 
@@ -204,7 +186,7 @@ async fn the_webhook_plugin_posts_messages_and_status_callbacks_become_receipts(
     }
     let out = plan.await.unwrap();
     assert_eq!(count(&out[1], 0), 3, "{out:?}");
-    check_receipts(&out[1], &out[2], 3, "DELIVRD");
+    assert_receipts(&out[1], &out[2], 3, "DELIVRD");
     let bodies = seen.lock().unwrap().clone();
     let ids: Vec<&str> = bodies.iter().map(|b| b["id"].as_str().unwrap()).collect();
     for id in out[1]["ids"].as_array().unwrap() {
@@ -296,7 +278,7 @@ async fn messages_fail_over_when_a_plugin_refuses_panics_or_times_out() {
     assert_eq!(count(&out[1], 0), 1, "{out:?}");
     let r = fallback(&out);
     assert!(r.attempts.starts_with("faulty down"), "{}", r.attempts);
-    check_receipts(&out[1], &out[2], 1, "DELIVRD");
+    assert_receipts(&out[1], &out[2], 1, "DELIVRD");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -471,7 +453,7 @@ async fn plugins_are_added_and_replaced_by_editing_routes_under_load_without_los
         "every submit accepted: {:?}",
         out[1]["statuses"]
     );
-    check_receipts(&out[1], &out[2], n, "DELIVRD");
+    assert_receipts(&out[1], &out[2], n, "DELIVRD");
     // The messages went through every generation of the table.
     let mut prefixes = std::collections::BTreeSet::new();
     for id in out[1]["ids"].as_array().unwrap() {

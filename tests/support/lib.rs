@@ -137,6 +137,35 @@ pub fn count(step: &Value, status: u32) -> u64 {
     step["statuses"][status.to_string()].as_u64().unwrap_or(0)
 }
 
+/// The ids a submit step got back from the router.
+pub fn sent_ids(sent: &Value) -> Vec<&str> {
+    sent["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap())
+        .collect()
+}
+
+/// Asserts that a `wait_receipts` step got `n` receipts (esm_class 4), each naming one of the
+/// router ids of the `submit` step in `receipted_message_id` and at the start of its text, with
+/// `stat:STAT`.
+pub fn assert_receipts(sent: &Value, receipts: &Value, n: usize, stat: &str) {
+    assert_eq!(receipts["receipts"], n, "{receipts:?}");
+    let ids = sent_ids(sent);
+    for r in receipts["items"].as_array().unwrap() {
+        assert_eq!(r["esm_class"], 4, "{r:?}");
+        let id = r["id"].as_str().unwrap();
+        assert!(ids.contains(&id), "receipt for {id}, sent {ids:?}");
+        let text = r["text"].as_str().unwrap();
+        assert!(
+            text.starts_with(&format!("id:{id} ")),
+            "the text carries the router id: {text}"
+        );
+        assert!(text.contains(&format!("stat:{stat}")), "{text}");
+    }
+}
+
 /// A raw SMPP connection for the cases no well-behaved client produces.
 pub struct Raw {
     stream: tokio::net::TcpStream,

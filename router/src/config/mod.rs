@@ -24,3 +24,15 @@ pub fn resolve_secret(spec: &str) -> Result<String, String> {
     };
     Ok(value.trim().to_string())
 }
+
+/// Reads a channel's settings table into `T`; the error is one line naming the key.
+pub fn channel_settings<T: serde::de::DeserializeOwned>(table: &toml::Table) -> Result<T, String> {
+    toml::Value::Table(table.clone())
+        .try_into()
+        .map_err(|e: toml::de::Error| {
+            e.to_string()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+}

@@ -89,15 +89,7 @@ struct Raw {
 impl Settings {
     /// Validates a channel's table; the error is one line naming the key.
     pub fn parse(table: &toml::Table) -> Result<Self, String> {
-        let raw: Raw =
-            toml::Value::Table(table.clone())
-                .try_into()
-                .map_err(|e: toml::de::Error| {
-                    e.to_string()
-                        .split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })?;
+        let raw: Raw = crate::config::channel_settings(table)?;
         let timeout = match raw.timeout.as_deref() {
             None => Duration::from_secs(10),
             Some(s) => humantime::parse_duration(s).map_err(|e| format!("timeout: {e}"))?,

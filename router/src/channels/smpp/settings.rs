@@ -129,15 +129,7 @@ fn secret(spec: &str, key: &str) -> Result<String, String> {
 impl Settings {
     /// Validates a channel's table; errors are one line and name the key.
     pub fn parse(table: &toml::Table) -> Result<Self, String> {
-        let raw: Raw =
-            toml::Value::Table(table.clone())
-                .try_into()
-                .map_err(|e: toml::de::Error| {
-                    e.to_string()
-                        .split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })?;
+        let raw: Raw = crate::config::channel_settings(table)?;
         if raw.system_id.is_empty() || raw.system_id.len() > 15 {
             return Err("system_id: must be 1 to 15 characters".into());
         }
