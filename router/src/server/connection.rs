@@ -40,7 +40,7 @@ struct Conn {
     id: u64,
     session: Session,
     bound: Option<(Arc<Account>, Arc<AccountRuntime>)>,
-    done_tx: mpsc::Sender<(u32, Outcome)>,
+    done_tx: mpsc::Sender<(u32, CommandId, Outcome)>,
     deliver_tx: mpsc::Sender<DeliverJob>,
     deliveries: HashMap<u32, Reply>,
     /// Receipts waiting for a delivery slot, in the order their responses went out.
@@ -115,7 +115,7 @@ pub async fn serve<S>(
                     Ok(_) => c.session.handle_input(now(), &mut rbuf),
                 }
             }
-            Some((seq, outcome)) = done_rx.recv() => c.finish(seq, outcome),
+            Some((seq, request, outcome)) = done_rx.recv() => c.finish(seq, request, outcome),
             Some(job) = deliver_rx.recv(), if can_deliver => c.deliver(job),
             Ok(slot) = c.receipt_slots.clone().acquire_owned(), if !c.receipts.is_empty() && !c.receives() => c.send_receipt(slot),
             _ = sleep_until(deadline), if deadline.is_some() => c.session.handle_timeout(now()),
@@ -226,15 +226,19 @@ impl Conn {
 
     fn on_request(&mut self, cmd: Command) {
         let seq = cmd.sequence_number;
-        let Pdu::SubmitSm(sm) = cmd.pdu else {
-            return self.answer_unsupported(cmd.command_id(), seq);
+        // data_sm carries a message like submit_sm (its content in message_payload): it is
+        // routed the same way and answered with data_sm_resp.
+        let (sm, request) = match cmd.pdu {
+            Pdu::SubmitSm(sm) => (sm, CommandId::SUBMIT_SM),
+            Pdu::DataSm(d) => (d.into_sm(), CommandId::DATA_SM),
+            other => return self.answer_unsupported(other.command_id(), seq),
         };
         let Some((account, rt)) = &self.bound else {
-            return self.answer(seq, CommandId::SUBMIT_SM, CommandStatus::RINVBNDSTS);
+            return self.answer(seq, request, CommandStatus::RINVBNDSTS);
         };
         if !rt.allow() {
             crate::metrics::global().throttled(&account.system_id);
-            return self.answer(seq, CommandId::SUBMIT_SM, CommandStatus::RTHROTTLED);
+            return self.answer(seq, request, CommandStatus::RTHROTTLED);
         }
         let backlog = self.receipts.len()
             + self.local_receipts.len()
@@ -248,13 +252,13 @@ impl Conn {
                 in_flight = self.session.in_flight(),
                 "receipt backlog full"
             );
-            return self.answer(seq, CommandId::SUBMIT_SM, CommandStatus::RMSGQFUL);
+            return self.answer(seq, request, CommandStatus::RMSGQFUL);
         }
         let checked = match validate::check(&sm, account, self.shared.max_message_len) {
             Ok(c) => c,
             Err(status) => {
                 tracing::debug!(session = self.id, to = %Masked(&sm.dest.addr), %status, "submit_sm refused");
-                return self.answer(seq, CommandId::SUBMIT_SM, status);
+                return self.answer(seq, request, status);
             }
         };
         let submission = Submission {
@@ -268,12 +272,12 @@ impl Conn {
         let mut fut = self.shared.handler.submit(submission);
         // A handler that answers at once (a cached decision, a refusal) costs no task.
         match (&mut fut).now_or_never() {
-            Some(outcome) => self.finish(seq, outcome),
+            Some(outcome) => self.finish(seq, request, outcome),
             None => {
                 let tx = self.done_tx.clone();
                 tokio::spawn(async move {
                     let outcome = fut.await;
-                    let _ = tx.send((seq, outcome)).await;
+                    let _ = tx.send((seq, request, outcome)).await;
                 });
             }
         }
@@ -281,19 +285,25 @@ impl Conn {
 
     /// Answers the client and hands any immediate receipt to the registry, which queues it
     /// behind this response.
-    fn finish(&mut self, seq: u32, outcome: Outcome) {
+    fn finish(&mut self, seq: u32, request: CommandId, outcome: Outcome) {
         match outcome {
             Outcome::Accepted {
                 message_id,
                 receipt,
             } => {
-                let resp = Command::new(seq, Pdu::SubmitSmResp(SmResp::new(message_id)));
+                let body = SmResp::new(message_id);
+                let pdu = if request == CommandId::DATA_SM {
+                    Pdu::DataSmResp(body)
+                } else {
+                    Pdu::SubmitSmResp(body)
+                };
+                let resp = Command::new(seq, pdu);
                 let _ = self.session.respond(resp);
                 if let Some(sm) = receipt {
                     self.receipts.push_back(sm);
                 }
             }
-            Outcome::Rejected(status) => self.answer(seq, CommandId::SUBMIT_SM, status),
+            Outcome::Rejected(status) => self.answer(seq, request, status),
         }
     }
 

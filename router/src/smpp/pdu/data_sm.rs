@@ -54,6 +54,23 @@ impl Body for DataSm {
     }
 }
 
+impl DataSm {
+    /// The same message as a `submit_sm` (empty `short_message`, the content in
+    /// `message_payload`), so that a router can route a `data_sm` like any submission.
+    pub fn into_sm(self) -> super::Sm {
+        super::Sm {
+            service_type: self.service_type,
+            source: self.source,
+            dest: self.dest,
+            esm_class: self.esm_class,
+            registered_delivery: self.registered_delivery,
+            data_coding: self.data_coding,
+            tlvs: self.tlvs,
+            ..super::Sm::default()
+        }
+    }
+}
+
 /// `alert_notification`: the MC tells the ESME a handset became available. No response.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AlertNotification {
