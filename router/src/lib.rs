@@ -10,6 +10,7 @@
 //!   delivery receipts and SMS text encodings. No sockets, no clock.
 
 pub mod admin;
+pub mod answers;
 pub mod app;
 pub mod channels;
 pub mod cli;

@@ -1,7 +1,7 @@
 // Drives the third-party Node SMPP client (npm `smpp`) through a plan given as JSON on argv[2]
 // and prints the outcome of every step as JSON; the Rust end-to-end tests assert on it.
 // Steps: bind {mode, system_id, password}, submit {count, window, to, text, from,
-// registered_delivery}, wait_receipts {count, timeout}, enquire_link, unbind.
+// registered_delivery, all_ids}, wait_receipts {count, timeout, show}, enquire_link, unbind.
 'use strict';
 const smpp = require('smpp');
 
@@ -33,7 +33,7 @@ async function submit(session, s) {
         }, (resp) => {
           done += 1;
           statuses[resp.command_status] = (statuses[resp.command_status] || 0) + 1;
-          if (ids.length < 5) ids.push(resp.message_id);
+          if (s.all_ids || ids.length < 5) ids.push(resp.message_id);
           if (done === count) resolve(); else pump();
         });
       }
@@ -63,7 +63,7 @@ async function main() {
     } else if (s.op === 'wait_receipts') {
       const deadline = Date.now() + (s.timeout || 5) * 1000;
       while (receipts.length < s.count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      out.push({ receipts: receipts.length, items: receipts.slice(0, 3) });
+      out.push({ receipts: receipts.length, items: receipts.slice(0, s.show === undefined ? 3 : s.show) });
     } else if (s.op === 'enquire_link') {
       const resp = await call(session, 'enquire_link', {});
       out.push({ status: resp.command_status });

@@ -132,6 +132,18 @@ pub async fn node_smpp(addr: SocketAddr, steps: Value) -> Vec<Value> {
         .unwrap()
 }
 
+/// Runs a plan with the Perl `Net::SMPP` client (see `tests/clients/netsmpp_plan.pl`).
+pub async fn net_smpp(addr: SocketAddr, steps: Value) -> Vec<Value> {
+    let plan =
+        serde_json::json!({"host": addr.ip().to_string(), "port": addr.port(), "steps": steps});
+    let mut cmd = Command::new("perl");
+    cmd.arg(clients_dir().join("netsmpp_plan.pl"))
+        .arg(plan.to_string());
+    tokio::task::spawn_blocking(move || run_plan(cmd, "perl netsmpp_plan.pl"))
+        .await
+        .unwrap()
+}
+
 /// The count of responses with status `status` in a submit step's result.
 pub fn count(step: &Value, status: u32) -> u64 {
     step["statuses"][status.to_string()].as_u64().unwrap_or(0)

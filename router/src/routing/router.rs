@@ -163,6 +163,8 @@ impl SubmitHandler for Router {
         };
         let id = self.ids.next();
         let outbox = self.outbox();
+        // Receipts for this id wait until the client has its answer (see `answers`).
+        crate::answers::gate().open(&id);
         Box::pin(async move {
             let route = &table.routes[index];
             let deadline = tokio::time::Instant::now() + route.deadline();
@@ -242,6 +244,7 @@ impl SubmitHandler for Router {
                     }
                 }
                 Verdict::Rejected(status) => {
+                    crate::answers::gate().close(crate::answers::key(&message.id));
                     tracing::info!(id = %message.id, account = %message.account.system_id, route = %route.spec.name, %status, attempts = %crate::routing::engine::describe(&history), latency_ms = latency.as_millis() as u64, "rejected");
                     crate::metrics::global().message(
                         &message.account.system_id,

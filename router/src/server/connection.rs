@@ -291,6 +291,7 @@ impl Conn {
                 message_id,
                 receipt,
             } => {
+                let answered = crate::answers::key(&message_id);
                 let body = SmResp::new(message_id);
                 let pdu = if request == CommandId::DATA_SM {
                     Pdu::DataSmResp(body)
@@ -299,6 +300,7 @@ impl Conn {
                 };
                 let resp = Command::new(seq, pdu);
                 let _ = self.session.respond(resp);
+                crate::answers::gate().close(answered);
                 if let Some(sm) = receipt {
                     self.receipts.push_back(sm);
                 }

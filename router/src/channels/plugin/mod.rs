@@ -574,6 +574,7 @@ async fn relay_one(channel: &str, receipt: Receipt, outbox: &Arc<Outbox>) {
         },
     );
     crate::metrics::global().receipt_from_channel(channel);
+    crate::answers::gate().wait(&record.router_id).await;
     if let Err(e) = outbox.push(&record.account, sm).await {
         tracing::error!(%channel, id = %record.router_id, error = %e, "store: cannot keep a plugin receipt; dropped");
     }

@@ -330,6 +330,7 @@ impl Inner {
         if let Some(rewritten) = receipt::rewrite_id(&text, &record.router_id) {
             out.short_message = rewritten.into_bytes().into();
         }
+        crate::answers::gate().wait(&record.router_id).await;
         self.outbox
             .push(&record.account, out)
             .await

@@ -1,0 +1,131 @@
+//! Receipts never overtake their `submit_sm_resp`.
+//!
+//! A carrier (or plugin) may report a message delivered within milliseconds, sometimes before
+//! the router has written `submit_sm_resp` to the client: the receipt and the answer travel
+//! different paths (the carrier's session and the store; the routing task and the client's
+//! connection). A client that meets a receipt for an id it has not been given yet drops it
+//! (Kannel: "got DLR but could not find message"). So every accepted message's id is *open*
+//! from routing until the client's connection has queued its answer, and a receipt for an open
+//! id waits (at most [`MAX_WAIT`]) until it is closed.
+//!
+//! Ids are the router's decimal ids; the set is sharded by id so that the two mutex operations a
+//! message costs do not contend.
+
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+/// The longest a receipt waits for its message's answer (a client that vanished never closes
+/// its ids).
+pub const MAX_WAIT: Duration = Duration::from_secs(2);
+/// Open ids older than this are forgotten (their client went away before the answer).
+const STALE: Duration = Duration::from_secs(60);
+const SHARDS: usize = 16;
+
+/// The ids whose answer is not written yet.
+pub struct AnswerGate {
+    shards: [Mutex<HashMap<u64, Instant>>; SHARDS],
+    closed: Notify,
+}
+
+static GATE: LazyLock<AnswerGate> = LazyLock::new(|| AnswerGate {
+    shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
+    closed: Notify::new(),
+});
+
+/// The process-wide gate.
+pub fn gate() -> &'static AnswerGate {
+    &GATE
+}
+
+/// The numeric key of a router id; `None` for ids the router did not mint.
+pub fn key(id: &str) -> Option<u64> {
+    id.parse().ok()
+}
+
+impl AnswerGate {
+    fn shard(&self, key: u64) -> &Mutex<HashMap<u64, Instant>> {
+        &self.shards[(key % SHARDS as u64) as usize]
+    }
+
+    /// Marks `id` as routed but not yet answered.
+    pub fn open(&self, id: &str) {
+        let Some(k) = key(id) else { return };
+        if let Ok(mut s) = self.shard(k).lock() {
+            if s.len() >= 4096 && s.len().is_power_of_two() {
+                let now = Instant::now();
+                s.retain(|_, t| now.duration_since(*t) < STALE);
+            }
+            s.insert(k, Instant::now());
+        }
+    }
+
+    /// Marks the message as answered (its `submit_sm_resp` is queued), or as never to be.
+    pub fn close(&self, key: Option<u64>) {
+        let Some(k) = key else { return };
+        let was_open = self
+            .shard(k)
+            .lock()
+            .map(|mut s| s.remove(&k).is_some())
+            .unwrap_or(false);
+        if was_open {
+            self.closed.notify_waiters();
+        }
+    }
+
+    fn is_open(&self, k: u64) -> bool {
+        self.shard(k)
+            .lock()
+            .map(|s| s.contains_key(&k))
+            .unwrap_or(false)
+    }
+
+    /// Waits until `id` is answered, at most [`MAX_WAIT`].
+    pub async fn wait(&self, id: &str) {
+        let Some(k) = key(id) else { return };
+        let deadline = tokio::time::Instant::now() + MAX_WAIT;
+        loop {
+            let closed = self.closed.notified();
+            tokio::pin!(closed);
+            closed.as_mut().enable();
+            if !self.is_open(k) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, closed).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_wait_ends_when_the_id_is_closed_and_unknown_ids_do_not_wait() {
+        let g = gate();
+        g.wait("not-a-router-id").await;
+        g.wait("123456789").await;
+        g.open("987654321");
+        let waiter = tokio::spawn(async { gate().wait("987654321").await });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished(), "open: the receipt waits");
+        g.close(key("987654321"));
+        tokio::time::timeout(Duration::from_secs(1), waiter)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_gives_up_after_the_maximum() {
+        gate().open("555000111");
+        let t0 = tokio::time::Instant::now();
+        gate().wait("555000111").await;
+        assert!(t0.elapsed() >= MAX_WAIT);
+        gate().close(key("555000111"));
+    }
+}
