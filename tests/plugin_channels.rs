@@ -350,7 +350,19 @@ async fn libraries_of_another_abi_or_without_the_entry_symbol_are_refused_clearl
         "{e}"
     );
 
-    // A plugin whose create fails rejects a reload; the old table keeps serving.
+    // A config the plugin's validate refuses: found by `check`, with the file's other errors.
+    let e = errors_of(&format!(
+        "{}{route}",
+        plugin("x", "smpp-router-plugin-simulated", "", "latncy = \"1ms\"")
+    ));
+    assert!(
+        e.contains("config: configuration: unknown field `latncy`"),
+        "{e}"
+    );
+
+    // A plugin whose create fails (here: its callback port is taken) rejects a reload; the old
+    // table keeps serving.
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let (live, path) = router(&format!(
         "{}[[route]]\nname = \"r\"\nchannels = [\"sim\"]\n",
         plugin(
@@ -373,10 +385,13 @@ async fn libraries_of_another_abi_or_without_the_entry_symbol_are_refused_clearl
                 "latency = \"1ms\""
             ),
             plugin(
-                "bad",
-                "smpp-router-plugin-simulated",
+                "hook",
+                "smpp-router-plugin-webhook",
                 "",
-                "latncy = \"1ms\""
+                &format!(
+                    "url = \"http://127.0.0.1:9/\"\nreceipt_listen = \"{}\"",
+                    taken.local_addr().unwrap()
+                )
             ),
         )),
     )
@@ -384,7 +399,7 @@ async fn libraries_of_another_abi_or_without_the_entry_symbol_are_refused_clearl
     let errors = live.router.reload().unwrap_err();
     let text = format!("{errors:?}");
     assert!(
-        text.contains("create failed") && text.contains("latncy"),
+        text.contains("create failed") && text.contains("receipt_listen"),
         "{text}"
     );
     assert_eq!(live.router.status().generation, generation);

@@ -28,7 +28,8 @@
 //!
 //! # Life cycle
 //!
-//! `create` once per `[[channel]]` of kind `plugin` (again after a reload that changes the
+//! `validate` whenever the routes file is checked or reloaded → `create` once per `[[channel]]`
+//! of kind `plugin` (again after a reload that changes the
 //! channel's settings) → any number of `submit`/`health` calls, from several host threads at once
 //! → `drain` (stop taking work, finish or hand back what is in flight, flush receipts) →
 //! `destroy`. After `destroy` returns the plugin must not call the host again: join the threads
@@ -313,6 +314,17 @@ pub struct SrpPlugin {
     pub drain: unsafe extern "C" fn(instance: *mut c_void) -> i32,
     /// Frees the instance. Called once, after `drain`, with no call in flight.
     pub destroy: unsafe extern "C" fn(instance: *mut c_void),
+    /// Checks a configuration without creating anything (no threads, no sockets): what
+    /// `smpp-router check` and every reload run before `create`. Returns [`SRP_OK`], or
+    /// [`SRP_ERROR`] with a reason written as in `create`.
+    ///
+    /// OWNERSHIP: `config` borrowed for the call; `error` is a host-owned buffer.
+    pub validate: unsafe extern "C" fn(
+        config: SrpStr,
+        error: *mut u8,
+        error_cap: usize,
+        error_len: *mut usize,
+    ) -> i32,
 }
 
 // SAFETY: the descriptor is immutable static data (function pointers and pointers to static
@@ -323,6 +335,19 @@ unsafe impl Sync for SrpPlugin {}
 unsafe impl Sync for SrpHost {}
 // SAFETY: as above.
 unsafe impl Send for SrpHost {}
+
+/// Whether `name` is a metric name the host accepts: 1–64 bytes of `[a-z0-9_]`. Others are
+/// dropped.
+pub fn valid_metric_name(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
+}
+
+/// The longest channel message id a host takes ([`SrpResult::message_id`], [`SrpReceipt`]).
+pub const MAX_MESSAGE_ID: usize = 64;
 
 /// The size of `T` as the `u32` the structs carry.
 pub const fn size_of_u32<T>() -> u32 {

@@ -29,6 +29,7 @@ pub const fn descriptor<T: Plugin>(name: *const c_char, version: *const c_char) 
         health: health::<T>,
         drain: drain::<T>,
         destroy: destroy::<T>,
+        validate: validate::<T>,
     }
 }
 
@@ -67,6 +68,59 @@ unsafe fn instance<'a, T>(ptr: *mut c_void) -> Option<&'a Instance<T>> {
     unsafe { ptr.cast::<Instance<T>>().as_ref() }
 }
 
+/// Writes `why` into the host's error buffer (at most `cap` bytes, on a character boundary).
+///
+/// # Safety
+/// `error` is null or points to `cap` writable bytes; `len` is null or writable.
+unsafe fn write_error(why: &str, error: *mut u8, cap: usize, len: *mut usize) {
+    if error.is_null() || len.is_null() {
+        return;
+    }
+    let n = floor_char_boundary(why, cap);
+    // SAFETY: per the function's contract.
+    unsafe {
+        std::ptr::copy_nonoverlapping(why.as_ptr(), error, n);
+        *len = n;
+    }
+}
+
+unsafe extern "C" fn validate<T: Plugin>(
+    config: SrpStr,
+    error: *mut u8,
+    error_cap: usize,
+    error_len: *mut usize,
+) -> i32 {
+    // SAFETY: `config` is borrowed for this call.
+    let Ok(config) = std::str::from_utf8(unsafe { config.as_bytes() }) else {
+        // SAFETY: the host's buffer (ABI contract).
+        unsafe {
+            write_error(
+                "the configuration is not UTF-8",
+                error,
+                error_cap,
+                error_len,
+            )
+        };
+        return abi::SRP_ERROR;
+    };
+    let mut reason = String::new();
+    let rc = guard(None, "validate", || match T::validate(config) {
+        Ok(()) => abi::SRP_OK,
+        Err(why) => {
+            reason = why;
+            abi::SRP_ERROR
+        }
+    });
+    if rc == abi::SRP_PANICKED {
+        reason = "the plugin panicked while checking its configuration".into();
+    }
+    if rc != abi::SRP_OK {
+        // SAFETY: the host's buffer (ABI contract).
+        unsafe { write_error(&reason, error, error_cap, error_len) };
+    }
+    rc
+}
+
 unsafe extern "C" fn create<T: Plugin>(
     host: *const SrpHost,
     config: SrpStr,
@@ -76,14 +130,8 @@ unsafe extern "C" fn create<T: Plugin>(
     error_len: *mut usize,
 ) -> i32 {
     let fail = |why: &str| {
-        if !error.is_null() && !error_len.is_null() {
-            let n = floor_char_boundary(why, error_cap);
-            // SAFETY: the host gave a buffer of `error_cap` bytes and a length slot.
-            unsafe {
-                std::ptr::copy_nonoverlapping(why.as_ptr(), error, n);
-                *error_len = n;
-            }
-        }
+        // SAFETY: the host gave a buffer of `error_cap` bytes and a length slot.
+        unsafe { write_error(why, error, error_cap, error_len) };
         abi::SRP_ERROR
     };
     if host.is_null() || out.is_null() {

@@ -12,6 +12,15 @@ pub trait Plugin: Send + Sync + Sized + 'static {
     /// the routes file with this text as the reason.
     fn create(config: &str, host: Host) -> Result<Self, String>;
 
+    /// Checks `config` without starting anything (no threads, no sockets, no network calls):
+    /// `smpp-router check` and every reload call it, so a mistake in `[channel.config]` is
+    /// reported with the file's other errors before anything changes. The default accepts
+    /// everything; `create` may still refuse.
+    fn validate(config: &str) -> Result<(), String> {
+        let _ = config;
+        Ok(())
+    }
+
     /// Sends `message` and reports the outcome through `completion`, now or later, from any
     /// thread. Dropping `completion` without completing reports [`Outcome::Unknown`].
     fn submit(&self, message: Message<'_>, completion: Completion);
@@ -379,7 +388,7 @@ impl Receipt {
     pub unsafe fn from_abi(r: &SrpReceipt) -> Option<Self> {
         // SAFETY: per the function's contract.
         let id = unsafe { r.message_id.as_bytes() };
-        if id.is_empty() || id.len() > 64 {
+        if id.is_empty() || id.len() > abi::MAX_MESSAGE_ID {
             return None;
         }
         Some(Self {

@@ -32,6 +32,12 @@ pub struct TestMessage {
     pub text: String,
     /// `registered_delivery` (1: receipt wanted).
     pub registered_delivery: u8,
+    /// `data_coding` (0: GSM default alphabet).
+    pub data_coding: u8,
+    /// `esm_class`.
+    pub esm_class: u8,
+    /// The raw message bytes; `None`: the text's UTF-8 bytes.
+    pub payload: Option<Vec<u8>>,
 }
 
 impl TestMessage {
@@ -46,12 +52,16 @@ impl TestMessage {
             destination: destination.into(),
             text: text.into(),
             registered_delivery: 1,
+            data_coding: 0,
+            esm_class: 0,
+            payload: None,
         }
     }
 }
 
 /// Why a test-host call failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TestError {
     /// The plugin's descriptor is not compatible.
     Abi(abi::AbiMismatch),
@@ -67,6 +77,24 @@ pub enum TestError {
     BadResult,
 }
 
+impl std::fmt::Display for TestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Abi(e) => write!(f, "{e}"),
+            Self::Create(why) => write!(f, "create failed: {why}"),
+            Self::Panicked => write!(f, "the plugin panicked"),
+            Self::Rejected(rc) => write!(f, "submit returned {rc} instead of taking the message"),
+            Self::Timeout => write!(f, "no completion in time"),
+            Self::BadResult => write!(
+                f,
+                "the plugin completed with an outcome the ABI does not define"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TestError {}
+
 #[derive(Default)]
 struct State {
     outcomes: HashMap<u64, Option<Outcome>>,
@@ -74,6 +102,7 @@ struct State {
     logs: Vec<(Level, String)>,
     metrics: HashMap<String, f64>,
     bad_receipts: usize,
+    bad_metrics: usize,
 }
 
 #[derive(Default)]
@@ -98,6 +127,16 @@ pub struct TestHost {
     next: std::sync::atomic::AtomicU64,
 }
 
+impl std::fmt::Debug for TestHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (name, version) = self.name_and_version();
+        f.debug_struct("TestHost")
+            .field("plugin", &name)
+            .field("version", &version)
+            .finish()
+    }
+}
+
 // SAFETY: the plugin ABI requires instances to be callable from any thread.
 unsafe impl Send for TestHost {}
 // SAFETY: as above.
@@ -111,6 +150,32 @@ impl TestHost {
             c"0".as_ptr(),
         )));
         Self::with_descriptor(descriptor, config)
+    }
+
+    /// Runs `T`'s `validate` on `config` through the ABI, as `smpp-router check` does.
+    pub fn validate<T: Plugin>(config: &str) -> Result<(), TestError> {
+        let d = crate::export::descriptor::<T>(c"test".as_ptr(), c"0".as_ptr());
+        let mut error = vec![0u8; 1024];
+        let mut len = 0usize;
+        // SAFETY: the buffers are ours for the call.
+        let rc = unsafe {
+            (d.validate)(
+                SrpStr::new(config.as_bytes()),
+                error.as_mut_ptr(),
+                error.len(),
+                &mut len,
+            )
+        };
+        match rc {
+            abi::SRP_OK => Ok(()),
+            abi::SRP_PANICKED => Err(TestError::Panicked),
+            _ => {
+                error.truncate(len.min(1024));
+                Err(TestError::Create(
+                    String::from_utf8_lossy(&error).into_owned(),
+                ))
+            }
+        }
     }
 
     /// Creates an instance through a plugin's exported entry function (the
@@ -188,10 +253,14 @@ impl TestHost {
     ) -> Result<Outcome, TestError> {
         let token = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.shared.lock().outcomes.insert(token, None);
+        let payload = message
+            .payload
+            .as_deref()
+            .unwrap_or(message.text.as_bytes());
         let raw = SrpMessage {
             struct_size: abi::size_of_u32::<SrpMessage>(),
-            data_coding: 0,
-            esm_class: 0,
+            data_coding: message.data_coding,
+            esm_class: message.esm_class,
             registered_delivery: message.registered_delivery,
             reserved: 0,
             id: SrpStr::new(message.id.as_bytes()),
@@ -199,7 +268,7 @@ impl TestHost {
             source: SrpStr::new(message.source.as_bytes()),
             destination: SrpStr::new(message.destination.as_bytes()),
             text: SrpStr::new(message.text.as_bytes()),
-            payload: SrpStr::new(message.text.as_bytes()),
+            payload: SrpStr::new(payload),
         };
         // SAFETY: the instance is alive; `raw` lives for the call.
         let rc = unsafe { (self.plugin.submit)(self.instance, &raw, token) };
@@ -280,9 +349,15 @@ impl TestHost {
         self.shared.lock().metrics.get(name).copied()
     }
 
-    /// Receipts the host refused as malformed.
+    /// Receipts the host refused as malformed (no id, an id over 64 bytes, not a final state).
     pub fn invalid_receipts(&self) -> usize {
         self.shared.lock().bad_receipts
+    }
+
+    /// Metrics the router would drop: a name that is not 1–64 bytes of `[a-z0-9_]`, or a value
+    /// that is not finite.
+    pub fn invalid_metrics(&self) -> usize {
+        self.shared.lock().bad_metrics
     }
 }
 
@@ -321,9 +396,14 @@ unsafe extern "C" fn on_log(ctx: *mut c_void, level: i32, message: SrpStr) {
 
 unsafe extern "C" fn on_metric(ctx: *mut c_void, kind: i32, name: SrpStr, value: f64) {
     // SAFETY: the name is borrowed for the call; ctx per `shared`.
-    let name = String::from_utf8_lossy(unsafe { name.as_bytes() }).into_owned();
+    let bytes = unsafe { name.as_bytes() };
     // SAFETY: as above.
     let mut state = unsafe { shared(ctx) }.lock();
+    if !abi::valid_metric_name(bytes) || !value.is_finite() {
+        state.bad_metrics += 1;
+        return;
+    }
+    let name = String::from_utf8_lossy(bytes).into_owned();
     let slot = state.metrics.entry(name).or_insert(0.0);
     if kind == abi::SRP_METRIC_GAUGE {
         *slot = value;

@@ -29,6 +29,7 @@ impl Plugin for Scripted {
             panic!("create exploded");
         }
         host.log(Level::Info, "started");
+        host.count("Not-A-Valid-Name", 1.0);
         Ok(Self {
             host,
             down: config.contains("down"),
@@ -101,6 +102,7 @@ fn outcomes_receipts_logs_and_metrics_cross_the_abi() {
         "a dropped completion reports an unknown outcome"
     );
     assert_eq!(host.metric("submits"), Some(4.0));
+    assert_eq!(host.invalid_metrics(), 1, "names must be [a-z0-9_]");
     assert!(host.logs().contains(&(Level::Info, "started".to_string())));
     assert_eq!(host.health().unwrap(), Health::Up);
 }

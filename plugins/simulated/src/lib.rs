@@ -127,10 +127,36 @@ fn duration(what: &str, text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{what} = {text:?}: {e}"))
 }
 
-impl Plugin for Simulated {
-    fn create(config: &str, host: Host) -> Result<Self, String> {
+/// The validated configuration.
+struct Settings {
+    latency: Duration,
+    receipt_delay: Duration,
+    refuse: Vec<String>,
+    undeliverable: Vec<String>,
+    id_prefix: String,
+}
+
+impl Settings {
+    fn parse(config: &str) -> Result<Self, String> {
         let config: Config =
             serde_json::from_str(config).map_err(|e| format!("configuration: {e}"))?;
+        Ok(Self {
+            latency: duration("latency", &config.latency)?,
+            receipt_delay: duration("receipt_delay", &config.receipt_delay)?,
+            refuse: config.refuse_prefixes,
+            undeliverable: config.undeliverable_prefixes,
+            id_prefix: config.id_prefix,
+        })
+    }
+}
+
+impl Plugin for Simulated {
+    fn validate(config: &str) -> Result<(), String> {
+        Settings::parse(config).map(|_| ())
+    }
+
+    fn create(config: &str, host: Host) -> Result<Self, String> {
+        let settings = Settings::parse(config)?;
         let queue = Arc::new(Queue::default());
         let timer = {
             let queue = queue.clone();
@@ -141,11 +167,11 @@ impl Plugin for Simulated {
         };
         Ok(Self {
             host,
-            latency: duration("latency", &config.latency)?,
-            receipt_delay: duration("receipt_delay", &config.receipt_delay)?,
-            refuse: config.refuse_prefixes,
-            undeliverable: config.undeliverable_prefixes,
-            id_prefix: config.id_prefix,
+            latency: settings.latency,
+            receipt_delay: settings.receipt_delay,
+            refuse: settings.refuse,
+            undeliverable: settings.undeliverable,
+            id_prefix: settings.id_prefix,
             next_id: AtomicU64::new(1),
             draining: AtomicBool::new(false),
             queue,
@@ -352,5 +378,11 @@ mod tests {
             matches!(&err, Some(smpp_router_plugin_api::testing::TestError::Create(m)) if m.contains("latncy")),
             "{err:?}"
         );
+        let checked = TestHost::validate::<Simulated>(r#"{"latency":"soon"}"#);
+        assert!(
+            matches!(&checked, Err(smpp_router_plugin_api::testing::TestError::Create(m)) if m.contains("latency")),
+            "{checked:?}"
+        );
+        assert_eq!(TestHost::validate::<Simulated>("{}"), Ok(()));
     }
 }

@@ -18,21 +18,21 @@ use crate::answer::{Callback, state_of};
 /// Binds `addr` now (so a bad address fails `create`) and serves callbacks on `runtime`.
 pub fn start(
     runtime: &tokio::runtime::Handle,
-    addr: &str,
+    addr: SocketAddr,
     host: Host,
 ) -> Result<SocketAddr, String> {
     let std_listener =
-        std::net::TcpListener::bind(addr).map_err(|e| format!("receipt_listen {addr:?}: {e}"))?;
+        std::net::TcpListener::bind(addr).map_err(|e| format!("receipt_listen {addr}: {e}"))?;
     std_listener
         .set_nonblocking(true)
-        .map_err(|e| format!("receipt_listen {addr:?}: {e}"))?;
+        .map_err(|e| format!("receipt_listen {addr}: {e}"))?;
     let local = std_listener
         .local_addr()
-        .map_err(|e| format!("receipt_listen {addr:?}: {e}"))?;
+        .map_err(|e| format!("receipt_listen {addr}: {e}"))?;
     let listener = {
         let _guard = runtime.enter();
         tokio::net::TcpListener::from_std(std_listener)
-            .map_err(|e| format!("receipt_listen {addr:?}: {e}"))?
+            .map_err(|e| format!("receipt_listen {addr}: {e}"))?
     };
     runtime.spawn(async move {
         loop {

@@ -102,8 +102,16 @@ fn resolve(value: &str) -> Result<String, String> {
     }
 }
 
-impl Plugin for Webhook {
-    fn create(config: &str, host: Host) -> Result<Self, String> {
+/// The validated configuration.
+struct Settings {
+    url: http::Uri,
+    timeout: Duration,
+    headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    receipt_listen: Option<SocketAddr>,
+}
+
+impl Settings {
+    fn parse(config: &str) -> Result<Self, String> {
         let config: Config =
             serde_json::from_str(config).map_err(|e| format!("configuration: {e}"))?;
         let url: http::Uri = config
@@ -126,6 +134,34 @@ impl Plugin for Webhook {
                 .map_err(|e| format!("header {name}: {e}"))?;
             headers.push((name, value));
         }
+        let receipt_listen = match &config.receipt_listen {
+            Some(a) => Some(
+                a.parse()
+                    .map_err(|e| format!("receipt_listen {a:?}: {e} (an IP:port)"))?,
+            ),
+            None => None,
+        };
+        Ok(Self {
+            url,
+            timeout,
+            headers,
+            receipt_listen,
+        })
+    }
+}
+
+impl Plugin for Webhook {
+    fn validate(config: &str) -> Result<(), String> {
+        Settings::parse(config).map(|_| ())
+    }
+
+    fn create(config: &str, host: Host) -> Result<Self, String> {
+        let Settings {
+            url,
+            timeout,
+            headers,
+            receipt_listen,
+        } = Settings::parse(config)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("webhook-plugin")
@@ -140,7 +176,7 @@ impl Plugin for Webhook {
             connector.set_connect_timeout(Some(timeout));
             Client::builder(TokioExecutor::new()).build(connector)
         };
-        let callback_addr = match &config.receipt_listen {
+        let callback_addr = match receipt_listen {
             Some(addr) => Some(callback::start(&handle, addr, host)?),
             None => None,
         };

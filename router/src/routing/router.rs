@@ -110,10 +110,14 @@ impl Router {
                 for e in errors {
                     tracing::error!("{e}");
                 }
-                tracing::error!(
-                    generation = status.generation,
-                    "routes rejected; the previous table keeps serving"
-                );
+                if status.generation == 0 {
+                    tracing::error!("routes rejected; there is no earlier table to serve");
+                } else {
+                    tracing::error!(
+                        generation = status.generation,
+                        "routes rejected; the previous table keeps serving"
+                    );
+                }
             }
         }
         result

@@ -116,12 +116,7 @@ unsafe extern "C" fn on_metric(c: *mut c_void, kind: i32, name: SrpStr, value: f
     guarded((), || {
         // SAFETY: ctx per the ABI; the name is borrowed for the call.
         let (c, name) = unsafe { (ctx(c), name.as_bytes()) };
-        let valid = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .iter()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_');
-        if !valid || !value.is_finite() {
+        if !abi::valid_metric_name(name) || !value.is_finite() {
             return;
         }
         let name = std::str::from_utf8(name).unwrap_or_default();

@@ -33,9 +33,17 @@ static LOADED: LazyLock<Mutex<HashMap<PathBuf, Arc<Library>>>> =
 /// names the file and the reason.
 pub fn open(path: &Path) -> Result<Arc<Library>, String> {
     let shown = path.display();
-    let canonical = path
-        .canonicalize()
-        .map_err(|e| format!("plugin {shown}: {e}"))?;
+    let canonical = path.canonicalize().map_err(|e| {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        if path.is_relative() {
+            format!(
+                "plugin {shown}: {e} (a relative path is looked up from the working directory, {})",
+                cwd.display()
+            )
+        } else {
+            format!("plugin {shown}: {e}")
+        }
+    })?;
     let mut loaded = LOADED
         .lock()
         .map_err(|_| "plugin registry poisoned".to_string())?;

@@ -114,9 +114,46 @@ impl Settings {
 }
 
 /// Checks the settings and the library's ABI without creating an instance.
+/// Checks the settings, the library's ABI and, through the plugin's `validate`, its `config`
+/// table — without creating an instance.
 pub fn check(table: &toml::Table) -> Result<(), String> {
     let settings = Settings::parse(table)?;
-    library::open(&settings.path).map(|_| ())
+    let library = library::open(&settings.path)?;
+    validate(&library, &settings)
+}
+
+fn validate(library: &Library, settings: &Settings) -> Result<(), String> {
+    let mut error = vec![0u8; ERROR_CAP];
+    let mut error_len = 0usize;
+    // SAFETY: the descriptor was checked at open; the buffers are ours for the call.
+    let rc = unsafe {
+        (library.descriptor.validate)(
+            SrpStr::new(settings.config.as_bytes()),
+            error.as_mut_ptr(),
+            error.len(),
+            &mut error_len,
+        )
+    };
+    if rc == abi::SRP_OK {
+        return Ok(());
+    }
+    error.truncate(error_len.min(ERROR_CAP));
+    Err(format!(
+        "plugin {} ({}): config: {}",
+        settings.path.display(),
+        library.name,
+        reason(&error)
+    ))
+}
+
+/// A plugin's error text, or a placeholder when it gave none.
+fn reason(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    if text.is_empty() {
+        "no reason given".into()
+    } else {
+        text.into_owned()
+    }
 }
 
 /// Opens the library and creates the channel's instance.
@@ -127,6 +164,7 @@ pub fn start(
 ) -> Result<PluginChannel, String> {
     let settings = Settings::parse(table)?;
     let library = library::open(&settings.path)?;
+    validate(&library, &settings)?;
     let (ctx, receipts) = HostCtx::new(name);
     let ctx = Box::new(ctx);
     let table = Box::new(ctx.table());
@@ -147,15 +185,10 @@ pub fn start(
     };
     if rc != abi::SRP_OK || raw.is_null() {
         error.truncate(error_len.min(ERROR_CAP));
-        let why = String::from_utf8_lossy(&error);
-        let why = if why.is_empty() {
-            "no reason given".into()
-        } else {
-            why
-        };
         return Err(format!(
-            "plugin {}: create failed: {why}",
-            settings.path.display()
+            "plugin {}: create failed: {}",
+            settings.path.display(),
+            reason(&error)
         ));
     }
     tracing::info!(channel = %name, plugin = %library.name, version = %library.version, "plugin channel started");
@@ -435,7 +468,9 @@ fn attempt_of(outcome: Outcome, router_id: String) -> Attempt {
             message_id,
             final_state,
         } => Attempt::Accepted {
-            channel_id: if message_id.is_empty() {
+            // An id longer than the ABI allows could never be named by a receipt: the router's
+            // id is kept instead (and the plugin's receipts for it are refused as invalid).
+            channel_id: if message_id.is_empty() || message_id.len() > abi::MAX_MESSAGE_ID {
                 router_id
             } else {
                 message_id

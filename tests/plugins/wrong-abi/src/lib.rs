@@ -24,6 +24,9 @@ unsafe extern "C" fn drain(_i: *mut c_void) -> i32 {
     abi::SRP_OK
 }
 unsafe extern "C" fn destroy(_i: *mut c_void) {}
+unsafe extern "C" fn validate(_c: SrpStr, _e: *mut u8, _cap: usize, _len: *mut usize) -> i32 {
+    abi::SRP_OK
+}
 
 static DESCRIPTOR: SrpPlugin = SrpPlugin {
     struct_size: abi::size_of_u32::<SrpPlugin>(),
@@ -36,6 +39,7 @@ static DESCRIPTOR: SrpPlugin = SrpPlugin {
     health,
     drain,
     destroy,
+    validate,
 };
 
 /// The entry point, with a descriptor of the wrong major version.
