@@ -115,6 +115,10 @@ pub struct LoadArgs {
     /// After the last response, wait until receipts stop arriving for this long.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub wait_receipts: Duration,
+    /// Append a line per answer (`S <status> <id>`), per submit without one (`N <why>`) and per
+    /// receipt (`R <id> <stat>`) to this file; `bench/soak.sh` checks them.
+    #[arg(long)]
+    pub ledger: Option<std::path::PathBuf>,
 }
 
 impl LoadArgs {
@@ -229,7 +233,14 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
         plan.limit = Limit::Until(t0 + args.duration.unwrap_or_default());
     }
     let plan = Arc::new(plan);
-    let shared = Arc::new(Shared::new(t0));
+    let ledger = match &args.ledger {
+        Some(path) => Some(
+            worker::Ledger::open(path)
+                .with_context(|| format!("cannot open the ledger {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let shared = Arc::new(Shared::new(t0, ledger));
     let (done_tx, mut done_rx) = mpsc::channel(args.sessions);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -265,6 +276,9 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
             .map(|h| tokio::time::timeout(Duration::from_secs(2), h.unbind())),
     )
     .await;
+    if let Some(ledger) = &shared.ledger {
+        ledger.flush();
+    }
     let timing = Timing {
         sessions: args.sessions,
         window: args.window,

@@ -72,6 +72,8 @@ impl Plan {
 
 /// Counters shared by all sessions.
 pub(super) struct Shared {
+    /// Where every answer and receipt is written, one line each, when asked (`--ledger`).
+    pub ledger: Option<Ledger>,
     /// The next message index.
     pub next: AtomicU64,
     pub receipts: AtomicU64,
@@ -83,8 +85,9 @@ pub(super) struct Shared {
 }
 
 impl Shared {
-    pub fn new(t0: Instant) -> Self {
+    pub fn new(t0: Instant, ledger: Option<Ledger>) -> Self {
         Self {
+            ledger,
             next: AtomicU64::new(0),
             receipts: AtomicU64::new(0),
             expected: AtomicU64::new(0),
@@ -152,6 +155,9 @@ pub(super) async fn run(
         tokio::select! {
             Some((result, started)) = in_flight.next(), if !in_flight.is_empty() => {
                 let status = tally.record(&result, started);
+                if let Some(ledger) = &shared.ledger {
+                    ledger.answer(&result);
+                }
                 if plan.wants_receipts && status == Some(CommandStatus::ROK) {
                     shared.expected.fetch_add(1, Ordering::Relaxed);
                 }
@@ -184,9 +190,78 @@ async fn on_request(req: InboundRequest, shared: &Shared) {
     if let Pdu::DeliverSm(sm) = &req.command.pdu
         && sm.esm_class.is_receipt()
     {
+        if let Some(ledger) = &shared.ledger {
+            ledger.receipt(sm);
+        }
         shared.receipts.fetch_add(1, Ordering::Relaxed);
         let us = u64::try_from(shared.t0.elapsed().as_micros()).unwrap_or(u64::MAX);
         shared.last_receipt_us.fetch_max(us, Ordering::Relaxed);
     }
     let _ = req.reply.ack(CommandStatus::ROK).await;
+}
+
+/// The soak ledger: `S <status> <id>` per answer, `N <why>` per submit without one,
+/// `R <id> <stat>` per receipt (written before it is acknowledged).
+pub(super) struct Ledger(std::sync::Mutex<std::io::BufWriter<std::fs::File>>);
+
+impl Ledger {
+    /// Appends to `path`.
+    pub fn open(path: &std::path::Path) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(Self(std::sync::Mutex::new(std::io::BufWriter::new(file))))
+    }
+
+    fn line(&self, args: std::fmt::Arguments<'_>) {
+        use std::io::Write as _;
+        if let Ok(mut w) = self.0.lock() {
+            let _ = w.write_fmt(args);
+        }
+    }
+
+    fn answer(&self, result: &Result<Command, SubmitError>) {
+        match result {
+            Ok(resp) => {
+                let id = match &resp.pdu {
+                    Pdu::SubmitSmResp(r) if !r.message_id.is_empty() => {
+                        String::from_utf8_lossy(&r.message_id).into_owned()
+                    }
+                    _ => "-".into(),
+                };
+                self.line(format_args!("S {:08X} {id}\n", resp.status.0));
+            }
+            Err(e) => self.line(format_args!("N {e:?}\n")),
+        }
+    }
+
+    fn receipt(&self, sm: &crate::smpp::pdu::Sm) {
+        let text = String::from_utf8_lossy(&sm.short_message);
+        let parsed = crate::smpp::receipt::parse(&text);
+        let id = sm
+            .tlvs
+            .receipted_message_id()
+            .map(|b| {
+                String::from_utf8_lossy(b)
+                    .trim_end_matches('\0')
+                    .to_string()
+            })
+            .or_else(|| parsed.id.map(str::to_string))
+            .unwrap_or_else(|| "-".into());
+        let stat = text
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("stat:"))
+            .unwrap_or("-")
+            .to_string();
+        self.line(format_args!("R {id} {stat}\n"));
+    }
+
+    /// Writes what is buffered.
+    pub fn flush(&self) {
+        use std::io::Write as _;
+        if let Ok(mut w) = self.0.lock() {
+            let _ = w.flush();
+        }
+    }
 }

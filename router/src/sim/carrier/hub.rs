@@ -209,6 +209,7 @@ pub struct Control {
     accounts: Mutex<HashMap<Bytes, Arc<Account>>>,
     next_id: AtomicU64,
     next_conn: AtomicU64,
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Control {
@@ -219,6 +220,7 @@ impl Default for Control {
             accounts: Mutex::default(),
             next_id: AtomicU64::new(start),
             next_conn: AtomicU64::new(1),
+            draining: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -241,6 +243,22 @@ impl Control {
         let a = Arc::new(Account::new());
         accounts.insert(Bytes::copy_from_slice(system_id), a.clone());
         a
+    }
+
+    /// Stops taking submits (they are answered `ESME_RSYSERR`) while queued receipts still go
+    /// out: a carrier going down for maintenance without losing what it owes.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    /// Whether [`Control::drain`] was called.
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// Receipts and MO queued for every account and not yet sent.
+    pub fn pending_total(&self) -> usize {
+        lock(&self.accounts).values().map(|a| a.pending()).sum()
     }
 
     /// A fresh carrier message id.

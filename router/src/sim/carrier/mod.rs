@@ -350,14 +350,32 @@ impl CarrierArgs {
         })
     }
 
-    /// Binds `--listen` and serves until the process ends.
+    /// Binds `--listen` and serves until the process ends. SIGTERM drains: submits are refused
+    /// (`ESME_RSYSERR`) while the receipts owed go out, then the process exits (within 30 s);
+    /// SIGINT and SIGKILL stop at once.
     pub async fn run(&self) -> anyhow::Result<()> {
         let knobs = self.knobs()?;
+        let control = knobs.control.clone();
         let listener = TcpListener::bind(self.listen)
             .await
             .with_context(|| format!("cannot listen on {}", self.listen))?;
         tracing::info!(listen = %self.listen, "stand-in carrier SMSC: smpp://{}", self.listen);
-        serve(listener, knobs).await
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            served = serve(listener, knobs) => served,
+            _ = term.recv() => {
+                control.drain();
+                tracing::info!(pending = control.pending_total(), "stand-in carrier: SIGTERM, sending what is owed before stopping");
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+                while control.pending_total() > 0 && tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                // Answers to the last deliveries.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                tracing::info!(left = control.pending_total(), "stand-in carrier: stopped");
+                Ok(())
+            }
+        }
     }
 }
 

@@ -361,7 +361,7 @@ impl Conn {
             Stats::count(&stats.throttled);
             return self.answer(request, seq, CommandStatus::RTHROTTLED);
         }
-        if chance(k.reject_share) {
+        if chance(k.reject_share) || k.control.draining() {
             Stats::count(&stats.rejected);
             return self.answer(request, seq, CommandStatus::RSYSERR);
         }
