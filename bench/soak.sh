@@ -7,10 +7,10 @@
 #   SOAK_MINUTES=5 bench/soak.sh  # a shorter run
 #
 # What restarts:
-#   - carrier A drops its link every 3,000 submits per connection (unanswered submits: outcome
+#   - carrier A (first for SMS) drops its link every 3,000 submits per connection (unanswered submits: outcome
 #     unknown, answered to the client with an error, never resent) and leaves 0.05 % of submits
 #     unanswered (timeouts); the router rebinds with backoff;
-#   - carrier B is stopped with SIGTERM every 2 minutes (it refuses submits and sends the
+#   - carrier B (first for OTPs without iMessage) is stopped with SIGTERM every 2 minutes (it refuses submits and sends the
 #     receipts it owes, then exits) and started again 3 s later; routes fail over to A meanwhile;
 #   - clients are load-generator runs of 20–90 s each, two loops (OTP and SMS), one after another:
 #     every run binds, sends, waits for its receipts and unbinds; receipts that come after a run
@@ -86,7 +86,7 @@ channels = ["imessage", "carrier-b", "carrier-a"]
 
 [[route]]
 name = "default"
-channels = ["carrier-b", "carrier-a"]
+channels = ["carrier-a", "carrier-b"]
 TOML
 
 "$bin" sim otpblue --listen "127.0.0.1:$api" --api-key soak-key --latency 20ms >"$dir/otpblue.log" 2>&1 &
