@@ -468,3 +468,32 @@ async fn a_carrier_without_sc_interface_version_gets_no_tlvs() {
         "a v3.3 MC takes no TLVs"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_client_is_pinged_and_dropped_when_it_does_not_answer() {
+    let path = scratch_dir("conformance-idle").join("routes.toml");
+    std::fs::write(
+        &path,
+        format!("{}{ROUTES}", account("acme", "pw", "tps = 100000")),
+    )
+    .unwrap();
+    let r = LiveRouter::start_with(
+        &path,
+        "[limits]\nenquire_link_interval = \"1s\"\nresponse_timeout = \"1s\"\n",
+    )
+    .await;
+    let mut raw = bound(r.plain, Pdu::BindTransceiver).await;
+    // Answered pings keep the session up.
+    for _ in 0..2 {
+        let ping = raw.recv().await.unwrap();
+        assert_eq!(ping.pdu, Pdu::EnquireLink);
+        raw.send(&Command::new(ping.sequence_number, Pdu::EnquireLinkResp))
+            .await;
+    }
+    // An unanswered one closes it.
+    assert_eq!(raw.recv().await.unwrap().pdu, Pdu::EnquireLink);
+    assert!(
+        raw.closed_within(5).await,
+        "an unanswered ping drops the session"
+    );
+}

@@ -46,7 +46,13 @@ async fn router() -> LiveRouter {
         ),
     )
     .unwrap();
-    let live = LiveRouter::start(&path).await;
+    // The router pings a client idle for 1 s and drops one that does not answer within 2 s: a
+    // client that stays bound through the plan's idle step answered the router's enquire_links.
+    let live = LiveRouter::start_with(
+        &path,
+        "[limits]\nenquire_link_interval = \"1s\"\nresponse_timeout = \"2s\"\n",
+    )
+    .await;
     let t0 = Instant::now();
     while !live.router.table().channels["carrier"].is_up() {
         assert!(t0.elapsed() < Duration::from_secs(5), "carrier bind not up");
@@ -65,6 +71,7 @@ fn plan(window: usize) -> Value {
         {"op": "submit", "count": N, "window": window, "to": "447911123456",
          "registered_delivery": 1, "text": "Your parcel arrives today", "all_ids": true},
         {"op": "wait_receipts", "count": 2 * N, "show": 2 * N, "timeout": 20},
+        {"op": "idle", "seconds": 4},
         {"op": "enquire_link"},
         {"op": "unbind"},
     ])
@@ -93,8 +100,12 @@ fn check(client: &str, window: usize, out: &[Value]) {
         let text = r["text"].as_str().unwrap();
         assert!(text.starts_with(&format!("id:{id} ")), "{client}: {text}");
     }
-    assert_eq!(out[4]["status"], 0, "{client}: enquire_link");
-    assert_eq!(out[5]["status"], 0, "{client}: unbind");
+    assert_ne!(
+        out[4]["closed"], true,
+        "{client}: dropped while idle: {out:?}"
+    );
+    assert_eq!(out[5]["status"], 0, "{client}: enquire_link after idling");
+    assert_eq!(out[6]["status"], 0, "{client}: unbind");
     println!(
         "interop {client} window {window}: OTP {:.0} msg/s, other {:.0} msg/s",
         out[1]["rate"].as_f64().unwrap_or(0.0),

@@ -6,6 +6,7 @@
 #   {"op": "submit", "count": n, "window": w, "to": "1415...", "text": "...",
 #    "from": "MyBank", "registered_delivery": 0|1}                          -> statuses, ids, rate
 #   {"op": "wait_receipts", "count": n, "timeout": s}                       -> receipts, items
+#   {"op": "idle", "seconds": s}  (reads, answering the router's enquire_link) -> {"receipts": n}
 #   {"op": "enquire_link"}                                                  -> {"status": n}
 #   {"op": "unbind"}                                                        -> {"status": n}
 # The router's enquire_links are answered while reading; deliver_sm is answered with
@@ -107,6 +108,10 @@ for my $s (@{ $plan->{steps} }) {
         my $show = $s->{show} // 0;
         my @items = @receipts[0 .. ($show < @receipts ? $show : scalar @receipts) - 1];
         push @out, { receipts => scalar @receipts, items => \@items };
+    } elsif ($op eq 'idle') {
+        my $until = time() + ($s->{seconds} // 1);
+        while (time() < $until) { pump(0.1); }
+        push @out, { closed => JSON::PP::false, receipts => scalar @receipts };
     } elsif ($op eq 'enquire_link') {
         my $seq = $c->enquire_link();
         push @out, { status => wait_resp($seq)->{status} };

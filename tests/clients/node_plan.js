@@ -1,7 +1,8 @@
 // Drives the third-party Node SMPP client (npm `smpp`) through a plan given as JSON on argv[2]
 // and prints the outcome of every step as JSON; the Rust end-to-end tests assert on it.
 // Steps: bind {mode, system_id, password}, submit {count, window, to, text, from,
-// registered_delivery, all_ids}, wait_receipts {count, timeout, show}, enquire_link, unbind.
+// registered_delivery, all_ids}, wait_receipts {count, timeout, show}, idle {seconds} (answering
+// the router's enquire_link), enquire_link, unbind.
 'use strict';
 const smpp = require('smpp');
 
@@ -64,6 +65,9 @@ async function main() {
       const deadline = Date.now() + (s.timeout || 5) * 1000;
       while (receipts.length < s.count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       out.push({ receipts: receipts.length, items: receipts.slice(0, s.show === undefined ? 3 : s.show) });
+    } else if (s.op === 'idle') {
+      await new Promise((r) => setTimeout(r, (s.seconds || 1) * 1000));
+      out.push({ closed: session.closed === true, receipts: receipts.length });
     } else if (s.op === 'enquire_link') {
       const resp = await call(session, 'enquire_link', {});
       out.push({ status: resp.command_status });

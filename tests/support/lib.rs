@@ -266,6 +266,11 @@ pub struct LiveRouter {
 impl LiveRouter {
     /// Loads `path` and starts serving; panics when the file has errors.
     pub async fn start(path: &Path) -> Self {
+        Self::start_with(path, "").await
+    }
+
+    /// The same with `router_toml` (its listeners are replaced by a loopback port).
+    pub async fn start_with(path: &Path, router_toml: &str) -> Self {
         use smpp_router::routing::{router::Router, watch};
         let router = Arc::new(Router::new(
             path,
@@ -281,7 +286,7 @@ impl LiveRouter {
         router.set_outbox(outbox.clone());
         router.reload().unwrap();
         outbox.recheck(router.table().accounts.iter().map(|a| a.system_id.clone()));
-        let mut config = RouterConfig::parse(Path::new("router.toml"), "").unwrap();
+        let mut config = RouterConfig::parse(Path::new("router.toml"), router_toml).unwrap();
         config.listen.plain = "127.0.0.1:0".into();
         config.listen.tls = "off".into();
         let server = Server::start(
