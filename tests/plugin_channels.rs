@@ -485,3 +485,46 @@ async fn plugins_are_added_and_replaced_by_editing_routes_under_load_without_los
     );
     assert!(live.router.status().errors.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_at_its_in_flight_cap_takes_no_more_and_messages_fail_over() {
+    let (live, _) = router(&format!(
+        "{}{}[[route]]\nname = \"r\"\nchannels = [\"capped\", \"spare\"]\nnext_after_unknown = true\n",
+        plugin(
+            "capped",
+            "test-plugin-faulty",
+            "timeout = \"1s\"\nmax_in_flight = 1",
+            "hang = \"+1212\""
+        ),
+        plugin("spare", "smpp-router-plugin-simulated", "", "latency = \"1ms\""),
+    ))
+    .await;
+    // Two at once: the first holds the only slot until its timeout; the second finds the
+    // plugin full, is not sent there, and goes to the next channel.
+    let out = smpplib(live.plain, false, submit_plan(2, "12125551234", 2)).await;
+    assert_eq!(count(&out[1], 0), 2, "{out:?}");
+    let attempts: Vec<String> = out[1]["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| {
+            live.store
+                .by_router_id(id.as_str().unwrap())
+                .unwrap()
+                .unwrap()
+                .attempts
+        })
+        .collect();
+    assert!(
+        attempts.iter().any(|a| a.starts_with("capped unknown")),
+        "{attempts:?}"
+    );
+    assert!(
+        attempts.iter().any(|a| a.starts_with("capped not_sent")),
+        "{attempts:?}"
+    );
+    assert!(
+        metrics()
+            .contains("smpp_router_plugin_events_total{channel=\"capped\",event=\"at_capacity\"}")
+    );
+}
