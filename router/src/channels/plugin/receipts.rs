@@ -1,0 +1,99 @@
+//! Receipts a plugin emits, turned into `deliver_sm`s for the accounts that sent the messages:
+//! the message is found in the store by the plugin's id for it, the receipt is built in the
+//! usual format with the router's id and the client's addresses, and delivered through the
+//! outbox once the client has its `submit_sm_resp`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use smpp_router_plugin_api::Receipt;
+
+use crate::outbox::Outbox;
+use crate::receipts::{self, ReceiptInfo};
+use crate::smpp::pdu::{Address, Sm};
+use crate::smpp::values::{MessageState, RegisteredDelivery};
+
+/// Waits before looking a receipt's message up again: a plugin may emit the receipt before the
+/// router has recorded the message it just accepted.
+const LOOKUP_RETRIES: [u64; 5] = [0, 10, 50, 250, 1000];
+
+/// Receipts being relayed now (looked up and stored), for [`super::drain_all`].
+static RELAYING: AtomicUsize = AtomicUsize::new(0);
+
+/// Receipts being relayed now.
+pub(super) fn relaying() -> usize {
+    RELAYING.load(Ordering::Acquire)
+}
+
+/// Turns the plugin's receipts into `deliver_sm`s for the accounts that sent the messages.
+pub(super) async fn relay_receipts(
+    channel: String,
+    mut receipts: tokio::sync::mpsc::UnboundedReceiver<Receipt>,
+    outbox: Arc<Outbox>,
+) {
+    while let Some(receipt) = receipts.recv().await {
+        let channel = channel.clone();
+        let outbox = outbox.clone();
+        RELAYING.fetch_add(1, Ordering::AcqRel);
+        tokio::spawn(async move {
+            relay_one(&channel, receipt, &outbox).await;
+            RELAYING.fetch_sub(1, Ordering::AcqRel);
+        });
+    }
+}
+
+async fn relay_one(channel: &str, receipt: Receipt, outbox: &Arc<Outbox>) {
+    let store = outbox.store();
+    let mut record = None;
+    for wait in LOOKUP_RETRIES {
+        if wait > 0 {
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
+        match store.lookup(channel, &receipt.message_id) {
+            Ok(Some(r)) => {
+                record = Some(r);
+                break;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(%channel, error = %e, "store: receipt lookup failed; receipt dropped");
+                return;
+            }
+        }
+    }
+    let Some(record) = record else {
+        tracing::warn!(%channel, id = %receipt.message_id, "plugin receipt for an unknown message dropped");
+        return;
+    };
+    let Some(to) = &record.receipt_to else {
+        tracing::warn!(%channel, id = %record.router_id, "plugin receipt for a message recorded without addresses dropped");
+        return;
+    };
+    let state = MessageState(receipt.state.to_abi());
+    if !RegisteredDelivery(to.registered_delivery).wants_receipt(state == MessageState::DELIVERED) {
+        tracing::debug!(%channel, id = %record.router_id, "receipt not requested by the client");
+        return;
+    }
+    let original = Sm {
+        source: Address::new(to.source.0, to.source.1, to.source.2.as_bytes()),
+        dest: Address::new(to.dest.0, to.dest.1, to.dest.2.as_bytes()),
+        ..Sm::default()
+    };
+    let err = format!("{:03}", receipt.error.min(999));
+    let sm = receipts::build(
+        &original,
+        &ReceiptInfo {
+            message_id: &record.router_id,
+            state,
+            err: &err,
+            submitted_unix: record.created,
+            done_unix: receipts::unix_now(),
+        },
+    );
+    crate::metrics::global().receipt_from_channel(channel);
+    crate::answers::gate().wait(&record.router_id).await;
+    if let Err(e) = outbox.push(&record.account, sm).await {
+        tracing::error!(%channel, id = %record.router_id, error = %e, "store: cannot keep a plugin receipt; dropped");
+    }
+}
