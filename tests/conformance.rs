@@ -70,6 +70,17 @@ fn header(len: u32, id: u32, status: u32, seq: u32) -> Vec<u8> {
         .collect()
 }
 
+/// Sends `cmd` and asserts the answer: `want`'s command id and status, `cmd`'s sequence number.
+async fn answered(raw: &mut Raw, cmd: Command, want: (CommandId, CommandStatus)) {
+    let seq = cmd.sequence_number;
+    raw.send(&cmd).await;
+    let resp = raw.recv().await.unwrap();
+    assert_eq!(
+        (resp.command_id(), resp.status, resp.sequence_number),
+        (want.0, want.1, seq)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enquire_link_before_bind_is_answered() {
     let r = router().await;
@@ -81,13 +92,12 @@ async fn enquire_link_before_bind_is_answered() {
         (Pdu::EnquireLinkResp, CommandStatus::ROK, 7)
     );
     // Other requests before a bind: their own response with ESME_RINVBNDSTS.
-    raw.send(&Command::new(8, Pdu::SubmitSm(submit("14155551234"))))
-        .await;
-    let resp = raw.recv().await.unwrap();
-    assert_eq!(
-        (resp.command_id(), resp.status, resp.sequence_number),
-        (CommandId::SUBMIT_SM_RESP, CommandStatus::RINVBNDSTS, 8)
-    );
+    answered(
+        &mut raw,
+        Command::new(8, Pdu::SubmitSm(submit("14155551234"))),
+        (CommandId::SUBMIT_SM_RESP, CommandStatus::RINVBNDSTS),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,13 +120,12 @@ async fn a_bind_while_bound_is_refused_with_alybnd_and_the_session_stays_bound()
 async fn submit_on_a_receiver_bind_gets_invbndsts() {
     let r = router().await;
     let mut raw = bound(r.plain, Pdu::BindReceiver).await;
-    raw.send(&Command::new(2, Pdu::SubmitSm(submit("14155551234"))))
-        .await;
-    let resp = raw.recv().await.unwrap();
-    assert_eq!(
-        (resp.command_id(), resp.status, resp.sequence_number),
-        (CommandId::SUBMIT_SM_RESP, CommandStatus::RINVBNDSTS, 2)
-    );
+    answered(
+        &mut raw,
+        Command::new(2, Pdu::SubmitSm(submit("14155551234"))),
+        (CommandId::SUBMIT_SM_RESP, CommandStatus::RINVBNDSTS),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

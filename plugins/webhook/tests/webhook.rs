@@ -72,6 +72,15 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<serde_json::Value>>) {
     }
 }
 
+/// A loopback port that was free a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 #[test]
 fn answers_become_outcomes() {
     let (url, seen) = server();
@@ -120,11 +129,7 @@ fn answers_become_outcomes() {
 
 #[test]
 fn an_unreachable_webhook_is_not_sent_and_goes_down() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let host = TestHost::start::<Webhook>(&format!(
         r#"{{"url":"http://127.0.0.1:{port}/x","timeout":"1s"}}"#
     ))
@@ -141,11 +146,7 @@ fn an_unreachable_webhook_is_not_sent_and_goes_down() {
 #[test]
 fn status_callbacks_become_receipts() {
     let (url, _) = server();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let host = TestHost::start::<Webhook>(&format!(
         r#"{{"url":"{url}","receipt_listen":"127.0.0.1:{port}"}}"#
     ))
