@@ -24,7 +24,11 @@ bin="$PWD/target/release/smpp-router"
 dir="$(mktemp -d)"
 echo "soak: ${minutes} min, files in $dir"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+b_pid="" otp_loop="" sms_loop=""
+cleanup() {
+  for p in "${pids[@]}" $b_pid $otp_loop $sms_loop; do kill "$p" 2>/dev/null || true; done
+  pkill -P $$ 2>/dev/null || true
+}
 trap cleanup EXIT
 
 smpp=39775 api=39787 carrier_a=39875 carrier_b=39876

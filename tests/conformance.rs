@@ -506,3 +506,26 @@ async fn an_idle_client_is_pinged_and_dropped_when_it_does_not_answer() {
         "an unanswered ping drops the session"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_sm_from_a_client_reaches_even_a_v33_carrier_with_its_text() {
+    let (carrier, seen) = scripted_carrier_v(vec![Answer::Ok], false).await;
+    let r = router_to(carrier).await;
+    let mut raw = bound(r.plain, Pdu::BindTransmitter).await;
+    let data = DataSm {
+        source: Address::new(5, 0, "MyBank"),
+        dest: Address::new(1, 1, "14155551234"),
+        tlvs: TlvsBuilder::new()
+            .push(0x0424, b"Your code is 482910")
+            .build(),
+        ..DataSm::default()
+    };
+    raw.send(&Command::new(2, Pdu::DataSm(data))).await;
+    let resp = raw.recv().await.unwrap();
+    assert_eq!(
+        (resp.command_id(), resp.status),
+        (CommandId::DATA_SM_RESP, CommandStatus::ROK)
+    );
+    let got = seen.lock().unwrap()[0].clone();
+    assert_eq!(&got.short_message[..], b"Your code is 482910");
+}

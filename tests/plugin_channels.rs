@@ -255,6 +255,10 @@ async fn messages_fail_over_when_a_plugin_refuses_panics_or_times_out() {
         metrics()
             .contains("smpp_router_plugin_events_total{channel=\"hangs\",event=\"timeout\"} 3")
     );
+    assert!(
+        !live.router.table().channels["hangs"].is_up(),
+        "skipped after three timeouts"
+    );
     let out = smpplib(live.plain, false, submit_plan(1, "12125551234", 1)).await;
     assert!(fallback(&out).attempts.starts_with("hangs down"), "{out:?}");
 
@@ -415,14 +419,14 @@ async fn plugins_are_added_and_replaced_by_editing_routes_under_load_without_los
     let v2 = dir.join("libsim-v2.so");
     std::fs::copy(&sim, &v2).unwrap();
     let config = |prefix: &str| {
-        format!("latency = \"3ms\"\nreceipt_delay = \"5ms\"\nid_prefix = \"{prefix}\"")
+        format!("latency = \"5ms\"\nreceipt_delay = \"5ms\"\nid_prefix = \"{prefix}\"")
     };
     let (live, path) = router(&format!(
         "{}[[route]]\nname = \"r\"\nchannels = [\"a\"]\n",
         plugin_at("a", &sim, "", &config("a1-"))
     ))
     .await;
-    let n = 300;
+    let n = 600;
     let plan = tokio::spawn(smpplib(
         live.plain,
         false,
@@ -469,6 +473,10 @@ async fn plugins_are_added_and_replaced_by_editing_routes_under_load_without_los
         }
         generations.push(live.router.status().generation);
     }
+    assert!(
+        !plan.is_finished(),
+        "every edit happened while messages were flowing"
+    );
     let out = plan.await.unwrap();
     assert_eq!(
         count(&out[1], 0),

@@ -15,7 +15,7 @@ async fn draining_plugins_at_shutdown_keeps_the_receipts_they_still_hold() {
     std::fs::write(
         &path,
         format!(
-            "{}[[channel]]\nname = \"slow-receipts\"\nkind = \"plugin\"\npath = \"{}\"\n[channel.config]\nlatency = \"1ms\"\nreceipt_delay = \"1500ms\"\n\n[[route]]\nname = \"r\"\nchannels = [\"slow-receipts\"]\n",
+            "{}[[channel]]\nname = \"slow-receipts\"\nkind = \"plugin\"\npath = \"{}\"\n[channel.config]\nlatency = \"1ms\"\nreceipt_delay = \"4s\"\n\n[[route]]\nname = \"r\"\nchannels = [\"slow-receipts\"]\n",
             account("acme", "pw", ""),
             plugin_library("smpp-router-plugin-simulated").display()
         ),

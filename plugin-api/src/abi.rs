@@ -299,9 +299,10 @@ pub struct SrpPlugin {
         error_len: *mut usize,
     ) -> i32,
     /// Starts sending `message`. Returns [`SRP_OK`] when the plugin took the work; it then calls
-    /// [`SrpHost::complete`] with `completion` exactly once. Any other return means the plugin
-    /// will not complete it (the host treats it as not sent; [`SRP_PANICKED`] also disables the
-    /// instance). Must not block.
+    /// [`SrpHost::complete`] with `completion` exactly once. [`SRP_PANICKED`]: the host disables
+    /// the instance but still waits for the completion (the SDK reports one for every submit:
+    /// "not sent" when the panic dropped it inside `submit`). Any other return means the plugin
+    /// will not complete it (the host treats it as not sent). Must not block.
     pub submit: unsafe extern "C" fn(
         instance: *mut c_void,
         message: *const SrpMessage,
@@ -349,6 +350,10 @@ pub fn valid_metric_name(name: &[u8]) -> bool {
 /// The longest channel message id a host takes ([`SrpResult::message_id`], [`SrpReceipt`]).
 pub const MAX_MESSAGE_ID: usize = 64;
 
+/// `size_of::<SrpPlugin>()` in ABI 1.0: what every 1.x descriptor covers at least. (A later
+/// minor appends fields and keeps this constant.)
+pub const PLUGIN_SIZE_1_0: u32 = size_of_u32::<SrpPlugin>();
+
 /// The size of `T` as the `u32` the structs carry.
 pub const fn size_of_u32<T>() -> u32 {
     std::mem::size_of::<T>() as u32
@@ -393,10 +398,8 @@ impl std::fmt::Display for AbiMismatch {
             ),
             Self::Size { plugin } => write!(
                 f,
-                "the plugin descriptor is {plugin} bytes, smaller than ABI {}.{} requires ({})",
-                host.0,
-                host.1,
-                size_of_u32::<SrpPlugin>()
+                "the plugin descriptor is {plugin} bytes, smaller than ABI {}.0 requires ({})",
+                host.0, PLUGIN_SIZE_1_0
             ),
         }
     }
@@ -430,8 +433,9 @@ pub unsafe fn check_descriptor<'a>(ptr: *const SrpPlugin) -> Result<&'a SrpPlugi
     if head.abi_minor > ABI_MINOR {
         return Err(AbiMismatch::Minor { plugin });
     }
-    // Every 1.x descriptor holds at least the 1.0 fields, which are all of this struct today.
-    if head.struct_size < size_of_u32::<SrpPlugin>() {
+    // Every 1.x descriptor holds at least the 1.0 fields; a host of a later minor reads the
+    // fields added since only when `struct_size` covers them.
+    if head.struct_size < PLUGIN_SIZE_1_0 {
         return Err(AbiMismatch::Size {
             plugin: head.struct_size,
         });

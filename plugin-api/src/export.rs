@@ -182,6 +182,7 @@ unsafe extern "C" fn submit<T: Plugin>(
     guard(Some(inst.host), "submit", || {
         // SAFETY: valid for the call, which outlives `msg`.
         let msg = unsafe { Message::from_abi(raw) };
+        let _in_submit = crate::sdk::InSubmit::enter();
         inst.plugin.submit(msg, Completion::new(inst.host, token));
         abi::SRP_OK
     })

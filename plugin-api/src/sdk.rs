@@ -146,8 +146,8 @@ impl State {
 /// The outcome of a submit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// Taken. `message_id` is the channel's id for it (receipts name it; empty: the router's
-    /// id). `final_state` when the outcome is known at once; otherwise emit a receipt later.
+    /// Taken. `message_id` is the channel's id for it (receipts name it, so it must be unique
+    /// across restarts; empty: the router's id). `final_state` when the outcome is known at once; otherwise emit a receipt later.
     Accepted {
         /// The channel's id, at most 64 bytes.
         message_id: String,
@@ -347,11 +347,34 @@ impl Completion {
     }
 }
 
-impl Drop for Completion {
-    /// A completion dropped without an outcome is reported: as not sent while unwinding from a
-    /// panic (the router fails the message over), as unknown otherwise.
+thread_local! {
+    /// Set while the plugin's `submit` runs on this thread (by the exported shim).
+    static IN_SUBMIT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks this thread as running `submit` until dropped.
+pub(crate) struct InSubmit(bool);
+
+impl InSubmit {
+    pub(crate) fn enter() -> Self {
+        Self(IN_SUBMIT.with(|f| f.replace(true)))
+    }
+}
+
+impl Drop for InSubmit {
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        let was = self.0;
+        IN_SUBMIT.with(|f| f.set(was));
+    }
+}
+
+impl Drop for Completion {
+    /// A completion dropped without an outcome is reported. Dropped by a panic inside `submit`
+    /// (which must not block, so nothing went out yet): not sent, and the router fails the
+    /// message over. Anywhere else — a worker that panicked after sending, a completion
+    /// forgotten — unknown: the message may have gone out and is never sent again.
+    fn drop(&mut self) {
+        if std::thread::panicking() && IN_SUBMIT.with(std::cell::Cell::get) {
             self.finish(&Outcome::NotSent);
         } else {
             self.finish(&Outcome::Unknown);

@@ -103,6 +103,7 @@ struct State {
     metrics: HashMap<String, f64>,
     bad_receipts: usize,
     bad_metrics: usize,
+    stray_completions: usize,
 }
 
 #[derive(Default)]
@@ -354,6 +355,12 @@ impl TestHost {
         self.shared.lock().bad_receipts
     }
 
+    /// Completions the router would ignore: a second one for the same submit, or one that came
+    /// after the wait gave up (a timeout).
+    pub fn stray_completions(&self) -> usize {
+        self.shared.lock().stray_completions
+    }
+
     /// Metrics the router would drop: a name that is not 1–64 bytes of `[a-z0-9_]`, or a value
     /// that is not finite.
     pub fn invalid_metrics(&self) -> usize {
@@ -418,14 +425,16 @@ unsafe extern "C" fn on_complete(ctx: *mut c_void, token: u64, result: *const Sr
     // SAFETY: ctx per `shared`.
     let shared = unsafe { shared(ctx) };
     let mut state = shared.lock();
-    if let Some(slot @ None) = state.outcomes.get_mut(&token) {
-        // An outcome the ABI does not define is kept as "no outcome" and reported as bad.
-        match outcome {
+    match state.outcomes.get_mut(&token) {
+        // An outcome the ABI does not define is reported as bad.
+        Some(slot @ None) => match outcome {
             Some(o) => *slot = Some(o),
             None => {
                 state.outcomes.remove(&token);
             }
-        }
+        },
+        // A second completion, or one after the wait gave up: the router ignores it.
+        _ => state.stray_completions += 1,
     }
     drop(state);
     shared.changed.notify_all();

@@ -51,6 +51,12 @@ impl Plugin for Scripted {
             completion.complete(Outcome::Refused(0x0B));
         } else if d.starts_with("+3000") {
             panic!("submit exploded");
+        } else if d.starts_with("+6000") {
+            // A worker that panics after taking the message: it may have gone out.
+            std::thread::spawn(move || {
+                let _held = completion;
+                panic!("worker exploded after sending");
+            });
         } else if d.starts_with("+4000") {
             std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(20));
@@ -101,8 +107,14 @@ fn outcomes_receipts_logs_and_metrics_cross_the_abi() {
         Outcome::Unknown,
         "a dropped completion reports an unknown outcome"
     );
-    assert_eq!(host.metric("submits"), Some(4.0));
+    assert_eq!(
+        host.submit(&TestMessage::new("+60001234567", "x")).unwrap(),
+        Outcome::Unknown,
+        "a completion dropped by a panic outside submit: the message may have gone out"
+    );
+    assert_eq!(host.metric("submits"), Some(5.0));
     assert_eq!(host.invalid_metrics(), 1, "names must be [a-z0-9_]");
+    assert_eq!(host.stray_completions(), 0);
     assert!(host.logs().contains(&(Level::Info, "started".to_string())));
     assert_eq!(host.health().unwrap(), Health::Up);
 }

@@ -20,18 +20,28 @@ use tokio::sync::Notify;
 /// The longest a receipt waits for its message's answer (a client that vanished never closes
 /// its ids).
 pub const MAX_WAIT: Duration = Duration::from_secs(2);
-/// Open ids older than this are forgotten (their client went away before the answer).
+/// Open ids older than this count as closed, and are forgotten at the next pruning: a message
+/// is answered within its route's deadline (seconds), and ids whose client went away are
+/// closed by its connection — this only bounds what slips through.
 const STALE: Duration = Duration::from_secs(60);
+/// Inserts into a shard between two prunings of its stale ids.
+const PRUNE_EVERY: u32 = 4096;
 const SHARDS: usize = 16;
+
+#[derive(Default)]
+struct Shard {
+    open: HashMap<u64, Instant>,
+    inserts: u32,
+}
 
 /// The ids whose answer is not written yet.
 pub struct AnswerGate {
-    shards: [Mutex<HashMap<u64, Instant>>; SHARDS],
+    shards: [Mutex<Shard>; SHARDS],
     closed: Notify,
 }
 
 static GATE: LazyLock<AnswerGate> = LazyLock::new(|| AnswerGate {
-    shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
+    shards: std::array::from_fn(|_| Mutex::new(Shard::default())),
     closed: Notify::new(),
 });
 
@@ -46,19 +56,23 @@ pub fn key(id: &str) -> Option<u64> {
 }
 
 impl AnswerGate {
-    fn shard(&self, key: u64) -> &Mutex<HashMap<u64, Instant>> {
-        &self.shards[(key % SHARDS as u64) as usize]
+    fn shard(&self, key: u64) -> &Mutex<Shard> {
+        // Router ids end in a per-millisecond sequence that is mostly 0 at low rates: mix in
+        // the millisecond so that ids spread over the shards at any rate.
+        let mixed = key ^ (key >> 22);
+        &self.shards[(mixed % SHARDS as u64) as usize]
     }
 
     /// Marks `id` as routed but not yet answered.
     pub fn open(&self, id: &str) {
         let Some(k) = key(id) else { return };
         if let Ok(mut s) = self.shard(k).lock() {
-            if s.len() >= 4096 && s.len().is_power_of_two() {
-                let now = Instant::now();
-                s.retain(|_, t| now.duration_since(*t) < STALE);
+            let now = Instant::now();
+            s.inserts = s.inserts.wrapping_add(1);
+            if s.inserts % PRUNE_EVERY == 0 {
+                s.open.retain(|_, t| now.duration_since(*t) < STALE);
             }
-            s.insert(k, Instant::now());
+            s.open.insert(k, now);
         }
     }
 
@@ -68,7 +82,7 @@ impl AnswerGate {
         let was_open = self
             .shard(k)
             .lock()
-            .map(|mut s| s.remove(&k).is_some())
+            .map(|mut s| s.open.remove(&k).is_some())
             .unwrap_or(false);
         if was_open {
             self.closed.notify_waiters();
@@ -78,7 +92,7 @@ impl AnswerGate {
     fn is_open(&self, k: u64) -> bool {
         self.shard(k)
             .lock()
-            .map(|s| s.contains_key(&k))
+            .map(|s| s.open.get(&k).is_some_and(|t| t.elapsed() < STALE))
             .unwrap_or(false)
     }
 
@@ -111,7 +125,7 @@ mod tests {
         g.wait("123456789").await;
         g.open("987654321");
         let waiter = tokio::spawn(async { gate().wait("987654321").await });
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
         assert!(!waiter.is_finished(), "open: the receipt waits");
         g.close(key("987654321"));
         tokio::time::timeout(Duration::from_secs(1), waiter)

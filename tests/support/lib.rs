@@ -165,10 +165,12 @@ pub fn sent_ids(sent: &Value) -> Vec<&str> {
 pub fn assert_receipts(sent: &Value, receipts: &Value, n: usize, stat: &str) {
     assert_eq!(receipts["receipts"], n, "{receipts:?}");
     let ids = sent_ids(sent);
+    let mut seen = std::collections::HashSet::new();
     for r in receipts["items"].as_array().unwrap() {
         assert_eq!(r["esm_class"], 4, "{r:?}");
         let id = r["id"].as_str().unwrap();
         assert!(ids.contains(&id), "receipt for {id}, sent {ids:?}");
+        assert!(seen.insert(id), "a second receipt for {id}");
         let text = r["text"].as_str().unwrap();
         assert!(
             text.starts_with(&format!("id:{id} ")),

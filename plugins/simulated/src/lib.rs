@@ -98,6 +98,8 @@ struct Queue {
     heap: Mutex<BinaryHeap<Timed>>,
     changed: Condvar,
     stop: AtomicBool,
+    /// Jobs taken from the heap and not finished yet.
+    running: AtomicU64,
 }
 
 impl Queue {
@@ -114,6 +116,8 @@ pub struct Simulated {
     refuse: Vec<String>,
     undeliverable: Vec<String>,
     id_prefix: String,
+    /// When this instance started (ms since the Unix epoch), part of every id.
+    epoch: u64,
     next_id: AtomicU64,
     draining: AtomicBool,
     queue: Arc<Queue>,
@@ -172,6 +176,9 @@ impl Plugin for Simulated {
             refuse: settings.refuse,
             undeliverable: settings.undeliverable,
             id_prefix: settings.id_prefix,
+            epoch: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
             next_id: AtomicU64::new(1),
             draining: AtomicBool::new(false),
             queue,
@@ -191,7 +198,8 @@ impl Plugin for Simulated {
             );
         }
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let id = format!("{}{n:x}", self.id_prefix);
+        // Unique across instances and restarts: the router finds a receipt's message by this id.
+        let id = format!("{}{:x}-{n:x}", self.id_prefix, self.epoch);
         let receipt = message.wants_receipt().then(|| {
             let undeliverable = self
                 .undeliverable
@@ -226,7 +234,9 @@ impl Plugin for Simulated {
     fn drain(&self) {
         self.draining.store(true, Ordering::Release);
         let deadline = Instant::now() + DRAIN_WAIT;
-        while !self.queue.lock().is_empty() && Instant::now() < deadline {
+        let busy =
+            || !self.queue.lock().is_empty() || self.queue.running.load(Ordering::Acquire) > 0;
+        while busy() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
         let left = self.queue.lock().len();
@@ -302,8 +312,10 @@ fn run_timer(queue: &Queue, host: Host) {
         match heap.peek().map(|t| t.at) {
             Some(at) if at <= now => {
                 if let Some(t) = heap.pop() {
+                    queue.running.fetch_add(1, Ordering::AcqRel);
                     drop(heap);
                     run_job(host, t.job);
+                    queue.running.fetch_sub(1, Ordering::AcqRel);
                     heap = queue.lock();
                 }
             }

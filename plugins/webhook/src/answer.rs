@@ -9,7 +9,8 @@
 //! | 401, 403 | refused, `ESME_RSUBMITFAIL` (0x45), logged as a credentials problem |
 //! | 404, 410 | refused, `ESME_RINVDSTADR` (0x0B) |
 //! | 429 | refused, `ESME_RTHROTTLED` (0x58) |
-//! | 502, 503, 504 | not sent (the service did not take it): the router fails over |
+//! | 502, 503 | not sent (the service did not take it): the router fails over |
+//! | 504 | unknown (a gateway timed out: the service may have it); never resent |
 //! | other 5xx, other statuses | refused, `ESME_RSYSERR` (0x08) |
 //! | connection refused, DNS failure | not sent |
 //! | timeout, connection lost after sending | unknown (never resent to this channel) |
@@ -68,7 +69,8 @@ pub fn outcome(status: u16, body: &[u8]) -> Outcome {
         400 | 401 | 403 | 422 => Outcome::Refused(SUBMIT_FAILED),
         404 | 410 => Outcome::Refused(INVALID_DESTINATION),
         429 => Outcome::Refused(THROTTLED),
-        502..=504 => Outcome::NotSent,
+        502 | 503 => Outcome::NotSent,
+        504 => Outcome::Unknown,
         _ => Outcome::Refused(SYSTEM_ERROR),
     }
 }
@@ -118,6 +120,7 @@ mod tests {
         assert_eq!(outcome(404, b""), Outcome::Refused(INVALID_DESTINATION));
         assert_eq!(outcome(429, b""), Outcome::Refused(THROTTLED));
         assert_eq!(outcome(503, b""), Outcome::NotSent);
+        assert_eq!(outcome(504, b""), Outcome::Unknown);
         assert_eq!(outcome(500, b""), Outcome::Refused(SYSTEM_ERROR));
         let long = format!(r#"{{"id":"{}"}}"#, "x".repeat(65));
         assert_eq!(

@@ -21,19 +21,24 @@ pub fn start(
     addr: SocketAddr,
     host: Host,
 ) -> Result<SocketAddr, String> {
-    let std_listener =
-        std::net::TcpListener::bind(addr).map_err(|e| format!("receipt_listen {addr}: {e}"))?;
-    std_listener
-        .set_nonblocking(true)
-        .map_err(|e| format!("receipt_listen {addr}: {e}"))?;
-    let local = std_listener
-        .local_addr()
-        .map_err(|e| format!("receipt_listen {addr}: {e}"))?;
+    let err = |e: std::io::Error| format!("receipt_listen {addr}: {e}");
     let listener = {
         let _guard = runtime.enter();
-        tokio::net::TcpListener::from_std(std_listener)
-            .map_err(|e| format!("receipt_listen {addr}: {e}"))?
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()
+        } else {
+            tokio::net::TcpSocket::new_v6()
+        }
+        .map_err(err)?;
+        // A reload that changes this channel starts the new instance while the old one still
+        // listens: both share the port until the old one is dropped.
+        socket.set_reuseaddr(true).map_err(err)?;
+        #[cfg(unix)]
+        socket.set_reuseport(true).map_err(err)?;
+        socket.bind(addr).map_err(err)?;
+        socket.listen(1024).map_err(err)?
     };
+    let local = listener.local_addr().map_err(err)?;
     runtime.spawn(async move {
         loop {
             let stream = match listener.accept().await {

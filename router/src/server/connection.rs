@@ -129,6 +129,13 @@ pub async fn serve<S>(
     }
     let _ = wr.shutdown().await;
     c.cleanup(&mut deliver_rx);
+    // Answers that will never be written: their receipts need not wait (see `answers`).
+    done_rx.close();
+    while let Ok((_, _, outcome)) = done_rx.try_recv() {
+        if let Outcome::Accepted { message_id, .. } = outcome {
+            crate::answers::gate().close(crate::answers::key(&message_id));
+        }
+    }
     tracing::debug!(session = id, %peer, "connection closed");
 }
 
@@ -277,7 +284,12 @@ impl Conn {
                 let tx = self.done_tx.clone();
                 tokio::spawn(async move {
                     let outcome = fut.await;
-                    let _ = tx.send((seq, request, outcome)).await;
+                    if let Err(lost) = tx.send((seq, request, outcome)).await {
+                        // The client left before its answer: its receipts need not wait.
+                        if let (_, _, Outcome::Accepted { message_id, .. }) = lost.0 {
+                            crate::answers::gate().close(crate::answers::key(&message_id));
+                        }
+                    }
                 });
             }
         }

@@ -5,41 +5,67 @@ use std::collections::HashMap;
 use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use smpp_router_plugin_api::abi::{self, SrpHost, SrpReceipt, SrpResult, SrpStr};
 use smpp_router_plugin_api::{Outcome, Receipt};
 use tokio::sync::{mpsc, oneshot};
 
-/// What the callbacks reach through `ctx`: one per plugin instance, alive until the instance is
-/// destroyed.
+/// Receipts a plugin may have queued before the router takes them; beyond this the plugin is
+/// told to emit them again later (`SRP_RECEIPT_RETRY`).
+const RECEIPT_QUEUE: usize = 65_536;
+
+/// What the callbacks reach through `ctx`: one per plugin instance.
+///
+/// The context and the table that points to it are **never freed** (a few hundred bytes per
+/// instance, and instances are only made at start and reload): a plugin written without
+/// `unsafe` can still keep a `Host` in a thread it forgot to join, and a callback after
+/// `destroy` must find a closed context, not freed memory. [`HostCtx::close`] makes every later
+/// callback a no-op and lets the receipt task end.
 pub struct HostCtx {
     /// The channel's name, for logs and metrics.
     pub channel: String,
     /// Submits waiting for their completion, by token.
     pending: Mutex<HashMap<u64, oneshot::Sender<Outcome>>>,
     next: AtomicU64,
-    /// Receipts on their way to the receipt task.
-    receipts: mpsc::UnboundedSender<Receipt>,
+    /// Receipts on their way to the receipt task; `None` once closed.
+    receipts: Mutex<Option<mpsc::Sender<Receipt>>>,
+    closed: AtomicBool,
 }
 
 impl HostCtx {
-    /// A context for `channel`, and the receiving end of its receipts.
-    pub fn new(channel: &str) -> (Self, mpsc::UnboundedReceiver<Receipt>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        (
-            Self {
-                channel: channel.to_string(),
-                pending: Mutex::new(HashMap::new()),
-                next: AtomicU64::new(1),
-                receipts: tx,
-            },
-            rx,
-        )
+    /// A context for `channel` and the table that points to it (both live for the rest of the
+    /// process), and the receiving end of its receipts.
+    pub fn new(channel: &str) -> (&'static Self, &'static SrpHost, mpsc::Receiver<Receipt>) {
+        let (tx, rx) = mpsc::channel(RECEIPT_QUEUE);
+        let ctx: &'static Self = Box::leak(Box::new(Self {
+            channel: channel.to_string(),
+            pending: Mutex::new(HashMap::new()),
+            next: AtomicU64::new(1),
+            receipts: Mutex::new(Some(tx)),
+            closed: AtomicBool::new(false),
+        }));
+        let table: &'static SrpHost = Box::leak(Box::new(ctx.table()));
+        (ctx, table, rx)
     }
 
-    /// The table handed to `create`; `self` must stay at its address while the table is used.
-    pub fn table(&self) -> SrpHost {
+    /// After `destroy` (or a failed `create`): later callbacks do nothing, waiting submits end,
+    /// and the receipt task finishes what it has and stops.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        if let Ok(mut r) = self.receipts.lock() {
+            r.take();
+        }
+        if let Ok(mut p) = self.pending.lock() {
+            p.clear();
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    fn table(&self) -> SrpHost {
         SrpHost {
             struct_size: abi::size_of_u32::<SrpHost>(),
             abi_major: abi::ABI_MAJOR,
@@ -85,7 +111,7 @@ impl HostCtx {
 /// The context behind a callback's `ctx`.
 ///
 /// # Safety
-/// `ctx` is the pointer [`HostCtx::table`] put in the table, alive until destroy returns.
+/// `ctx` is the pointer [`HostCtx::new`] put in the table (never freed).
 unsafe fn ctx<'a>(ctx: *mut c_void) -> &'a HostCtx {
     // SAFETY: per the function's contract.
     unsafe { &*ctx.cast::<HostCtx>() }
@@ -100,6 +126,9 @@ unsafe extern "C" fn on_log(c: *mut c_void, level: i32, message: SrpStr) {
     guarded((), || {
         // SAFETY: ctx per the ABI; the message is borrowed for the call.
         let (c, bytes) = unsafe { (ctx(c), message.as_bytes()) };
+        if c.is_closed() {
+            return;
+        }
         let text = String::from_utf8_lossy(bytes);
         let channel = c.channel.as_str();
         match level {
@@ -116,6 +145,9 @@ unsafe extern "C" fn on_metric(c: *mut c_void, kind: i32, name: SrpStr, value: f
     guarded((), || {
         // SAFETY: ctx per the ABI; the name is borrowed for the call.
         let (c, name) = unsafe { (ctx(c), name.as_bytes()) };
+        if c.is_closed() {
+            return;
+        }
         if !abi::valid_metric_name(name) || !value.is_finite() {
             return;
         }
@@ -133,6 +165,9 @@ unsafe extern "C" fn on_complete(c: *mut c_void, token: u64, result: *const SrpR
     guarded((), || {
         // SAFETY: ctx per the ABI; the result is borrowed for the call.
         let c = unsafe { ctx(c) };
+        if c.is_closed() {
+            return;
+        }
         let outcome = unsafe { result.as_ref() }.and_then(|r| unsafe { Outcome::from_abi(r) });
         match outcome {
             Some(outcome) => c.complete(token, outcome),
@@ -154,9 +189,22 @@ unsafe extern "C" fn on_receipt(c: *mut c_void, receipt: *const SrpReceipt) -> i
             tracing::warn!(channel = %c.channel, "plugin emitted a malformed receipt (no id, or not a final state)");
             return abi::SRP_RECEIPT_INVALID;
         };
-        match c.receipts.send(receipt) {
-            Ok(()) => abi::SRP_RECEIPT_QUEUED,
-            Err(_) => abi::SRP_RECEIPT_RETRY,
+        let sent = c
+            .receipts
+            .lock()
+            .ok()
+            .and_then(|r| r.as_ref().map(|tx| tx.try_send(receipt)));
+        match sent {
+            Some(Ok(())) => {
+                super::receipts::queued();
+                abi::SRP_RECEIPT_QUEUED
+            }
+            Some(Err(mpsc::error::TrySendError::Full(_))) => {
+                tracing::warn!(channel = %c.channel, "plugin receipts are coming faster than they are stored; asked to retry");
+                abi::SRP_RECEIPT_RETRY
+            }
+            // Closed: the instance is gone; nothing can take it any more.
+            _ => abi::SRP_RECEIPT_RETRY,
         }
     })
 }

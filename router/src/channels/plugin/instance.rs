@@ -26,8 +26,8 @@ static LIVE: Mutex<Vec<Weak<Instance>>> = Mutex::new(Vec::new());
 /// What must stay together until the instance is destroyed.
 pub(super) struct Parts {
     pub(super) raw: *mut c_void,
-    pub(super) ctx: Box<HostCtx>,
-    pub(super) table: Box<SrpHost>,
+    pub(super) ctx: &'static HostCtx,
+    pub(super) table: &'static SrpHost,
     pub(super) library: Arc<Library>,
 }
 
@@ -164,17 +164,17 @@ impl Drop for Instance {
                     table,
                     library,
                 } = parts;
-                // SAFETY: no call is in flight (every submit holds the instance); the
-                // instance is destroyed once, after which neither the table nor the context is
-                // used by the plugin.
+                // SAFETY: no call is in flight (every submit holds the instance) and the
+                // instance is destroyed once. The table and the context are never freed, so a
+                // plugin thread that outlives destroy finds a closed context.
                 unsafe {
                     if !drained {
                         (library.descriptor.drain)(raw);
                     }
                     (library.descriptor.destroy)(raw);
                 }
-                drop(table);
-                drop(ctx);
+                let _ = table;
+                ctx.close();
                 tracing::info!(channel = %name, "plugin instance drained and destroyed");
             });
         if let Err(e) = spawned {
@@ -226,12 +226,18 @@ pub async fn drain_all(wait: Duration) {
         return;
     }
     let deadline = tokio::time::Instant::now() + wait;
-    let drains = tokio::task::spawn_blocking(move || {
-        for instance in &live {
-            instance.drain_once();
-        }
-    });
-    if tokio::time::timeout_at(deadline, drains).await.is_err() {
+    // A plain thread, not spawn_blocking: a drain that never returns must not keep the runtime
+    // (and so the process) from stopping.
+    let (done, drained) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("plugin-drain-all".into())
+        .spawn(move || {
+            for instance in &live {
+                instance.drain_once();
+            }
+            let _ = done.send(());
+        });
+    if spawned.is_err() || tokio::time::timeout_at(deadline, drained).await.is_err() {
         tracing::warn!("plugins did not finish draining in time");
         return;
     }

@@ -6,7 +6,7 @@
 //! name = "partner"
 //! kind = "plugin"
 //! path = "plugins/libpartner.so"   # relative to the working directory, like every path
-//! timeout = "10s"                  # a submit not completed by then: outcome unknown
+//! timeout = "5s"                   # a submit not completed by then: outcome unknown
 //! max_in_flight = 1000             # submits beyond this fail over at once (not sent)
 //! [channel.config]                 # handed to the plugin as JSON
 //! url = "http://127.0.0.1:9000/messages"
@@ -104,17 +104,15 @@ pub fn start(
     let settings = Settings::parse(table)?;
     let library = library::open(&settings.path)?;
     validate(&library, &settings)?;
-    let (ctx, receipts) = HostCtx::new(name);
-    let ctx = Box::new(ctx);
-    let table = Box::new(ctx.table());
+    let (ctx, table, receipts) = HostCtx::new(name);
     let mut raw: *mut c_void = std::ptr::null_mut();
     let mut error = vec![0u8; ERROR_CAP];
     let mut error_len = 0usize;
-    // SAFETY: the descriptor was checked at open; the table and the context stay at their
-    // addresses (boxed) until destroy; the error buffer is ours for the call.
+    // SAFETY: the descriptor was checked at open; the table and the context are never freed;
+    // the error buffer is ours for the call.
     let rc = unsafe {
         (library.descriptor.create)(
-            &*table,
+            table,
             SrpStr::new(settings.config.as_bytes()),
             &mut raw,
             error.as_mut_ptr(),
@@ -123,6 +121,8 @@ pub fn start(
         )
     };
     if rc != abi::SRP_OK || raw.is_null() {
+        // A plugin that failed may still have started threads holding the host.
+        ctx.close();
         error.truncate(error_len.min(ERROR_CAP));
         return Err(format!(
             "plugin {}: create failed: {}",
@@ -151,6 +151,9 @@ pub struct PluginChannel {
 struct Slot {
     inner: Arc<Instance>,
     token: u64,
+    /// The submit ended with an answer (or was never taken). A slot dropped unfinished — the
+    /// route's deadline cancelled the wait — counts as a timeout of the plugin.
+    finished: bool,
 }
 
 impl Drop for Slot {
@@ -159,6 +162,9 @@ impl Drop for Slot {
             p.ctx.forget(self.token);
         }
         self.inner.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if !self.finished {
+            self.inner.timed_out();
+        }
     }
 }
 
@@ -189,9 +195,10 @@ impl Channel for PluginChannel {
             return Box::pin(std::future::ready(Attempt::NotSent));
         }
         let (token, rx) = parts.ctx.register();
-        let slot = Slot {
+        let mut slot = Slot {
             inner: inner.clone(),
             token,
+            finished: false,
         };
         let sm = &message.sm;
         let payload = sm.payload();
@@ -218,12 +225,15 @@ impl Channel for PluginChannel {
         };
         // SAFETY: the instance is alive (we hold it); `raw` and its strings live for the call.
         let rc = unsafe { (parts.library.descriptor.submit)(parts.raw, &raw, token) };
-        if rc != abi::SRP_OK {
-            if rc == abi::SRP_PANICKED {
-                inner.disable("submit");
-            } else {
-                crate::metrics::global().plugin_event(&inner.name, "refused_call");
-            }
+        if rc == abi::SRP_PANICKED {
+            // Disabled for what follows. This message's outcome still comes through its
+            // completion: "not sent" when the panic dropped it inside submit (nothing could
+            // have gone out: submit must not block), whatever a worker reports when the plugin
+            // had already handed it over — never a guess that could send an OTP twice.
+            inner.disable("submit");
+        } else if rc != abi::SRP_OK {
+            crate::metrics::global().plugin_event(&inner.name, "refused_call");
+            slot.finished = true;
             drop(slot);
             return Box::pin(std::future::ready(Attempt::NotSent));
         }
@@ -232,13 +242,16 @@ impl Channel for PluginChannel {
         Box::pin(async move {
             let attempt = match tokio::time::timeout(timeout, rx).await {
                 Ok(Ok(outcome)) => {
+                    slot.finished = true;
                     slot.inner.answered();
                     attempt_of(outcome, router_id)
                 }
-                Ok(Err(_)) => Attempt::Unknown,
+                Ok(Err(_)) => {
+                    slot.finished = true;
+                    Attempt::Unknown
+                }
                 Err(_) => {
                     tracing::warn!(channel = %slot.inner.name, id = %router_id, timeout_ms = timeout.as_millis() as u64, "plugin did not complete in time; outcome unknown");
-                    slot.inner.timed_out();
                     Attempt::Unknown
                 }
             };

@@ -18,10 +18,15 @@ use crate::smpp::values::{MessageState, RegisteredDelivery};
 /// router has recorded the message it just accepted.
 const LOOKUP_RETRIES: [u64; 5] = [0, 10, 50, 250, 1000];
 
-/// Receipts being relayed now (looked up and stored), for [`super::drain_all`].
+/// Receipts taken from plugins and not yet stored or delivered, for [`super::drain_all`].
 static RELAYING: AtomicUsize = AtomicUsize::new(0);
 
-/// Receipts being relayed now.
+/// A receipt was queued for the relay (counted from the plugin's call on).
+pub(super) fn queued() {
+    RELAYING.fetch_add(1, Ordering::AcqRel);
+}
+
+/// Receipts taken from plugins and not yet stored or delivered.
 pub(super) fn relaying() -> usize {
     RELAYING.load(Ordering::Acquire)
 }
@@ -29,13 +34,12 @@ pub(super) fn relaying() -> usize {
 /// Turns the plugin's receipts into `deliver_sm`s for the accounts that sent the messages.
 pub(super) async fn relay_receipts(
     channel: String,
-    mut receipts: tokio::sync::mpsc::UnboundedReceiver<Receipt>,
+    mut receipts: tokio::sync::mpsc::Receiver<Receipt>,
     outbox: Arc<Outbox>,
 ) {
     while let Some(receipt) = receipts.recv().await {
         let channel = channel.clone();
         let outbox = outbox.clone();
-        RELAYING.fetch_add(1, Ordering::AcqRel);
         tokio::spawn(async move {
             relay_one(&channel, receipt, &outbox).await;
             RELAYING.fetch_sub(1, Ordering::AcqRel);

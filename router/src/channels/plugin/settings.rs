@@ -33,7 +33,7 @@ impl Settings {
     pub fn parse(table: &toml::Table) -> Result<Self, String> {
         let raw: Raw = crate::config::channel_settings(table)?;
         let timeout = match raw.timeout.as_deref() {
-            None => Duration::from_secs(10),
+            None => Duration::from_secs(5),
             Some(s) => humantime::parse_duration(s).map_err(|e| format!("timeout: {e}"))?,
         };
         if timeout.is_zero() {

@@ -247,6 +247,9 @@ impl Inner {
         let InboundRequest { command, reply } = req;
         let sm = match command.pdu {
             Pdu::DeliverSm(sm) => sm,
+            // Some carriers send receipts and MO as data_sm: the same handling, answered with
+            // data_sm_resp.
+            Pdu::DataSm(d) => d.into_sm(),
             other => {
                 tracing::info!(channel = %self.name, command = ?other.command_id(), "request from the carrier answered and ignored");
                 let _ = reply.ack(CommandStatus::ROK).await;

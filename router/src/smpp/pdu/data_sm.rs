@@ -55,9 +55,19 @@ impl Body for DataSm {
 }
 
 impl DataSm {
-    /// The same message as a `submit_sm` (empty `short_message`, the content in
-    /// `message_payload`), so that a router can route a `data_sm` like any submission.
+    /// The same message as a `submit_sm`, so that a router can route a `data_sm` like any
+    /// submission: a `message_payload` that fits (≤ 254 octets) becomes `short_message` — what
+    /// every peer reads, also a v3.3 one that takes no TLVs — and a longer one stays a TLV.
     pub fn into_sm(self) -> super::Sm {
+        let mut tlvs = self.tlvs;
+        let mut short_message = Bytes::new();
+        if let Some(payload) = tlvs.message_payload().filter(|p| p.len() <= 254) {
+            short_message = Bytes::copy_from_slice(payload);
+            tlvs = tlvs
+                .to_builder()
+                .remove(crate::smpp::tlv::tag::MESSAGE_PAYLOAD)
+                .build();
+        }
         super::Sm {
             service_type: self.service_type,
             source: self.source,
@@ -65,7 +75,8 @@ impl DataSm {
             esm_class: self.esm_class,
             registered_delivery: self.registered_delivery,
             data_coding: self.data_coding,
-            tlvs: self.tlvs,
+            short_message,
+            tlvs,
             ..super::Sm::default()
         }
     }
