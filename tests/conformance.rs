@@ -318,6 +318,9 @@ enum Answer {
     ErrorNoBody(u32),
     /// An error status with an (empty) body.
     ErrorWithBody(u32),
+    /// `ESME_ROK`, then a DELIVRD receipt sent twice (as a carrier resends one it thinks was
+    /// not answered).
+    OkThenReceiptTwice,
 }
 
 /// A carrier that binds anyone, answers enquire_link, keeps every submit_sm and answers them
@@ -374,6 +377,28 @@ async fn scripted_carrier_v(script: Vec<Answer>, v34: bool) -> (SocketAddr, Arc<
                                         Pdu::SubmitSmResp(SmResp::new(format!("C{n}"))),
                                     ))
                                     .await;
+                                }
+                                Answer::OkThenReceiptTwice => {
+                                    raw.send(&Command::new(
+                                        seq,
+                                        Pdu::SubmitSmResp(SmResp::new(format!("C{n}"))),
+                                    ))
+                                    .await;
+                                    let receipt = Sm {
+                                        esm_class: smpp_router::smpp::values::EsmClass(0x04),
+                                        short_message: format!(
+                                            "id:C{n} sub:001 dlvrd:001 submit date:2612011200 done date:2612011200 stat:DELIVRD err:000 text:"
+                                        )
+                                        .into(),
+                                        ..Sm::default()
+                                    };
+                                    for again in [0, 1] {
+                                        raw.send(&Command::new(
+                                            1000 + again,
+                                            Pdu::DeliverSm(receipt.clone()),
+                                        ))
+                                        .await;
+                                    }
                                 }
                                 Answer::ErrorNoBody(status) => {
                                     raw.write(&header(16, 0x8000_0004, status, seq)).await;
@@ -528,4 +553,32 @@ async fn data_sm_from_a_client_reaches_even_a_v33_carrier_with_its_text() {
     );
     let got = seen.lock().unwrap()[0].clone();
     assert_eq!(&got.short_message[..], b"Your code is 482910");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_the_carrier_sends_twice_reaches_the_client_once() {
+    let (carrier, _) = scripted_carrier(vec![Answer::OkThenReceiptTwice]).await;
+    let r = router_to(carrier).await;
+    let mut raw = bound(r.plain, Pdu::BindTransceiver).await;
+    raw.send(&Command::new(2, Pdu::SubmitSm(submit("14155551234"))))
+        .await;
+    let resp = raw.recv().await.unwrap();
+    assert_eq!((resp.sequence_number, resp.status), (2, CommandStatus::ROK));
+    let receipt = raw.recv().await.unwrap();
+    assert!(matches!(receipt.pdu, Pdu::DeliverSm(_)), "{receipt:?}");
+    raw.send(&Command {
+        status: CommandStatus::ROK,
+        sequence_number: receipt.sequence_number,
+        pdu: Pdu::DeliverSmResp(SmResp::default()),
+    })
+    .await;
+    // Had the second copy come through, it would arrive before this answer.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    raw.send(&Command::new(3, Pdu::EnquireLink)).await;
+    let next = raw.recv().await.unwrap();
+    assert_eq!(
+        next.pdu,
+        Pdu::EnquireLinkResp,
+        "a second receipt came: {next:?}"
+    );
 }

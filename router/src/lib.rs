@@ -23,6 +23,7 @@ pub mod otp;
 pub mod outbox;
 pub mod phone;
 pub mod receipts;
+pub mod resends;
 pub mod routing;
 pub mod server;
 pub mod sim;

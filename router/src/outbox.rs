@@ -23,7 +23,8 @@ use crate::store::{Store, StoreError};
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// How long a delivery to a bound client may hold up the carrier's answer before it is stored
 /// instead (the client may still answer; then it may get the receipt twice — at least once).
-const DIRECT_WAIT: Duration = Duration::from_secs(2);
+/// Short: a carrier resends what it has no answer for, typically after a second.
+const DIRECT_WAIT: Duration = Duration::from_millis(250);
 /// Deliveries taken from the store per account per sweep.
 const BATCH: usize = 256;
 

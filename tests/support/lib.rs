@@ -274,9 +274,13 @@ impl LiveRouter {
     /// The same with `router_toml` (its listeners are replaced by a loopback port).
     pub async fn start_with(path: &Path, router_toml: &str) -> Self {
         use smpp_router::routing::{router::Router, watch};
+        // Each router of a test process mints its own ids (one router per process is what
+        // production runs; several here must not hand out the same ids).
+        static INSTANCE: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(100);
+        let instance = INSTANCE.fetch_add(1, Ordering::Relaxed);
         let router = Arc::new(Router::new(
             path,
-            Arc::new(smpp_router::ids::IdMinter::new(7)),
+            Arc::new(smpp_router::ids::IdMinter::new(instance)),
         ));
         let store: Arc<dyn smpp_router::store::Store> =
             smpp_router::store::RedbStore::open(&path.with_file_name("store.redb")).unwrap();

@@ -75,6 +75,10 @@ async fn relay_one(channel: &str, receipt: Receipt, outbox: &Arc<Outbox>) {
         return;
     };
     let state = MessageState(receipt.state.to_abi());
+    if crate::resends::claim(&record.router_id, state.0) != crate::resends::Claim::New {
+        tracing::debug!(%channel, id = %record.router_id, "plugin emitted a receipt again; not delivered twice");
+        return;
+    }
     if !RegisteredDelivery(to.registered_delivery).wants_receipt(state == MessageState::DELIVERED) {
         tracing::debug!(%channel, id = %record.router_id, "receipt not requested by the client");
         return;
@@ -97,7 +101,9 @@ async fn relay_one(channel: &str, receipt: Receipt, outbox: &Arc<Outbox>) {
     );
     crate::metrics::global().receipt_from_channel(channel);
     crate::answers::gate().wait(&record.router_id).await;
-    if let Err(e) = outbox.push(&record.account, sm).await {
+    let pushed = outbox.push(&record.account, sm).await;
+    crate::resends::handed_on(&record.router_id, state.0, pushed.is_ok());
+    if let Err(e) = pushed {
         tracing::error!(%channel, id = %record.router_id, error = %e, "store: cannot keep a plugin receipt; dropped");
     }
 }

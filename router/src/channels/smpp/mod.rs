@@ -322,6 +322,22 @@ impl Inner {
             tracing::warn!(channel = %self.name, carrier_id = %key, "a receipt for an unknown message was answered and dropped");
             return Ok(());
         };
+        let state = sm
+            .tlvs
+            .message_state()
+            .or_else(|| receipt::parse(&text).state)
+            .map_or(0, |s| s.0);
+        match crate::resends::claim(&record.router_id, state) {
+            crate::resends::Claim::New => {}
+            crate::resends::Claim::Delivered => {
+                tracing::debug!(channel = %self.name, id = %record.router_id, "the carrier sent a receipt again; answered, not delivered twice");
+                return Ok(());
+            }
+            crate::resends::Claim::InProgress => {
+                tracing::debug!(channel = %self.name, id = %record.router_id, "a copy of this receipt is being handed on; the carrier will resend");
+                return Err(CommandStatus::RX_T_APPN);
+            }
+        }
         let mut out = sm;
         let mut tlvs = out.tlvs.to_builder();
         if out.tlvs.receipted_message_id().is_some() {
@@ -334,13 +350,12 @@ impl Inner {
             out.short_message = rewritten.into_bytes().into();
         }
         crate::answers::gate().wait(&record.router_id).await;
-        self.outbox
-            .push(&record.account, out)
-            .await
-            .map_err(|e| {
-                tracing::error!(channel = %self.name, error = %e, "store: cannot keep a receipt; the carrier will resend");
-                CommandStatus::RX_T_APPN
-            })?;
+        let pushed = self.outbox.push(&record.account, out).await;
+        crate::resends::handed_on(&record.router_id, state, pushed.is_ok());
+        pushed.map_err(|e| {
+            tracing::error!(channel = %self.name, error = %e, "store: cannot keep a receipt; the carrier will resend");
+            CommandStatus::RX_T_APPN
+        })?;
         tracing::debug!(channel = %self.name, id = %record.router_id, account = %record.account, "receipt kept for the client");
         Ok(())
     }
