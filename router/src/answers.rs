@@ -5,7 +5,8 @@
 //! different paths (the carrier's session and the store; the routing task and the client's
 //! connection). A client that meets a receipt for an id it has not been given yet drops it
 //! (Kannel: "got DLR but could not find message"). So every accepted message's id is *open*
-//! from routing until the client's connection has queued its answer, and a receipt for an open
+//! from routing until the client's connection has written its answer to the socket (so that it
+//! also goes first when the receipt takes a separate receiver bind), and a receipt for an open
 //! id waits (at most [`MAX_WAIT`]) until it is closed.
 //!
 //! Ids are the router's decimal ids; the set is sharded by id so that the two mutex operations a

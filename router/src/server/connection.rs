@@ -50,6 +50,9 @@ struct Conn {
     /// Receipts sent on this very session, by sequence number, kept until answered so that a
     /// failure hands them to the registry (another session, retries).
     local_receipts: HashMap<u32, Box<crate::smpp::pdu::Sm>>,
+    /// Router ids whose `submit_sm_resp` is queued but not yet written to the socket: their
+    /// receipts may go out (see `answers`) once it is.
+    answered: Vec<Option<u64>>,
 }
 
 fn now() -> std::time::Instant {
@@ -83,6 +86,7 @@ pub async fn serve<S>(
         receipts: std::collections::VecDeque::new(),
         receipt_slots: Arc::new(tokio::sync::Semaphore::new(RECEIPT_BACKLOG)),
         local_receipts: HashMap::new(),
+        answered: Vec::new(),
     };
     let mut rbuf = BytesMut::with_capacity(4 * 1024);
     let mut wbuf = BytesMut::with_capacity(4 * 1024);
@@ -97,6 +101,9 @@ pub async fn serve<S>(
         }
         c.deliver_local_receipts();
         c.session.poll_transmit(&mut wbuf);
+        if wbuf.is_empty() {
+            c.release_answered();
+        }
         if c.session.is_closed() && wbuf.is_empty() {
             break;
         }
@@ -128,6 +135,7 @@ pub async fn serve<S>(
         }
     }
     let _ = wr.shutdown().await;
+    c.release_answered();
     c.cleanup(&mut deliver_rx);
     // Answers that will never be written: their receipts need not wait (see `answers`).
     done_rx.close();
@@ -312,7 +320,7 @@ impl Conn {
                 };
                 let resp = Command::new(seq, pdu);
                 let _ = self.session.respond(resp);
-                crate::answers::gate().close(answered);
+                self.answered.push(answered);
                 if let Some(sm) = receipt {
                     self.receipts.push_back(sm);
                 }
@@ -410,6 +418,13 @@ impl Conn {
             Err(_) => {
                 let _ = job.done.send(Err(DeliverError::Closed));
             }
+        }
+    }
+
+    /// The answers queued so far are written: their receipts may go out on any session.
+    fn release_answered(&mut self) {
+        for key in self.answered.drain(..) {
+            crate::answers::gate().close(key);
         }
     }
 
