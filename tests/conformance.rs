@@ -104,16 +104,18 @@ async fn enquire_link_before_bind_is_answered() {
 async fn a_bind_while_bound_is_refused_with_alybnd_and_the_session_stays_bound() {
     let r = router().await;
     let mut raw = bound(r.plain, Pdu::BindTransceiver).await;
-    raw.send(&Command::new(2, Pdu::BindTransmitter(creds())))
-        .await;
-    let resp = raw.recv().await.unwrap();
-    assert_eq!(
-        (resp.command_id(), resp.status),
-        (CommandId::BIND_TRANSMITTER_RESP, CommandStatus::RALYBND)
-    );
-    raw.send(&Command::new(3, Pdu::SubmitSm(submit("14155551234"))))
-        .await;
-    assert_eq!(raw.recv().await.unwrap().status, CommandStatus::ROK);
+    answered(
+        &mut raw,
+        Command::new(2, Pdu::BindTransmitter(creds())),
+        (CommandId::BIND_TRANSMITTER_RESP, CommandStatus::RALYBND),
+    )
+    .await;
+    answered(
+        &mut raw,
+        Command::new(3, Pdu::SubmitSm(submit("14155551234"))),
+        (CommandId::SUBMIT_SM_RESP, CommandStatus::ROK),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
