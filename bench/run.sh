@@ -9,6 +9,8 @@
 #   bench/run.sh carrier      # 4 sessions x window 500 through the SMPP carrier channel to the
 #                             # stand-in carrier, every message with a receipt relayed back
 #   bench/run.sh direct       # the same load client straight to the stand-in carrier
+#   RATE=40000 bench/run.sh carrier   # the same, offered at a fixed rate instead of as fast as
+#                                     # the window allows (the sustained figure: do receipts keep up?)
 #
 # Everything runs on this machine: the load generator competes with the router for the cores.
 set -euo pipefail
@@ -119,7 +121,7 @@ case "$scenario" in
   receipts)   "${load[@]}" --sessions 4 --window 500 --duration 5s --rate 120000 --registered-delivery 1 ;;
   imessage)   "${load[@]}" --sessions 10 --window 100 --duration 30s --vary-to --to 14155550000 ;;
   carrier|direct)
-    "${load[@]}" --sessions 4 --window 500 --duration 10s --registered-delivery "${RD:-1}"
+    "${load[@]}" --sessions 4 --window 500 --duration 10s --registered-delivery "${RD:-1}" ${RATE:+--rate "$RATE"}
     if [ "$scenario" = carrier ]; then
       kill -TERM "$router_pid"; wait "$router_pid" || true
       grep "store:" "$dir/router.log"

@@ -92,10 +92,9 @@ pub async fn serve<S>(
     let mut wbuf = BytesMut::with_capacity(4 * 1024);
     let mut draining = *shutdown.borrow();
     tracing::debug!(session = id, %peer, "connection opened");
+    let mut requests = std::collections::VecDeque::new();
     loop {
-        while let Some(event) = c.session.poll_event() {
-            c.on_event(event).await;
-        }
+        c.on_events(&mut requests).await;
         if draining && c.session.inbound_in_flight() == 0 && c.session.bind_mode().is_some() {
             let _ = c.session.unbind(now());
         }
@@ -155,6 +154,25 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 }
 
 impl Conn {
+    /// Handles every event the session has. Answers to our `deliver_sm` go before the requests
+    /// that came in the same read: a read can hold hundreds of `submit_sm`, and the receipt
+    /// whose answer sits behind them would otherwise wait for all of them to be routed (the
+    /// carrier is not answered until then, and its receipt window stays full).
+    async fn on_events(&mut self, requests: &mut std::collections::VecDeque<Event>) {
+        loop {
+            while let Some(event) = self.session.poll_event() {
+                match event {
+                    Event::Response { .. } | Event::Timeout { .. } => self.on_event(event).await,
+                    other => requests.push_back(other),
+                }
+            }
+            let Some(event) = requests.pop_front() else {
+                return;
+            };
+            self.on_event(event).await;
+        }
+    }
+
     async fn on_event(&mut self, event: Event) {
         match event {
             Event::BindRequest { mode, bind, .. } => {

@@ -43,9 +43,10 @@ use crate::smpp::values::ton;
 
 /// How long `ESME_RTHROTTLED` pauses the channel.
 const THROTTLE_PAUSE: Duration = Duration::from_millis(200);
-/// Waits before giving up on a receipt whose message is not (yet) in the store: a receipt can
-/// overtake the store write of its own `submit_sm_resp`.
-const LOOKUP_RETRIES: [u64; 5] = [0, 10, 50, 250, 1000];
+/// Waits (ms) before giving up on a receipt whose message is not (yet) in the store: a receipt
+/// can overtake the store write of its own `submit_sm_resp`. The first retry comes as soon as the
+/// store's pending writes are committed, these after it.
+const LOOKUP_WAITS: [u64; 4] = [10, 50, 250, 1000];
 
 /// Builds the channel and starts its binds.
 pub fn start(name: &str, table: &toml::Table, outbox: Arc<Outbox>) -> Result<SmppChannel, String> {
@@ -301,22 +302,24 @@ impl Inner {
         };
         let key = self.settings.id_match.dlr_key(&carrier_id);
         let store = self.outbox.store();
-        let mut record = None;
-        for wait in LOOKUP_RETRIES {
-            if wait > 0 {
-                tokio::time::sleep(Duration::from_millis(wait)).await;
+        let lookup = || {
+            store.lookup(&self.name, &key).map_err(|e| {
+                tracing::error!(channel = %self.name, error = %e, "store: receipt lookup failed; the carrier will resend");
+                CommandStatus::RX_T_APPN
+            })
+        };
+        let mut record = lookup()?;
+        if record.is_none() {
+            // Usually the record is among the writes being committed right now.
+            let _ = store.flush().await;
+            record = lookup()?;
+        }
+        for wait in LOOKUP_WAITS {
+            if record.is_some() {
+                break;
             }
-            match store.lookup(&self.name, &key) {
-                Ok(Some(r)) => {
-                    record = Some(r);
-                    break;
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::error!(channel = %self.name, error = %e, "store: receipt lookup failed; the carrier will resend");
-                    return Err(CommandStatus::RX_T_APPN);
-                }
-            }
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            record = lookup()?;
         }
         let Some(record) = record else {
             tracing::warn!(channel = %self.name, carrier_id = %key, "a receipt for an unknown message was answered and dropped");
