@@ -33,6 +33,7 @@ use rusmpp::tlvs::{
 use rusmpp::types::{AnyOctetString, COctetString, EmptyOrFullCOctetString, OctetString};
 use rusmpp::values as rv;
 use smpp_router::smpp::pdu::{Address, Bind, BindResp, Sm, SmResp};
+use smpp_router::smpp::short::ShortStr;
 use smpp_router::smpp::tlv::{Tlvs, TlvsBuilder, tag};
 use smpp_router::smpp::values::{EsmClass, RegisteredDelivery};
 use smpp_router::smpp::{Command, CommandId, CommandStatus, Pdu};
@@ -306,14 +307,14 @@ impl SmCase {
     fn ours(&self) -> Command {
         let f = &self.fields;
         let sm = Sm {
-            service_type: Bytes::from(f.service_type.clone()),
+            service_type: ShortStr::new(&f.service_type).unwrap(),
             source: Address::new(f.source.0, f.source.1, f.source.2.clone()),
             dest: Address::new(f.dest.0, f.dest.1, f.dest.2.clone()),
             esm_class: EsmClass(f.esm_class),
             protocol_id: f.protocol_id,
             priority_flag: f.priority_flag,
-            schedule_delivery_time: Bytes::from(f.schedule_delivery_time.clone()),
-            validity_period: Bytes::from(f.validity_period.clone()),
+            schedule_delivery_time: ShortStr::new(&f.schedule_delivery_time).unwrap(),
+            validity_period: ShortStr::new(&f.validity_period).unwrap(),
             registered_delivery: RegisteredDelivery(f.registered_delivery),
             replace_if_present_flag: f.replace_if_present_flag,
             data_coding: f.data_coding,

@@ -1,17 +1,19 @@
 //! [`AddrBytes`]: the octets of an SMPP address, kept inline.
 //!
-//! Every address field of the protocol holds at most 64 octets (`COS(65)`), most 21 or fewer.
-//! Keeping them inline instead of as a slice of the frame saves two atomic reference-count
+//! Keeping addresses inline instead of as a slice of the frame saves two atomic reference-count
 //! operations per address per PDU (one when decoding, one when dropping), which were a third of
-//! the time to decode a `submit_sm` (`cargo bench -p smpp-router --bench codec`). A longer value
-//! — no decoder produces one, but code may build one, and encoding then refuses it — is kept on
-//! the heap.
+//! the time to decode a `submit_sm` (`cargo bench -p smpp-router --bench codec`). The inline
+//! room is sized for the addresses that occur — E.164 numbers have at most 15 digits, alphanumeric
+//! senders at most 11 characters, `submit_sm`/`deliver_sm` allow 20 — and kept small, because
+//! every `submit_sm` carries two of them and a larger PDU costs more to move: 22 octets, so that
+//! an [`AddrBytes`] is 24 bytes. A longer value (only `data_sm` and a few rare PDUs allow up to
+//! 64 octets) is kept on the heap.
 
 use std::fmt;
 use std::ops::Deref;
 
-/// The most octets kept inline: the largest address field, `COS(65)`, without its NUL.
-pub const INLINE_MAX: usize = 64;
+/// The most octets kept inline.
+pub const INLINE_MAX: usize = 22;
 
 /// An address's octets, without the NUL.
 #[derive(Clone)]
@@ -35,6 +37,24 @@ impl AddrBytes {
             })
         } else {
             Self(Repr::Heap(value.into()))
+        }
+    }
+
+    /// The first `len` octets of `window`, which may hold more (the rest of the frame): when it
+    /// holds [`INLINE_MAX`] octets, they are copied whole — a fixed-size copy, cheaper than one of
+    /// `len` octets; what lies beyond `len` is never read.
+    #[inline]
+    pub(crate) fn from_prefix(window: &[u8], len: usize) -> Self {
+        match window.get(..INLINE_MAX) {
+            Some(fixed) if len <= INLINE_MAX => {
+                let mut buf = [0u8; INLINE_MAX];
+                buf.copy_from_slice(fixed);
+                Self(Repr::Inline {
+                    len: len as u8,
+                    buf,
+                })
+            }
+            _ => Self::new(&window[..len]),
         }
     }
 

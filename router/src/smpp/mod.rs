@@ -13,6 +13,7 @@ pub mod frame;
 pub mod pdu;
 pub mod receipt;
 pub mod session;
+pub mod short;
 pub mod status;
 pub mod text;
 pub mod tlv;

@@ -115,6 +115,12 @@ impl Tlvs {
     /// tolerated and dropped (some MCs append a NUL after `short_message`); a TLV whose length
     /// runs past the end is an error.
     pub fn parse(area: Bytes) -> Result<Self, TlvError> {
+        let whole = Self::whole_len(&area)?;
+        Ok(Self(area.slice(..whole)))
+    }
+
+    /// How many octets of `area` are whole TLVs (the rest, at most 3 octets, is stray).
+    pub(crate) fn whole_len(area: &[u8]) -> Result<usize, TlvError> {
         let mut pos = 0;
         while area.len() - pos >= 4 {
             let len = u16::from_be_bytes([area[pos + 2], area[pos + 3]]) as usize;
@@ -124,7 +130,12 @@ impl Tlvs {
             }
             pos = end;
         }
-        Ok(Self(area.slice(..pos)))
+        Ok(pos)
+    }
+
+    /// An area already checked by [`Tlvs::whole_len`].
+    pub(crate) fn from_checked(area: Bytes) -> Self {
+        Self(area)
     }
 
     /// Whether there are no TLVs.

@@ -50,7 +50,7 @@ pub fn int<T>(res: Result<T, FieldError>, name: &'static str) -> Result<T, BodyE
 
 /// Reads the rest of the body as a TLV area.
 pub fn tlvs(r: &mut Reader) -> Result<Tlvs, BodyError> {
-    Tlvs::parse(r.rest()).map_err(|_| BodyError {
+    r.tlvs().map_err(|_| BodyError {
         status: CommandStatus::RINVTLVSTREAM,
         reason: "TLV overruns the PDU",
     })

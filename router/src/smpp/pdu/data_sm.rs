@@ -69,7 +69,9 @@ impl DataSm {
                 .build();
         }
         super::Sm {
-            service_type: self.service_type,
+            // A decoded service_type has at most 5 octets; a longer one built in code could not
+            // be encoded anyway.
+            service_type: crate::smpp::short::ShortStr::new(&self.service_type).unwrap_or_default(),
             source: self.source,
             dest: self.dest,
             esm_class: self.esm_class,

@@ -5,6 +5,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::body::{Body, BodyError, field, int, tlvs};
 use crate::smpp::addr::AddrBytes;
+use crate::smpp::short::ShortStr;
 use crate::smpp::status::CommandStatus;
 use crate::smpp::tlv::Tlvs;
 use crate::smpp::values::{EsmClass, RegisteredDelivery};
@@ -32,6 +33,7 @@ impl Address {
     }
 
     /// Reads TON, NPI and a `COS(max)` address.
+    #[inline]
     pub fn decode(
         r: &mut Reader,
         max: usize,
@@ -62,7 +64,7 @@ impl Address {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Sm {
     /// `service_type`, `COS(6)`; usually empty.
-    pub service_type: Bytes,
+    pub service_type: ShortStr<5>,
     /// The originator (an alphanumeric brand with TON 5).
     pub source: Address,
     /// The recipient.
@@ -74,9 +76,9 @@ pub struct Sm {
     /// Priority, 0–3 (v5: 0–4).
     pub priority_flag: u8,
     /// `COSF(17)`: empty or 16 characters. Empty in `deliver_sm`.
-    pub schedule_delivery_time: Bytes,
+    pub schedule_delivery_time: ShortStr<16>,
     /// `COSF(17)`: empty or 16 characters. Empty in `deliver_sm`.
-    pub validity_period: Bytes,
+    pub validity_period: ShortStr<16>,
     /// Which receipts the sender wants.
     pub registered_delivery: RegisteredDelivery,
     /// 0 or 1; 0 in `deliver_sm`.
@@ -106,19 +108,20 @@ impl Sm {
 }
 
 impl Body for Sm {
+    #[inline]
     fn decode(r: &mut Reader) -> Result<Self, BodyError> {
-        let service_type = field(r.cstr(6), CommandStatus::RINVSERTYP, "service_type")?;
+        let service_type = field(r.cstr_short(), CommandStatus::RINVSERTYP, "service_type")?;
         let source = Address::decode(r, ADDR_MAX, CommandStatus::RINVSRCADR, "source_addr")?;
         let dest = Address::decode(r, ADDR_MAX, CommandStatus::RINVDSTADR, "destination_addr")?;
         let esm_class = EsmClass(int(r.u8(), "esm_class")?);
         let protocol_id = int(r.u8(), "protocol_id")?;
         let priority_flag = int(r.u8(), "priority_flag")?;
         let schedule_delivery_time = field(
-            r.cstr(17),
+            r.cstr_short(),
             CommandStatus::RINVSCHED,
             "schedule_delivery_time",
         )?;
-        let validity_period = field(r.cstr(17), CommandStatus::RINVEXPIRY, "validity_period")?;
+        let validity_period = field(r.cstr_short(), CommandStatus::RINVEXPIRY, "validity_period")?;
         let registered_delivery = RegisteredDelivery(int(r.u8(), "registered_delivery")?);
         let replace_if_present_flag = int(r.u8(), "replace_if_present_flag")?;
         let data_coding = int(r.u8(), "data_coding")?;

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 
 use super::*;
+use crate::smpp::short::ShortStr;
 use crate::smpp::tlv::{Tlvs, TlvsBuilder, tag};
 use crate::smpp::values::{EsmClass, RegisteredDelivery};
 
@@ -223,12 +224,12 @@ fn every_pdu() -> Vec<Pdu> {
             .build(),
     };
     let sm = Sm {
-        service_type: "CMT".into(),
+        service_type: ShortStr::new(b"CMT").unwrap(),
         esm_class: EsmClass(0x40),
         protocol_id: 1,
         priority_flag: 2,
-        schedule_delivery_time: "250315143000004+".into(),
-        validity_period: "000001120000000R".into(),
+        schedule_delivery_time: ShortStr::new(b"250315143000004+").unwrap(),
+        validity_period: ShortStr::new(b"000001120000000R").unwrap(),
         replace_if_present_flag: 1,
         data_coding: 8,
         sm_default_msg_id: 3,
