@@ -92,7 +92,7 @@ port = $carrier_port
 system_id = "router"
 password = "pw"
 binds = 4
-window = 500
+window = ${CARRIER_WINDOW:-500}
 
 [[route]]
 name = "sms"
@@ -121,9 +121,13 @@ case "$scenario" in
   receipts)   "${load[@]}" --sessions 4 --window 500 --duration 5s --rate 120000 --registered-delivery 1 ;;
   imessage)   "${load[@]}" --sessions 10 --window 100 --duration 30s --vary-to --to 14155550000 ;;
   carrier|direct)
+    if [ -n "${SIM_STATS:-}" ]; then (for _ in $(seq 30); do sleep 1; kill -USR1 "${pids[0]}" 2>/dev/null || break; done) & fi
     "${load[@]}" --sessions 4 --window 500 --duration 10s --registered-delivery "${RD:-1}" ${RATE:+--rate "$RATE"}
+    kill -USR1 "${pids[0]}"; sleep 0.2; grep "stand-in carrier: submits" "$dir/sim.log" | tail -"${SIM_STATS:-1}"
     if [ "$scenario" = carrier ]; then
       kill -TERM "$router_pid"; wait "$router_pid" || true
       grep "store:" "$dir/router.log"
+      # Anything the router warned about during the run (a lost receipt would show here).
+      grep -E "WARN|ERROR" "$dir/router.log" | sed -E 's/^[^ ]+ +//; s/(id|carrier_id)=[^ ]+//g' | sort | uniq -c | sort -rn | head -5 || true
     fi ;;
 esac

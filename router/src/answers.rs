@@ -13,7 +13,7 @@
 //! message costs do not contend.
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
@@ -29,21 +29,25 @@ const STALE: Duration = Duration::from_secs(60);
 const PRUNE_EVERY: u32 = 4096;
 const SHARDS: usize = 16;
 
+/// An open id: since when, and the receipts waiting for it (made on the first wait).
+struct Open {
+    since: Instant,
+    closed: Option<Arc<Notify>>,
+}
+
 #[derive(Default)]
 struct Shard {
-    open: HashMap<u64, Instant>,
+    open: HashMap<u64, Open>,
     inserts: u32,
 }
 
 /// The ids whose answer is not written yet.
 pub struct AnswerGate {
     shards: [Mutex<Shard>; SHARDS],
-    closed: Notify,
 }
 
 static GATE: LazyLock<AnswerGate> = LazyLock::new(|| AnswerGate {
     shards: std::array::from_fn(|_| Mutex::new(Shard::default())),
-    closed: Notify::new(),
 });
 
 /// The process-wide gate.
@@ -71,30 +75,53 @@ impl AnswerGate {
             let now = Instant::now();
             s.inserts = s.inserts.wrapping_add(1);
             if s.inserts % PRUNE_EVERY == 0 {
-                s.open.retain(|_, t| now.duration_since(*t) < STALE);
+                s.open.retain(|_, o| {
+                    let fresh = now.duration_since(o.since) < STALE;
+                    if !fresh && let Some(n) = &o.closed {
+                        n.notify_waiters();
+                    }
+                    fresh
+                });
             }
-            s.open.insert(k, now);
+            s.open.insert(
+                k,
+                Open {
+                    since: now,
+                    closed: None,
+                },
+            );
         }
     }
 
-    /// Marks the message as answered (its `submit_sm_resp` is queued), or as never to be.
+    /// Marks the message as answered (its `submit_sm_resp` is queued), or as never to be. Only
+    /// the receipts waiting for this id wake.
     pub fn close(&self, key: Option<u64>) {
         let Some(k) = key else { return };
-        let was_open = self
+        let removed = self
             .shard(k)
             .lock()
-            .map(|mut s| s.open.remove(&k).is_some())
-            .unwrap_or(false);
-        if was_open {
-            self.closed.notify_waiters();
+            .ok()
+            .and_then(|mut s| s.open.remove(&k));
+        if let Some(Open {
+            closed: Some(n), ..
+        }) = removed
+        {
+            n.notify_waiters();
         }
     }
 
-    fn is_open(&self, k: u64) -> bool {
-        self.shard(k)
-            .lock()
-            .map(|s| s.open.get(&k).is_some_and(|t| t.elapsed() < STALE))
-            .unwrap_or(false)
+    /// What to wait on while `k` is open; `None` once it is closed (or stale).
+    fn waiter(&self, k: u64) -> Option<Arc<Notify>> {
+        let mut s = self.shard(k).lock().ok()?;
+        let o = s.open.get_mut(&k)?;
+        if o.since.elapsed() >= STALE {
+            return None;
+        }
+        Some(
+            o.closed
+                .get_or_insert_with(|| Arc::new(Notify::new()))
+                .clone(),
+        )
     }
 
     /// Waits until `id` is answered, at most [`MAX_WAIT`].
@@ -102,10 +129,13 @@ impl AnswerGate {
         let Some(k) = key(id) else { return };
         let deadline = tokio::time::Instant::now() + MAX_WAIT;
         loop {
-            let closed = self.closed.notified();
+            let Some(notify) = self.waiter(k) else { return };
+            let closed = notify.notified();
             tokio::pin!(closed);
             closed.as_mut().enable();
-            if !self.is_open(k) {
+            // Closed between taking the waiter and enabling it: `close` removed the entry
+            // first, so looking again tells.
+            if self.waiter(k).is_none() {
                 return;
             }
             if tokio::time::timeout_at(deadline, closed).await.is_err() {

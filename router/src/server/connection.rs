@@ -27,6 +27,10 @@ use crate::smpp::{CommandId, CommandStatus};
 /// Read no more while this much is buffered unprocessed or unwritten.
 const BUFFER_CAP: usize = 256 * 1024;
 
+/// The most answers (or deliveries) taken in one go before writing: one `write` for many PDUs
+/// instead of one each.
+const BATCH: usize = 256;
+
 /// Receipts of this connection's messages on their way to the account: beyond this many, new
 /// submissions are answered `ESME_RMSGQFUL` until receipts drain (flow control, not a queue without
 /// bound). Reading goes on, so the client's `deliver_sm_resp` keep draining them.
@@ -121,8 +125,24 @@ pub async fn serve<S>(
                     Ok(_) => c.session.handle_input(now(), &mut rbuf),
                 }
             }
-            Some((seq, request, outcome)) = done_rx.recv() => c.finish(seq, request, outcome),
-            Some(job) = deliver_rx.recv(), if can_deliver => c.deliver(job),
+            Some((seq, request, outcome)) = done_rx.recv() => {
+                c.finish(seq, request, outcome);
+                // Take the answers ready with it too, so that they go out in one write.
+                for _ in 1..BATCH {
+                    let Ok((seq, request, outcome)) = done_rx.try_recv() else { break };
+                    c.finish(seq, request, outcome);
+                }
+            }
+            Some(job) = deliver_rx.recv(), if can_deliver => {
+                c.deliver(job);
+                for _ in 1..BATCH {
+                    if !c.session.has_room() {
+                        break;
+                    }
+                    let Ok(job) = deliver_rx.try_recv() else { break };
+                    c.deliver(job);
+                }
+            }
             Ok(slot) = c.receipt_slots.clone().acquire_owned(), if !c.receipts.is_empty() && !c.receives() => c.send_receipt(slot),
             _ = sleep_until(deadline), if deadline.is_some() => c.session.handle_timeout(now()),
             _ = shutdown.changed(), if !draining => {

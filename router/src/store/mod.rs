@@ -42,6 +42,7 @@
 
 mod codec;
 mod memory;
+mod recent;
 mod redb_store;
 
 #[cfg(test)]

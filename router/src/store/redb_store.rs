@@ -12,6 +12,9 @@
 //! | `pending_by_expiry` | (expires, key) | — (for expiry) |
 //! | `meta` | name | `u64` (`schema`, `next_key`) |
 //!
+//! Lookups by carrier id look first in [`super::recent::Recent`], a bounded copy of the newest
+//! records kept in memory: most receipts follow their message within seconds.
+//!
 //! The writer thread owns every write transaction. Callers send it operations over a channel;
 //! it takes the first one waiting plus everything else already queued (up to [`MAX_BATCH`]),
 //! applies them in order in one transaction, commits it durably (one fsync), and then completes
@@ -43,6 +46,7 @@ use redb::{
 use tokio::sync::oneshot;
 
 use super::codec::{decode_pending, decode_record, encode_pending, encode_record, pending_head};
+use super::recent::Recent;
 use super::{MessageRecord, PendingDelivery, Store, StoreError, StoreFuture, StoreStats};
 
 /// The most operations one write transaction takes.
@@ -186,6 +190,7 @@ struct Counters {
 /// and closes the file. See [`crate::store`].
 pub struct RedbStore {
     db: Arc<Database>,
+    recent: Recent,
     counters: Arc<Counters>,
     ops: Option<mpsc::Sender<Op>>,
     writer: Option<JoinHandle<()>>,
@@ -235,6 +240,7 @@ impl RedbStore {
             .spawn(move || writer.run(rx))?;
         Ok(Arc::new(RedbStore {
             db,
+            recent: Recent::new(),
             counters,
             ops: Some(tx),
             writer: Some(handle),
@@ -598,10 +604,14 @@ impl<'txn> Tables<'txn> {
 
 impl Store for RedbStore {
     fn record(&self, rec: MessageRecord) -> StoreFuture<'_, ()> {
+        self.recent.insert(&rec);
         self.write(|done| Op::Record { rec, done })
     }
 
     fn lookup(&self, channel: &str, channel_id: &str) -> Result<Option<MessageRecord>, StoreError> {
+        if let Some(rec) = self.recent.get(channel, channel_id) {
+            return Ok(Some(rec));
+        }
         self.read(|txn| {
             let index = txn.open_table(RECORDS_BY_CHANNEL)?;
             let Some(router_id) = index.get((channel, channel_id))? else {
@@ -681,6 +691,7 @@ impl Store for RedbStore {
             let n = rx.recv().map_err(|_| StoreError::Closed)??;
             total = total.saturating_add(n);
             if n < EXPIRE_CHUNK {
+                self.recent.expire(records_before);
                 return Ok(total);
             }
         }

@@ -203,6 +203,25 @@ impl Stats {
             .unwrap_or_default()
     }
 
+    /// The counters on one line (printed on `SIGUSR1`).
+    pub fn summary(&self) -> String {
+        format!(
+            "stand-in carrier: submits {} accepted {} throttled {} rejected {} ignored {} dropped {}; receipts sent {} acked {} retried {} discarded {}; mo sent {} acked {}",
+            self.submits(),
+            self.accepted(),
+            self.throttled(),
+            self.rejected(),
+            self.ignored(),
+            self.dropped(),
+            self.receipts_sent(),
+            self.receipts_acked(),
+            self.receipts_retried(),
+            self.receipts_discarded(),
+            self.mo_sent(),
+            self.mo_acked(),
+        )
+    }
+
     /// The ids of [`Stats::messages`].
     pub fn ids(&self) -> Vec<String> {
         self.messages
@@ -361,6 +380,14 @@ impl CarrierArgs {
             .with_context(|| format!("cannot listen on {}", self.listen))?;
         tracing::info!(listen = %self.listen, "stand-in carrier SMSC: smpp://{}", self.listen);
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let stats = knobs.stats.clone();
+        let mut usr1 =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())?;
+        tokio::spawn(async move {
+            while usr1.recv().await.is_some() {
+                println!("{}", stats.summary());
+            }
+        });
         tokio::select! {
             served = serve(listener, knobs) => served,
             _ = term.recv() => {
