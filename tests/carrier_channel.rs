@@ -350,3 +350,74 @@ async fn mobile_originated_messages_reach_the_account_of_their_destination() {
         "the unclaimed MO is not delivered: {out:?}"
     );
 }
+
+/// A client slower than the router's direct-delivery wait (250 ms) gets each receipt once: the
+/// receipt is stored so that the carrier can be answered, but the delivery already sent is still
+/// awaited, and the client's late answer removes the stored copy unsent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_client_gets_its_receipt_once() {
+    use bytes::Bytes;
+    use smpp_router::smpp::pdu::{Address, Bind, Command, Pdu, Sm};
+    use smpp_router::smpp::values::RegisteredDelivery;
+    use smpp_router::smpp::{CommandId, CommandStatus};
+    use smpp_router_e2e::Raw;
+
+    let (addr, stats) = start_carrier(Knobs::default()).await;
+    let live = router(format!(
+        "{}[[route]]\nname = \"sms\"\nchannels = [\"carrier\"]\n",
+        carrier_channel("carrier", addr, "")
+    ))
+    .await;
+    let mut raw = Raw::connect(live.plain).await;
+    let bind = Bind {
+        system_id: "acme".into(),
+        password: "pw".into(),
+        interface_version: 0x34,
+        ..Bind::default()
+    };
+    raw.send(&Command::new(1, Pdu::BindTransceiver(bind))).await;
+    assert_eq!(raw.recv().await.unwrap().status, CommandStatus::ROK);
+    let sm = Sm {
+        source: Address::new(5, 0, "MyBank"),
+        dest: Address::new(1, 1, "14155551234"),
+        short_message: Bytes::from_static(b"Your code is 123456"),
+        registered_delivery: RegisteredDelivery(1),
+        ..Sm::default()
+    };
+    raw.send(&Command::new(2, Pdu::SubmitSm(sm))).await;
+    let resp = raw.recv().await.unwrap();
+    let Pdu::SubmitSmResp(resp) = resp.pdu else {
+        panic!("expected submit_sm_resp, got {resp:?}")
+    };
+    let id = String::from_utf8(resp.message_id.to_vec()).unwrap();
+
+    let receipt = raw.recv().await.unwrap();
+    let Pdu::DeliverSm(dlr) = &receipt.pdu else {
+        panic!("expected the receipt, got {receipt:?}")
+    };
+    assert!(
+        String::from_utf8_lossy(&dlr.short_message).contains(&format!("id:{id} ")),
+        "{dlr:?}"
+    );
+    // Answer late: the router stores the receipt meanwhile and answers the carrier.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let stored = live.store.stats();
+    assert_eq!(stored.queue_depth, 1, "stored while the client was slow");
+    raw.send(&Command::new(
+        receipt.sequence_number,
+        Pdu::DeliverSmResp(Default::default()),
+    ))
+    .await;
+    // The sweeper runs every second: nothing comes again, and the stored copy is gone.
+    let again = tokio::time::timeout(Duration::from_millis(2500), raw.recv()).await;
+    match again {
+        Err(_) | Ok(None) => {}
+        Ok(Some(cmd)) => assert_ne!(
+            cmd.command_id(),
+            CommandId::DELIVER_SM,
+            "the receipt came twice: {cmd:?}"
+        ),
+    }
+    assert_eq!(live.store.stats().queue_depth, 0, "the stored copy removed");
+    assert_eq!(stats.receipts_acked(), 1);
+}

@@ -383,7 +383,7 @@ impl Metrics {
             &mut lines,
             "smpp_router_deliveries_total",
             "counter",
-            "Receipts and MO to clients: direct (acknowledged at once), stored, or from_store.",
+            "Receipts and MO to clients: direct (acknowledged at once), stored, direct_late (acknowledged after it was stored), or from_store.",
         );
         for (channel, v) in &m.plugin_up {
             lines.push(format!(

@@ -37,6 +37,8 @@ pub struct Outbox {
     waiting: Mutex<HashSet<String>>,
     /// Accounts being drained now.
     draining: Mutex<HashSet<String>>,
+    /// Stored deliveries that [`Outbox::push`] is delivering itself: the sweeper skips them.
+    held: Mutex<HashSet<u64>>,
 }
 
 impl Outbox {
@@ -53,6 +55,7 @@ impl Outbox {
             server: OnceLock::new(),
             waiting: Mutex::new(accounts.into_iter().collect()),
             draining: Mutex::new(HashSet::new()),
+            held: Mutex::new(HashSet::new()),
         })
     }
 
@@ -79,15 +82,27 @@ impl Outbox {
     /// Hands `sm` to `account`. Resolves once it is safe: either a bound client acknowledged it
     /// at once (no store write needed — the client has it), or it is durable in the store, from
     /// where it is delivered later. Either way the caller may then acknowledge the carrier.
+    ///
+    /// A client slower than [`DIRECT_WAIT`] does not get the receipt twice: it is stored so
+    /// that the carrier can be answered, but the delivery already on its way is still awaited,
+    /// and when the client acknowledges it the stored copy is removed unsent. Only when that
+    /// delivery fails is the stored copy sent.
     pub async fn push(self: &Arc<Self>, account: &str, sm: Sm) -> Result<(), StoreError> {
+        let mut on_its_way = None;
         if let Some(server) = self.server.get().and_then(Weak::upgrade)
             && server.registry.can_receive(account)
-            && let Ok(Ok(())) =
-                tokio::time::timeout(DIRECT_WAIT, server.registry.deliver(account, sm.clone()))
-                    .await
         {
-            crate::metrics::global().delivery(account, "direct");
-            return Ok(());
+            let (to, copy) = (account.to_string(), sm.clone());
+            let mut delivery =
+                Box::pin(async move { server.registry.deliver(&to, copy).await.is_ok() });
+            match tokio::time::timeout(DIRECT_WAIT, &mut delivery).await {
+                Ok(true) => {
+                    crate::metrics::global().delivery(account, "direct");
+                    return Ok(());
+                }
+                Ok(false) => {}
+                Err(_) => on_its_way = Some(delivery),
+            }
         }
         let Some(pdu) = encode(&sm) else {
             // Decoded from the wire and only its id rewritten, so this cannot happen; answering
@@ -98,14 +113,46 @@ impl Outbox {
         let expires = unix_now() + self.ttl.as_secs();
         let key = self.store.enqueue(account, pdu, expires).await?;
         crate::metrics::global().delivery(account, "stored");
+        self.hold(key);
         let me = self.clone();
         let account = account.to_string();
         tokio::spawn(async move {
-            if !me.deliver_one(&account, key, sm).await {
+            let late = match on_its_way {
+                Some(delivery) => delivery.await,
+                None => false,
+            };
+            let delivered = if late {
+                crate::metrics::global().delivery(&account, "direct_late");
+                if let Err(e) = me.store.dequeue(key).await {
+                    tracing::error!(%account, error = %e, "store: cannot remove a delivered receipt; it may be sent again");
+                }
+                true
+            } else {
+                me.deliver_one(&account, key, sm).await
+            };
+            me.release(key);
+            if !delivered {
                 me.mark_waiting(&account);
             }
         });
         Ok(())
+    }
+
+    /// Keeps the sweeper away from `key`: a delivery of it is under way.
+    fn hold(&self, key: u64) {
+        if let Ok(mut h) = self.held.lock() {
+            h.insert(key);
+        }
+    }
+
+    fn release(&self, key: u64) {
+        if let Ok(mut h) = self.held.lock() {
+            h.remove(&key);
+        }
+    }
+
+    fn is_held(&self, key: u64) -> bool {
+        self.held.lock().is_ok_and(|h| h.contains(&key))
     }
 
     /// Marks `accounts` as possibly having stored deliveries (after a start or a reload).
@@ -193,7 +240,13 @@ impl Outbox {
                 return true;
             }
             let full = batch.len() == BATCH;
+            let mut skipped = 0;
             for item in batch {
+                if self.is_held(item.key) {
+                    // Its own delivery is under way; it comes back here if that fails.
+                    skipped += 1;
+                    continue;
+                }
                 let Some(sm) = decode(&item.pdu) else {
                     tracing::error!(%account, key = item.key, "store: an unreadable receipt is dropped");
                     let _ = self.store.dequeue(item.key).await;
@@ -205,6 +258,9 @@ impl Outbox {
             }
             if !full {
                 return true;
+            }
+            if skipped == BATCH {
+                return false; // Nothing but held items: look again at the next sweep.
             }
         }
     }
