@@ -53,7 +53,7 @@ use super::{MessageRecord, PendingDelivery, Store, StoreError, StoreFuture, Stor
 pub const MAX_BATCH: usize = 4096;
 
 /// How long the writer waits at most for a batch to grow to the size of the previous one.
-const LINGER: Duration = Duration::from_micros(500);
+const LINGER: Duration = Duration::from_micros(2000);
 const LINGER_STEP: Duration = Duration::from_micros(25);
 
 /// How many entries one expiry pass deletes in one transaction.
