@@ -11,6 +11,10 @@
 #   bench/run.sh direct       # the same load client straight to the stand-in carrier
 #   RATE=40000 bench/run.sh carrier   # the same, offered at a fixed rate instead of as fast as
 #                                     # the window allows (the sustained figure: do receipts keep up?)
+# Other knobs: STORE=memory (no disk), RD=0 (no receipts), SIM_STATS=N (the stand-in's counters
+# every second, last N lines; it discards receipts beyond 200,000 queued), CARRIER_WINDOW=W (the
+# router's window toward the stand-in, default 500). The carrier scenario also prints the store's
+# commits and any warning the router logged.
 #
 # Everything runs on this machine: the load generator competes with the router for the cores.
 set -euo pipefail
