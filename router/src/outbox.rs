@@ -9,6 +9,7 @@
 //! delivery expires (default 72 h).
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
@@ -22,9 +23,13 @@ use crate::store::{Store, StoreError};
 /// How often accounts with undelivered items are retried.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// How long a delivery to a bound client may hold up the carrier's answer before it is stored
-/// instead (the client may still answer; then it may get the receipt twice — at least once).
-/// Short: a carrier resends what it has no answer for, typically after a second.
+/// as well (the delivery under way is still awaited; see [`Outbox::push`]). Short: a carrier
+/// resends what it has no answer for, typically after a second.
 const DIRECT_WAIT: Duration = Duration::from_millis(250);
+/// Deliveries still awaited after [`DIRECT_WAIT`], at most (all accounts): beyond this many a
+/// slow client's stored copy is sent on its own, as if the first delivery had failed (it may
+/// then get the receipt twice — at least once), so that memory stays bounded.
+const MAX_LATE: usize = 4096;
 /// Deliveries taken from the store per account per sweep.
 const BATCH: usize = 256;
 
@@ -37,8 +42,10 @@ pub struct Outbox {
     waiting: Mutex<HashSet<String>>,
     /// Accounts being drained now.
     draining: Mutex<HashSet<String>>,
-    /// Stored deliveries that [`Outbox::push`] is delivering itself: the sweeper skips them.
+    /// Stored deliveries being delivered now (by [`Outbox::push`] or a sweep): one task each.
     held: Mutex<HashSet<u64>>,
+    /// Deliveries awaited after [`DIRECT_WAIT`] (at most [`MAX_LATE`]).
+    late: AtomicUsize,
 }
 
 impl Outbox {
@@ -56,6 +63,7 @@ impl Outbox {
             waiting: Mutex::new(accounts.into_iter().collect()),
             draining: Mutex::new(HashSet::new()),
             held: Mutex::new(HashSet::new()),
+            late: AtomicUsize::new(0),
         })
     }
 
@@ -101,7 +109,12 @@ impl Outbox {
                     return Ok(());
                 }
                 Ok(false) => {}
-                Err(_) => on_its_way = Some(delivery),
+                Err(_) => {
+                    let slot = Late::take(self);
+                    if slot.0.is_some() {
+                        on_its_way = Some((delivery, slot));
+                    }
+                }
             }
         }
         let Some(pdu) = encode(&sm) else {
@@ -113,14 +126,18 @@ impl Outbox {
         let expires = unix_now() + self.ttl.as_secs();
         let key = self.store.enqueue(account, pdu, expires).await?;
         crate::metrics::global().delivery(account, "stored");
-        self.hold(key);
+        let claimed = self.claim(key);
         let me = self.clone();
         let account = account.to_string();
         tokio::spawn(async move {
             let late = match on_its_way {
-                Some(delivery) => delivery.await,
+                Some((delivery, _slot)) => delivery.await,
                 None => false,
             };
+            if !claimed {
+                // The sweeper took it between its commit and here: it delivers it.
+                return;
+            }
             let delivered = if late {
                 crate::metrics::global().delivery(&account, "direct_late");
                 if let Err(e) = me.store.dequeue(key).await {
@@ -138,21 +155,15 @@ impl Outbox {
         Ok(())
     }
 
-    /// Keeps the sweeper away from `key`: a delivery of it is under way.
-    fn hold(&self, key: u64) {
-        if let Ok(mut h) = self.held.lock() {
-            h.insert(key);
-        }
+    /// Claims the delivery of stored item `key`; false when another task has it.
+    fn claim(&self, key: u64) -> bool {
+        self.held.lock().is_ok_and(|mut h| h.insert(key))
     }
 
     fn release(&self, key: u64) {
         if let Ok(mut h) = self.held.lock() {
             h.remove(&key);
         }
-    }
-
-    fn is_held(&self, key: u64) -> bool {
-        self.held.lock().is_ok_and(|h| h.contains(&key))
     }
 
     /// Marks `accounts` as possibly having stored deliveries (after a start or a reload).
@@ -242,17 +253,25 @@ impl Outbox {
             let full = batch.len() == BATCH;
             let mut skipped = 0;
             for item in batch {
-                if self.is_held(item.key) {
+                if !self.claim(item.key) {
                     // Its own delivery is under way; it comes back here if that fails.
                     skipped += 1;
+                    continue;
+                }
+                // The batch was read a while ago: a delivery that finished meanwhile removed it.
+                if !self.store.is_pending(item.key).unwrap_or(true) {
+                    self.release(item.key);
                     continue;
                 }
                 let Some(sm) = decode(&item.pdu) else {
                     tracing::error!(%account, key = item.key, "store: an unreadable receipt is dropped");
                     let _ = self.store.dequeue(item.key).await;
+                    self.release(item.key);
                     continue;
                 };
-                if !self.deliver_one(account, item.key, sm).await {
+                let delivered = self.deliver_one(account, item.key, sm).await;
+                self.release(item.key);
+                if !delivered {
                     return false;
                 }
             }
@@ -262,6 +281,29 @@ impl Outbox {
             if skipped == BATCH {
                 return false; // Nothing but held items: look again at the next sweep.
             }
+        }
+    }
+}
+
+/// One of the [`MAX_LATE`] slots for a delivery awaited after [`DIRECT_WAIT`]; `None` inside
+/// when all are taken. Given back when dropped, whatever path the receipt took.
+struct Late(Option<Arc<Outbox>>);
+
+impl Late {
+    fn take(outbox: &Arc<Outbox>) -> Self {
+        if outbox.late.fetch_add(1, Ordering::Relaxed) < MAX_LATE {
+            Self(Some(outbox.clone()))
+        } else {
+            outbox.late.fetch_sub(1, Ordering::Relaxed);
+            Self(None)
+        }
+    }
+}
+
+impl Drop for Late {
+    fn drop(&mut self) {
+        if let Some(outbox) = &self.0 {
+            outbox.late.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }

@@ -150,6 +150,10 @@ impl Store for MemoryStore {
         self.done(())
     }
 
+    fn is_pending(&self, key: u64) -> Result<bool, StoreError> {
+        Ok(self.lock().pending.contains_key(&key))
+    }
+
     fn pending(
         &self,
         account: &str,

@@ -183,6 +183,9 @@ pub trait Store: Send + Sync + 'static {
     /// key that is not there (already removed or expired) is not an error.
     fn dequeue(&self, key: u64) -> StoreFuture<'_, ()>;
 
+    /// Whether delivery `key` is still queued (not yet dequeued or expired).
+    fn is_pending(&self, key: u64) -> Result<bool, StoreError>;
+
     /// Up to `limit` pending deliveries of `account`, oldest first, not expired at `now`.
     fn pending(
         &self,

@@ -47,12 +47,13 @@ impl Recent {
         self.hasher.hash_one((channel, channel_id))
     }
 
-    /// Keeps a copy of `rec`, replacing an older record with its router id or carrier id.
-    pub fn insert(&self, rec: &MessageRecord) {
+    /// Keeps a copy of `rec`, replacing an older record with its router id or carrier id;
+    /// returns the key it is kept under (for [`Recent::forget`]).
+    pub fn insert(&self, rec: &MessageRecord) -> u64 {
         let key = self.key(&rec.channel, &rec.channel_id);
         let rid = self.hasher.hash_one(&rec.router_id);
         let Ok(mut inner) = self.inner.lock() else {
-            return;
+            return key;
         };
         if let Some(old) = inner.by_router_id.insert(rid, key)
             && old != key
@@ -71,6 +72,19 @@ impl Recent {
                 if inner.by_router_id.get(&rid) == Some(&gone) {
                     inner.by_router_id.remove(&rid);
                 }
+            }
+        }
+        key
+    }
+
+    /// Drops the record kept under `key` (its write failed).
+    pub fn forget(&self, key: u64) {
+        if let Ok(mut inner) = self.inner.lock()
+            && let Some(r) = inner.by_key.remove(&key)
+        {
+            let rid = self.hasher.hash_one(&r.router_id);
+            if inner.by_router_id.get(&rid) == Some(&key) {
+                inner.by_router_id.remove(&rid);
             }
         }
     }
@@ -133,6 +147,9 @@ mod tests {
         assert_eq!(r.get("c", "b").unwrap().router_id, "R2");
         r.expire(4);
         assert!(r.get("c", "b").is_none());
+        let key = r.insert(&rec("R3", "c", 5));
+        r.forget(key);
+        assert!(r.get("c", "c").is_none());
     }
 
     #[test]

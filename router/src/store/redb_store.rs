@@ -604,8 +604,16 @@ impl<'txn> Tables<'txn> {
 
 impl Store for RedbStore {
     fn record(&self, rec: MessageRecord) -> StoreFuture<'_, ()> {
-        self.recent.insert(&rec);
-        self.write(|done| Op::Record { rec, done })
+        let cached = self.recent.insert(&rec);
+        let written = self.write(|done| Op::Record { rec, done });
+        Box::pin(async move {
+            let result = written.await;
+            if result.is_err() {
+                // Not in the file, so not here either.
+                self.recent.forget(cached);
+            }
+            result
+        })
     }
 
     fn lookup(&self, channel: &str, channel_id: &str) -> Result<Option<MessageRecord>, StoreError> {
@@ -644,6 +652,10 @@ impl Store for RedbStore {
 
     fn dequeue(&self, key: u64) -> StoreFuture<'_, ()> {
         self.write(|done| Op::Dequeue { key, done })
+    }
+
+    fn is_pending(&self, key: u64) -> Result<bool, StoreError> {
+        self.read(|txn| Ok(txn.open_table(PENDING)?.get(key)?.is_some()))
     }
 
     fn pending(

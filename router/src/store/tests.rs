@@ -176,7 +176,11 @@ async fn queue(store: &dyn Store) {
     assert!(store.pending("acm", 10, 10).unwrap().is_empty());
     assert!(store.pending("acmee", 10, 10).unwrap().is_empty());
 
+    assert!(store.is_pending(k1).unwrap());
     store.dequeue(k1).await.unwrap();
+    assert!(!store.is_pending(k1).unwrap());
+    assert!(store.is_pending(k3).unwrap());
+    assert!(!store.is_pending(999_999).unwrap());
     store.dequeue(k1).await.unwrap(); // twice is fine
     store.dequeue(999_999).await.unwrap(); // never existed
     let keys: Vec<u64> = store
