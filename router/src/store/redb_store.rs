@@ -267,16 +267,24 @@ impl RedbStore {
         })
     }
 
+    /// Queues the operation now; the future resolves with its outcome once committed.
+    fn queue<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Op,
+    ) -> impl std::future::Future<Output = Result<T, StoreError>> + Send + 'static {
+        let (tx, rx) = oneshot::channel();
+        let sent = self.submit(op(tx));
+        async move {
+            sent?;
+            rx.await.map_err(|_| StoreError::Closed)?
+        }
+    }
+
     fn write<T: Send + 'static>(
         &self,
         op: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Op,
     ) -> StoreFuture<'_, T> {
-        let (tx, rx) = oneshot::channel();
-        let sent = self.submit(op(tx));
-        Box::pin(async move {
-            sent?;
-            rx.await.map_err(|_| StoreError::Closed)?
-        })
+        Box::pin(self.queue(op))
     }
 
     fn read<T>(
@@ -605,7 +613,7 @@ impl<'txn> Tables<'txn> {
 impl Store for RedbStore {
     fn record(&self, rec: MessageRecord) -> StoreFuture<'_, ()> {
         let cached = self.recent.insert(&rec);
-        let written = self.write(|done| Op::Record { rec, done });
+        let written = self.queue(|done| Op::Record { rec, done });
         Box::pin(async move {
             let result = written.await;
             if result.is_err() {
