@@ -58,6 +58,16 @@ impl AddrBytes {
         }
     }
 
+    /// The whole inline room and the value's length in it, for a fixed-size copy (octets past
+    /// the length are whatever the frame held there); `None` for a value on the heap.
+    #[inline]
+    pub(crate) fn window(&self) -> Option<(&[u8; INLINE_MAX], usize)> {
+        match &self.0 {
+            Repr::Inline { len, buf } => Some((buf, usize::from(*len))),
+            Repr::Heap(_) => None,
+        }
+    }
+
     /// The octets.
     pub fn as_slice(&self) -> &[u8] {
         match &self.0 {

@@ -39,6 +39,12 @@ impl<const N: usize> ShortStr<N> {
     pub fn as_slice(&self) -> &[u8] {
         &self.buf[..usize::from(self.len)]
     }
+
+    /// The whole inline room and the value's length in it, for a fixed-size copy.
+    #[inline]
+    pub(crate) fn window(&self) -> (&[u8; N], usize) {
+        (&self.buf, usize::from(self.len))
+    }
 }
 
 impl<const N: usize> Default for ShortStr<N> {

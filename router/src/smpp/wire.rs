@@ -4,7 +4,7 @@
 //! The reader slices the frame's [`Bytes`] (a reference-count increment, no copy, no allocation);
 //! the writer appends to the caller's [`BytesMut`].
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 /// Why a field could not be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +58,19 @@ impl Reader {
         Ok(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
     }
 
+    /// Reads `N` consecutive `Int1` fields at once (one bounds check instead of `N`).
+    #[inline]
+    pub fn array<const N: usize>(&mut self) -> Result<[u8; N], FieldError> {
+        let end = self.pos.checked_add(N).ok_or(FieldError::Truncated)?;
+        let s: [u8; N] = self
+            .buf
+            .get(self.pos..end)
+            .and_then(|s| s.try_into().ok())
+            .ok_or(FieldError::Truncated)?;
+        self.pos = end;
+        Ok(s)
+    }
+
     fn take(&mut self, n: usize) -> Result<&[u8], FieldError> {
         let end = self.pos.checked_add(n).ok_or(FieldError::Truncated)?;
         let s = self.buf.get(self.pos..end).ok_or(FieldError::Truncated)?;
@@ -65,11 +78,19 @@ impl Reader {
         Ok(s)
     }
 
-    /// Reads an `OS(n)`: exactly `n` octets, which may contain `0x00`.
+    /// Reads an `OS(n)`: exactly `n` octets, which may contain `0x00`. When they end the body
+    /// (a `short_message` without TLVs after it), the reader hands over its own handle on the
+    /// frame instead of taking another (no reference count on either side).
     pub fn octets(&mut self, n: usize) -> Result<Bytes, FieldError> {
         let end = self.pos.checked_add(n).ok_or(FieldError::Truncated)?;
         if end > self.buf.len() {
             return Err(FieldError::Truncated);
+        }
+        if end == self.buf.len() {
+            let mut v = std::mem::take(&mut self.buf);
+            v.advance(self.pos);
+            self.pos = 0;
+            return Ok(v);
         }
         let v = self.buf.slice(self.pos..end);
         self.pos = end;
@@ -182,6 +203,14 @@ pub fn put_cstr(
     value: &[u8],
     max: usize,
 ) -> Result<(), EncodeError> {
+    check_cstr(field, value, max)?;
+    out.put_slice(value);
+    out.put_u8(0);
+    Ok(())
+}
+
+/// Checks that `value` fits a `COS(max)`: shorter than `max` and without a NUL.
+pub fn check_cstr(field: &'static str, value: &[u8], max: usize) -> Result<(), EncodeError> {
     if value.len() >= max {
         return Err(EncodeError::TooLong {
             field,
@@ -192,25 +221,44 @@ pub fn put_cstr(
     if value.contains(&0) {
         return Err(EncodeError::EmbeddedNul { field });
     }
-    out.put_slice(value);
-    out.put_u8(0);
     Ok(())
 }
 
 /// Writes a `COSF(17)` time field: a lone NUL, or 16 characters and a NUL.
 pub fn put_time(out: &mut BytesMut, field: &'static str, value: &[u8]) -> Result<(), EncodeError> {
+    check_time(field, value)?;
+    out.put_slice(value);
+    out.put_u8(0);
+    Ok(())
+}
+
+/// Checks that `value` fits a `COSF(17)` time field: empty, or 16 characters without a NUL.
+pub fn check_time(field: &'static str, value: &[u8]) -> Result<(), EncodeError> {
     if !value.is_empty() && value.len() != 16 {
         return Err(EncodeError::BadTime {
             field,
             len: value.len(),
         });
     }
-    put_cstr(out, field, value, 17)
+    check_cstr(field, value, 17)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn octets_ending_the_body_take_the_frame() {
+        let mut r = Reader::new(Bytes::from_static(b"ab\0xyz"));
+        assert_eq!(r.cstr(3).unwrap(), Bytes::from_static(b"ab"));
+        assert_eq!(r.octets(4), Err(FieldError::Truncated));
+        assert_eq!(r.octets(1).unwrap(), Bytes::from_static(b"x"));
+        assert_eq!(r.octets(2).unwrap(), Bytes::from_static(b"yz"));
+        assert_eq!(r.remaining(), 0);
+        assert_eq!(r.octets(0).unwrap(), Bytes::new());
+        assert_eq!(r.u8(), Err(FieldError::Truncated));
+        assert_eq!(r.rest(), Bytes::new());
+    }
 
     #[test]
     fn cstr_limits() {

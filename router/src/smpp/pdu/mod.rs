@@ -296,10 +296,12 @@ impl Command {
     /// Appends the encoded PDU to `out`. On error `out` is left as it was.
     pub fn encode(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
         let start = out.len();
-        out.put_u32(0);
-        out.put_u32(self.command_id().0);
-        out.put_u32(self.status.0);
-        out.put_u32(self.sequence_number);
+        // The header in one append; command_length is filled in once the body is written.
+        let mut header = [0u8; HEADER_LEN];
+        header[4..8].copy_from_slice(&self.command_id().0.to_be_bytes());
+        header[8..12].copy_from_slice(&self.status.0.to_be_bytes());
+        header[12..16].copy_from_slice(&self.sequence_number.to_be_bytes());
+        out.put_slice(&header);
         if let Err(e) = self.pdu.encode_body(self.status, out) {
             out.truncate(start);
             return Err(e);

@@ -5,11 +5,12 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::body::{Body, BodyError, field, int, tlvs};
 use crate::smpp::addr::AddrBytes;
+use crate::smpp::head::Head;
 use crate::smpp::short::ShortStr;
 use crate::smpp::status::CommandStatus;
 use crate::smpp::tlv::Tlvs;
 use crate::smpp::values::{EsmClass, RegisteredDelivery};
-use crate::smpp::wire::{EncodeError, Reader, put_cstr, put_time};
+use crate::smpp::wire::{EncodeError, Reader, check_cstr, check_time, put_cstr};
 
 /// A TON/NPI/address triple.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -57,6 +58,17 @@ impl Address {
         out.put_u8(self.ton);
         out.put_u8(self.npi);
         put_cstr(out, name, &self.addr, max)
+    }
+
+    /// Writes TON, NPI and the address into `head`; the caller has checked the address.
+    #[inline(always)]
+    fn write_head(&self, head: &mut Head) {
+        head.u8(self.ton);
+        head.u8(self.npi);
+        match self.addr.window() {
+            Some((window, len)) => head.cstr_window(window, len),
+            None => head.cstr(&self.addr),
+        }
     }
 }
 
@@ -113,20 +125,21 @@ impl Body for Sm {
         let service_type = field(r.cstr_short(), CommandStatus::RINVSERTYP, "service_type")?;
         let source = Address::decode(r, ADDR_MAX, CommandStatus::RINVSRCADR, "source_addr")?;
         let dest = Address::decode(r, ADDR_MAX, CommandStatus::RINVDSTADR, "destination_addr")?;
-        let esm_class = EsmClass(int(r.u8(), "esm_class")?);
-        let protocol_id = int(r.u8(), "protocol_id")?;
-        let priority_flag = int(r.u8(), "priority_flag")?;
+        let [esm_class, protocol_id, priority_flag] =
+            int(r.array(), "esm_class, protocol_id or priority_flag")?;
         let schedule_delivery_time = field(
             r.cstr_short(),
             CommandStatus::RINVSCHED,
             "schedule_delivery_time",
         )?;
         let validity_period = field(r.cstr_short(), CommandStatus::RINVEXPIRY, "validity_period")?;
-        let registered_delivery = RegisteredDelivery(int(r.u8(), "registered_delivery")?);
-        let replace_if_present_flag = int(r.u8(), "replace_if_present_flag")?;
-        let data_coding = int(r.u8(), "data_coding")?;
-        let sm_default_msg_id = int(r.u8(), "sm_default_msg_id")?;
-        let sm_length = int(r.u8(), "sm_length")?;
+        let [
+            registered_delivery,
+            replace_if_present_flag,
+            data_coding,
+            sm_default_msg_id,
+            sm_length,
+        ] = int(r.array(), "registered_delivery .. sm_length")?;
         let short_message = field(
             r.octets(sm_length as usize),
             CommandStatus::RINVMSGLEN,
@@ -140,12 +153,12 @@ impl Body for Sm {
             service_type,
             source,
             dest,
-            esm_class,
+            esm_class: EsmClass(esm_class),
             protocol_id,
             priority_flag,
             schedule_delivery_time,
             validity_period,
-            registered_delivery,
+            registered_delivery: RegisteredDelivery(registered_delivery),
             replace_if_present_flag,
             data_coding,
             sm_default_msg_id,
@@ -154,27 +167,45 @@ impl Body for Sm {
         })
     }
 
+    /// The fields are checked first, the mandatory part is assembled on the stack ([`Head`]),
+    /// then it, the message and the TLVs are appended after one capacity check.
     fn encode(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
-        put_cstr(out, "service_type", &self.service_type, 6)?;
-        self.source.encode(out, ADDR_MAX, "source_addr")?;
-        self.dest.encode(out, ADDR_MAX, "destination_addr")?;
-        out.put_u8(self.esm_class.0);
-        out.put_u8(self.protocol_id);
-        out.put_u8(self.priority_flag);
-        put_time(out, "schedule_delivery_time", &self.schedule_delivery_time)?;
-        put_time(out, "validity_period", &self.validity_period)?;
-        out.put_u8(self.registered_delivery.0);
-        out.put_u8(self.replace_if_present_flag);
-        out.put_u8(self.data_coding);
-        out.put_u8(self.sm_default_msg_id);
-        let len = u8::try_from(self.short_message.len()).map_err(|_| EncodeError::TooLong {
-            field: "short_message",
-            len: self.short_message.len(),
-            max: 255,
-        })?;
-        out.put_u8(len);
+        check_cstr("service_type", &self.service_type, 6)?;
+        check_cstr("source_addr", &self.source.addr, ADDR_MAX)?;
+        check_cstr("destination_addr", &self.dest.addr, ADDR_MAX)?;
+        check_time("schedule_delivery_time", &self.schedule_delivery_time)?;
+        check_time("validity_period", &self.validity_period)?;
+        let sm_length =
+            u8::try_from(self.short_message.len()).map_err(|_| EncodeError::TooLong {
+                field: "short_message",
+                len: self.short_message.len(),
+                max: 255,
+            })?;
+
+        let mut head = Head::new();
+        let (window, len) = self.service_type.window();
+        head.cstr_window(window, len);
+        self.source.write_head(&mut head);
+        self.dest.write_head(&mut head);
+        head.u8(self.esm_class.0);
+        head.u8(self.protocol_id);
+        head.u8(self.priority_flag);
+        let (window, len) = self.schedule_delivery_time.window();
+        head.cstr_window(window, len);
+        let (window, len) = self.validity_period.window();
+        head.cstr_window(window, len);
+        head.u8(self.registered_delivery.0);
+        head.u8(self.replace_if_present_flag);
+        head.u8(self.data_coding);
+        head.u8(self.sm_default_msg_id);
+        head.u8(sm_length);
+        let head = head.octets()?;
+
+        let tlvs = self.tlvs.as_bytes();
+        out.reserve(head.len() + self.short_message.len() + tlvs.len());
+        out.put_slice(head);
         out.put_slice(&self.short_message);
-        out.put_slice(self.tlvs.as_bytes());
+        out.put_slice(tlvs);
         Ok(())
     }
 }
