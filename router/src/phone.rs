@@ -57,18 +57,16 @@ pub fn validate(addr: &[u8]) -> Result<Destination, PhoneError> {
     let number = PHONE_NUMBER_UTIL
         .parse(text, None)
         .map_err(|_| PhoneError::Invalid)?;
-    if !number.is_valid() {
+    // `is_valid` would find the region, then the caller again: find it once.
+    let region = number.get_region_code().ok_or(PhoneError::Invalid)?;
+    if !number.is_valid_for_region(region) {
         return Err(PhoneError::Invalid);
     }
     let country_code = u16::try_from(number.country_code).map_err(|_| PhoneError::Invalid)?;
-    let region = number
-        .get_region_code()
-        .and_then(|r| {
-            let s = r.to_string();
-            let b = s.as_bytes();
-            (b.len() == 2).then(|| [b[0], b[1]])
-        })
-        .unwrap_or(*b"ZZ");
+    let region = match region.as_region_str().as_bytes() {
+        &[a, b] => [a, b],
+        _ => *b"ZZ",
+    };
     Ok(Destination {
         country_code,
         region,

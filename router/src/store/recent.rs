@@ -10,8 +10,8 @@
 //! written) to it, replaced and expired along with it.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, RandomState};
-use std::sync::Mutex;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::sync::{Arc, Mutex};
 
 use super::MessageRecord;
 
@@ -24,13 +24,36 @@ pub struct Recent {
     hasher: RandomState,
 }
 
+/// The maps' keys are already hashes (keyed with [`Recent`]'s random state): used as they are.
+#[derive(Default)]
+struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed here; fold anything else in rather than lose it.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type ByHash<V> = HashMap<u64, V, BuildHasherDefault<PreHashed>>;
+
 #[derive(Default)]
 struct Inner {
     /// By the hash of (channel, carrier id); a lookup checks the record's own fields, so a
-    /// collision only means a trip to the file.
-    by_key: HashMap<u64, MessageRecord>,
+    /// collision only means a trip to the file. Shared with the write queued for the file.
+    by_key: ByHash<Arc<MessageRecord>>,
     /// The key each router id is kept under, so that a record replacing it drops the old key.
-    by_router_id: HashMap<u64, u64>,
+    by_router_id: ByHash<u64>,
     /// Keys in insertion order, for eviction.
     order: VecDeque<u64>,
 }
@@ -49,7 +72,7 @@ impl Recent {
 
     /// Keeps a copy of `rec`, replacing an older record with its router id or carrier id;
     /// returns the key it is kept under (for [`Recent::forget`]).
-    pub fn insert(&self, rec: &MessageRecord) -> u64 {
+    pub fn insert(&self, rec: &Arc<MessageRecord>) -> u64 {
         let key = self.key(&rec.channel, &rec.channel_id);
         let rid = self.hasher.hash_one(&rec.router_id);
         let Ok(mut inner) = self.inner.lock() else {
@@ -60,7 +83,7 @@ impl Recent {
         {
             inner.by_key.remove(&old);
         }
-        if inner.by_key.insert(key, rec.clone()).is_none() {
+        if inner.by_key.insert(key, Arc::clone(rec)).is_none() {
             inner.order.push_back(key);
         }
         while inner.order.len() > CAPACITY {
@@ -97,7 +120,7 @@ impl Recent {
             .by_key
             .get(&key)
             .filter(|r| r.channel == channel && r.channel_id == channel_id)
-            .cloned()
+            .map(|r| MessageRecord::clone(r))
     }
 
     /// Forgets records created before `before` (they were expired from the file).
@@ -119,8 +142,8 @@ impl Recent {
 mod tests {
     use super::*;
 
-    fn rec(router_id: &str, channel_id: &str, created: u64) -> MessageRecord {
-        MessageRecord {
+    fn rec(router_id: &str, channel_id: &str, created: u64) -> Arc<MessageRecord> {
+        Arc::new(MessageRecord {
             router_id: router_id.into(),
             account: "acme".into(),
             channel: "c".into(),
@@ -128,7 +151,7 @@ mod tests {
             created,
             attempts: String::new(),
             receipt_to: None,
-        }
+        })
     }
 
     #[test]

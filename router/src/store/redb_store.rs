@@ -54,7 +54,10 @@ pub const MAX_BATCH: usize = 4096;
 
 /// How long the writer waits at most for a batch to grow to the size of the previous one.
 const LINGER: Duration = Duration::from_micros(2000);
-const LINGER_STEP: Duration = Duration::from_micros(25);
+/// How often the lingering writer looks for more operations: each look is a sleep and a wake-up
+/// (at 25 µs they were 3–4 % of the router's CPU at 20,000 msg/s), and a batch that has grown
+/// while it slept is committed at most this late.
+const LINGER_STEP: Duration = Duration::from_micros(100);
 
 /// How many entries one expiry pass deletes in one transaction.
 const EXPIRE_CHUNK: usize = 2048;
@@ -123,7 +126,7 @@ impl Default for RedbOptions {
 /// What the writer does with one operation.
 enum Op {
     Record {
-        rec: MessageRecord,
+        rec: Arc<MessageRecord>,
         done: oneshot::Sender<Result<(), StoreError>>,
     },
     Enqueue {
@@ -612,6 +615,7 @@ impl<'txn> Tables<'txn> {
 
 impl Store for RedbStore {
     fn record(&self, rec: MessageRecord) -> StoreFuture<'_, ()> {
+        let rec = Arc::new(rec);
         let cached = self.recent.insert(&rec);
         let written = self.queue(|done| Op::Record { rec, done });
         Box::pin(async move {
