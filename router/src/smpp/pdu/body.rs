@@ -24,6 +24,19 @@ pub trait Body: Sized {
     fn encode(&self, out: &mut BytesMut) -> Result<(), EncodeError>;
 }
 
+/// The three largest bodies (`replace_sm`, `submit_multi`, `broadcast_sm`: 200–224 bytes) are
+/// rare and kept out of line, so that every [`super::Pdu`] is the size of a `submit_sm` (176
+/// bytes) and cheaper to move: decoding one of them costs an allocation.
+impl<T: Body> Body for Box<T> {
+    fn decode(r: &mut Reader) -> Result<Self, BodyError> {
+        T::decode(r).map(Box::new)
+    }
+
+    fn encode(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
+        T::encode(self, out)
+    }
+}
+
 /// Maps a field error: a field that overruns the PDU is a length error, an over-long C-string
 /// gets the field's own status.
 pub fn field<T>(

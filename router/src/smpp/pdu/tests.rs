@@ -273,7 +273,7 @@ fn every_pdu() -> Vec<Pdu> {
                 .push_u8(tag::DELIVERY_FAILURE_REASON, 1)
                 .build(),
         }),
-        Pdu::ReplaceSm(ReplaceSm {
+        Pdu::ReplaceSm(Box::new(ReplaceSm {
             message_id: "m1".into(),
             source: src.clone(),
             schedule_delivery_time: Bytes::new(),
@@ -282,14 +282,14 @@ fn every_pdu() -> Vec<Pdu> {
             sm_default_msg_id: 0,
             short_message: "new".into(),
             tlvs: Tlvs::new(),
-        }),
+        })),
         Pdu::CancelSm(CancelSm {
             service_type: Bytes::new(),
             message_id: "m1".into(),
             source: src.clone(),
             dest: Address::new(1, 1, "14155551234"),
         }),
-        Pdu::SubmitMulti(SubmitMulti {
+        Pdu::SubmitMulti(Box::new(SubmitMulti {
             source: src.clone(),
             dests: vec![
                 Dest::Sme(Address::new(1, 1, "14155551234")),
@@ -298,7 +298,7 @@ fn every_pdu() -> Vec<Pdu> {
             short_message: "hello".into(),
             tlvs: tlvs.clone(),
             ..SubmitMulti::default()
-        }),
+        })),
         Pdu::SubmitMultiResp(SubmitMultiResp {
             message_id: "m2".into(),
             unsuccess: vec![Unsuccess {
@@ -326,12 +326,12 @@ fn every_pdu() -> Vec<Pdu> {
                 .build(),
         }),
         Pdu::DataSmResp(resp.clone()),
-        Pdu::BroadcastSm(BroadcastSm {
+        Pdu::BroadcastSm(Box::new(BroadcastSm {
             message_id: Bytes::new(),
             source: src.clone(),
             tlvs: TlvsBuilder::new().push(0x0606, b"\x00area").build(),
             ..BroadcastSm::default()
-        }),
+        })),
         Pdu::BroadcastSmResp(resp.clone()),
         Pdu::QueryBroadcastSm(QueryBroadcastSm {
             message_id: "b1".into(),
