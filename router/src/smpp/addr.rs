@@ -58,8 +58,9 @@ impl AddrBytes {
         }
     }
 
-    /// The whole inline room and the value's length in it, for a fixed-size copy (octets past
-    /// the length are whatever the frame held there); `None` for a value on the heap.
+    /// The whole inline room and the value's length in it, for a fixed-size copy; `None` for a
+    /// value on the heap. Octets past the length are whatever the frame held there: a caller
+    /// must never let them out (`Head` overwrites them with the next field).
     #[inline]
     pub(crate) fn window(&self) -> Option<(&[u8; INLINE_MAX], usize)> {
         match &self.0 {

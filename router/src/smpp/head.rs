@@ -10,13 +10,13 @@
 
 use crate::smpp::wire::EncodeError;
 
-/// Room for the largest mandatory part the router assembles here (`submit_sm`: 94 octets) and
-/// the slack of one whole inline copy past it.
+/// Room for the largest mandatory part the router assembles here (`submit_sm`: 94 octets, whose
+/// furthest whole-window copy ends at octet 88) with slack to spare.
 const CAP: usize = 128;
 
 /// A stack buffer and a cursor. Writing past the room is not a panic: the write is dropped and
 /// [`Head::octets`] reports the body as too large.
-pub struct Head {
+pub(crate) struct Head {
     buf: [u8; CAP],
     len: usize,
     overflow: bool,

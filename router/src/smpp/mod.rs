@@ -10,7 +10,7 @@
 pub mod addr;
 pub mod command_id;
 pub mod frame;
-pub mod head;
+pub(crate) mod head;
 pub mod pdu;
 pub mod receipt;
 pub mod session;

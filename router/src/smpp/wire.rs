@@ -86,6 +86,10 @@ impl Reader {
         if end > self.buf.len() {
             return Err(FieldError::Truncated);
         }
+        if n == 0 {
+            // Holds nothing, so keeps no frame (nor the read buffer it shares) alive.
+            return Ok(Bytes::new());
+        }
         if end == self.buf.len() {
             let mut v = std::mem::take(&mut self.buf);
             v.advance(self.pos);
@@ -253,6 +257,8 @@ mod tests {
         assert_eq!(r.cstr(3).unwrap(), Bytes::from_static(b"ab"));
         assert_eq!(r.octets(4), Err(FieldError::Truncated));
         assert_eq!(r.octets(1).unwrap(), Bytes::from_static(b"x"));
+        let mut owner = Reader::new(Bytes::from(b"ab".to_vec()));
+        assert_eq!(owner.octets(0).unwrap().as_ptr(), Bytes::new().as_ptr());
         assert_eq!(r.octets(2).unwrap(), Bytes::from_static(b"yz"));
         assert_eq!(r.remaining(), 0);
         assert_eq!(r.octets(0).unwrap(), Bytes::new());

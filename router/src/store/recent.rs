@@ -70,7 +70,7 @@ impl Recent {
         self.hasher.hash_one((channel, channel_id))
     }
 
-    /// Keeps a copy of `rec`, replacing an older record with its router id or carrier id;
+    /// Keeps `rec` (shared with its queued write, not copied), replacing an older record with its router id or carrier id;
     /// returns the key it is kept under (for [`Recent::forget`]).
     pub fn insert(&self, rec: &Arc<MessageRecord>) -> u64 {
         let key = self.key(&rec.channel, &rec.channel_id);

@@ -27,6 +27,11 @@ pub trait Body: Sized {
 /// The three largest bodies (`replace_sm`, `submit_multi`, `broadcast_sm`: 200–224 bytes) are
 /// rare and kept out of line, so that every [`super::Pdu`] is the size of a `submit_sm` (176
 /// bytes) and cheaper to move: decoding one of them costs an allocation.
+const _: () = assert!(
+    std::mem::size_of::<super::Pdu>() <= std::mem::size_of::<super::Sm>() + 8,
+    "a body larger than submit_sm's makes every PDU larger: box it"
+);
+
 impl<T: Body> Body for Box<T> {
     fn decode(r: &mut Reader) -> Result<Self, BodyError> {
         T::decode(r).map(Box::new)

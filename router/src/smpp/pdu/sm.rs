@@ -60,7 +60,8 @@ impl Address {
         put_cstr(out, name, &self.addr, max)
     }
 
-    /// Writes TON, NPI and the address into `head`; the caller has checked the address.
+    /// Writes TON, NPI and the address into `head`; the caller has checked the address (so from
+    /// `Sm::encode` it is always inline: a value on the heap is longer than `COS(21)` allows).
     #[inline(always)]
     fn write_head(&self, head: &mut Head) {
         head.u8(self.ton);
