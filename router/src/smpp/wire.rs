@@ -257,13 +257,24 @@ mod tests {
         assert_eq!(r.cstr(3).unwrap(), Bytes::from_static(b"ab"));
         assert_eq!(r.octets(4), Err(FieldError::Truncated));
         assert_eq!(r.octets(1).unwrap(), Bytes::from_static(b"x"));
-        let mut owner = Reader::new(Bytes::from(b"ab".to_vec()));
-        assert_eq!(owner.octets(0).unwrap().as_ptr(), Bytes::new().as_ptr());
         assert_eq!(r.octets(2).unwrap(), Bytes::from_static(b"yz"));
         assert_eq!(r.remaining(), 0);
         assert_eq!(r.octets(0).unwrap(), Bytes::new());
         assert_eq!(r.u8(), Err(FieldError::Truncated));
         assert_eq!(r.rest(), Bytes::new());
+    }
+
+    #[test]
+    fn empty_octets_keep_no_frame_alive() {
+        let frame = Bytes::from(b"ab".to_vec());
+        let mut r = Reader::at(frame.clone(), 2);
+        let empty = r.octets(0).unwrap();
+        drop(r);
+        assert!(empty.is_empty());
+        assert!(
+            frame.is_unique(),
+            "the empty value holds no reference to the frame"
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! kept here, from the moment they are written (so that a receipt that overtakes its record's
 //! commit finds it at once; it still waits for the client's answer, see `answers`), and a lookup
 //! that finds its record here never touches the file. Older records come from the file as
-//! before. The file stays the truth: what is here is a copy of what was written (or is being
-//! written) to it, replaced and expired along with it.
+//! before. The file stays the truth: what is here is the record written (or being written) to it,
+//! shared with the write rather than copied, replaced and expired along with it.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
@@ -70,8 +70,8 @@ impl Recent {
         self.hasher.hash_one((channel, channel_id))
     }
 
-    /// Keeps `rec` (shared with its queued write, not copied), replacing an older record with its router id or carrier id;
-    /// returns the key it is kept under (for [`Recent::forget`]).
+    /// Keeps `rec` (shared with its queued write, not copied), replacing an older record with
+    /// its router id or carrier id; returns the key it is kept under (for [`Recent::forget`]).
     pub fn insert(&self, rec: &Arc<MessageRecord>) -> u64 {
         let key = self.key(&rec.channel, &rec.channel_id);
         let rid = self.hasher.hash_one(&rec.router_id);
