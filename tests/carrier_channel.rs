@@ -27,6 +27,16 @@ async fn start_carrier(knobs: Knobs) -> (SocketAddr, Arc<carrier::Stats>) {
     (addr, stats)
 }
 
+/// A router whose one route sends everything to a carrier channel named `carrier` at `addr`
+/// (`extra`: more channel settings).
+async fn router_via_carrier(addr: SocketAddr, extra: &str) -> LiveRouter {
+    router(format!(
+        "{}[[route]]\nname = \"sms\"\nchannels = [\"carrier\"]\n",
+        carrier_channel("carrier", addr, extra)
+    ))
+    .await
+}
+
 async fn router(routes: String) -> LiveRouter {
     let path = scratch_dir("carrier").join("routes.toml");
     std::fs::write(
@@ -75,11 +85,7 @@ async fn trx_bind_submits_and_relays_receipts_with_the_router_id() {
         ..Knobs::default()
     })
     .await;
-    let live = router(format!(
-        "{}[[route]]\nname = \"sms\"\nchannels = [\"carrier\"]\n",
-        carrier_channel("carrier", addr, "")
-    ))
-    .await;
+    let live = router_via_carrier(addr, "").await;
     let (sent, receipts) = submit_with_receipts(live.plain, 5, "14155551234").await;
     assert_eq!(count(&sent, 0), 5, "{sent:?}");
     assert_receipts(&sent, &receipts, 5, "DELIVRD");
@@ -93,14 +99,10 @@ async fn tx_rx_binds_with_decimal_ids_relay_receipts() {
         ..Knobs::default()
     })
     .await;
-    let live = router(format!(
-        "{}[[route]]\nname = \"sms\"\nchannels = [\"carrier\"]\n",
-        carrier_channel(
-            "carrier",
-            addr,
-            "bind = \"tx+rx\"\nbinds = 2\ninterface_version = \"5.0\""
-        )
-    ))
+    let live = router_via_carrier(
+        addr,
+        "bind = \"tx+rx\"\nbinds = 2\ninterface_version = \"5.0\"",
+    )
     .await;
     let (sent, receipts) = submit_with_receipts(live.plain, 5, "447911123456").await;
     assert_eq!(count(&sent, 0), 5, "{sent:?}");
@@ -157,11 +159,7 @@ async fn no_imessage_fails_over_to_the_carrier_and_its_receipt_comes_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receipts_wait_in_the_store_for_a_client_that_is_away() {
     let (addr, stats) = start_carrier(Knobs::default()).await;
-    let live = router(format!(
-        "{}[[route]]\nname = \"sms\"\nchannels = [\"carrier\"]\n",
-        carrier_channel("carrier", addr, "")
-    ))
-    .await;
+    let live = router_via_carrier(addr, "").await;
     // A transmitter sends and leaves before the receipts come.
     let out = smpplib(
         live.plain,
@@ -313,11 +311,7 @@ async fn mobile_originated_messages_reach_the_account_of_their_destination() {
     let knobs = Knobs::default();
     let control = knobs.control.clone();
     let (addr, stats) = start_carrier(knobs).await;
-    let live = router(format!(
-        "{}[[route]]\nname = \"sms\"\nchannels = [\"carrier\"]\n",
-        carrier_channel("carrier", addr, "mo = { \"447911\" = \"acme\" }")
-    ))
-    .await;
+    let live = router_via_carrier(addr, "mo = { \"447911\" = \"acme\" }").await;
     // One MO for acme's number range, one that nobody claims.
     control.inject_mo("router", "14155550001", "447911123456", "STOP");
     control.inject_mo("router", "14155550002", "33612345678", "hello");
@@ -363,11 +357,7 @@ async fn a_slow_client_gets_its_receipt_once() {
     use smpp_router_e2e::Raw;
 
     let (addr, stats) = start_carrier(Knobs::default()).await;
-    let live = router(format!(
-        "{}[[route]]\nname = \"sms\"\nchannels = [\"carrier\"]\n",
-        carrier_channel("carrier", addr, "")
-    ))
-    .await;
+    let live = router_via_carrier(addr, "").await;
     let mut raw = Raw::connect(live.plain).await;
     let bind = Bind {
         system_id: "acme".into(),
