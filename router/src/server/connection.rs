@@ -24,12 +24,15 @@ use crate::smpp::session::{BindMode, Event, Session};
 use crate::smpp::values::interface_version;
 use crate::smpp::{CommandId, CommandStatus};
 
-/// Read no more while this much is buffered unprocessed or unwritten.
+/// Read no more while this much is buffered unprocessed.
 const BUFFER_CAP: usize = 256 * 1024;
 
 /// The most answers (or deliveries) taken in one go before writing: one `write` for many PDUs
 /// instead of one each.
 const BATCH: usize = 256;
+
+/// Output of this size is written before any more input is taken (see the loop in [`serve`]).
+const FLUSH_AT: usize = 32 * 1024;
 
 /// Receipts of this connection's messages on their way to the account: beyond this many, new
 /// submissions are answered `ESME_RMSGQFUL` until receipts drain (flow control, not a queue without
@@ -97,6 +100,7 @@ pub async fn serve<S>(
     let mut draining = *shutdown.borrow();
     tracing::debug!(session = id, %peer, "connection opened");
     let mut requests = std::collections::VecDeque::new();
+    let mut yielded = false;
     loop {
         c.on_events(&mut requests).await;
         if draining && c.session.inbound_in_flight() == 0 && c.session.bind_mode().is_some() {
@@ -110,22 +114,27 @@ pub async fn serve<S>(
         if c.session.is_closed() && wbuf.is_empty() {
             break;
         }
+        // Output is written once nothing else is ready: first the tasks ready on this worker
+        // run (the answers they finish join this write), then every input ready now is taken
+        // (the `biased` order below puts the write last). One `write` then carries many PDUs
+        // instead of one or two; beyond `FLUSH_AT` the write goes first.
+        if !wbuf.is_empty() && !yielded {
+            yielded = true;
+            tokio::task::yield_now().await;
+            continue;
+        }
         let deadline = c.session.poll_timeout().map(tokio::time::Instant::from_std);
         let can_deliver = c.bound.is_some() && c.session.has_room() && !draining;
+        let take_input = wbuf.len() < FLUSH_AT;
         tokio::select! {
-            r = wr.write_buf(&mut wbuf), if !wbuf.is_empty() => {
-                if r.is_err() || matches!(r, Ok(0)) {
-                    c.session.handle_eof();
-                    wbuf.clear();
-                }
-            }
-            r = rd.read_buf(&mut rbuf), if !c.session.is_closed() && rbuf.len() < BUFFER_CAP && wbuf.len() < BUFFER_CAP => {
+            biased;
+            r = rd.read_buf(&mut rbuf), if take_input && !c.session.is_closed() && rbuf.len() < BUFFER_CAP => {
                 match r {
                     Ok(0) | Err(_) => c.session.handle_eof(),
                     Ok(_) => c.session.handle_input(now(), &mut rbuf),
                 }
             }
-            Some((seq, request, outcome)) = done_rx.recv() => {
+            Some((seq, request, outcome)) = done_rx.recv(), if take_input => {
                 c.finish(seq, request, outcome);
                 // Take the answers ready with it too, so that they go out in one write.
                 for _ in 1..BATCH {
@@ -133,7 +142,7 @@ pub async fn serve<S>(
                     c.finish(seq, request, outcome);
                 }
             }
-            Some(job) = deliver_rx.recv(), if can_deliver => {
+            Some(job) = deliver_rx.recv(), if take_input && can_deliver => {
                 c.deliver(job);
                 for _ in 1..BATCH {
                     if !c.session.has_room() {
@@ -150,6 +159,10 @@ pub async fn serve<S>(
                 if c.session.bind_mode().is_none() {
                     c.session.close_now();
                 }
+            }
+            r = wr.write_buf(&mut wbuf), if !wbuf.is_empty() => {
+                yielded = false;
+                c.on_written(r, &mut wbuf);
             }
         }
     }
@@ -174,6 +187,13 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 }
 
 impl Conn {
+    fn on_written(&mut self, r: std::io::Result<usize>, wbuf: &mut BytesMut) {
+        if r.is_err() || matches!(r, Ok(0)) {
+            self.session.handle_eof();
+            wbuf.clear();
+        }
+    }
+
     /// Handles every event the session has. Answers to our `deliver_sm` go before the requests
     /// that came in the same read: a read can hold hundreds of `submit_sm`, and the receipt
     /// whose answer sits behind them would otherwise wait for all of them to be routed (the

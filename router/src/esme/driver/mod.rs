@@ -146,6 +146,7 @@ where
         timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
         armed: None,
         linger: None,
+        yielded: false,
     };
     tokio::spawn(driver.run());
     Ok(Started {
@@ -183,6 +184,8 @@ struct Driver<R, W> {
     /// When the timer is set to fire; `None` disables it.
     armed: Option<Instant>,
     linger: Option<Instant>,
+    /// Whether the loop has let other tasks run since it last took output.
+    yielded: bool,
 }
 
 async fn reserve(
@@ -201,10 +204,23 @@ where
 {
     async fn run(mut self) {
         loop {
+            // Before taking output, let the tasks ready on this worker run and take the
+            // operations they queued: their PDUs join this write (one `write` for many PDUs
+            // instead of one or two).
+            if self.wbuf.is_empty() && self.session.has_output() && !self.yielded {
+                self.yielded = true;
+                tokio::task::yield_now().await;
+                if self.ops_open && !self.session.is_closed() {
+                    if let Ok(op) = self.ops.try_recv() {
+                        self.on_ops(Some(op));
+                    }
+                }
+            }
             // Take output before handing out events: a request still in the session's buffer
             // when it closes is then known never to have been written.
             if self.wbuf.is_empty() && self.session.poll_transmit(&mut self.wbuf) {
                 self.taken += 1;
+                self.yielded = false;
             }
             while let Some(event) = self.session.poll_event() {
                 self.on_event(event);

@@ -513,6 +513,11 @@ impl Session {
 
     // ----- outputs -----
 
+    /// Whether there is output to write (see [`Session::poll_transmit`]).
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
     /// Moves everything to write into `buf` (swapping buffers when `buf` is empty, so no copy).
     /// Returns whether anything was added.
     pub fn poll_transmit(&mut self, buf: &mut BytesMut) -> bool {
