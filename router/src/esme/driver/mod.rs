@@ -210,10 +210,11 @@ where
             if self.wbuf.is_empty() && self.session.has_output() && !self.yielded {
                 self.yielded = true;
                 tokio::task::yield_now().await;
-                if self.ops_open && !self.session.is_closed() {
-                    if let Ok(op) = self.ops.try_recv() {
-                        self.on_ops(Some(op));
-                    }
+                if self.ops_open
+                    && !self.session.is_closed()
+                    && let Ok(op) = self.ops.try_recv()
+                {
+                    self.on_ops(Some(op));
                 }
             }
             // Take output before handing out events: a request still in the session's buffer
