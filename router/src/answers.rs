@@ -12,7 +12,6 @@
 //! Ids are the router's decimal ids; the set is sharded by id so that the two mutex operations a
 //! message costs do not contend.
 
-use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,7 +36,7 @@ struct Open {
 
 #[derive(Default)]
 struct Shard {
-    open: HashMap<u64, Open>,
+    open: crate::fast_map::FastMap<u64, Open>,
     inserts: u32,
 }
 

@@ -16,6 +16,7 @@ pub mod channels;
 pub mod cli;
 pub mod config;
 pub mod esme;
+pub mod fast_map;
 pub mod ids;
 pub mod load;
 pub mod metrics;

@@ -6,7 +6,6 @@
 //! it has safely handed on, and answers a repeat without delivering it again. The memory is
 //! bounded: forgetting only means the old at-least-once behaviour for that receipt.
 
-use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,7 +22,7 @@ const SHARDS: usize = 64;
 #[derive(Default)]
 struct Shard {
     /// (router id, state) → when it was claimed, and whether it was handed on.
-    seen: HashMap<(u64, u8), (Instant, bool)>,
+    seen: crate::fast_map::FastMap<(u64, u8), (Instant, bool)>,
     inserts: u32,
 }
 

@@ -3,7 +3,6 @@
 //! binds are authorised, submissions go to the handler (many at once, answered as each
 //! finishes), and `deliver_sm` jobs from the registry go out within the window.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -18,6 +17,7 @@ use super::registry::{DeliverError, DeliverJob, SessionInfo};
 use super::runtime::AccountRuntime;
 use super::validate;
 use crate::config::Account;
+use crate::fast_map::FastMap;
 use crate::phone::Masked;
 use crate::smpp::pdu::{Command, Pdu, SmResp, error_response};
 use crate::smpp::session::{BindMode, Event, Session};
@@ -49,14 +49,14 @@ struct Conn {
     bound: Option<(Arc<Account>, Arc<AccountRuntime>)>,
     done_tx: mpsc::Sender<(u32, CommandId, Outcome)>,
     deliver_tx: mpsc::Sender<DeliverJob>,
-    deliveries: HashMap<u32, Reply>,
+    deliveries: FastMap<u32, Reply>,
     /// Receipts waiting for a delivery slot, in the order their responses went out.
     receipts: std::collections::VecDeque<Box<crate::smpp::pdu::Sm>>,
     /// Delivery slots: one per receipt being delivered through the registry.
     receipt_slots: Arc<tokio::sync::Semaphore>,
     /// Receipts sent on this very session, by sequence number, kept until answered so that a
     /// failure hands them to the registry (another session, retries).
-    local_receipts: HashMap<u32, Box<crate::smpp::pdu::Sm>>,
+    local_receipts: FastMap<u32, Box<crate::smpp::pdu::Sm>>,
     /// Router ids whose `submit_sm_resp` is queued but not yet written to the socket: their
     /// receipts may go out (see `answers`) once it is.
     answered: Vec<Option<u64>>,
@@ -89,10 +89,10 @@ pub async fn serve<S>(
         bound: None,
         done_tx,
         deliver_tx,
-        deliveries: HashMap::new(),
+        deliveries: FastMap::default(),
         receipts: std::collections::VecDeque::new(),
         receipt_slots: Arc::new(tokio::sync::Semaphore::new(RECEIPT_BACKLOG)),
-        local_receipts: HashMap::new(),
+        local_receipts: FastMap::default(),
         answered: Vec::new(),
     };
     let mut rbuf = BytesMut::with_capacity(4 * 1024);

@@ -10,7 +10,9 @@
 //! shared with the write rather than copied, replaced and expired along with it.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+
+use crate::fast_map::FastState;
 use std::sync::{Arc, Mutex};
 
 use super::MessageRecord;
@@ -21,7 +23,7 @@ pub const CAPACITY: usize = 65_536;
 /// The newest records by (channel, carrier id).
 pub struct Recent {
     inner: Mutex<Inner>,
-    hasher: RandomState,
+    hasher: FastState,
 }
 
 /// The maps' keys are already hashes (keyed with [`Recent`]'s random state): used as they are.
@@ -62,7 +64,7 @@ impl Recent {
     pub fn new() -> Self {
         Self {
             inner: Mutex::new(Inner::default()),
-            hasher: RandomState::new(),
+            hasher: FastState::default(),
         }
     }
 

@@ -140,9 +140,8 @@ impl Channel for SmppChannel {
         let inner = self.inner.clone();
         let sm = inner.outgoing(&message.sm);
         let pin = concat_key(&message.sm);
-        let to = crate::phone::Masked(&message.sm.dest.addr).to_string();
         let id = message.id.clone();
-        Box::pin(async move { inner.send(sm, pin, &id, &to).await })
+        Box::pin(async move { inner.send(sm, pin, &id).await })
     }
 }
 
@@ -201,7 +200,10 @@ impl Inner {
         tokio::time::sleep_until(at).await;
     }
 
-    async fn send(&self, sm: Sm, pin: Option<u64>, id: &str, to: &str) -> Attempt {
+    async fn send(&self, sm: Sm, pin: Option<u64>, id: &str) -> Attempt {
+        // For the logs only, masked when one is written (not formatted per message).
+        let to = sm.dest.addr.clone();
+        let to = crate::phone::Masked(&to);
         self.pace().await;
         let Some(handle) = self.pick(pin) else {
             tracing::warn!(channel = %self.name, %id, %to, "no bind is up; not sent");

@@ -7,7 +7,7 @@
 
 mod dispatch;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::time::Sleep;
 
 use super::{BoundInfo, ConnectError, Disconnect, EsmeEvent, EsmeEvents, EsmeHandle, SubmitError};
+use crate::fast_map::{FastMap, FastState};
 use crate::smpp::pdu::{Bind, Command, Pdu};
 use crate::smpp::session::{BindMode, CloseReason, Session, SessionConfig};
 
@@ -136,7 +137,7 @@ where
         events,
         outbox: VecDeque::new(),
         outbox_cap,
-        in_flight: HashMap::with_capacity(config.window.min(4096)),
+        in_flight: FastMap::with_capacity_and_hasher(config.window.min(4096), FastState::default()),
         taken: 0,
         bound_tx: Some(bound_tx),
         life,
@@ -172,7 +173,7 @@ struct Driver<R, W> {
     /// Events the application has not taken yet; reading stops when it is full.
     outbox: VecDeque<EsmeEvent>,
     outbox_cap: usize,
-    in_flight: HashMap<u32, InFlight>,
+    in_flight: FastMap<u32, InFlight>,
     /// How many output batches have been taken for writing.
     taken: u64,
     bound_tx: Option<oneshot::Sender<Result<BoundInfo, ConnectError>>>,

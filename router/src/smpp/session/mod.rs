@@ -20,7 +20,7 @@ mod window;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -88,7 +88,7 @@ pub struct Session {
     window: Window,
     /// Requests received and handed to the application, by sequence number (a count, because
     /// broken peers reuse sequence numbers).
-    inbound: HashMap<u32, u32>,
+    inbound: crate::fast_map::FastMap<u32, u32>,
     inbound_count: usize,
     out: BytesMut,
     events: VecDeque<Event>,
@@ -105,7 +105,7 @@ impl Session {
             framer: FrameDecoder::new(config.max_pdu_len),
             window: Window::new(config.window),
             state: State::Open,
-            inbound: HashMap::new(),
+            inbound: Default::default(),
             inbound_count: 0,
             out: BytesMut::with_capacity(4096),
             events: VecDeque::new(),

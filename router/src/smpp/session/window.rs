@@ -4,7 +4,9 @@
 //! Deadlines are pushed in send order with one fixed timeout, so the earliest live deadline is at
 //! the front of a queue; entries answered early are skipped lazily. Everything is O(1) amortised.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::fast_map::{FastMap, FastState};
 use std::time::Instant;
 
 use crate::smpp::command_id::CommandId;
@@ -28,7 +30,7 @@ pub struct Pending {
 pub struct Window {
     next: u32,
     limit: usize,
-    pending: HashMap<u32, Pending>,
+    pending: FastMap<u32, Pending>,
     deadlines: VecDeque<(Instant, u32)>,
     app_in_flight: usize,
 }
@@ -39,7 +41,7 @@ impl Window {
         Self {
             next: 1,
             limit: limit.max(1),
-            pending: HashMap::with_capacity(limit.min(1024)),
+            pending: FastMap::with_capacity_and_hasher(limit.min(1024), FastState::default()),
             deadlines: VecDeque::with_capacity(limit.min(1024)),
             app_in_flight: 0,
         }

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Reproduces the load figures in the README. Builds the release binary, starts the router (and,
+# for the iMessage scenario, the stand-in OTP Blue API) on loopback ports, runs the load
+# generator against it, and prints the load generator's report.
+#
+#   bench/run.sh throughput   # 4 sessions x window 500, test channel that accepts at once
+#   bench/run.sh receipts     # 120,000 msg/s offered for 5 s, every message asks for a receipt
+#   bench/run.sh imessage     # 10 binds x window 100 through the iMessage channel, stand-in at 250 ms
+#   bench/run.sh carrier      # 4 sessions x window 500 through the SMPP carrier channel to the
+#                             # stand-in carrier, every message with a receipt relayed back
+#   bench/run.sh direct       # the same load client straight to the stand-in carrier
+#   RATE=40000 bench/run.sh carrier   # the same, offered at a fixed rate instead of as fast as
+#                                     # the window allows (the sustained figure: do receipts keep up?)
+# Other knobs: STORE=memory (no disk), RD=0 (no receipts), SIM_STATS=N (the stand-in's counters
+# every second, last N lines; it discards receipts beyond 200,000 queued), CARRIER_WINDOW=W (the
+# router's window toward the stand-in, default 500). The carrier scenario also prints the store's
+# commits and any warning the router logged.
+#
+# Everything runs on this machine: the load generator competes with the router for the cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scenario="${1:-throughput}"
+true
+bin=/work/fp-target/release/smpp-router
+dir="$(mktemp -d)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"; }
+trap cleanup EXIT
+
+smpp_port=29775
+api_port=29787
+carrier_port=29875
+hash="$("$bin" hash-password load)"
+cat > "$dir/router.toml" <<TOML
+[listen]
+plain = "127.0.0.1:$smpp_port"
+tls = "off"
+[log]
+level = "warn"
+[store]
+engine = "${STORE:-redb}"   # STORE=memory bench/run.sh carrier: the same without the disk
+TOML
+
+account() {
+  cat <<TOML
+[[account]]
+system_id = "load"
+password_hash = "$hash"
+max_binds = 20
+tps = 1000000
+window = $1
+TOML
+}
+
+case "$scenario" in
+  throughput|receipts)
+    { account 1000; cat <<'TOML'
+[[channel]]
+name = "sink"
+kind = "test"
+outcomes = ["delivered"]
+
+[[route]]
+name = "all"
+channels = ["sink"]
+TOML
+    } > "$dir/routes.toml"
+    ;;
+  imessage)
+    "$bin" sim otpblue --listen "127.0.0.1:$api_port" --api-key bench-key \
+      --latency 250ms --no-imessage-share 0 >"$dir/sim.log" 2>&1 &
+    pids+=($!)
+    { account 100; cat <<TOML
+[[channel]]
+name = "imessage"
+kind = "imessage"
+base_url = "http://127.0.0.1:$api_port"
+api_key = "bench-key"
+max_concurrent = 2048
+
+[[route]]
+name = "otp"
+channels = ["imessage"]
+TOML
+    } > "$dir/routes.toml"
+    ;;
+  carrier|direct)
+    "$bin" sim carrier --listen "127.0.0.1:$carrier_port" --receipt-delay 0ms >"$dir/sim.log" 2>&1 &
+    pids+=($!)
+    { account 1000; cat <<TOML
+[[channel]]
+name = "carrier"
+kind = "smpp"
+host = "127.0.0.1"
+port = $carrier_port
+system_id = "router"
+password = "pw"
+binds = 4
+window = ${CARRIER_WINDOW:-500}
+
+[[route]]
+name = "sms"
+channels = ["carrier"]
+TOML
+    } > "$dir/routes.toml"
+    ;;
+  *) echo "unknown scenario $scenario (throughput, receipts, imessage, carrier, direct)" >&2; exit 2 ;;
+esac
+
+"$bin" run --config "$dir/router.toml" >"$dir/router.log" 2>&1 &
+router_pid=$!
+pids+=($router_pid)
+for _ in $(seq 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$smpp_port") 2>/dev/null && break
+  sleep 0.1
+done
+
+[ "$scenario" = carrier ] && sleep 1   # let the channel bind to the carrier
+load=("$bin" load --addr "127.0.0.1:$smpp_port" --system-id load --password load)
+if [ "$scenario" = direct ]; then
+  load=("$bin" load --addr "127.0.0.1:$carrier_port" --system-id load --password load)
+fi
+case "$scenario" in
+  throughput) "${load[@]}" --sessions 4 --window 500 --count 1000000 ;;
+  receipts)   "${load[@]}" --sessions 4 --window 500 --duration 5s --rate 120000 --registered-delivery 1 ;;
+  imessage)   "${load[@]}" --sessions 10 --window 100 --duration 30s --vary-to --to 14155550000 ;;
+  carrier|direct)
+    if [ -n "${SIM_STATS:-}" ]; then (for _ in $(seq 30); do sleep 1; kill -USR1 "${pids[0]}" 2>/dev/null || break; done) & fi
+    "${load[@]}" --sessions 4 --window 500 --duration 10s --registered-delivery "${RD:-1}" ${RATE:+--rate "$RATE"}
+    kill -USR1 "${pids[0]}"; sleep 0.2; grep "stand-in carrier: submits" "$dir/sim.log" | tail -"${SIM_STATS:-1}"
+    if [ "$scenario" = carrier ]; then
+      kill -TERM "$router_pid"; wait "$router_pid" || true
+      grep "store:" "$dir/router.log"
+      # Anything the router warned about during the run (a lost receipt would show here).
+      grep -E "WARN|ERROR" "$dir/router.log" | sed -E 's/^[^ ]+ +//; s/(id|carrier_id)=[^ ]+//g' | sort | uniq -c | sort -rn | head -5 || true
+    fi ;;
+esac
