@@ -13,25 +13,72 @@ use std::time::{Duration, Instant};
 const REMEMBER: Duration = Duration::from_secs(300);
 /// How long a claim in progress holds off copies (a store write takes milliseconds).
 const CLAIM_TIMEOUT: Duration = Duration::from_secs(30);
-/// Inserts into a shard between two prunings.
-const PRUNE_EVERY: u32 = 4096;
-/// At most this many remembered receipts per shard (64 shards: about 1M in all, ~40 MB).
-const SHARD_CAP: usize = 16_384;
 const SHARDS: usize = 64;
+/// Buckets per shard; a bucket holds [`WAYS`] receipts in one cache line.
+const BUCKETS: usize = 4096;
+const WAYS: usize = 4;
+// 64 shards x 4,096 buckets x 4 ways: about 1M receipts remembered, 16 MB, allocated once.
+const _: () = assert!(std::mem::size_of::<Bucket>() == 64);
 
-#[derive(Default)]
-struct Shard {
-    /// (router id, state) → when it was claimed, and whether it was handed on.
-    seen: crate::fast_map::FastMap<(u64, u8), (Instant, bool)>,
-    inserts: u32,
+/// One remembered receipt; `id == 0` is an empty slot (router ids are never 0).
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    id: u64,
+    /// Seconds since [`EPOCH`] when it was claimed (or handed on).
+    at: u32,
+    state: u8,
+    delivered: bool,
 }
 
-static SEEN: LazyLock<[Mutex<Shard>; SHARDS]> =
-    LazyLock::new(|| std::array::from_fn(|_| Mutex::new(Shard::default())));
+#[derive(Clone, Copy, Default)]
+#[repr(align(64))]
+struct Bucket([Slot; WAYS]);
 
-fn shard(id: u64) -> &'static Mutex<Shard> {
-    let mixed = id ^ (id >> 22);
-    &SEEN[(mixed % SHARDS as u64) as usize]
+/// A set-associative table: a receipt lives in one bucket, found with one memory access, and
+/// a full bucket forgets its oldest receipt. No growth, rehashing or pruning scans.
+struct Shard(Box<[Bucket]>);
+
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+static SEEN: LazyLock<[Mutex<Shard>; SHARDS]> = LazyLock::new(|| {
+    std::array::from_fn(|_| Mutex::new(Shard(vec![Bucket::default(); BUCKETS].into())))
+});
+
+fn now_secs() -> u32 {
+    u32::try_from(EPOCH.elapsed().as_secs()).unwrap_or(u32::MAX)
+}
+
+/// The shard and the bucket of `(id, state)`.
+fn place(id: u64, state: u8) -> (&'static Mutex<Shard>, usize) {
+    // Router ids are time, instance and sequence: mix them so that neighbours spread out.
+    let h = (id ^ u64::from(state).rotate_left(56)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let h = h ^ (h >> 29);
+    (&SEEN[(h as usize) % SHARDS], ((h >> 8) as usize) % BUCKETS)
+}
+
+impl Shard {
+    fn find(&mut self, bucket: usize, id: u64, state: u8) -> Option<&mut Slot> {
+        self.0[bucket]
+            .0
+            .iter_mut()
+            .find(|s| s.id == id && s.state == state)
+    }
+
+    /// The slot for a new receipt: an empty one, else the oldest.
+    fn vacant(&mut self, bucket: usize) -> &mut Slot {
+        let ways = &mut self.0[bucket].0;
+        let mut pick = 0;
+        for (i, s) in ways.iter().enumerate() {
+            if s.id == 0 {
+                pick = i;
+                break;
+            }
+            if s.at < ways[pick].at {
+                pick = i;
+            }
+        }
+        &mut ways[pick]
+    }
 }
 
 /// What to do with a receipt.
@@ -51,23 +98,36 @@ pub fn claim(router_id: &str, state: u8) -> Claim {
     let Ok(id) = router_id.parse::<u64>() else {
         return Claim::New;
     };
-    let Ok(mut s) = shard(id).lock() else {
+    if id == 0 {
+        return Claim::New;
+    }
+    let (shard, bucket) = place(id, state);
+    let Ok(mut s) = shard.lock() else {
         return Claim::New;
     };
-    let now = Instant::now();
-    match s.seen.get(&(id, state)) {
-        Some((t, true)) if now.duration_since(*t) < REMEMBER => return Claim::Delivered,
-        Some((t, false)) if now.duration_since(*t) < CLAIM_TIMEOUT => return Claim::InProgress,
-        _ => {}
-    }
-    s.inserts = s.inserts.wrapping_add(1);
-    if s.inserts % PRUNE_EVERY == 0 || s.seen.len() >= SHARD_CAP {
-        s.seen.retain(|_, (t, _)| now.duration_since(*t) < REMEMBER);
-        if s.seen.len() >= SHARD_CAP {
-            s.seen.clear();
+    let now = now_secs();
+    let age = |at: u32| Duration::from_secs(u64::from(now.saturating_sub(at)));
+    if let Some(slot) = s.find(bucket, id, state) {
+        match slot.delivered {
+            true if age(slot.at) < REMEMBER => return Claim::Delivered,
+            false if age(slot.at) < CLAIM_TIMEOUT => return Claim::InProgress,
+            _ => {
+                *slot = Slot {
+                    id,
+                    at: now,
+                    state,
+                    delivered: false,
+                };
+                return Claim::New;
+            }
         }
     }
-    s.seen.insert((id, state), (now, false));
+    *s.vacant(bucket) = Slot {
+        id,
+        at: now,
+        state,
+        delivered: false,
+    };
     Claim::New
 }
 
@@ -77,12 +137,25 @@ pub fn handed_on(router_id: &str, state: u8, ok: bool) {
     let Ok(id) = router_id.parse::<u64>() else {
         return;
     };
-    if let Ok(mut s) = shard(id).lock() {
+    let (shard, bucket) = place(id, state);
+    let Ok(mut s) = shard.lock() else {
+        return;
+    };
+    let now = now_secs();
+    if let Some(slot) = s.find(bucket, id, state) {
         if ok {
-            s.seen.insert((id, state), (Instant::now(), true));
+            slot.delivered = true;
+            slot.at = now;
         } else {
-            s.seen.remove(&(id, state));
+            *slot = Slot::default();
         }
+    } else if ok && id != 0 {
+        *s.vacant(bucket) = Slot {
+            id,
+            at: now,
+            state,
+            delivered: true,
+        };
     }
 }
 
@@ -106,5 +179,27 @@ mod tests {
         );
         assert_eq!(claim("not-a-router-id", 2), Claim::New);
         assert_eq!(claim("not-a-router-id", 2), Claim::New);
+    }
+
+    #[test]
+    fn a_full_bucket_forgets_its_oldest_receipt() {
+        let mut shard = Shard(vec![Bucket::default(); 2].into());
+        for (i, at) in [5, 1, 7, 3].into_iter().enumerate() {
+            let slot = shard.vacant(1);
+            assert_eq!(slot.id, 0, "an empty slot is taken first");
+            *slot = Slot {
+                id: 10 + i as u64,
+                at,
+                state: 2,
+                delivered: true,
+            };
+        }
+        assert_eq!(shard.vacant(1).id, 11, "the oldest (at 1) goes");
+        assert!(shard.find(1, 12, 2).is_some());
+        assert!(
+            shard.find(1, 12, 5).is_none(),
+            "another state is another receipt"
+        );
+        assert_eq!(shard.vacant(0).id, 0, "buckets are separate");
     }
 }
