@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 
@@ -106,14 +106,19 @@ impl Store for MemoryStore {
         self.done(())
     }
 
-    fn lookup(&self, channel: &str, channel_id: &str) -> Result<Option<MessageRecord>, StoreError> {
+    fn lookup(
+        &self,
+        channel: &str,
+        channel_id: &str,
+    ) -> Result<Option<Arc<MessageRecord>>, StoreError> {
         let inner = self.lock();
         Ok(inner
             .by_channel
             .get(channel)
             .and_then(|ids| ids.get(channel_id))
             .and_then(|router_id| inner.records.get(router_id))
-            .cloned())
+            .cloned()
+            .map(Arc::new))
     }
 
     fn by_router_id(&self, router_id: &str) -> Result<Option<MessageRecord>, StoreError> {

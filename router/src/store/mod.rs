@@ -171,7 +171,11 @@ pub trait Store: Send + Sync + 'static {
     fn record(&self, rec: MessageRecord) -> StoreFuture<'_, ()>;
 
     /// The record for a carrier id on a channel.
-    fn lookup(&self, channel: &str, channel_id: &str) -> Result<Option<MessageRecord>, StoreError>;
+    fn lookup(
+        &self,
+        channel: &str,
+        channel_id: &str,
+    ) -> Result<Option<std::sync::Arc<MessageRecord>>, StoreError>;
 
     /// The record for a router id.
     fn by_router_id(&self, router_id: &str) -> Result<Option<MessageRecord>, StoreError>;

@@ -52,8 +52,10 @@ type ByHash<V> = HashMap<u64, V, BuildHasherDefault<PreHashed>>;
 #[derive(Default)]
 struct Inner {
     /// By the hash of (channel, carrier id); a lookup checks the record's own fields, so a
-    /// collision only means a trip to the file. Shared with the write queued for the file.
-    by_key: ByHash<Arc<MessageRecord>>,
+    /// collision only means a trip to the file. Shared with the write queued for the file; kept
+    /// with the hash of its router id, so that evicting it does not read the old record (long
+    /// out of the CPU's caches).
+    by_key: ByHash<(Arc<MessageRecord>, u64)>,
     /// The key each router id is kept under, so that a record replacing it drops the old key.
     by_router_id: ByHash<u64>,
     /// Keys in insertion order, for eviction.
@@ -85,15 +87,14 @@ impl Recent {
         {
             inner.by_key.remove(&old);
         }
-        if inner.by_key.insert(key, Arc::clone(rec)).is_none() {
+        if inner.by_key.insert(key, (Arc::clone(rec), rid)).is_none() {
             inner.order.push_back(key);
         }
         while inner.order.len() > CAPACITY {
             let Some(gone) = inner.order.pop_front() else {
                 break;
             };
-            if let Some(r) = inner.by_key.remove(&gone) {
-                let rid = self.hasher.hash_one(&r.router_id);
+            if let Some((_, rid)) = inner.by_key.remove(&gone) {
                 if inner.by_router_id.get(&rid) == Some(&gone) {
                     inner.by_router_id.remove(&rid);
                 }
@@ -105,9 +106,8 @@ impl Recent {
     /// Drops the record kept under `key` (its write failed).
     pub fn forget(&self, key: u64) {
         if let Ok(mut inner) = self.inner.lock()
-            && let Some(r) = inner.by_key.remove(&key)
+            && let Some((_, rid)) = inner.by_key.remove(&key)
         {
-            let rid = self.hasher.hash_one(&r.router_id);
             if inner.by_router_id.get(&rid) == Some(&key) {
                 inner.by_router_id.remove(&rid);
             }
@@ -115,14 +115,15 @@ impl Recent {
     }
 
     /// The record for a carrier id on a channel, if it is here.
-    pub fn get(&self, channel: &str, channel_id: &str) -> Option<MessageRecord> {
+    pub fn get(&self, channel: &str, channel_id: &str) -> Option<Arc<MessageRecord>> {
         let key = self.key(channel, channel_id);
         let inner = self.inner.lock().ok()?;
         inner
             .by_key
             .get(&key)
+            .map(|(r, _)| r)
             .filter(|r| r.channel == channel && r.channel_id == channel_id)
-            .map(|r| MessageRecord::clone(r))
+            .cloned()
     }
 
     /// Forgets records created before `before` (they were expired from the file).
@@ -133,7 +134,7 @@ impl Recent {
                 by_router_id,
                 order,
             } = &mut *inner;
-            by_key.retain(|_, r| r.created >= before);
+            by_key.retain(|_, (r, _)| r.created >= before);
             by_router_id.retain(|_, k| by_key.contains_key(k));
             order.retain(|k| by_key.contains_key(k));
         }

@@ -628,7 +628,11 @@ impl Store for RedbStore {
         })
     }
 
-    fn lookup(&self, channel: &str, channel_id: &str) -> Result<Option<MessageRecord>, StoreError> {
+    fn lookup(
+        &self,
+        channel: &str,
+        channel_id: &str,
+    ) -> Result<Option<Arc<MessageRecord>>, StoreError> {
         if let Some(rec) = self.recent.get(channel, channel_id) {
             return Ok(Some(rec));
         }
@@ -640,7 +644,8 @@ impl Store for RedbStore {
             let router_id = router_id.value();
             let records = txn.open_table(RECORDS)?;
             let rec = records.get(router_id)?;
-            rec.map(|v| decode_record(router_id, v.value())).transpose()
+            rec.map(|v| decode_record(router_id, v.value()).map(Arc::new))
+                .transpose()
         })
     }
 
