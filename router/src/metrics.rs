@@ -4,7 +4,7 @@
 //! measured against the 6 µs a message costs end to end); gauges (sessions, channels, store) are
 //! read at scrape time from their owners instead of being counted.
 
-use std::collections::HashMap;
+use crate::fast_map::FastMap;
 use std::fmt::Write as _;
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
@@ -18,7 +18,7 @@ const BUCKETS: [f64; 12] = [
 ];
 
 /// A map keyed by name whose lookups do not allocate once the key exists.
-type Named<V> = HashMap<String, V>;
+type Named<V> = FastMap<String, V>;
 
 /// Runs `f` on the value of `key`, inserting a default first if needed; allocates the key only
 /// the first time.
@@ -73,20 +73,20 @@ struct Histogram {
 #[derive(Default)]
 struct Inner {
     /// account → route → accepting channel (`-`: rejected) → status → count.
-    messages: Named<Named<Named<HashMap<u32, u64>>>>,
+    messages: Named<Named<Named<FastMap<u32, u64>>>>,
     /// account → route → count.
     failovers: Named<Named<u64>>,
     latency: Named<Histogram>,
-    attempts: Named<HashMap<Outcome, u64>>,
+    attempts: Named<FastMap<Outcome, u64>>,
     receipts_from_channels: Named<u64>,
-    deliveries: Named<HashMap<&'static str, u64>>,
+    deliveries: Named<FastMap<&'static str, u64>>,
     unroutable: Named<u64>,
-    binds: Named<HashMap<u32, u64>>,
+    binds: Named<FastMap<u32, u64>>,
     throttled: Named<u64>,
     /// channel → 1 (up) / 0 (down or disabled).
     plugin_up: Named<u8>,
     /// channel → event (`panic`, `timeout`, `at_capacity`, `refused_call`) → count.
-    plugin_events: Named<HashMap<&'static str, u64>>,
+    plugin_events: Named<FastMap<&'static str, u64>>,
     /// channel → plugin-defined name → (is a gauge, value).
     plugin_metrics: Named<Named<(bool, f64)>>,
 }

@@ -14,6 +14,9 @@ use crate::smpp::CommandStatus;
 use crate::smpp::pdu::Sm;
 use crate::smpp::session::BindMode;
 
+/// Sessions a delivery is offered to before it fails.
+const ATTEMPTS: usize = 3;
+
 /// A `deliver_sm` for one session, with where to report its outcome.
 pub struct DeliverJob {
     /// The PDU body.
@@ -62,7 +65,6 @@ pub struct Registry {
     next_id: AtomicU64,
     rr: AtomicUsize,
     sessions: Mutex<HashMap<String, Vec<Entry>>>,
-    attempts: usize,
     response_timeout: Duration,
 }
 
@@ -73,7 +75,6 @@ impl Registry {
             next_id: AtomicU64::new(1),
             rr: AtomicUsize::new(0),
             sessions: Mutex::new(HashMap::new()),
-            attempts: 3,
             response_timeout,
         }
     }
@@ -122,33 +123,33 @@ impl Registry {
     /// Round-robin over the receiving sessions, preferring those not in `tried`.
     fn pick(&self, system_id: &str, tried: &[u64]) -> Option<(u64, mpsc::Sender<DeliverJob>)> {
         let map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        let receivers: Vec<&Entry> = map
-            .get(system_id)?
-            .iter()
-            .filter(|e| e.info.mode.can_deliver() && !e.tx.is_closed())
-            .collect();
-        let fresh: Vec<&Entry> = receivers
-            .iter()
-            .copied()
-            .filter(|e| !tried.contains(&e.info.id))
-            .collect();
-        let pool = if fresh.is_empty() { receivers } else { fresh };
-        if pool.is_empty() {
+        let entries = map.get(system_id)?;
+        let receives = |e: &&Entry| e.info.mode.can_deliver() && !e.tx.is_closed();
+        let fresh = |e: &&Entry| receives(e) && !tried.contains(&e.info.id);
+        // Counted, then taken by position: no list is built per delivery.
+        let n = entries.iter().filter(fresh).count();
+        let (pool, n): (&dyn Fn(&&Entry) -> bool, usize) = if n > 0 {
+            (&fresh, n)
+        } else {
+            (&receives, entries.iter().filter(receives).count())
+        };
+        if n == 0 {
             return None;
         }
-        let e = pool[self.rr.fetch_add(1, Ordering::Relaxed) % pool.len()];
+        let i = self.rr.fetch_add(1, Ordering::Relaxed) % n;
+        let e = entries.iter().filter(pool).nth(i)?;
         Some((e.info.id, e.tx.clone()))
     }
 
     /// Delivers `sm` to one of the account's receiving sessions, trying others on failure.
     pub async fn deliver(&self, system_id: &str, sm: Sm) -> Result<(), DeliverError> {
         let mut last = DeliverError::NotBound;
-        let mut tried = Vec::with_capacity(self.attempts);
-        for _ in 0..self.attempts {
-            let Some((id, tx)) = self.pick(system_id, &tried) else {
+        let mut tried = [0; ATTEMPTS];
+        for attempt in 0..ATTEMPTS {
+            let Some((id, tx)) = self.pick(system_id, &tried[..attempt]) else {
                 return Err(last);
             };
-            tried.push(id);
+            tried[attempt] = id;
             let (done, rx) = oneshot::channel();
             if tx
                 .send(DeliverJob {

@@ -94,10 +94,10 @@ impl Recent {
             let Some(gone) = inner.order.pop_front() else {
                 break;
             };
-            if let Some((_, rid)) = inner.by_key.remove(&gone) {
-                if inner.by_router_id.get(&rid) == Some(&gone) {
-                    inner.by_router_id.remove(&rid);
-                }
+            if let Some((_, rid)) = inner.by_key.remove(&gone)
+                && inner.by_router_id.get(&rid) == Some(&gone)
+            {
+                inner.by_router_id.remove(&rid);
             }
         }
         key
@@ -107,10 +107,9 @@ impl Recent {
     pub fn forget(&self, key: u64) {
         if let Ok(mut inner) = self.inner.lock()
             && let Some((_, rid)) = inner.by_key.remove(&key)
+            && inner.by_router_id.get(&rid) == Some(&key)
         {
-            if inner.by_router_id.get(&rid) == Some(&key) {
-                inner.by_router_id.remove(&rid);
-            }
+            inner.by_router_id.remove(&rid);
         }
     }
 
