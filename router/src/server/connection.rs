@@ -34,6 +34,10 @@ const BATCH: usize = 256;
 /// Output of this size is written before any more input is taken (see the loop in [`serve`]).
 const FLUSH_AT: usize = 32 * 1024;
 
+/// Inputs taken (reads, batches of answers or deliveries) before waiting output is written:
+/// a bound on how long a busy connection holds its answers back.
+const INPUTS_PER_WRITE: u32 = 16;
+
 /// Receipts of this connection's messages on their way to the account: beyond this many, new
 /// submissions are answered `ESME_RMSGQFUL` until receipts drain (flow control, not a queue without
 /// bound). Reading goes on, so the client's `deliver_sm_resp` keep draining them.
@@ -101,6 +105,7 @@ pub async fn serve<S>(
     tracing::debug!(session = id, %peer, "connection opened");
     let mut requests = std::collections::VecDeque::new();
     let mut yielded = false;
+    let mut inputs = 0;
     loop {
         c.on_events(&mut requests).await;
         if draining && c.session.inbound_in_flight() == 0 && c.session.bind_mode().is_some() {
@@ -117,7 +122,8 @@ pub async fn serve<S>(
         // Output is written once nothing else is ready: first the tasks ready on this worker
         // run (the answers they finish join this write), then every input ready now is taken
         // (the `biased` order below puts the write last). One `write` then carries many PDUs
-        // instead of one or two; beyond `FLUSH_AT` the write goes first.
+        // instead of one or two; beyond `FLUSH_AT`, or after `INPUTS_PER_WRITE` inputs, the
+        // write goes first.
         if !wbuf.is_empty() && !yielded {
             yielded = true;
             tokio::task::yield_now().await;
@@ -125,7 +131,8 @@ pub async fn serve<S>(
         }
         let deadline = c.session.poll_timeout().map(tokio::time::Instant::from_std);
         let can_deliver = c.bound.is_some() && c.session.has_room() && !draining;
-        let take_input = wbuf.len() < FLUSH_AT;
+        let take_input = wbuf.is_empty() || (wbuf.len() < FLUSH_AT && inputs < INPUTS_PER_WRITE);
+        inputs = inputs.saturating_add(1);
         tokio::select! {
             biased;
             r = rd.read_buf(&mut rbuf), if take_input && !c.session.is_closed() && rbuf.len() < BUFFER_CAP => {
@@ -162,6 +169,7 @@ pub async fn serve<S>(
             }
             r = wr.write_buf(&mut wbuf), if !wbuf.is_empty() => {
                 yielded = false;
+                inputs = 0;
                 c.on_written(r, &mut wbuf);
             }
         }
