@@ -14,7 +14,8 @@
 # Other knobs: STORE=memory (no disk), RD=0 (no receipts), SIM_STATS=N (the stand-in's counters
 # every second, last N lines; it discards receipts beyond 200,000 queued), CARRIER_WINDOW=W (the
 # router's window toward the stand-in, default 500). The carrier scenario also prints the store's
-# commits and any warning the router logged.
+# commits, any warning the router logged, and the router's CPU time per message (steadier than the
+# rate when the machine's load varies).
 #
 # Everything runs on this machine: the load generator competes with the router for the cores.
 set -euo pipefail
@@ -116,6 +117,8 @@ for _ in $(seq 100); do
 done
 
 [ "$scenario" = carrier ] && sleep 1   # let the channel bind to the carrier
+# The router's CPU time so far, in clock ticks (user + system).
+router_cpu() { awk '{ print $14 + $15 }' "/proc/$router_pid/stat"; }
 load=("$bin" load --addr "127.0.0.1:$smpp_port" --system-id load --password load)
 if [ "$scenario" = direct ]; then
   load=("$bin" load --addr "127.0.0.1:$carrier_port" --system-id load --password load)
@@ -126,7 +129,14 @@ case "$scenario" in
   imessage)   "${load[@]}" --sessions 10 --window 100 --duration 30s --vary-to --to 14155550000 ;;
   carrier|direct)
     if [ -n "${SIM_STATS:-}" ]; then (for _ in $(seq 30); do sleep 1; kill -USR1 "${pids[0]}" 2>/dev/null || break; done) & fi
-    "${load[@]}" --sessions 4 --window 500 --duration 10s --registered-delivery "${RD:-1}" ${RATE:+--rate "$RATE"}
+    cpu_before=$(router_cpu)
+    "${load[@]}" --sessions 4 --window 500 --duration 10s --registered-delivery "${RD:-1}" ${RATE:+--rate "$RATE"} | tee "$dir/load.out"
+    if [ "$scenario" = carrier ]; then
+      # The router's own CPU time over the run, per message sent (user + system, all threads).
+      sent=$(awk '/^sent/ {print $2}' "$dir/load.out")
+      awk -v a="$cpu_before" -v b="$(router_cpu)" -v n="$sent" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { s = (b - a) / hz; printf "router CPU  %.2f core-seconds for %d messages: %.1f µs per message\n", s, n, s * 1e6 / n }'
+    fi
     kill -USR1 "${pids[0]}"; sleep 0.2; grep "stand-in carrier: submits" "$dir/sim.log" | tail -"${SIM_STATS:-1}"
     if [ "$scenario" = carrier ]; then
       kill -TERM "$router_pid"; wait "$router_pid" || true

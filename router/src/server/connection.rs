@@ -15,6 +15,7 @@ use super::Shared;
 use super::handler::{Outcome, Submission};
 use super::registry::{DeliverError, DeliverJob, SessionInfo};
 use super::runtime::AccountRuntime;
+use super::submissions::Submissions;
 use super::validate;
 use crate::config::Account;
 use crate::fast_map::FastMap;
@@ -51,7 +52,8 @@ struct Conn {
     id: u64,
     session: Session,
     bound: Option<(Arc<Account>, Arc<AccountRuntime>)>,
-    done_tx: mpsc::Sender<(u32, CommandId, Outcome)>,
+    /// Submissions being routed, polled by this task.
+    submissions: Submissions,
     deliver_tx: mpsc::Sender<DeliverJob>,
     deliveries: FastMap<u32, Reply>,
     /// Receipts waiting for a delivery slot, in the order their responses went out.
@@ -82,8 +84,6 @@ pub async fn serve<S>(
     let (mut rd, mut wr) = tokio::io::split(io);
     let id = shared.registry.next_session_id();
     let session = Session::new(shared.session_config(), now());
-    // Completions never exceed the inbound window, which never exceeds the account window.
-    let (done_tx, mut done_rx) = mpsc::channel(10_000);
     let (deliver_tx, mut deliver_rx) = mpsc::channel(64);
     let mut c = Conn {
         shared,
@@ -91,7 +91,7 @@ pub async fn serve<S>(
         id,
         session,
         bound: None,
-        done_tx,
+        submissions: Submissions::default(),
         deliver_tx,
         deliveries: FastMap::default(),
         receipts: std::collections::VecDeque::new(),
@@ -141,11 +141,11 @@ pub async fn serve<S>(
                     Ok(_) => c.session.handle_input(now(), &mut rbuf),
                 }
             }
-            Some((seq, request, outcome)) = done_rx.recv(), if take_input => {
+            (seq, request, outcome) = c.submissions.next(), if take_input && !c.submissions.is_empty() => {
                 c.finish(seq, request, outcome);
                 // Take the answers ready with it too, so that they go out in one write.
                 for _ in 1..BATCH {
-                    let Ok((seq, request, outcome)) = done_rx.try_recv() else { break };
+                    let Some((seq, request, outcome)) = c.submissions.ready() else { break };
                     c.finish(seq, request, outcome);
                 }
             }
@@ -178,12 +178,11 @@ pub async fn serve<S>(
     c.release_answered();
     c.cleanup(&mut deliver_rx);
     // Answers that will never be written: their receipts need not wait (see `answers`).
-    done_rx.close();
-    while let Ok((_, _, outcome)) = done_rx.try_recv() {
+    std::mem::take(&mut c.submissions).finish_detached(|(_, _, outcome)| {
         if let Outcome::Accepted { message_id, .. } = outcome {
             crate::answers::gate().close(crate::answers::key(&message_id));
         }
-    }
+    });
     tracing::debug!(session = id, %peer, "connection closed");
 }
 
@@ -351,21 +350,11 @@ impl Conn {
             received_at: now(),
         };
         let mut fut = self.shared.handler.submit(submission);
-        // A handler that answers at once (a cached decision, a refusal) costs no task.
+        // A handler that answers at once (a cached decision, a refusal) is answered here; the
+        // others are polled with the connection's other submissions.
         match (&mut fut).now_or_never() {
             Some(outcome) => self.finish(seq, request, outcome),
-            None => {
-                let tx = self.done_tx.clone();
-                tokio::spawn(async move {
-                    let outcome = fut.await;
-                    if let Err(lost) = tx.send((seq, request, outcome)).await {
-                        // The client left before its answer: its receipts need not wait.
-                        if let (_, _, Outcome::Accepted { message_id, .. }) = lost.0 {
-                            crate::answers::gate().close(crate::answers::key(&message_id));
-                        }
-                    }
-                });
-            }
+            None => self.submissions.push(seq, request, fut),
         }
     }
 

@@ -10,6 +10,7 @@ mod connection;
 pub mod handler;
 pub mod registry;
 pub mod runtime;
+mod submissions;
 pub mod tls;
 pub mod validate;
 
