@@ -114,7 +114,7 @@ mod tests {
         );
         s.push(2, CommandId::DATA_SM, Box::pin(async { panic!("boom") }));
         s.push(3, CommandId::SUBMIT_SM, Box::pin(async { accepted("3") }));
-        let mut first = vec![s.next().await, s.next().await];
+        let mut first = [s.next().await, s.next().await];
         first.sort_by_key(|d| d.0);
         assert!(matches!(
             first[0],
