@@ -22,10 +22,13 @@
 
 mod settings;
 
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::FutureExt;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -393,11 +396,15 @@ async fn keep_bound(
                 {
                     *cell = Some(handle.clone());
                 }
+                // The carrier's requests (receipts, MO) are handled here, many at once, rather
+                // than on a task each.
+                let mut handling = FuturesUnordered::new();
                 let stopping = loop {
                     tokio::select! {
+                        Some(()) = handling.next(), if !handling.is_empty() => {}
                         ev = events.recv() => match ev {
                             Some(EsmeEvent::Request(req)) => {
-                                tokio::spawn(inner.clone().on_request(req));
+                                handling.push(handle_request(inner.clone(), req));
                             }
                             Some(EsmeEvent::Closed(why)) => {
                                 tracing::warn!(channel = %inner.name, slot, ?mode, reason = ?why, "carrier session closed; rebinding");
@@ -408,6 +415,11 @@ async fn keep_bound(
                         _ = stop.changed() => break true,
                     }
                 };
+                // Requests still in hand finish on their own: a receipt being stored is kept
+                // (its answer may no longer reach the carrier, which then resends it).
+                if !handling.is_empty() {
+                    tokio::spawn(async move { while handling.next().await.is_some() {} });
+                }
                 if mode.can_submit()
                     && let Some(cell) = inner.slots.get(slot)
                     && let Ok(mut cell) = cell.lock()
@@ -429,6 +441,17 @@ async fn keep_bound(
             _ = stop.changed() => return,
         }
         backoff = (backoff * 2).min(s.reconnect_max);
+    }
+}
+
+/// Handles one request from the carrier; a panic fails that request only (answered
+/// `ESME_RX_T_APPN`, so the carrier resends it), not the bind.
+async fn handle_request(inner: Arc<Inner>, req: InboundRequest) {
+    let handled = AssertUnwindSafe(inner.clone().on_request(req))
+        .catch_unwind()
+        .await;
+    if handled.is_err() {
+        tracing::error!(channel = %inner.name, "a request from the carrier failed unexpectedly; answered ESME_RX_T_APPN");
     }
 }
 
