@@ -1,7 +1,8 @@
-//! Hash maps for the per-message paths: the standard `HashMap` with foldhash instead of SipHash.
-//! foldhash is several times faster on the small keys used here (sequence numbers, router ids)
-//! and, seeded at random per process like SipHash, keeps a peer from choosing colliding keys in
-//! advance. Maps whose keys a peer controls are also bounded by a window.
+//! Hash maps for the per-message paths: the standard `HashMap` with foldhash instead of SipHash,
+//! several times faster on the small keys used here. foldhash is seeded at random per process but
+//! only minimally resistant to chosen collisions, so these maps hold keys the router makes
+//! (sequence numbers, router ids, names from the configuration) or maps a window bounds (the
+//! peer's sequence numbers). Keys a peer chooses freely (carrier message ids) keep SipHash.
 
 use std::collections::HashMap;
 

@@ -48,10 +48,10 @@ fn now_secs() -> u32 {
     u32::try_from(EPOCH.elapsed().as_secs()).unwrap_or(u32::MAX)
 }
 
-/// The shard and the bucket of `(id, state)`.
-fn place(id: u64, state: u8) -> (&'static Mutex<Shard>, usize) {
+/// The shard and the bucket of a router id (all the states of one message share its bucket).
+fn place(id: u64) -> (&'static Mutex<Shard>, usize) {
     // Router ids are time, instance and sequence: mix them so that neighbours spread out.
-    let h = (id ^ u64::from(state).rotate_left(56)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let h = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let h = h ^ (h >> 29);
     (&SEEN[(h as usize) % SHARDS], ((h >> 8) as usize) % BUCKETS)
 }
@@ -101,7 +101,7 @@ pub fn claim(router_id: &str, state: u8) -> Claim {
     if id == 0 {
         return Claim::New;
     }
-    let (shard, bucket) = place(id, state);
+    let (shard, bucket) = place(id);
     let Ok(mut s) = shard.lock() else {
         return Claim::New;
     };
@@ -137,7 +137,7 @@ pub fn handed_on(router_id: &str, state: u8, ok: bool) {
     let Ok(id) = router_id.parse::<u64>() else {
         return;
     };
-    let (shard, bucket) = place(id, state);
+    let (shard, bucket) = place(id);
     let Ok(mut s) = shard.lock() else {
         return;
     };

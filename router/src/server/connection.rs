@@ -35,13 +35,17 @@ const BATCH: usize = 256;
 /// Output of this size is written before any more input is taken (see the loop in [`serve`]).
 const FLUSH_AT: usize = 32 * 1024;
 
-/// Inputs taken (reads, batches of answers or deliveries) before waiting output is written:
-/// a bound on how long a busy connection holds its answers back.
+/// Inputs taken (reads, batches of answers or deliveries) while output waits before it is
+/// written anyway: a bound on how long a busy connection holds its answers back.
 const INPUTS_PER_WRITE: u32 = 16;
+
+/// How long a closed connection keeps trying to write what it has left.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Receipts of this connection's messages on their way to the account: beyond this many, new
 /// submissions are answered `ESME_RMSGQFUL` until receipts drain (flow control, not a queue without
-/// bound). Reading goes on, so the client's `deliver_sm_resp` keep draining them.
+/// bound). Reading goes on (while output drains), so the client's `deliver_sm_resp` keep
+/// draining them.
 const RECEIPT_BACKLOG: usize = 2048;
 
 type Reply = oneshot::Sender<Result<CommandStatus, DeliverError>>;
@@ -106,6 +110,7 @@ pub async fn serve<S>(
     let mut requests = std::collections::VecDeque::new();
     let mut yielded = false;
     let mut inputs = 0;
+    let mut linger: Option<tokio::time::Instant> = None;
     loop {
         c.on_events(&mut requests).await;
         if draining && c.session.inbound_in_flight() == 0 && c.session.bind_mode().is_some() {
@@ -115,33 +120,59 @@ pub async fn serve<S>(
         c.session.poll_transmit(&mut wbuf);
         if wbuf.is_empty() {
             c.release_answered();
+            inputs = 0;
         }
-        if c.session.is_closed() && wbuf.is_empty() {
-            break;
+        let closed = c.session.is_closed();
+        if closed {
+            // Their answers can no longer go out, but the messages are routed all the same.
+            c.detach_submissions();
+            if wbuf.is_empty() {
+                break;
+            }
         }
-        // Output is written once nothing else is ready: first the tasks ready on this worker
-        // run (the answers they finish join this write), then every input ready now is taken
-        // (the `biased` order below puts the write last). One `write` then carries many PDUs
-        // instead of one or two; beyond `FLUSH_AT`, or after `INPUTS_PER_WRITE` inputs, the
-        // write goes first.
+        // Output is written once nothing else is ready: first the other tasks ready on this
+        // worker run (carrier answers, store commits: the submissions they complete are taken
+        // below and join this write), then every input ready now is taken (the `biased` order
+        // below puts the write last). One `write` then carries many PDUs instead of one or two.
+        // A connection kept busy writes anyway after `INPUTS_PER_WRITE` inputs or `FLUSH_AT`.
         if !wbuf.is_empty() && !yielded {
             yielded = true;
             tokio::task::yield_now().await;
             continue;
         }
-        let deadline = c.session.poll_timeout().map(tokio::time::Instant::from_std);
+        if !wbuf.is_empty()
+            && (inputs >= INPUTS_PER_WRITE || wbuf.len() >= FLUSH_AT)
+            && let Some(r) = wr.write_buf(&mut wbuf).now_or_never()
+        {
+            (yielded, inputs) = (false, 0);
+            c.on_written(r, &mut wbuf);
+            continue;
+        }
+        let deadline = if closed {
+            Some(*linger.get_or_insert_with(|| tokio::time::Instant::now() + LINGER))
+        } else {
+            c.session.poll_timeout().map(tokio::time::Instant::from_std)
+        };
         let can_deliver = c.bound.is_some() && c.session.has_room() && !draining;
-        let take_input = wbuf.is_empty() || (wbuf.len() < FLUSH_AT && inputs < INPUTS_PER_WRITE);
-        inputs = inputs.saturating_add(1);
         tokio::select! {
             biased;
-            r = rd.read_buf(&mut rbuf), if take_input && !c.session.is_closed() && rbuf.len() < BUFFER_CAP => {
-                match r {
-                    Ok(0) | Err(_) => c.session.handle_eof(),
-                    Ok(_) => c.session.handle_input(now(), &mut rbuf),
+            _ = sleep_until(deadline), if deadline.is_some() => {
+                if closed {
+                    wbuf.clear(); // The peer stopped reading: give up flushing.
+                } else {
+                    c.session.handle_timeout(now());
                 }
             }
-            (seq, request, outcome) = c.submissions.next(), if take_input && !c.submissions.is_empty() => {
+            _ = shutdown.changed(), if !draining => {
+                draining = true;
+                if c.session.bind_mode().is_none() {
+                    c.session.close_now();
+                }
+            }
+            // Submissions and deliveries are bounded by the windows: taken even while output
+            // waits, so that a client slow to read does not hold up the routing of its messages.
+            (seq, request, outcome) = c.submissions.next(), if !c.submissions.is_empty() => {
+                inputs += 1;
                 c.finish(seq, request, outcome);
                 // Take the answers ready with it too, so that they go out in one write.
                 for _ in 1..BATCH {
@@ -149,7 +180,8 @@ pub async fn serve<S>(
                     c.finish(seq, request, outcome);
                 }
             }
-            Some(job) = deliver_rx.recv(), if take_input && can_deliver => {
+            Some(job) = deliver_rx.recv(), if can_deliver => {
+                inputs += 1;
                 c.deliver(job);
                 for _ in 1..BATCH {
                     if !c.session.has_room() {
@@ -160,29 +192,23 @@ pub async fn serve<S>(
                 }
             }
             Ok(slot) = c.receipt_slots.clone().acquire_owned(), if !c.receipts.is_empty() && !c.receives() => c.send_receipt(slot),
-            _ = sleep_until(deadline), if deadline.is_some() => c.session.handle_timeout(now()),
-            _ = shutdown.changed(), if !draining => {
-                draining = true;
-                if c.session.bind_mode().is_none() {
-                    c.session.close_now();
+            r = rd.read_buf(&mut rbuf), if !closed && rbuf.len() < BUFFER_CAP && wbuf.len() < FLUSH_AT => {
+                inputs += 1;
+                match r {
+                    Ok(0) | Err(_) => c.session.handle_eof(),
+                    Ok(_) => c.session.handle_input(now(), &mut rbuf),
                 }
             }
             r = wr.write_buf(&mut wbuf), if !wbuf.is_empty() => {
-                yielded = false;
-                inputs = 0;
+                (yielded, inputs) = (false, 0);
                 c.on_written(r, &mut wbuf);
             }
         }
     }
-    let _ = wr.shutdown().await;
+    let _ = tokio::time::timeout(LINGER, wr.shutdown()).await;
     c.release_answered();
     c.cleanup(&mut deliver_rx);
-    // Answers that will never be written: their receipts need not wait (see `answers`).
-    std::mem::take(&mut c.submissions).finish_detached(|(_, _, outcome)| {
-        if let Outcome::Accepted { message_id, .. } = outcome {
-            crate::answers::gate().close(crate::answers::key(&message_id));
-        }
-    });
+    c.detach_submissions();
     tracing::debug!(session = id, %peer, "connection closed");
 }
 
@@ -194,6 +220,36 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 }
 
 impl Conn {
+    /// Lets the submissions still being routed finish on their own task: their answers will
+    /// never be written, so their receipts need not wait for them (see `answers`), and a receipt
+    /// the channel produced at once goes to the account's other sessions.
+    fn detach_submissions(&mut self) {
+        let submissions = std::mem::take(&mut self.submissions);
+        if submissions.is_empty() {
+            return;
+        }
+        let shared = self.shared.clone();
+        let system_id = self.bound.as_ref().map(|(a, _)| a.system_id.clone());
+        submissions.finish_detached(move |(_, _, outcome)| {
+            let Outcome::Accepted {
+                message_id,
+                receipt,
+            } = outcome
+            else {
+                return;
+            };
+            crate::answers::gate().close(crate::answers::key(&message_id));
+            if let (Some(sm), Some(system_id)) = (receipt, system_id.clone()) {
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = shared.registry.deliver(&system_id, *sm).await {
+                        tracing::warn!(%system_id, error = %e, "receipt not delivered");
+                    }
+                });
+            }
+        });
+    }
+
     fn on_written(&mut self, r: std::io::Result<usize>, wbuf: &mut BytesMut) {
         if r.is_err() || matches!(r, Ok(0)) {
             self.session.handle_eof();

@@ -137,7 +137,12 @@ impl Registry {
             return None;
         }
         let i = self.rr.fetch_add(1, Ordering::Relaxed) % n;
-        let e = entries.iter().filter(pool).nth(i)?;
+        // A session can close between the two passes: then take any that still receives.
+        let e = entries
+            .iter()
+            .filter(pool)
+            .nth(i)
+            .or_else(|| entries.iter().find(receives))?;
         Some((e.info.id, e.tx.clone()))
     }
 

@@ -32,9 +32,16 @@ impl Future for Tagged {
         let outcome = match polled {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(outcome)) => outcome,
-            Err(_) => {
+            Err(panic) => {
+                let why = panic
+                    .downcast_ref::<&str>()
+                    .copied()
+                    .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                    .unwrap_or("?");
                 tracing::error!(
                     seq = self.seq,
+                    request = %self.request,
+                    why,
                     "a submission failed unexpectedly; answered ESME_RSYSERR"
                 );
                 Outcome::Rejected(CommandStatus::RSYSERR)
@@ -65,7 +72,9 @@ impl Submissions {
         }
     }
 
-    /// A submission that has finished already, without waiting.
+    /// A submission that has finished already, without waiting. It polls with a no-op waker,
+    /// so the caller must await [`Submissions::next`] again before it sleeps (the connection's
+    /// loop does, whenever submissions are in flight).
     pub fn ready(&mut self) -> Option<Done> {
         self.0.next().now_or_never().flatten()
     }

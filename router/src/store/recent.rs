@@ -10,9 +10,7 @@
 //! shared with the write rather than copied, replaced and expired along with it.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
-
-use crate::fast_map::FastState;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::{Arc, Mutex};
 
 use super::MessageRecord;
@@ -23,7 +21,8 @@ pub const CAPACITY: usize = 65_536;
 /// The newest records by (channel, carrier id).
 pub struct Recent {
     inner: Mutex<Inner>,
-    hasher: FastState,
+    /// SipHash: the keys include the carrier's message ids, which a carrier chooses.
+    hasher: RandomState,
 }
 
 /// The maps' keys are already hashes (keyed with [`Recent`]'s random state): used as they are.
@@ -66,7 +65,7 @@ impl Recent {
     pub fn new() -> Self {
         Self {
             inner: Mutex::new(Inner::default()),
-            hasher: FastState::default(),
+            hasher: RandomState::new(),
         }
     }
 
