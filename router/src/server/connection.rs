@@ -172,7 +172,7 @@ pub async fn serve<S>(
             // Submissions and deliveries are bounded by the windows: taken even while output
             // waits, so that a client slow to read does not hold up the routing of its messages.
             (seq, request, outcome) = c.submissions.next(), if !c.submissions.is_empty() => {
-                inputs += 1;
+                inputs = inputs.saturating_add(1);
                 c.finish(seq, request, outcome);
                 // Take the answers ready with it too, so that they go out in one write.
                 for _ in 1..BATCH {
@@ -181,7 +181,7 @@ pub async fn serve<S>(
                 }
             }
             Some(job) = deliver_rx.recv(), if can_deliver => {
-                inputs += 1;
+                inputs = inputs.saturating_add(1);
                 c.deliver(job);
                 for _ in 1..BATCH {
                     if !c.session.has_room() {
@@ -193,7 +193,7 @@ pub async fn serve<S>(
             }
             Ok(slot) = c.receipt_slots.clone().acquire_owned(), if !c.receipts.is_empty() && !c.receives() => c.send_receipt(slot),
             r = rd.read_buf(&mut rbuf), if !closed && rbuf.len() < BUFFER_CAP && wbuf.len() < FLUSH_AT => {
-                inputs += 1;
+                inputs = inputs.saturating_add(1);
                 match r {
                     Ok(0) | Err(_) => c.session.handle_eof(),
                     Ok(_) => c.session.handle_input(now(), &mut rbuf),
