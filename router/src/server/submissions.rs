@@ -109,18 +109,21 @@ mod tests {
         }
     }
 
+    /// A submission accepted as `id` once the returned sender fires.
+    fn accepted_later(id: &'static str) -> (tokio::sync::oneshot::Sender<()>, OutcomeFuture) {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let fut = Box::pin(async move {
+            let _ = rx.await;
+            accepted(id)
+        });
+        (tx, fut)
+    }
+
     #[tokio::test]
     async fn answers_in_finishing_order_and_a_panic_fails_only_its_message() {
         let mut s = Submissions::default();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        s.push(
-            1,
-            CommandId::SUBMIT_SM,
-            Box::pin(async move {
-                let _ = rx.await;
-                accepted("1")
-            }),
-        );
+        let (tx, fut) = accepted_later("1");
+        s.push(1, CommandId::SUBMIT_SM, fut);
         s.push(2, CommandId::DATA_SM, Box::pin(async { panic!("boom") }));
         s.push(3, CommandId::SUBMIT_SM, Box::pin(async { accepted("3") }));
         let mut first = [s.next().await, s.next().await];
@@ -148,15 +151,8 @@ mod tests {
     #[tokio::test]
     async fn submissions_of_a_closed_connection_still_finish() {
         let mut s = Submissions::default();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        s.push(
-            7,
-            CommandId::SUBMIT_SM,
-            Box::pin(async move {
-                let _ = rx.await;
-                accepted("7")
-            }),
-        );
+        let (tx, fut) = accepted_later("7");
+        s.push(7, CommandId::SUBMIT_SM, fut);
         let seen = Arc::new(AtomicUsize::new(0));
         let counter = seen.clone();
         s.finish_detached(move |(seq, _, _)| {
