@@ -2,7 +2,9 @@
 //! each awaiting one durable `record` after another, on a 2-worker tokio runtime, against a redb
 //! file in the temp dir. Reports records/s (criterion's throughput) and, at the end, the fsyncs
 //! (commits) per second and records per commit that group commit achieved, plus the same for
-//! enqueue + dequeue of receipts, and how long a reopen with the integrity check takes.
+//! enqueue + dequeue of receipts, the CPU time per operation (all threads: the writers' tasks
+//! and the store's writer thread; steadier than the rate, which the disk's fsyncs bound), and
+//! how long a reopen with the integrity check takes.
 //!
 //! Run: `cargo bench -p smpp-router --bench store`.
 
@@ -26,30 +28,47 @@ fn writers() -> u64 {
         .unwrap_or(256)
 }
 
+/// CPU time of this process so far, all threads alive (Linux: `/proc/self/task/*/schedstat`);
+/// 0 where that is not readable.
+fn cpu_nanos() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
 #[derive(Default)]
 struct Totals {
     ops: AtomicU64,
     commits: AtomicU64,
     nanos: AtomicU64,
+    cpu_nanos: AtomicU64,
 }
 
 impl Totals {
-    fn add(&self, ops: u64, commits: u64, elapsed: Duration) {
+    fn add(&self, ops: u64, commits: u64, elapsed: Duration, cpu: u64) {
         self.ops.fetch_add(ops, Ordering::Relaxed);
         self.commits.fetch_add(commits, Ordering::Relaxed);
         self.nanos
             .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+        self.cpu_nanos.fetch_add(cpu, Ordering::Relaxed);
     }
 
     fn report(&self, what: &str) {
         let ops = self.ops.load(Ordering::Relaxed) as f64;
         let commits = self.commits.load(Ordering::Relaxed) as f64;
         let secs = self.nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        let cpu = self.cpu_nanos.load(Ordering::Relaxed) as f64 / 1e3;
         println!(
-            "{what}: {:.0} ops/s, {:.0} commits/s, {:.1} ops per commit ({ops:.0} ops in {secs:.1} s)",
+            "{what}: {:.0} ops/s, {:.0} commits/s, {:.1} ops per commit, {:.2} µs CPU per op ({ops:.0} ops in {secs:.1} s)",
             ops / secs,
             commits / secs,
             ops / commits.max(1.0),
+            cpu / ops.max(1.0),
         );
     }
 }
@@ -124,13 +143,15 @@ fn main() {
                 let per_writer = iters.div_ceil(writers()).max(1);
                 let (s, next) = (store.clone(), next.clone());
                 let commits = store.stats().commits;
+                let cpu = cpu_nanos();
                 let elapsed = run(&rt, per_writer, move |_| {
                     let s = s.clone();
                     let n = next.fetch_add(1, Ordering::Relaxed);
                     async move { s.record(record(n)).await.unwrap() }
                 });
                 let done = per_writer * writers();
-                records.add(done, store.stats().commits - commits, elapsed);
+                let cpu = cpu_nanos().saturating_sub(cpu);
+                records.add(done, store.stats().commits - commits, elapsed, cpu);
                 elapsed.mul_f64(iters as f64 / done as f64)
             })
         });
@@ -140,6 +161,7 @@ fn main() {
                 let s = store.clone();
                 let pdu = Bytes::from(vec![0x42u8; 180]);
                 let commits = store.stats().commits;
+                let cpu = cpu_nanos();
                 let elapsed = run(&rt, per_writer, move |_| {
                     let (s, pdu) = (s.clone(), pdu.clone());
                     async move {
@@ -148,7 +170,8 @@ fn main() {
                     }
                 });
                 let done = per_writer * writers();
-                queue.add(2 * done, store.stats().commits - commits, elapsed);
+                let cpu = cpu_nanos().saturating_sub(cpu);
+                queue.add(2 * done, store.stats().commits - commits, elapsed, cpu);
                 elapsed.mul_f64(iters as f64 / done as f64)
             })
         });

@@ -18,10 +18,10 @@ pub struct MemoryStore {
 
 #[derive(Debug)]
 struct Inner {
-    records: HashMap<String, MessageRecord>,
-    /// channel → carrier id → router id.
-    by_channel: HashMap<String, HashMap<String, String>>,
-    by_time: BTreeSet<(u64, String)>,
+    /// By (created, router id), oldest first, as in the file.
+    records: BTreeMap<(u64, String), MessageRecord>,
+    /// channel → carrier id → (created, router id).
+    by_channel: HashMap<String, HashMap<String, (u64, String)>>,
     pending: BTreeMap<u64, PendingDelivery>,
     by_account: HashMap<String, BTreeSet<u64>>,
     by_expiry: BTreeSet<(u64, u64)>,
@@ -31,9 +31,8 @@ struct Inner {
 impl Default for Inner {
     fn default() -> Self {
         Self {
-            records: HashMap::new(),
+            records: BTreeMap::new(),
             by_channel: HashMap::new(),
-            by_time: BTreeSet::new(),
             pending: BTreeMap::new(),
             by_account: HashMap::new(),
             by_expiry: BTreeSet::new(),
@@ -44,9 +43,11 @@ impl Default for Inner {
 
 impl Inner {
     fn unindex_record(&mut self, old: &MessageRecord) {
-        self.by_time.remove(&(old.created, old.router_id.clone()));
         if let Some(ids) = self.by_channel.get_mut(&old.channel) {
-            if ids.get(&old.channel_id) == Some(&old.router_id) {
+            if ids
+                .get(&old.channel_id)
+                .is_some_and(|(created, id)| *created == old.created && *id == old.router_id)
+            {
                 ids.remove(&old.channel_id);
             }
             if ids.is_empty() {
@@ -92,16 +93,13 @@ impl Store for MemoryStore {
     fn record(&self, rec: MessageRecord) -> StoreFuture<'_, ()> {
         {
             let mut inner = self.lock();
-            if let Some(old) = inner.records.remove(&rec.router_id) {
-                inner.unindex_record(&old);
-            }
+            let key = (rec.created, rec.router_id.clone());
             inner
                 .by_channel
                 .entry(rec.channel.clone())
                 .or_default()
-                .insert(rec.channel_id.clone(), rec.router_id.clone());
-            inner.by_time.insert((rec.created, rec.router_id.clone()));
-            inner.records.insert(rec.router_id.clone(), rec);
+                .insert(rec.channel_id.clone(), key.clone());
+            inner.records.insert(key, rec);
         }
         self.done(())
     }
@@ -116,13 +114,18 @@ impl Store for MemoryStore {
             .by_channel
             .get(channel)
             .and_then(|ids| ids.get(channel_id))
-            .and_then(|router_id| inner.records.get(router_id))
+            .and_then(|key| inner.records.get(key))
             .cloned()
             .map(Arc::new))
     }
 
     fn by_router_id(&self, router_id: &str) -> Result<Option<MessageRecord>, StoreError> {
-        Ok(self.lock().records.get(router_id).cloned())
+        let inner = self.lock();
+        Ok(inner
+            .records
+            .iter()
+            .find(|((_, id), _)| id == router_id)
+            .map(|(_, rec)| rec.clone()))
     }
 
     fn enqueue(&self, account: &str, pdu: Bytes, expires: u64) -> StoreFuture<'_, u64> {
@@ -188,13 +191,12 @@ impl Store for MemoryStore {
             count += 1;
         }
         let old: Vec<(u64, String)> = inner
-            .by_time
+            .records
             .range(..(records_before, String::new()))
-            .cloned()
+            .map(|(k, _)| k.clone())
             .collect();
-        for (created, router_id) in old {
-            inner.by_time.remove(&(created, router_id.clone()));
-            if let Some(rec) = inner.records.remove(&router_id) {
+        for key in old {
+            if let Some(rec) = inner.records.remove(&key) {
                 inner.unindex_record(&rec);
             }
             count += 1;

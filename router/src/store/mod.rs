@@ -166,8 +166,8 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 pub trait Store: Send + Sync + 'static {
     /// Keeps `rec`; resolves once it is durable (group-committed with whatever else is waiting).
     ///
-    /// A second record with the same router id replaces the first (and its carrier-id index
-    /// entry); a second record with the same (channel, carrier id) takes over that index entry.
+    /// Each message is recorded once, under a router id of its own. A second record with the
+    /// same (channel, carrier id) takes over that carrier id: its receipts find the newer record.
     fn record(&self, rec: MessageRecord) -> StoreFuture<'_, ()>;
 
     /// The record for a carrier id on a channel.
@@ -177,7 +177,8 @@ pub trait Store: Send + Sync + 'static {
         channel_id: &str,
     ) -> Result<Option<std::sync::Arc<MessageRecord>>, StoreError>;
 
-    /// The record for a router id.
+    /// The record for a router id. Records are kept in time order, not by router id, so this
+    /// reads them all: for tests and diagnostics, not for the message path.
     fn by_router_id(&self, router_id: &str) -> Result<Option<MessageRecord>, StoreError>;
 
     /// Queues a delivery durably; resolves with its key once durable.

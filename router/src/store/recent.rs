@@ -51,12 +51,8 @@ type ByHash<V> = HashMap<u64, V, BuildHasherDefault<PreHashed>>;
 #[derive(Default)]
 struct Inner {
     /// By the hash of (channel, carrier id); a lookup checks the record's own fields, so a
-    /// collision only means a trip to the file. Shared with the write queued for the file; kept
-    /// with the hash of its router id, so that evicting it does not read the old record (long
-    /// out of the CPU's caches).
-    by_key: ByHash<(Arc<MessageRecord>, u64)>,
-    /// The key each router id is kept under, so that a record replacing it drops the old key.
-    by_router_id: ByHash<u64>,
+    /// collision only means a trip to the file. Shared with the write queued for the file.
+    by_key: ByHash<Arc<MessageRecord>>,
     /// Keys in insertion order, for eviction.
     order: VecDeque<u64>,
 }
@@ -74,41 +70,30 @@ impl Recent {
     }
 
     /// Keeps `rec` (shared with its queued write, not copied), replacing an older record with
-    /// its router id or carrier id; returns the key it is kept under (for [`Recent::forget`]).
+    /// its carrier id; returns the key it is kept under (for [`Recent::forget`]).
     pub fn insert(&self, rec: &Arc<MessageRecord>) -> u64 {
         let key = self.key(&rec.channel, &rec.channel_id);
-        let rid = self.hasher.hash_one(&rec.router_id);
         let Ok(mut inner) = self.inner.lock() else {
             return key;
         };
-        if let Some(old) = inner.by_router_id.insert(rid, key)
-            && old != key
-        {
-            inner.by_key.remove(&old);
-        }
-        if inner.by_key.insert(key, (Arc::clone(rec), rid)).is_none() {
+        if inner.by_key.insert(key, Arc::clone(rec)).is_none() {
             inner.order.push_back(key);
         }
         while inner.order.len() > CAPACITY {
             let Some(gone) = inner.order.pop_front() else {
                 break;
             };
-            if let Some((_, rid)) = inner.by_key.remove(&gone)
-                && inner.by_router_id.get(&rid) == Some(&gone)
-            {
-                inner.by_router_id.remove(&rid);
-            }
+            inner.by_key.remove(&gone);
         }
         key
     }
 
-    /// Drops the record kept under `key` (its write failed).
-    pub fn forget(&self, key: u64) {
+    /// Drops `rec`, kept under `key`, unless a newer record took its place (its write failed).
+    pub fn forget(&self, key: u64, rec: &Arc<MessageRecord>) {
         if let Ok(mut inner) = self.inner.lock()
-            && let Some((_, rid)) = inner.by_key.remove(&key)
-            && inner.by_router_id.get(&rid) == Some(&key)
+            && inner.by_key.get(&key).is_some_and(|r| Arc::ptr_eq(r, rec))
         {
-            inner.by_router_id.remove(&rid);
+            inner.by_key.remove(&key);
         }
     }
 
@@ -119,7 +104,6 @@ impl Recent {
         inner
             .by_key
             .get(&key)
-            .map(|(r, _)| r)
             .filter(|r| r.channel == channel && r.channel_id == channel_id)
             .cloned()
     }
@@ -127,13 +111,8 @@ impl Recent {
     /// Forgets records created before `before` (they were expired from the file).
     pub fn expire(&self, before: u64) {
         if let Ok(mut inner) = self.inner.lock() {
-            let Inner {
-                by_key,
-                by_router_id,
-                order,
-            } = &mut *inner;
-            by_key.retain(|_, (r, _)| r.created >= before);
-            by_router_id.retain(|_, k| by_key.contains_key(k));
+            let Inner { by_key, order } = &mut *inner;
+            by_key.retain(|_, r| r.created >= before);
             order.retain(|k| by_key.contains_key(k));
         }
     }
@@ -156,24 +135,27 @@ mod tests {
     }
 
     #[test]
-    fn keeps_the_newest_replaces_and_expires() {
+    fn keeps_the_newest_and_expires() {
         let r = Recent::new();
         r.insert(&rec("R1", "a", 1));
         assert_eq!(r.get("c", "a").unwrap().router_id, "R1");
         assert!(r.get("c", "b").is_none());
         assert!(r.get("other", "a").is_none());
-        // The same router id under a new carrier id: the old carrier id is gone.
-        r.insert(&rec("R1", "b", 2));
-        assert!(r.get("c", "a").is_none());
-        assert_eq!(r.get("c", "b").unwrap().router_id, "R1");
         // A carrier id reused: the newest record.
-        r.insert(&rec("R2", "b", 3));
-        assert_eq!(r.get("c", "b").unwrap().router_id, "R2");
+        r.insert(&rec("R2", "a", 3));
+        assert_eq!(r.get("c", "a").unwrap().router_id, "R2");
         r.expire(4);
-        assert!(r.get("c", "b").is_none());
-        let key = r.insert(&rec("R3", "c", 5));
-        r.forget(key);
+        assert!(r.get("c", "a").is_none());
+        let failed = rec("R3", "c", 5);
+        let key = r.insert(&failed);
+        r.forget(key, &failed);
         assert!(r.get("c", "c").is_none());
+        // A failed write does not drop the newer record that took its carrier id.
+        let failed = rec("R4", "d", 6);
+        let key = r.insert(&failed);
+        r.insert(&rec("R5", "d", 6));
+        r.forget(key, &failed);
+        assert_eq!(r.get("c", "d").unwrap().router_id, "R5");
     }
 
     #[test]
@@ -188,6 +170,5 @@ mod tests {
         let inner = r.inner.lock().unwrap();
         assert_eq!(inner.by_key.len(), CAPACITY);
         assert_eq!(inner.order.len(), CAPACITY);
-        assert_eq!(inner.by_router_id.len(), CAPACITY);
     }
 }

@@ -4,13 +4,17 @@
 //!
 //! | table | key | value |
 //! |---|---|---|
-//! | `records` | router id | encoded record ([`super::codec`]) |
-//! | `records_by_channel` | (channel, carrier id) | router id |
-//! | `records_by_time` | (created, router id) | — (for expiry) |
+//! | `messages` | (created, router id) | encoded record ([`super::codec`]) |
+//! | `messages_by_channel` | (channel, carrier id) | (created, router id) |
 //! | `pending` | key | encoded delivery (account, expires, PDU) |
 //! | `pending_by_account` | (account, key) | expires |
 //! | `pending_by_expiry` | (expires, key) | — (for expiry) |
 //! | `meta` | name | `u64` (`schema`, `next_key`) |
+//!
+//! Records are keyed by their creation time first, so that expiry reads them oldest first from
+//! the table itself: each message costs two B-tree inserts, not three with a separate time
+//! index. Files of schema 1 (records keyed by router id, a `records_by_time` index) are migrated
+//! in place when opened, in one transaction.
 //!
 //! Lookups by carrier id look first in [`super::recent::Recent`], a bounded copy of the newest
 //! records kept in memory: most receipts follow their message within seconds.
@@ -45,6 +49,8 @@ use redb::{
 };
 use tokio::sync::oneshot;
 
+pub(super) mod v1;
+
 use super::codec::{decode_pending, decode_record, encode_pending, encode_record, pending_head};
 use super::recent::Recent;
 use super::{MessageRecord, PendingDelivery, Store, StoreError, StoreFuture, StoreStats};
@@ -62,12 +68,14 @@ const LINGER_STEP: Duration = Duration::from_micros(100);
 /// How many entries one expiry pass deletes in one transaction.
 const EXPIRE_CHUNK: usize = 2048;
 
-const SCHEMA: u64 = 1;
+const SCHEMA: u64 = 2;
 
-const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
-const RECORDS_BY_CHANNEL: TableDefinition<(&str, &str), &str> =
-    TableDefinition::new("records_by_channel");
-const RECORDS_BY_TIME: TableDefinition<(u64, &str), ()> = TableDefinition::new("records_by_time");
+/// A record's key: (created, router id).
+type RecordKey<'a> = (u64, &'a str);
+
+const RECORDS: TableDefinition<RecordKey, &[u8]> = TableDefinition::new("messages");
+const RECORDS_BY_CHANNEL: TableDefinition<(&str, &str), RecordKey> =
+    TableDefinition::new("messages_by_channel");
 const PENDING: TableDefinition<u64, &[u8]> = TableDefinition::new("pending");
 const PENDING_BY_ACCOUNT: TableDefinition<(&str, u64), u64> =
     TableDefinition::new("pending_by_account");
@@ -321,6 +329,14 @@ fn prepare(db: &Database) -> Result<(u64, u64), StoreError> {
                 meta.insert("schema", SCHEMA)?;
             }
             Some(SCHEMA) => {}
+            Some(1) => {
+                let moved = v1::migrate(&txn)?;
+                meta.insert("schema", SCHEMA)?;
+                tracing::info!(
+                    records = moved,
+                    "store file migrated from schema 1 to {SCHEMA}"
+                );
+            }
             Some(found) => {
                 return Err(StoreError::Schema {
                     found,
@@ -330,7 +346,6 @@ fn prepare(db: &Database) -> Result<(u64, u64), StoreError> {
         }
         txn.open_table(RECORDS)?;
         txn.open_table(RECORDS_BY_CHANNEL)?;
-        txn.open_table(RECORDS_BY_TIME)?;
         txn.open_table(PENDING_BY_ACCOUNT)?;
         txn.open_table(PENDING_BY_EXPIRY)?;
         let pending = txn.open_table(PENDING)?;
@@ -455,9 +470,8 @@ impl Writer {
 }
 
 struct Tables<'txn> {
-    records: Table<'txn, &'static str, &'static [u8]>,
-    by_channel: Table<'txn, (&'static str, &'static str), &'static str>,
-    by_time: Table<'txn, (u64, &'static str), ()>,
+    records: Table<'txn, RecordKey<'static>, &'static [u8]>,
+    by_channel: Table<'txn, (&'static str, &'static str), RecordKey<'static>>,
     pending: Table<'txn, u64, &'static [u8]>,
     by_account: Table<'txn, (&'static str, u64), u64>,
     by_expiry: Table<'txn, (u64, u64), ()>,
@@ -469,7 +483,6 @@ impl<'txn> Tables<'txn> {
         Ok(Self {
             records: txn.open_table(RECORDS)?,
             by_channel: txn.open_table(RECORDS_BY_CHANNEL)?,
-            by_time: txn.open_table(RECORDS_BY_TIME)?,
             pending: txn.open_table(PENDING)?,
             by_account: txn.open_table(PENDING_BY_ACCOUNT)?,
             by_expiry: txn.open_table(PENDING_BY_EXPIRY)?,
@@ -519,30 +532,21 @@ impl<'txn> Tables<'txn> {
     }
 
     fn put_record(&mut self, rec: &MessageRecord) -> Result<(), StoreError> {
-        let old = self
-            .records
-            .insert(rec.router_id.as_str(), encode_record(rec).as_slice())?
-            .and_then(|v| decode_record(&rec.router_id, v.value()).ok());
-        if let Some(old) = old {
-            self.unindex_record(&old)?;
-        }
-        self.by_channel.insert(
-            (rec.channel.as_str(), rec.channel_id.as_str()),
-            rec.router_id.as_str(),
-        )?;
-        self.by_time
-            .insert((rec.created, rec.router_id.as_str()), ())?;
+        let key = (rec.created, rec.router_id.as_str());
+        self.records.insert(key, encode_record(rec).as_slice())?;
+        self.by_channel
+            .insert((rec.channel.as_str(), rec.channel_id.as_str()), key)?;
         Ok(())
     }
 
-    /// Removes the index entries of `old` (the channel entry only if it still names it).
+    /// Removes the carrier-id entry of `old` if it still names it (a newer record with the same
+    /// carrier id took it over otherwise).
     fn unindex_record(&mut self, old: &MessageRecord) -> Result<(), StoreError> {
-        self.by_time.remove((old.created, old.router_id.as_str()))?;
         let channel_key = (old.channel.as_str(), old.channel_id.as_str());
-        let ours = self
-            .by_channel
-            .get(channel_key)?
-            .is_some_and(|v| v.value() == old.router_id);
+        let ours = self.by_channel.get(channel_key)?.is_some_and(|v| {
+            let (created, router_id) = v.value();
+            created == old.created && router_id == old.router_id
+        });
         if ours {
             self.by_channel.remove(channel_key)?;
         }
@@ -588,16 +592,15 @@ impl<'txn> Tables<'txn> {
         }
         if count < limit && records_before > 0 {
             let old = self
-                .by_time
+                .records
                 .range(..(records_before, ""))?
                 .take(limit - count)
                 .map(|entry| entry.map(|(k, _)| (k.value().0, k.value().1.to_owned())))
                 .collect::<Result<Vec<(u64, String)>, _>>()?;
             for (created, router_id) in old {
-                self.by_time.remove((created, router_id.as_str()))?;
                 let rec = self
                     .records
-                    .remove(router_id.as_str())?
+                    .remove((created, router_id.as_str()))?
                     .map(|v| decode_record(&router_id, v.value()));
                 if let Some(Ok(rec)) = rec {
                     self.unindex_record(&rec)?;
@@ -617,12 +620,15 @@ impl Store for RedbStore {
     fn record(&self, rec: MessageRecord) -> StoreFuture<'_, ()> {
         let rec = Arc::new(rec);
         let cached = self.recent.insert(&rec);
-        let written = self.queue(|done| Op::Record { rec, done });
+        let written = self.queue(|done| Op::Record {
+            rec: Arc::clone(&rec),
+            done,
+        });
         Box::pin(async move {
             let result = written.await;
             if result.is_err() {
                 // Not in the file, so not here either.
-                self.recent.forget(cached);
+                self.recent.forget(cached, &rec);
             }
             result
         })
@@ -638,22 +644,26 @@ impl Store for RedbStore {
         }
         self.read(|txn| {
             let index = txn.open_table(RECORDS_BY_CHANNEL)?;
-            let Some(router_id) = index.get((channel, channel_id))? else {
+            let Some(key) = index.get((channel, channel_id))? else {
                 return Ok(None);
             };
-            let router_id = router_id.value();
+            let key = key.value();
             let records = txn.open_table(RECORDS)?;
-            let rec = records.get(router_id)?;
-            rec.map(|v| decode_record(router_id, v.value()).map(Arc::new))
+            let rec = records.get(key)?;
+            rec.map(|v| decode_record(key.1, v.value()).map(Arc::new))
                 .transpose()
         })
     }
 
     fn by_router_id(&self, router_id: &str) -> Result<Option<MessageRecord>, StoreError> {
         self.read(|txn| {
-            let records = txn.open_table(RECORDS)?;
-            let rec = records.get(router_id)?;
-            rec.map(|v| decode_record(router_id, v.value())).transpose()
+            for entry in txn.open_table(RECORDS)?.iter()? {
+                let (key, value) = entry?;
+                if key.value().1 == router_id {
+                    return decode_record(router_id, value.value()).map(Some);
+                }
+            }
+            Ok(None)
         })
     }
 

@@ -96,26 +96,8 @@ async fn records(store: &dyn Store) {
     assert_eq!(store.lookup("tyntec", "AB12").unwrap(), None);
     assert_eq!(store.lookup("nope", "ab12").unwrap(), None);
     assert_eq!(store.lookup("", "").unwrap(), None);
-    assert_eq!(
-        store.by_router_id("R3").unwrap(),
-        Some(rec("R3", "other", "tyntec", "cd34", 102))
-    );
-    assert_eq!(store.by_router_id("R9").unwrap(), None);
 
-    // The same router id again replaces the record and its index entry.
-    store
-        .record(rec("R1", "acme", "tyntec", "ef56", 103))
-        .await
-        .unwrap();
-    assert_eq!(store.lookup("tyntec", "ab12").unwrap(), None);
-    assert_eq!(
-        store.lookup("tyntec", "ef56").unwrap().unwrap().router_id,
-        "R1"
-    );
-    assert_eq!(store.by_router_id("R1").unwrap().unwrap().created, 103);
-
-    // A carrier id reused on the same channel points at the newest record; the older record
-    // itself stays readable by router id.
+    // A carrier id reused on the same channel points at the newest record.
     store
         .record(rec("R4", "acme", "tyntec", "cd34", 104))
         .await
@@ -124,17 +106,19 @@ async fn records(store: &dyn Store) {
         store.lookup("tyntec", "cd34").unwrap().unwrap().router_id,
         "R4"
     );
+
     assert_eq!(
-        store.by_router_id("R3").unwrap().unwrap().channel_id,
-        "cd34"
+        store.by_router_id("R3").unwrap(),
+        Some(rec("R3", "other", "tyntec", "cd34", 102))
     );
+    assert_eq!(store.by_router_id("R9").unwrap(), None);
 
     // Odd bytes are just bytes.
     let odd = rec("id\u{0}\u{ffff}", "a\u{1F600}", "c:h", "\u{0}", u64::MAX);
     store.record(odd.clone()).await.unwrap();
     assert_eq!(store.lookup("c:h", "\u{0}").unwrap().as_deref(), Some(&odd));
     assert_eq!(store.by_router_id(&odd.router_id).unwrap(), Some(odd));
-    assert!(store.stats().ops >= 6);
+    assert!(store.stats().ops >= 5);
 }
 
 async fn queue(store: &dyn Store) {
@@ -250,17 +234,16 @@ async fn expiry(store: &dyn Store) {
         .map(|d| d.key)
         .collect();
     assert_eq!(left, vec![later]);
-    assert_eq!(store.by_router_id("old").unwrap(), None);
     assert_eq!(store.lookup("c", "1").unwrap(), None);
     assert!(store.lookup("c", "2").unwrap().is_some());
-    assert!(store.by_router_id("new").unwrap().is_some());
+    assert!(store.lookup("c", "3").unwrap().is_some());
     let _ = other;
 
     // Dequeue of an expired key is still fine.
     store.dequeue(soon).await.unwrap();
     assert_eq!(store.expire(u64::MAX, u64::MAX).unwrap(), 3);
     assert_eq!(store.stats().queue_depth, 0);
-    assert_eq!(store.by_router_id("new").unwrap(), None);
+    assert_eq!(store.lookup("c", "3").unwrap(), None);
 }
 
 async fn many_expire(store: &dyn Store) {
@@ -270,7 +253,7 @@ async fn many_expire(store: &dyn Store) {
     }
     store.flush().await.unwrap();
     assert_eq!(store.expire(0, 4500).unwrap(), 4500);
-    assert_eq!(store.by_router_id("r4499").unwrap(), None);
+    assert_eq!(store.lookup("c", "4499").unwrap(), None);
     assert!(store.lookup("c", "4500").unwrap().is_some());
 }
 
@@ -326,8 +309,8 @@ async fn durable_across_reopen() {
         Some(&rec("R1", "acme", "tyntec", "ab12", 100))
     );
     assert_eq!(
-        store.by_router_id("R2").unwrap().unwrap().channel_id,
-        "cd34"
+        store.lookup("tyntec", "cd34").unwrap().unwrap().router_id,
+        "R2"
     );
     let pending = store.pending("acme", 0, 10).unwrap();
     assert_eq!(
@@ -403,7 +386,7 @@ async fn close_is_a_barrier() {
     // close() is a barrier: the store stays usable.
     store.record(rec("R", "a", "c", "1", 1)).await.unwrap();
     let store: Arc<dyn Store> = store;
-    assert!(store.by_router_id("R").unwrap().is_some());
+    assert!(store.lookup("c", "1").unwrap().is_some());
 }
 
 #[tokio::test]
@@ -438,4 +421,101 @@ async fn damaged_file_does_not_panic() {
             let _ = store.record(rec("new", "a", "c", "x", 1)).await;
         }
     }
+}
+
+#[tokio::test]
+async fn schema_1_files_are_migrated() {
+    use redb::{ReadableDatabase, TableDefinition, TableHandle};
+
+    use super::codec::encode_record;
+    use super::redb_store::v1::{RECORDS_BY_CHANNEL_V1, RECORDS_BY_TIME_V1, RECORDS_V1};
+
+    const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+    let dir = TempDir::new("v1");
+    std::fs::create_dir_all(dir.file().parent().unwrap()).unwrap();
+    {
+        // A file as schema 1 wrote it: c/a was reused by R3, so the index names R3 for it.
+        let db = redb::Database::create(dir.file()).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut records = txn.open_table(RECORDS_V1).unwrap();
+            let mut by_channel = txn.open_table(RECORDS_BY_CHANNEL_V1).unwrap();
+            let mut by_time = txn.open_table(RECORDS_BY_TIME_V1).unwrap();
+            for r in [
+                rec("R1", "acme", "c", "a", 10),
+                rec("R2", "acme", "c", "b", 30),
+                rec("R3", "other", "c", "a", 40),
+            ] {
+                records
+                    .insert(r.router_id.as_str(), encode_record(&r).as_slice())
+                    .unwrap();
+                by_channel
+                    .insert(
+                        (r.channel.as_str(), r.channel_id.as_str()),
+                        r.router_id.as_str(),
+                    )
+                    .unwrap();
+                by_time
+                    .insert((r.created, r.router_id.as_str()), ())
+                    .unwrap();
+            }
+            records.insert("R9", b"\xffgarbage".as_slice()).unwrap();
+            txn.open_table(META).unwrap().insert("schema", 1).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+
+    let store = RedbStore::open(&dir.file()).unwrap();
+    assert_eq!(
+        store.lookup("c", "a").unwrap().as_deref(),
+        Some(&rec("R3", "other", "c", "a", 40))
+    );
+    assert_eq!(store.lookup("c", "b").unwrap().unwrap().router_id, "R2");
+    // Expiry works on the migrated records: R1 and R2 go; c/a still finds R3.
+    assert_eq!(store.expire(0, 35).unwrap(), 2);
+    assert_eq!(store.lookup("c", "b").unwrap(), None);
+    assert_eq!(store.lookup("c", "a").unwrap().unwrap().router_id, "R3");
+    drop(store);
+
+    let db = redb::Database::open(dir.file()).unwrap();
+    let txn = db.begin_read().unwrap();
+    let tables: Vec<String> = txn
+        .list_tables()
+        .unwrap()
+        .map(|t| t.name().to_owned())
+        .collect();
+    for old in ["records", "records_by_channel", "records_by_time"] {
+        assert!(!tables.iter().any(|t| t == old), "{old} is still there");
+    }
+    let schema = txn
+        .open_table(META)
+        .unwrap()
+        .get("schema")
+        .unwrap()
+        .unwrap();
+    assert_eq!(schema.value(), 2);
+}
+
+#[tokio::test]
+async fn lookups_and_expiry_from_the_file() {
+    // Past the in-memory copy of recent records: a reopened store reads the file.
+    let dir = TempDir::new("file");
+    {
+        let store = RedbStore::open(&dir.file()).unwrap();
+        for r in [
+            rec("R1", "acme", "c", "a", 10),
+            rec("R2", "acme", "c", "b", 30),
+            rec("R3", "other", "c", "a", 40),
+        ] {
+            store.record(r).await.unwrap();
+        }
+    }
+    let store = RedbStore::open(&dir.file()).unwrap();
+    assert_eq!(store.lookup("c", "a").unwrap().unwrap().router_id, "R3");
+    assert_eq!(store.lookup("c", "b").unwrap().unwrap().router_id, "R2");
+    assert_eq!(store.expire(0, 35).unwrap(), 2);
+    assert_eq!(store.lookup("c", "b").unwrap(), None);
+    assert_eq!(store.lookup("c", "a").unwrap().unwrap().router_id, "R3");
+    assert_eq!(store.expire(0, 41).unwrap(), 1);
+    assert_eq!(store.lookup("c", "a").unwrap(), None);
 }
