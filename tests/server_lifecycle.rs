@@ -1,5 +1,7 @@
 //! Server lifecycle over real sockets: graceful shutdown answers in-flight messages before
-//! unbinding, and a `deliver_sm` a client does not answer is retried on another session.
+//! unbinding (and waits for the messages of clients that left), a `deliver_sm` a client does not
+//! answer is retried on another session, and a receipt the router makes itself waits in the
+//! store for a receiver.
 
 #![allow(clippy::unwrap_used)]
 
@@ -9,7 +11,7 @@ use std::time::Duration;
 use smpp_router::server::{Outcome, OutcomeFuture, Submission, SubmitHandler};
 use smpp_router::smpp::pdu::{Address, Bind, Command, Pdu, Sm, SmResp};
 use smpp_router::smpp::{CommandId, CommandStatus};
-use smpp_router_e2e::{Raw, TestRouter, account};
+use smpp_router_e2e::{LiveRouter, Raw, TestRouter, account, scratch_dir};
 
 /// Accepts every message after a delay, like a slow channel.
 struct Slow(Duration);
@@ -52,6 +54,67 @@ fn submit(seq: u32) -> Command {
             ..Sm::default()
         }),
     )
+}
+
+fn bind_transmitter() -> Command {
+    let mut c = bind_as(b't');
+    if let Pdu::BindTransceiver(b) = c.pdu {
+        c.pdu = Pdu::BindTransmitter(b);
+    }
+    c
+}
+
+fn submit_with_receipt(seq: u32) -> Command {
+    let mut c = submit(seq);
+    if let Pdu::SubmitSm(sm) = &mut c.pdu {
+        sm.registered_delivery = smpp_router::smpp::values::RegisteredDelivery(1);
+    }
+    c
+}
+
+/// The whole router (store and outbox included) with one channel that reports the message
+/// delivered after `latency` — a final state, so the router makes the receipt itself.
+async fn delivering_router(name: &str, latency: &str) -> LiveRouter {
+    let path = scratch_dir(name).join("routes.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "{}\n[[channel]]\nname = \"sink\"\nkind = \"test\"\noutcomes = [\"delivered\"]\n\
+             latency = \"{latency}\"\n\n[[route]]\nname = \"all\"\nchannels = [\"sink\"]\n",
+            account("acme", "pw", "")
+        ),
+    )
+    .unwrap();
+    LiveRouter::start(&path).await
+}
+
+/// Receives the next `deliver_sm` (answering enquire_links meanwhile), acknowledges it, and
+/// returns its `receipted_message_id`.
+async fn take_receipt(c: &mut Raw) -> String {
+    loop {
+        let cmd = c.recv().await.expect("a receipt");
+        match cmd.pdu {
+            Pdu::DeliverSm(sm) => {
+                c.send(&Command::new(
+                    cmd.sequence_number,
+                    Pdu::DeliverSmResp(SmResp::default()),
+                ))
+                .await;
+                let id = sm
+                    .tlvs
+                    .receipted_message_id()
+                    .expect("receipted_message_id");
+                return String::from_utf8_lossy(id)
+                    .trim_end_matches('\0')
+                    .to_string();
+            }
+            Pdu::EnquireLink => {
+                c.send(&Command::new(cmd.sequence_number, Pdu::EnquireLinkResp))
+                    .await;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,4 +201,59 @@ async fn an_unanswered_deliver_sm_is_retried_on_another_session() {
     ))
     .await;
     assert_eq!(delivery.await.unwrap(), Ok(()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_the_router_makes_waits_for_a_receiver() {
+    let r = delivering_router("own-receipt", "0ms").await;
+    // A transmitter-only client: its receipts must reach its receiver bind, which binds later.
+    let mut tx = Raw::connect(r.plain).await;
+    tx.send(&bind_transmitter()).await;
+    assert_eq!(tx.recv().await.unwrap().status, CommandStatus::ROK);
+    tx.send(&submit_with_receipt(2)).await;
+    let resp = tx.recv().await.unwrap();
+    assert_eq!(resp.status, CommandStatus::ROK);
+    let Pdu::SubmitSmResp(SmResp { message_id, .. }) = resp.pdu else {
+        panic!("{resp:?}")
+    };
+    // Nobody receives yet: the receipt is kept in the store.
+    let t0 = std::time::Instant::now();
+    while r.store.stats().queue_depth == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(5), "receipt not stored");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut rx = Raw::connect(r.plain).await;
+    rx.send(&bind_as(b'r')).await;
+    assert_eq!(rx.recv().await.unwrap().status, CommandStatus::ROK);
+    assert_eq!(take_receipt(&mut rx).await, message_id);
+    let t0 = std::time::Instant::now();
+    while r.store.stats().queue_depth != 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "receipt not removed once acknowledged"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_waits_for_the_messages_of_clients_that_left() {
+    let r = delivering_router("left", "600ms").await;
+    let mut tx = Raw::connect(r.plain).await;
+    tx.send(&bind_transmitter()).await;
+    assert_eq!(tx.recv().await.unwrap().status, CommandStatus::ROK);
+    tx.send(&submit_with_receipt(2)).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The client leaves before its answer; the router is stopped while the message is routed.
+    drop(tx);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let store = r.store.clone();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        r.server.shutdown(Duration::from_secs(5)),
+    )
+    .await
+    .unwrap();
+    // The message was still routed, and its receipt kept for the client's next bind.
+    assert_eq!(store.stats().queue_depth, 1);
 }

@@ -1,5 +1,6 @@
-//! The outbox: receipts (and other `deliver_sm`) from carriers on their way to client accounts,
-//! kept in the store until a client acknowledges them.
+//! The outbox: receipts (and other `deliver_sm`) on their way to client accounts — from
+//! carriers, and those the router makes itself when the session that sent the message cannot
+//! take them — kept in the store until a client acknowledges them.
 //!
 //! [`Outbox::push`] first offers a delivery to the account's bound receiver/transceiver sessions:
 //! when the client acknowledges it at once, it is safe without touching the disk. Otherwise it
@@ -72,9 +73,11 @@ impl Outbox {
         &self.store
     }
 
-    /// Connects the outbox to the server's sessions and starts the sweeper.
+    /// Connects the outbox to the server's sessions (both ways: receipts the router makes
+    /// itself come through it too) and starts the sweeper.
     pub fn attach(self: &Arc<Self>, server: &Arc<Shared>) {
         let _ = self.server.set(Arc::downgrade(server));
+        server.set_outbox(self.clone());
         let me = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(SWEEP_EVERY);

@@ -230,7 +230,8 @@ impl Conn {
         }
         let shared = self.shared.clone();
         let system_id = self.bound.as_ref().map(|(a, _)| a.system_id.clone());
-        submissions.finish_detached(move |(_, _, outcome)| {
+        let working = self.shared.detached.enter();
+        submissions.finish_detached(&self.shared.detached, move |(_, _, outcome)| {
             let Outcome::Accepted {
                 message_id,
                 receipt,
@@ -241,10 +242,10 @@ impl Conn {
             crate::answers::gate().close(crate::answers::key(&message_id));
             if let (Some(sm), Some(system_id)) = (receipt, system_id.clone()) {
                 let shared = shared.clone();
+                let working = working.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = shared.registry.deliver(&system_id, *sm).await {
-                        tracing::warn!(%system_id, error = %e, "receipt not delivered");
-                    }
+                    shared.deliver_receipt(&system_id, *sm).await;
+                    drop(working);
                 });
             }
         });
@@ -292,7 +293,7 @@ impl Conn {
                 } else if let Some(sm) = self.local_receipts.remove(&seq)
                     && !command.status.is_ok()
                 {
-                    self.hand_to_registry(sm);
+                    self.hand_on(sm);
                 }
             }
             Event::Timeout {
@@ -302,7 +303,7 @@ impl Conn {
                 if let Some(reply) = self.deliveries.remove(&sequence_number) {
                     let _ = reply.send(Err(DeliverError::Timeout));
                 } else if let Some(sm) = self.local_receipts.remove(&sequence_number) {
-                    self.hand_to_registry(sm);
+                    self.hand_on(sm);
                 }
             }
             Event::Closed(reason) => {
@@ -457,29 +458,26 @@ impl Conn {
                     self.local_receipts.insert(seq, sm);
                 }
                 Err(_) => {
-                    self.hand_to_registry(sm);
+                    self.hand_on(sm);
                     break;
                 }
             }
         }
     }
 
-    /// Gives a receipt this session could not deliver to the registry, which tries the account's
-    /// other sessions (and, once the store lands, keeps it until one binds).
-    fn hand_to_registry(&self, sm: Box<crate::smpp::pdu::Sm>) {
+    /// Gives a receipt this session could not deliver to the account's other sessions, or to
+    /// the store until one binds (see [`Shared::deliver_receipt`]).
+    fn hand_on(&self, sm: Box<crate::smpp::pdu::Sm>) {
         let Some((account, _)) = &self.bound else {
             return;
         };
         let shared = self.shared.clone();
         let system_id = account.system_id.clone();
-        tokio::spawn(async move {
-            if let Err(e) = shared.registry.deliver(&system_id, *sm).await {
-                tracing::warn!(%system_id, error = %e, "receipt not delivered");
-            }
-        });
+        tokio::spawn(async move { shared.deliver_receipt(&system_id, *sm).await });
     }
 
-    /// Hands the oldest waiting receipt to the registry, holding `slot` until it is delivered.
+    /// Hands the oldest waiting receipt on (see [`Shared::deliver_receipt`]), holding `slot`
+    /// until it is delivered or stored.
     fn send_receipt(&mut self, slot: tokio::sync::OwnedSemaphorePermit) {
         let (Some(sm), Some((account, _))) = (self.receipts.pop_front(), &self.bound) else {
             return;
@@ -488,9 +486,7 @@ impl Conn {
         let system_id = account.system_id.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            if let Err(e) = shared.registry.deliver(&system_id, *sm).await {
-                tracing::warn!(%system_id, error = %e, "receipt not delivered");
-            }
+            shared.deliver_receipt(&system_id, *sm).await;
         });
     }
 
@@ -554,7 +550,7 @@ impl Conn {
             .chain(self.receipts.drain(..))
             .collect();
         for sm in unsent {
-            self.hand_to_registry(sm);
+            self.hand_on(sm);
         }
         deliver_rx.close();
         while let Ok(job) = deliver_rx.try_recv() {

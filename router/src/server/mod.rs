@@ -15,7 +15,7 @@ pub mod tls;
 pub mod validate;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -49,6 +49,10 @@ pub struct Shared {
     pub system_id: String,
     /// The largest message accepted.
     pub max_message_len: usize,
+    /// Submissions of closed connections still being routed, which shutdown waits for.
+    detached: submissions::Detached,
+    /// Where receipts the router makes itself go when the session cannot take them.
+    outbox: OnceLock<Arc<crate::outbox::Outbox>>,
     limits: Limits,
 }
 
@@ -66,6 +70,35 @@ impl Shared {
             inactivity_timeout: Some(l.inactivity_timeout),
             max_session: Some(l.max_session),
             ..SessionConfig::mc()
+        }
+    }
+
+    /// Lets receipts the router makes itself (a channel's final state, e.g. iMessage
+    /// delivered) go through `outbox`, durably, when the session that sent the message cannot
+    /// take them. Without one they go to a bound session or are lost. [`crate::outbox::Outbox::attach`]
+    /// calls this.
+    pub fn set_outbox(&self, outbox: Arc<crate::outbox::Outbox>) {
+        let _ = self.outbox.set(outbox);
+    }
+
+    /// Hands a receipt for `system_id` on: through the outbox (to a receiving session at once,
+    /// or kept in the store until one binds), or without an outbox straight to a session.
+    pub(crate) async fn deliver_receipt(&self, system_id: &str, sm: crate::smpp::pdu::Sm) {
+        let failed = match self.outbox.get() {
+            Some(outbox) => outbox
+                .push(system_id, sm)
+                .await
+                .err()
+                .map(|e| e.to_string()),
+            None => self
+                .registry
+                .deliver(system_id, sm)
+                .await
+                .err()
+                .map(|e| e.to_string()),
+        };
+        if let Some(error) = failed {
+            tracing::warn!(%system_id, %error, "receipt not delivered");
         }
     }
 
@@ -108,6 +141,8 @@ impl Server {
             handler,
             system_id: "smpp-router".into(),
             max_message_len: limits.max_message_len,
+            detached: submissions::Detached::default(),
+            outbox: OnceLock::new(),
             limits,
         });
         let max = config
@@ -178,17 +213,29 @@ impl Server {
     }
 
     /// Stops accepting, unbinds every session once its in-flight messages are answered, and
-    /// waits up to `grace` for the connections to finish.
+    /// waits up to `grace` for the connections to finish — and for the messages of clients
+    /// that left before their answers, which are routed (and recorded) all the same.
     pub async fn shutdown(self, grace: Duration) {
         let _ = self.shutdown.send(true);
         for l in &self.listeners {
             l.abort();
         }
+        let deadline = tokio::time::Instant::now() + grace;
         let all = self.connections.acquire_many(self.max_connections);
-        if tokio::time::timeout(grace, all).await.is_err() {
+        if tokio::time::timeout_at(deadline, all).await.is_err() {
             tracing::warn!(
                 open = self.connections(),
                 "shutdown grace over; dropping connections"
+            );
+        }
+        let detached = &self.shared.detached;
+        if tokio::time::timeout_at(deadline, detached.idle())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = detached.count(),
+                "shutdown grace over; dropping messages of closed connections still being routed"
             );
         }
     }

@@ -5,10 +5,13 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::Notify;
 
 use super::handler::{Outcome, OutcomeFuture};
 use crate::smpp::{CommandId, CommandStatus};
@@ -79,19 +82,76 @@ impl Submissions {
         self.0.next().now_or_never().flatten()
     }
 
-    /// Lets the submissions of a closed connection finish on their own task: the messages
-    /// are routed (and recorded) all the same; `answered` is told of each outcome, which can no
-    /// longer be written.
-    pub fn finish_detached(self, answered: impl Fn(Done) + Send + 'static) {
+    /// Lets the submissions of a closed connection finish on their own task, counted by
+    /// `detached` (so that a shutdown waits for them): the messages are routed (and recorded)
+    /// all the same; `answered` is told of each outcome, which can no longer be written.
+    pub fn finish_detached(self, detached: &Detached, answered: impl Fn(Done) + Send + 'static) {
         if self.0.is_empty() {
             return;
         }
         let mut rest = self.0;
+        let working = detached.enter();
         tokio::spawn(async move {
             while let Some(done) = rest.next().await {
                 answered(done);
             }
+            drop(working);
         });
+    }
+}
+
+/// Work left behind by closed connections (their submissions still being routed, the receipts
+/// those produce), counted so that a shutdown can wait for it rather than drop it.
+#[derive(Clone, Default)]
+pub struct Detached(Arc<DetachedInner>);
+
+#[derive(Default)]
+struct DetachedInner {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+impl Detached {
+    /// Counts one piece of work until the returned guard (or the last of its clones) drops.
+    pub fn enter(&self) -> Working {
+        self.0.count.fetch_add(1, Ordering::AcqRel);
+        Working(self.0.clone())
+    }
+
+    /// Pieces of work not finished yet.
+    pub fn count(&self) -> usize {
+        self.0.count.load(Ordering::Acquire)
+    }
+
+    /// Resolves once no work is left.
+    pub async fn idle(&self) {
+        loop {
+            let notified = self.0.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.count() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// One piece of detached work in progress; see [`Detached::enter`].
+pub struct Working(Arc<DetachedInner>);
+
+impl Clone for Working {
+    fn clone(&self) -> Self {
+        self.0.count.fetch_add(1, Ordering::AcqRel);
+        Working(self.0.clone())
+    }
+}
+
+impl Drop for Working {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
     }
 }
 
@@ -149,23 +209,43 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn submissions_of_a_closed_connection_still_finish() {
+    async fn submissions_of_a_closed_connection_still_finish_and_are_counted() {
         let mut s = Submissions::default();
         let (tx, fut) = accepted_later("7");
         s.push(7, CommandId::SUBMIT_SM, fut);
         let seen = Arc::new(AtomicUsize::new(0));
         let counter = seen.clone();
-        s.finish_detached(move |(seq, _, _)| {
+        let detached = Detached::default();
+        s.finish_detached(&detached, move |(seq, _, _)| {
             assert_eq!(seq, 7);
             counter.fetch_add(1, Ordering::SeqCst);
         });
+        assert_eq!(detached.count(), 1);
+        let idle = tokio::spawn({
+            let detached = detached.clone();
+            async move { detached.idle().await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(!idle.is_finished(), "idle while a submission is in flight");
         tx.send(()).unwrap();
-        for _ in 0..100 {
-            if seen.load(Ordering::SeqCst) == 1 {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        panic!("the detached submission did not finish");
+        tokio::time::timeout(std::time::Duration::from_secs(5), idle)
+            .await
+            .expect("idle once the submission finished")
+            .unwrap();
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
+        assert_eq!(detached.count(), 0);
+    }
+
+    #[tokio::test]
+    async fn detached_work_counts_every_clone_of_its_guard() {
+        let detached = Detached::default();
+        detached.idle().await;
+        let a = detached.enter();
+        let b = a.clone();
+        drop(a);
+        assert_eq!(detached.count(), 1);
+        drop(b);
+        assert_eq!(detached.count(), 0);
+        detached.idle().await;
     }
 }
