@@ -13,9 +13,11 @@
 #                                     # the window allows (the sustained figure: do receipts keep up?)
 # Other knobs: STORE=memory (no disk), RD=0 (no receipts), SIM_STATS=N (the stand-in's counters
 # every second, last N lines; it discards receipts beyond 200,000 queued), CARRIER_WINDOW=W (the
-# router's window toward the stand-in, default 500). The carrier scenario also prints the store's
-# commits, any warning the router logged, and the router's CPU time per message (steadier than the
-# rate when the machine's load varies).
+# router's window toward the stand-in, default 500), CARRIER_IDS=random (the stand-in's message
+# ids are 32 hex digits in no order, as UUID-style carriers give, instead of a counter in hex: the
+# store's carrier-id index then takes each insert on a different page). The carrier scenario also
+# prints the store's commits, any warning the router logged, and the router's CPU time per
+# message (steadier than the rate when the machine's load varies).
 #
 # Everything runs on this machine: the load generator competes with the router for the cores.
 set -euo pipefail
@@ -86,7 +88,8 @@ TOML
     } > "$dir/routes.toml"
     ;;
   carrier|direct)
-    "$bin" sim carrier --listen "127.0.0.1:$carrier_port" --receipt-delay 0ms >"$dir/sim.log" 2>&1 &
+    "$bin" sim carrier --listen "127.0.0.1:$carrier_port" --receipt-delay 0ms \
+      --id-format "${CARRIER_IDS:-hex}" >"$dir/sim.log" 2>&1 &
     pids+=($!)
     { account 1000; cat <<TOML
 [[channel]]

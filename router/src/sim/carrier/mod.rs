@@ -47,6 +47,9 @@ pub enum IdFormat {
     Hex,
     /// Decimal digits, e.g. `112568516958`.
     Decimal,
+    /// 32 hex digits in no order, e.g. `a29f6845555647139e5c8f3b817f2c9a`, as carriers that hand
+    /// out UUID-like ids do (a scramble of a counter, so still unique).
+    Random,
 }
 
 /// What the stand-in does.

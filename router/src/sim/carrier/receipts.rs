@@ -12,15 +12,33 @@ use crate::smpp::receipt::{ReceiptDate, ReceiptFields};
 use crate::smpp::tlv::{TlvsBuilder, tag};
 use crate::smpp::values::{EsmClass, MessageState};
 
-/// Room for a `u64` in decimal (20 digits) or hex (16).
-pub(super) type IdBuf = [u8; 20];
+/// Room for a `u64` in decimal (20 digits) or hex (16), or a random-looking id (32 hex).
+pub(super) type IdBuf = [u8; 32];
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// A bijection on `u64` that scatters neighbouring values (SplitMix64's finaliser).
+fn scramble(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
 
 /// Writes carrier id `n` into `buf` in `format` and returns it.
 pub(super) fn format_id(n: u64, format: IdFormat, buf: &mut IdBuf) -> &str {
-    let (base, digits): (u64, &[u8; 16]) = match format {
-        IdFormat::Hex => (16, b"0123456789abcdef"),
-        IdFormat::Decimal => (10, b"0123456789abcdef"),
+    let base: u64 = match format {
+        IdFormat::Hex => 16,
+        IdFormat::Decimal => 10,
+        IdFormat::Random => {
+            // Unique because `scramble` is a bijection; the second half only adds length.
+            let id = (u128::from(scramble(n)) << 64) | u128::from(scramble(!n));
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = HEX[((id >> (124 - 4 * i)) & 0xf) as usize];
+            }
+            return std::str::from_utf8(buf).unwrap_or("0");
+        }
     };
+    let digits = HEX;
     let mut i = buf.len();
     let mut v = n;
     loop {
@@ -112,5 +130,10 @@ mod tests {
             format_id(u64::MAX, IdFormat::Hex, &mut buf),
             "ffffffffffffffff"
         );
+        let a = format_id(1, IdFormat::Random, &mut buf).to_string();
+        let b = format_id(2, IdFormat::Random, &mut buf).to_string();
+        assert_eq!((a.len(), b.len()), (32, 32));
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a[..16], b[..16]);
     }
 }
