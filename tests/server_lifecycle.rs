@@ -257,3 +257,33 @@ async fn shutdown_waits_for_the_messages_of_clients_that_left() {
     // The message was still routed, and its receipt kept for the client's next bind.
     assert_eq!(store.stats().queue_depth, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_keeps_the_receipts_a_client_left_unanswered() {
+    let r = delivering_router("unanswered", "0ms").await;
+    let mut c = Raw::connect(r.plain).await;
+    c.send(&bind_as(b't')).await;
+    assert_eq!(c.recv().await.unwrap().status, CommandStatus::ROK);
+    c.send(&submit_with_receipt(2)).await;
+    // The answer, then the receipt, which this client never acknowledges.
+    let mut got_receipt = false;
+    while !got_receipt {
+        let cmd = c.recv().await.expect("the answer and the receipt");
+        got_receipt = cmd.command_id() == CommandId::DELIVER_SM;
+    }
+    let store = r.store.clone();
+    let stopping = tokio::spawn(r.server.shutdown(Duration::from_secs(5)));
+    loop {
+        let Some(cmd) = c.recv().await else { break };
+        if cmd.pdu == Pdu::Unbind {
+            c.send(&Command::new(cmd.sequence_number, Pdu::UnbindResp))
+                .await;
+        }
+    }
+    tokio::time::timeout(Duration::from_secs(10), stopping)
+        .await
+        .unwrap()
+        .unwrap();
+    // Kept for the client's next bind rather than lost with the session.
+    assert_eq!(store.stats().queue_depth, 1);
+}

@@ -230,7 +230,6 @@ impl Conn {
         }
         let shared = self.shared.clone();
         let system_id = self.bound.as_ref().map(|(a, _)| a.system_id.clone());
-        let working = self.shared.detached.enter();
         submissions.finish_detached(&self.shared.detached, move |(_, _, outcome)| {
             let Outcome::Accepted {
                 message_id,
@@ -242,7 +241,7 @@ impl Conn {
             crate::answers::gate().close(crate::answers::key(&message_id));
             if let (Some(sm), Some(system_id)) = (receipt, system_id.clone()) {
                 let shared = shared.clone();
-                let working = working.clone();
+                let working = shared.detached.enter();
                 tokio::spawn(async move {
                     shared.deliver_receipt(&system_id, *sm).await;
                     drop(working);
@@ -473,7 +472,12 @@ impl Conn {
         };
         let shared = self.shared.clone();
         let system_id = account.system_id.clone();
-        tokio::spawn(async move { shared.deliver_receipt(&system_id, *sm).await });
+        // Counted, so that a shutdown (which closes this session) waits for it to be stored.
+        let working = shared.detached.enter();
+        tokio::spawn(async move {
+            shared.deliver_receipt(&system_id, *sm).await;
+            drop(working);
+        });
     }
 
     /// Hands the oldest waiting receipt on (see [`Shared::deliver_receipt`]), holding `slot`
@@ -484,9 +488,11 @@ impl Conn {
         };
         let shared = self.shared.clone();
         let system_id = account.system_id.clone();
+        let working = shared.detached.enter();
         tokio::spawn(async move {
             let _slot = slot;
             shared.deliver_receipt(&system_id, *sm).await;
+            drop(working);
         });
     }
 

@@ -49,7 +49,8 @@ pub struct Shared {
     pub system_id: String,
     /// The largest message accepted.
     pub max_message_len: usize,
-    /// Submissions of closed connections still being routed, which shutdown waits for.
+    /// Work connections handed to other tasks (submissions of closed connections, receipts on
+    /// their way), which shutdown waits for.
     detached: submissions::Detached,
     /// Where receipts the router makes itself go when the session cannot take them.
     outbox: OnceLock<Arc<crate::outbox::Outbox>>,
@@ -235,7 +236,7 @@ impl Server {
         {
             tracing::warn!(
                 left = detached.count(),
-                "shutdown grace over; dropping messages of closed connections still being routed"
+                "shutdown grace over; dropping messages of closed connections still being routed and receipts not yet stored"
             );
         }
     }

@@ -100,8 +100,9 @@ impl Submissions {
     }
 }
 
-/// Work left behind by closed connections (their submissions still being routed, the receipts
-/// those produce), counted so that a shutdown can wait for it rather than drop it.
+/// Work a connection hands to other tasks — the submissions of a closed connection still being
+/// routed, receipts on their way to the account's other sessions or to the store — counted so
+/// that a shutdown can wait for it rather than drop it.
 #[derive(Clone, Default)]
 pub struct Detached(Arc<DetachedInner>);
 

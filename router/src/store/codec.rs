@@ -2,9 +2,10 @@
 //! that a later version can change the layout and still read old files. Decoding checks every
 //! length and never panics.
 //!
-//! - record (keyed by created and router id): `1`, account, channel, channel id (each a `u32` LE length and
-//!   UTF-8 bytes), `created` (`u64` LE), attempts (length + bytes), then optionally (plugin
-//!   channels) `1`, source TON, NPI, address, destination TON, NPI, address, registered_delivery;
+//! - record (keyed by created and router id): `1`, account, channel, channel id (each a `u32` LE
+//!   length and UTF-8 bytes), `created` (`u64` LE), attempts (length + bytes), then optionally
+//!   (plugin channels) `1`, source TON, NPI, address, destination TON, NPI, address,
+//!   registered_delivery;
 //! - pending delivery (keyed by its key): `1`, account (length + bytes), `expires` (`u64` LE),
 //!   then the PDU bytes to the end.
 

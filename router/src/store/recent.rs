@@ -53,8 +53,9 @@ struct Inner {
     /// By the hash of (channel, carrier id); a lookup checks the record's own fields, so a
     /// collision only means a trip to the file. Shared with the write queued for the file.
     by_key: ByHash<Arc<MessageRecord>>,
-    /// Keys in insertion order, for eviction.
-    order: VecDeque<u64>,
+    /// Keys in insertion order with the record inserted (its address), for eviction: a key whose
+    /// record was replaced since is not evicted by its older entry here.
+    order: VecDeque<(u64, usize)>,
 }
 
 impl Recent {
@@ -76,14 +77,19 @@ impl Recent {
         let Ok(mut inner) = self.inner.lock() else {
             return key;
         };
-        if inner.by_key.insert(key, Arc::clone(rec)).is_none() {
-            inner.order.push_back(key);
-        }
+        inner.by_key.insert(key, Arc::clone(rec));
+        inner.order.push_back((key, Arc::as_ptr(rec) as usize));
         while inner.order.len() > CAPACITY {
-            let Some(gone) = inner.order.pop_front() else {
+            let Some((gone, addr)) = inner.order.pop_front() else {
                 break;
             };
-            inner.by_key.remove(&gone);
+            if inner
+                .by_key
+                .get(&gone)
+                .is_some_and(|r| Arc::as_ptr(r) as usize == addr)
+            {
+                inner.by_key.remove(&gone);
+            }
         }
         key
     }
@@ -113,7 +119,11 @@ impl Recent {
         if let Ok(mut inner) = self.inner.lock() {
             let Inner { by_key, order } = &mut *inner;
             by_key.retain(|_, r| r.created >= before);
-            order.retain(|k| by_key.contains_key(k));
+            order.retain(|(k, addr)| {
+                by_key
+                    .get(k)
+                    .is_some_and(|r| Arc::as_ptr(r) as usize == *addr)
+            });
         }
     }
 }
@@ -156,6 +166,19 @@ mod tests {
         r.insert(&rec("R5", "d", 6));
         r.forget(key, &failed);
         assert_eq!(r.get("c", "d").unwrap().router_id, "R5");
+    }
+
+    #[test]
+    fn a_replaced_record_is_not_evicted_by_its_older_entry() {
+        let r = Recent::new();
+        r.insert(&rec("R1", "a", 1));
+        r.insert(&rec("R2", "a", 2));
+        // The oldest entry (R1's) goes first; R2 under the same key stays.
+        for i in 0..CAPACITY - 1 {
+            r.insert(&rec(&format!("X{i}"), &format!("x{i}"), 3));
+        }
+        assert_eq!(r.get("c", "a").unwrap().router_id, "R2");
+        assert!(r.get("c", "x0").is_some());
     }
 
     #[test]

@@ -330,6 +330,9 @@ fn prepare(db: &Database) -> Result<(u64, u64), StoreError> {
             }
             Some(SCHEMA) => {}
             Some(1) => {
+                tracing::info!(
+                    "store file of schema 1: migrating to {SCHEMA} (one transaction; it rewrites every record)"
+                );
                 let moved = v1::migrate(&txn)?;
                 meta.insert("schema", SCHEMA)?;
                 tracing::info!(
@@ -602,8 +605,13 @@ impl<'txn> Tables<'txn> {
                     .records
                     .remove((created, router_id.as_str()))?
                     .map(|v| decode_record(&router_id, v.value()));
-                if let Some(Ok(rec)) = rec {
-                    self.unindex_record(&rec)?;
+                match rec {
+                    Some(Ok(rec)) => self.unindex_record(&rec)?,
+                    Some(Err(e)) => {
+                        // Its carrier-id entry, if any, stays: a lookup finds no record for it.
+                        tracing::warn!(error = %e, "expired an undecodable record");
+                    }
+                    None => {}
                 }
                 count += 1;
             }
@@ -649,9 +657,13 @@ impl Store for RedbStore {
             };
             let key = key.value();
             let records = txn.open_table(RECORDS)?;
-            let rec = records.get(key)?;
-            rec.map(|v| decode_record(key.1, v.value()).map(Arc::new))
-                .transpose()
+            let Some(value) = records.get(key)? else {
+                return Ok(None);
+            };
+            let rec = decode_record(key.1, value.value())?;
+            // The entry is written with its record; check anyway rather than hand back another
+            // message's record.
+            Ok((rec.channel == channel && rec.channel_id == channel_id).then(|| Arc::new(rec)))
         })
     }
 

@@ -460,6 +460,9 @@ async fn schema_1_files_are_migrated() {
                     .unwrap();
             }
             records.insert("R9", b"\xffgarbage".as_slice()).unwrap();
+            // Index entries naming a record that is not there, or one with another carrier id.
+            by_channel.insert(("c", "gone"), "R8").unwrap();
+            by_channel.insert(("c", "stale"), "R2").unwrap();
             txn.open_table(META).unwrap().insert("schema", 1).unwrap();
         }
         txn.commit().unwrap();
@@ -471,6 +474,11 @@ async fn schema_1_files_are_migrated() {
         Some(&rec("R3", "other", "c", "a", 40))
     );
     assert_eq!(store.lookup("c", "b").unwrap().unwrap().router_id, "R2");
+    assert_eq!(store.lookup("c", "gone").unwrap(), None);
+    assert_eq!(store.lookup("c", "stale").unwrap(), None);
+    // R1 lost its carrier id to R3 but is still there; the undecodable R9 is not.
+    assert_eq!(store.by_router_id("R1").unwrap().unwrap().created, 10);
+    assert_eq!(store.by_router_id("R9").unwrap(), None);
     // Expiry works on the migrated records: R1 and R2 go; c/a still finds R3.
     assert_eq!(store.expire(0, 35).unwrap(), 2);
     assert_eq!(store.lookup("c", "b").unwrap(), None);

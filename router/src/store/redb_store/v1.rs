@@ -17,9 +17,11 @@ pub(in crate::store) const RECORDS_BY_CHANNEL_V1: TableDefinition<(&str, &str), 
 pub(in crate::store) const RECORDS_BY_TIME_V1: TableDefinition<(u64, &str), ()> =
     TableDefinition::new("records_by_time");
 
-/// Moves every schema-1 record and carrier-id entry to the current tables and deletes the old
-/// tables, inside `txn` (nothing changes unless it commits). Returns how many records moved. A
-/// record that cannot be decoded is left behind with a warning rather than failing the open.
+/// Moves every schema-1 record to the current tables, with a carrier-id entry where the old
+/// index named that record, and deletes the old tables, inside `txn` (nothing changes unless it
+/// commits: a crash part-way leaves a schema-1 file, migrated again at the next open). Returns
+/// how many records moved. A record that cannot be decoded is dropped with a warning rather than
+/// failing the open; an old index entry that names no record, or another one, is dropped too.
 pub(super) fn migrate(txn: &WriteTransaction) -> Result<u64, StoreError> {
     let mut moved = 0u64;
     {
@@ -30,24 +32,23 @@ pub(super) fn migrate(txn: &WriteTransaction) -> Result<u64, StoreError> {
         for entry in old.iter()? {
             let (router_id, value) = entry?;
             let router_id = router_id.value();
-            match decode_record(router_id, value.value()) {
-                Ok(rec) => {
-                    records.insert((rec.created, router_id), value.value())?;
-                    moved += 1;
+            let rec = match decode_record(router_id, value.value()) {
+                Ok(rec) => rec,
+                Err(e) => {
+                    tracing::warn!(error = %e, "migration: an undecodable record is dropped");
+                    continue;
                 }
-                Err(e) => tracing::warn!(error = %e, "migration: an undecodable record is dropped"),
-            }
-        }
-        for entry in old_index.iter()? {
-            let (key, router_id) = entry?;
-            let (channel, channel_id) = key.value();
-            let router_id = router_id.value();
-            let Some(value) = old.get(router_id)? else {
-                continue;
             };
-            if let Ok(rec) = decode_record(router_id, value.value()) {
-                by_channel.insert((channel, channel_id), (rec.created, router_id))?;
+            let key = (rec.created, router_id);
+            records.insert(key, value.value())?;
+            let carrier_id = (rec.channel.as_str(), rec.channel_id.as_str());
+            if old_index
+                .get(carrier_id)?
+                .is_some_and(|named| named.value() == router_id)
+            {
+                by_channel.insert(carrier_id, key)?;
             }
+            moved += 1;
         }
     }
     txn.delete_table(RECORDS_V1)?;
