@@ -15,7 +15,8 @@
 # every second, last N lines; it discards receipts beyond 200,000 queued), CARRIER_WINDOW=W (the
 # router's window toward the stand-in, default 500), CARRIER_IDS=random (the stand-in's message
 # ids are 32 hex digits in no order, as UUID-style carriers give, instead of a counter in hex: the
-# store's carrier-id index then takes each insert on a different page). The carrier scenario also
+# store's carrier-id index then takes each insert on a different page), RECEIPT_DELAY=5s (how long
+# after its submit the stand-in sends a receipt; default at once). The carrier scenario also
 # prints the store's commits, any warning the router logged, and the router's CPU time per
 # message (steadier than the rate when the machine's load varies).
 #
@@ -88,7 +89,7 @@ TOML
     } > "$dir/routes.toml"
     ;;
   carrier|direct)
-    "$bin" sim carrier --listen "127.0.0.1:$carrier_port" --receipt-delay 0ms \
+    "$bin" sim carrier --listen "127.0.0.1:$carrier_port" --receipt-delay "${RECEIPT_DELAY:-0ms}" \
       --id-format "${CARRIER_IDS:-hex}" >"$dir/sim.log" 2>&1 &
     pids+=($!)
     { account 1000; cat <<TOML

@@ -13,7 +13,7 @@ use crate::outbox::Outbox;
 use crate::routing::router::Router;
 use crate::routing::watch::{self, Reloads, Trigger};
 use crate::server::{Server, tls};
-use crate::store::{MemoryStore, RedbStore, Store};
+use crate::store::{MemoryStore, RedbOptions, RedbStore, Store};
 
 /// Turns configuration diagnostics into one error listing every line.
 pub fn diagnostics_error(what: &str, diags: Vec<Diagnostic>) -> anyhow::Error {
@@ -149,8 +149,14 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
 fn open_store(config: &crate::config::router::Store) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match config.engine.as_str() {
         "memory" => Arc::new(MemoryStore::new()),
-        _ => RedbStore::open(&config.path)
-            .with_context(|| format!("opening the store {}", config.path.display()))?,
+        _ => RedbStore::open_with(
+            &config.path,
+            &RedbOptions {
+                recent_records: config.recent_records,
+                ..RedbOptions::default()
+            },
+        )
+        .with_context(|| format!("opening the store {}", config.path.display()))?,
     })
 }
 

@@ -67,6 +67,9 @@ pub struct Store {
     /// How long message records are kept for matching late receipts.
     #[serde(with = "humantime_serde")]
     pub retention: Duration,
+    /// How many of the newest message records are also kept in memory (about 430 bytes each),
+    /// so that their receipts are matched without reading the file.
+    pub recent_records: usize,
 }
 
 impl Default for Store {
@@ -76,6 +79,7 @@ impl Default for Store {
             path: "store.redb".into(),
             receipt_ttl: Duration::from_secs(72 * 3600),
             retention: Duration::from_secs(72 * 3600),
+            recent_records: crate::store::DEFAULT_RECENT_RECORDS,
         }
     }
 }
@@ -339,6 +343,10 @@ mod tests {
         );
         assert_eq!(c.limits.max_connections, 1000);
         assert_eq!(c.limits.pre_bind_timeout, Duration::from_secs(30));
+        assert_eq!(c.store.recent_records, crate::store::DEFAULT_RECENT_RECORDS);
+        let c = RouterConfig::parse(Path::new("router.toml"), "[store]\nrecent_records = 1000\n")
+            .unwrap();
+        assert_eq!(c.store.recent_records, 1000);
     }
 
     #[test]

@@ -54,6 +54,7 @@ use std::pin::Pin;
 use bytes::Bytes;
 
 pub use memory::MemoryStore;
+pub use recent::DEFAULT_CAPACITY as DEFAULT_RECENT_RECORDS;
 pub use redb_store::{MAX_BATCH, RedbOptions, RedbStore};
 
 /// What the router keeps per accepted message.

@@ -120,6 +120,9 @@ pub struct RedbOptions {
     /// then make redb panic on a later read instead of failing to open. Turn it off only to
     /// shorten the start of a very large store.
     pub check_integrity: bool,
+    /// How many of the newest records are also kept in memory, so that their receipts are
+    /// matched without reading the file.
+    pub recent_records: usize,
 }
 
 impl Default for RedbOptions {
@@ -127,6 +130,7 @@ impl Default for RedbOptions {
         Self {
             cache_bytes: 256 * 1024 * 1024,
             check_integrity: true,
+            recent_records: super::recent::DEFAULT_CAPACITY,
         }
     }
 }
@@ -251,7 +255,7 @@ impl RedbStore {
             .spawn(move || writer.run(rx))?;
         Ok(Arc::new(RedbStore {
             db,
-            recent: Recent::new(),
+            recent: Recent::new(options.recent_records),
             counters,
             ops: Some(tx),
             writer: Some(handle),
