@@ -27,9 +27,13 @@ pub struct TestRouter {
     pub dir: PathBuf,
 }
 
-/// A unique scratch folder.
+/// A unique scratch folder. A test cannot know when the routers and peers it started have let
+/// go of their files, so folders stay until the test process is gone: the first call in each
+/// process removes those of earlier test processes that no longer run.
 pub fn scratch_dir(name: &str) -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(remove_scratch_of_ended_processes);
     let dir = std::env::temp_dir().join(format!(
         "smpp-router-test-{}-{}-{name}",
         std::process::id(),
@@ -37,6 +41,31 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     ));
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// Removes `smpp-router-test-<pid>-…` folders whose process has ended (Linux: no `/proc/<pid>`;
+/// elsewhere nothing is removed).
+fn remove_scratch_of_ended_processes() {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("smpp-router-test-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// An argon2 hash with tiny parameters, so that tests bind fast. (Production hashes come from
