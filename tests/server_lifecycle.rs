@@ -11,7 +11,7 @@ use std::time::Duration;
 use smpp_router::server::{Outcome, OutcomeFuture, Submission, SubmitHandler};
 use smpp_router::smpp::pdu::{Address, Bind, Command, Pdu, Sm, SmResp};
 use smpp_router::smpp::{CommandId, CommandStatus};
-use smpp_router_e2e::{LiveRouter, Raw, TestRouter, account, scratch_dir};
+use smpp_router_e2e::{LiveRouter, Raw, TestRouter, account, eventually, scratch_dir};
 
 /// Accepts every message after a delay, like a slow channel.
 struct Slow(Duration);
@@ -56,12 +56,17 @@ fn submit(seq: u32) -> Command {
     )
 }
 
-fn bind_transmitter() -> Command {
-    let mut c = bind_as(b't');
-    if let Pdu::BindTransceiver(b) = c.pdu {
-        c.pdu = Pdu::BindTransmitter(b);
+/// A transmitter-only client of `acme`, bound, that has sent one message asking for a receipt.
+async fn transmitter_with_a_message(r: &LiveRouter) -> Raw {
+    let mut bind = bind_as(b't');
+    if let Pdu::BindTransceiver(b) = bind.pdu {
+        bind.pdu = Pdu::BindTransmitter(b);
     }
-    c
+    let mut tx = Raw::connect(r.plain).await;
+    tx.send(&bind).await;
+    assert_eq!(tx.recv().await.unwrap().status, CommandStatus::ROK);
+    tx.send(&submit_with_receipt(2)).await;
+    tx
 }
 
 fn submit_with_receipt(seq: u32) -> Command {
@@ -207,42 +212,28 @@ async fn an_unanswered_deliver_sm_is_retried_on_another_session() {
 async fn a_receipt_the_router_makes_waits_for_a_receiver() {
     let r = delivering_router("own-receipt", "0ms").await;
     // A transmitter-only client: its receipts must reach its receiver bind, which binds later.
-    let mut tx = Raw::connect(r.plain).await;
-    tx.send(&bind_transmitter()).await;
-    assert_eq!(tx.recv().await.unwrap().status, CommandStatus::ROK);
-    tx.send(&submit_with_receipt(2)).await;
+    let mut tx = transmitter_with_a_message(&r).await;
     let resp = tx.recv().await.unwrap();
     assert_eq!(resp.status, CommandStatus::ROK);
     let Pdu::SubmitSmResp(SmResp { message_id, .. }) = resp.pdu else {
         panic!("{resp:?}")
     };
     // Nobody receives yet: the receipt is kept in the store.
-    let t0 = std::time::Instant::now();
-    while r.store.stats().queue_depth == 0 {
-        assert!(t0.elapsed() < Duration::from_secs(5), "receipt not stored");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("receipt stored", || r.store.stats().queue_depth == 1).await;
     let mut rx = Raw::connect(r.plain).await;
     rx.send(&bind_as(b'r')).await;
     assert_eq!(rx.recv().await.unwrap().status, CommandStatus::ROK);
     assert_eq!(take_receipt(&mut rx).await, message_id);
-    let t0 = std::time::Instant::now();
-    while r.store.stats().queue_depth != 0 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(5),
-            "receipt not removed once acknowledged"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("receipt removed once acknowledged", || {
+        r.store.stats().queue_depth == 0
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_waits_for_the_messages_of_clients_that_left() {
     let r = delivering_router("left", "600ms").await;
-    let mut tx = Raw::connect(r.plain).await;
-    tx.send(&bind_transmitter()).await;
-    assert_eq!(tx.recv().await.unwrap().status, CommandStatus::ROK);
-    tx.send(&submit_with_receipt(2)).await;
+    let tx = transmitter_with_a_message(&r).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     // The client leaves before its answer; the router is stopped while the message is routed.
     drop(tx);

@@ -346,6 +346,15 @@ impl LiveRouter {
     }
 }
 
+/// Waits until `done` holds, checking every 10 ms; panics with `what` after 5 seconds.
+pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let t0 = std::time::Instant::now();
+    while !done() {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(5), "{what}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// A loopback port that was free a moment ago (for a router process started by a test).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
