@@ -1,7 +1,7 @@
 //! Server lifecycle over real sockets: graceful shutdown answers in-flight messages before
-//! unbinding (and waits for the messages of clients that left), a `deliver_sm` a client does not
-//! answer is retried on another session, and a receipt the router makes itself waits in the
-//! store for a receiver.
+//! unbinding (and waits for the messages of clients that left), a client that stops reading holds
+//! up no one and loses no answer, a `deliver_sm` a client does not answer is retried on another
+//! session, and a receipt the router makes itself waits in the store for a receiver.
 
 #![allow(clippy::unwrap_used)]
 
@@ -80,13 +80,18 @@ fn submit_with_receipt(seq: u32) -> Command {
 /// The whole router (store and outbox included) with one channel that reports the message
 /// delivered after `latency` — a final state, so the router makes the receipt itself.
 async fn delivering_router(name: &str, latency: &str) -> LiveRouter {
+    delivering_router_for(name, latency, "").await
+}
+
+/// The same, with `extra` settings for the account.
+async fn delivering_router_for(name: &str, latency: &str, extra: &str) -> LiveRouter {
     let path = scratch_dir(name).join("routes.toml");
     std::fs::write(
         &path,
         format!(
             "{}\n[[channel]]\nname = \"sink\"\nkind = \"test\"\noutcomes = [\"delivered\"]\n\
              latency = \"{latency}\"\n\n[[route]]\nname = \"all\"\nchannels = [\"sink\"]\n",
-            account("acme", "pw", "")
+            account("acme", "pw", extra)
         ),
     )
     .unwrap();
@@ -277,4 +282,111 @@ async fn shutdown_keeps_the_receipts_a_client_left_unanswered() {
         .unwrap();
     // Kept for the client's next bind rather than lost with the session.
     assert_eq!(store.stats().queue_depth, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_holds_up_no_one_and_loses_nothing() {
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let r = delivering_router_for("deaf", "0ms", "tps = 1000000\nwindow = 10000").await;
+    // A transceiver with a tiny receive buffer that stops reading once bound.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut deaf = socket.connect(r.plain).await.unwrap();
+    deaf.write_all(&bind_as(b't').to_bytes().unwrap())
+        .await
+        .unwrap();
+    let mut head = [0u8; 4];
+    deaf.read_exact(&mut head).await.unwrap();
+    let mut rest = vec![0u8; u32::from_be_bytes(head) as usize - 4];
+    deaf.read_exact(&mut rest).await.unwrap();
+    let (mut deaf_rd, mut deaf_wr) = deaf.into_split();
+    // It keeps submitting (each asking for a receipt) until the router stops reading it.
+    let sent = Arc::new(AtomicU32::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let flood = tokio::spawn({
+        let (sent, stop) = (sent.clone(), stop.clone());
+        async move {
+            let mut seq = 2;
+            while !stop.load(Ordering::SeqCst) {
+                let pdu = submit_with_receipt(seq).to_bytes().unwrap();
+                deaf_wr.write_all(&pdu).await.unwrap();
+                sent.fetch_add(1, Ordering::SeqCst);
+                seq += 1;
+            }
+            deaf_wr
+        }
+    });
+    let mut last = 0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = sent.load(Ordering::SeqCst);
+        if now == last && now > 0 {
+            break;
+        }
+        last = now;
+    }
+    // Stalled: its writes block, so the router has stopped reading it. Another session of the
+    // same account is served meanwhile, answers and receipts both.
+    let mut ok = Raw::connect(r.plain).await;
+    ok.send(&bind_as(b't')).await;
+    assert_eq!(ok.recv().await.unwrap().status, CommandStatus::ROK);
+    for seq in 2..52 {
+        ok.send(&submit_with_receipt(seq)).await;
+    }
+    let (mut answers, mut receipts) = (0, 0);
+    while answers < 50 || receipts < 50 {
+        let cmd = ok.recv().await.expect("the other session is served");
+        match cmd.pdu {
+            Pdu::SubmitSmResp(_) => {
+                assert_eq!(cmd.status, CommandStatus::ROK);
+                answers += 1;
+            }
+            Pdu::DeliverSm(_) => {
+                ok.send(&Command::new(
+                    cmd.sequence_number,
+                    Pdu::DeliverSmResp(SmResp::default()),
+                ))
+                .await;
+                receipts += 1;
+            }
+            _ => {}
+        }
+    }
+    // Once it reads again, every one of its submits gets exactly one answer.
+    stop.store(true, Ordering::SeqCst);
+    let reader = tokio::spawn(async move {
+        let mut buf = bytes::BytesMut::new();
+        let framer = smpp_router::smpp::FrameDecoder::default();
+        let mut answered = std::collections::HashSet::new();
+        let mut acks = Vec::new();
+        loop {
+            while let Some(frame) = framer.decode(&mut buf).unwrap() {
+                let cmd = Command::decode(frame).unwrap();
+                match cmd.command_id() {
+                    CommandId::SUBMIT_SM_RESP => {
+                        assert!(answered.insert(cmd.sequence_number), "answered twice");
+                    }
+                    CommandId::DELIVER_SM => acks.push(cmd.sequence_number),
+                    _ => {}
+                }
+            }
+            let read = tokio::time::timeout(Duration::from_secs(2), deaf_rd.read_buf(&mut buf));
+            match read.await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return (answered, acks.len()),
+            }
+        }
+    });
+    let deaf_wr = tokio::time::timeout(Duration::from_secs(10), flood)
+        .await
+        .expect("its last write completes once it reads")
+        .unwrap();
+    let (answered, receipts) = reader.await.unwrap();
+    let sent = sent.load(Ordering::SeqCst);
+    assert!(sent > 100, "only {sent} submits before the stall");
+    assert_eq!(answered.len() as u32, sent);
+    assert!(receipts > 0);
+    drop(deaf_wr);
 }
