@@ -1,5 +1,6 @@
 //! Codec benchmark, ours and rusmpp side by side in one run: encode, decode and encode+decode of
-//! a 127-octet OTP `submit_sm` and of a delivery-receipt `deliver_sm`.
+//! a 127-octet OTP `submit_sm` and of a delivery-receipt `deliver_sm`; and (ours only) reading a
+//! receipt's text and rewriting its id, as the carrier channel does for every receipt.
 //!
 //! Run with `cargo bench -p smpp-router -j2 --bench codec`.
 //!
@@ -225,6 +226,21 @@ fn codec(c: &mut Criterion) {
 
     let receipt = ours_receipt();
     bench_pdu(c, "deliver_sm_receipt", &receipt, &rusmpp_receipt());
+
+    let text = receipt_text();
+    let mut group = c.benchmark_group("receipt_text");
+    group.bench_function("parse", |b| {
+        b.iter(|| black_box(smpp_router::smpp::receipt::parse(black_box(&text))))
+    });
+    group.bench_function("rewrite_id", |b| {
+        b.iter(|| {
+            black_box(smpp_router::smpp::receipt::rewrite_id(
+                black_box(&text),
+                "7312458712345678901",
+            ))
+        })
+    });
+    group.finish();
 }
 
 criterion_group!(benches, codec);

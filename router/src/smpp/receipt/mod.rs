@@ -91,16 +91,40 @@ struct Layout {
 }
 
 impl Layout {
+    /// One pass over the text: at each word boundary, is a label starting here? The first
+    /// `text:` ends the search; each other label counts at its first place before it.
     fn of(s: &str) -> Self {
         let bytes = s.as_bytes();
-        let text = find_label(bytes, TEXT_LABEL.as_bytes());
-        let prefix_end = text.unwrap_or(bytes.len());
-        let prefix = bytes.get(..prefix_end).unwrap_or(bytes);
-        let labels = LABELS.map(|l| find_label(prefix, l.as_bytes()));
+        let mut labels = [None; 7];
+        let mut text = None;
+        let mut after_word = false;
+        for (i, &b) in bytes.iter().enumerate() {
+            let class = BYTE_CLASS[usize::from(b)];
+            let at_boundary = !after_word;
+            after_word = class & WORD != 0;
+            // Every label starts with one of a few letters: skip the rest cheaply.
+            if !(at_boundary && class & LABEL_START != 0) {
+                continue;
+            }
+            let first = b.to_ascii_lowercase();
+            let here = bytes.get(i..).unwrap_or_default();
+            if first == b't' && starts_with_label(here, TEXT_LABEL) {
+                text = Some(i);
+                break;
+            }
+            for (found, label) in labels.iter_mut().zip(LABELS) {
+                if found.is_none()
+                    && label.as_bytes().first() == Some(&first)
+                    && starts_with_label(here, label)
+                {
+                    *found = Some(i);
+                }
+            }
+        }
         Self {
             labels,
             text,
-            prefix_end,
+            prefix_end: text.unwrap_or(bytes.len()),
         }
     }
 
@@ -134,21 +158,33 @@ impl Layout {
     }
 }
 
-/// First position of `label` (ASCII, matched case-insensitively) at a word boundary in `hay`.
-fn find_label(hay: &[u8], label: &[u8]) -> Option<usize> {
-    if label.is_empty() {
-        return None;
+/// [`BYTE_CLASS`] bit: the byte continues a word (ASCII letter, digit or `_`), so a label
+/// cannot start right after it.
+const WORD: u8 = 1;
+/// [`BYTE_CLASS`] bit: a label (or `text:`) may start with the byte, in either case.
+const LABEL_START: u8 = 2;
+
+/// The class of every byte, so that the scan for labels reads one table entry per byte.
+const BYTE_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() || c == b'_' {
+            table[b] |= WORD;
+        }
+        if matches!(c.to_ascii_lowercase(), b'i' | b's' | b'd' | b'e' | b't') {
+            table[b] |= LABEL_START;
+        }
+        b += 1;
     }
-    hay.windows(label.len())
-        .enumerate()
-        .find(|&(i, w)| {
-            w.eq_ignore_ascii_case(label)
-                && (i == 0
-                    || hay
-                        .get(i - 1)
-                        .is_none_or(|&b| !(b.is_ascii_alphanumeric() || b == b'_')))
-        })
-        .map(|(i, _)| i)
+    table
+};
+
+/// Whether `hay` starts with `label` (ASCII, matched case-insensitively).
+fn starts_with_label(hay: &[u8], label: &str) -> bool {
+    hay.get(..label.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(label.as_bytes()))
 }
 
 /// Reads the leading ASCII digits of `s` as an integer, saturating; `None` without any.

@@ -376,7 +376,51 @@ fn rewrite_id_keeps_everything_else() {
     );
 }
 
+/// The layout as a separate search per label finds it: the first `text:` at a word boundary,
+/// then each label's first place at a word boundary before it.
+fn layout_by_search(s: &str) -> ([Option<usize>; 7], Option<usize>) {
+    let find = |hay: &[u8], label: &str| {
+        hay.windows(label.len()).enumerate().find_map(|(i, w)| {
+            let boundary = i == 0
+                || hay
+                    .get(i - 1)
+                    .is_none_or(|&b| !(b.is_ascii_alphanumeric() || b == b'_'));
+            (boundary && w.eq_ignore_ascii_case(label.as_bytes())).then_some(i)
+        })
+    };
+    let bytes = s.as_bytes();
+    let text = find(bytes, TEXT_LABEL);
+    let prefix = &bytes[..text.unwrap_or(bytes.len())];
+    (LABELS.map(|l| find(prefix, l)), text)
+}
+
+#[test]
+fn every_label_starts_with_a_letter_the_layout_looks_for() {
+    for label in LABELS.iter().chain([&TEXT_LABEL]) {
+        for first in [label.as_bytes()[0], label.as_bytes()[0].to_ascii_uppercase()] {
+            assert_ne!(BYTE_CLASS[usize::from(first)] & LABEL_START, 0, "{label}");
+        }
+    }
+}
+
 proptest! {
+    #[test]
+    fn the_layout_agrees_with_a_search_per_label(
+        parts in proptest::collection::vec(
+            prop_oneof![
+                Just("id:"), Just("ID:"), Just("sub:"), Just("dlvrd:"), Just("Submit Date:"),
+                Just("submit date:"), Just("done date:"), Just("stat:"), Just("err:"),
+                Just("text:"), Just("TEXT:"), Just(" "), Just("x"), Just("_"), Just("é"),
+                Just("0"), Just("-"),
+            ],
+            0..24,
+        ),
+    ) {
+        let s = parts.concat();
+        let layout = Layout::of(&s);
+        prop_assert_eq!((layout.labels, layout.text), layout_by_search(&s));
+    }
+
     #[test]
     fn parse_and_rewrite_never_panic(s in "\\PC{0,120}", id in "\\PC{0,10}") {
         let _ = parse(&s);
