@@ -397,7 +397,10 @@ fn layout_by_search(s: &str) -> ([Option<usize>; 7], Option<usize>) {
 #[test]
 fn every_label_starts_with_a_letter_the_layout_looks_for() {
     for label in LABELS.iter().chain([&TEXT_LABEL]) {
-        for first in [label.as_bytes()[0], label.as_bytes()[0].to_ascii_uppercase()] {
+        for first in [
+            label.as_bytes()[0],
+            label.as_bytes()[0].to_ascii_uppercase(),
+        ] {
             assert_ne!(BYTE_CLASS[usize::from(first)] & LABEL_START, 0, "{label}");
         }
     }
