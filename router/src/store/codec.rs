@@ -7,7 +7,9 @@
 //!   (plugin channels) `1`, source TON, NPI, address, destination TON, NPI, address,
 //!   registered_delivery;
 //! - pending delivery (keyed by its key): `1`, account (length + bytes), `expires` (`u64` LE),
-//!   then the PDU bytes to the end.
+//!   then the PDU bytes to the end;
+//! - record keys not yet in the carrier-id index (one entry per write transaction): `1`, then
+//!   per record `created` (`u64` LE) and router id (length + bytes).
 
 use bytes::Bytes;
 
@@ -168,6 +170,30 @@ pub(super) fn decode_pending(key: u64, data: &[u8]) -> Result<PendingDelivery, S
     })
 }
 
+/// The keys (created, router id) of `recs`, for the log of records not yet indexed.
+pub(super) fn encode_keys<'a>(recs: impl Iterator<Item = &'a MessageRecord>) -> Vec<u8> {
+    let mut out = vec![FORMAT];
+    for rec in recs {
+        out.extend_from_slice(&rec.created.to_le_bytes());
+        put_str(&mut out, &rec.router_id);
+    }
+    out
+}
+
+pub(super) fn decode_keys(data: &[u8]) -> Result<Vec<(u64, String)>, StoreError> {
+    let mut r = Reader {
+        data,
+        what: "unindexed record keys",
+    };
+    r.format()?;
+    let mut keys = Vec::new();
+    while !r.data.is_empty() {
+        let created = r.u64()?;
+        keys.push((created, r.str()?.to_owned()));
+    }
+    Ok(keys)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -219,5 +245,40 @@ mod tests {
         assert!(decode_record("x", &[2, 0, 0, 0, 0]).is_err());
         assert!(decode_record("x", &[1, 255, 255, 255, 255]).is_err());
         assert!(decode_pending(1, &[1, 2, 0, 0, 0, 0xff, 0xfe, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn record_keys_round_trip_and_reject_garbage() {
+        let mut a = MessageRecord {
+            router_id: "R1".into(),
+            account: "acct".into(),
+            channel: "ch".into(),
+            channel_id: "x".into(),
+            created: 7,
+            attempts: String::new(),
+            receipt_to: None,
+        };
+        let b = MessageRecord {
+            router_id: "R22".into(),
+            created: u64::MAX,
+            ..a.clone()
+        };
+        let bytes = encode_keys([&a, &b].into_iter());
+        assert_eq!(
+            decode_keys(&bytes).unwrap(),
+            [(7, "R1".to_owned()), (u64::MAX, "R22".to_owned())]
+        );
+        assert_eq!(decode_keys(&encode_keys(std::iter::empty())).unwrap(), []);
+        for cut in 2..bytes.len() {
+            if cut != 1 + 8 + 4 + 2 {
+                assert!(decode_keys(&bytes[..cut]).is_err(), "cut at {cut}");
+            }
+        }
+        assert!(decode_keys(&[]).is_err());
+        a.router_id = "\u{e9}".into();
+        let mut bad = encode_keys([&a].into_iter());
+        let last = bad.len() - 1;
+        bad[last] = 0xff;
+        assert!(decode_keys(&bad).is_err());
     }
 }

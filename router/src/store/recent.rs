@@ -4,15 +4,23 @@
 //! looking each one up in redb costs a read transaction, two B-tree searches and a decode — a
 //! twentieth of the router's CPU on the carrier path (a third more CPU per message when receipts
 //! come 2 s late at 40,000 msg/s and miss a too small copy). The newest records
-//! ([`DEFAULT_CAPACITY`], or `store.recent_records`) are also kept here, from the moment they are written (so that a receipt that overtakes its record's
-//! commit finds it at once; it still waits for the client's answer, see `answers`), and a lookup
-//! that finds its record here never touches the file. Older records come from the file as
-//! before. The file stays the truth: what is here is the record written (or being written) to it,
-//! shared with the write rather than copied, replaced and expired along with it.
+//! ([`DEFAULT_CAPACITY`], or `store.recent_records`) are also kept here, from the moment they are
+//! written (so that a receipt that overtakes its record's commit finds it at once; it still waits
+//! for the client's answer, see `answers`), and a lookup that finds its record here never touches
+//! the file. Older records come from the file as before. The file stays the truth: what is here
+//! is the record written (or being written) to it, shared with the write rather than copied,
+//! replaced and expired along with it.
+//!
+//! It is also where records wait for the file's carrier-id index, which the writer fills late
+//! and in key order (see `redb_store::deferred`): each record gets a sequence number, and one is
+//! evicted only once the writer reports it indexed ([`Recent::indexed`]), so a record is always
+//! found either here or through the file's index. Until the writer catches up this may hold more
+//! than its capacity.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::MessageRecord;
 
@@ -24,6 +32,9 @@ pub const DEFAULT_CAPACITY: usize = 262_144;
 pub struct Recent {
     inner: Mutex<Inner>,
     capacity: usize,
+    /// Records with sequence numbers up to this one are in the file's carrier-id index (shared
+    /// with the writer, which raises it).
+    indexed: Arc<AtomicU64>,
     /// SipHash: the keys include the carrier's message ids, which a carrier chooses.
     hasher: RandomState,
 }
@@ -56,9 +67,12 @@ struct Inner {
     /// By the hash of (channel, carrier id); a lookup checks the record's own fields, so a
     /// collision only means a trip to the file. Shared with the write queued for the file.
     by_key: ByHash<Arc<MessageRecord>>,
-    /// Keys in insertion order with the record inserted (its address), for eviction: a key whose
-    /// record was replaced since is not evicted by its older entry here.
-    order: VecDeque<(u64, usize)>,
+    /// Keys in insertion order with the record inserted (its address) and its sequence number,
+    /// for eviction: a key whose record was replaced since is not evicted by its older entry
+    /// here, and a record not yet indexed in the file is not evicted at all.
+    order: VecDeque<(u64, usize, u64)>,
+    /// The sequence number of the last record inserted.
+    seq: u64,
 }
 
 impl Recent {
@@ -67,6 +81,7 @@ impl Recent {
         Self {
             inner: Mutex::new(Inner::default()),
             capacity: capacity.max(1),
+            indexed: Arc::new(AtomicU64::new(0)),
             hasher: RandomState::new(),
         }
     }
@@ -75,28 +90,43 @@ impl Recent {
         self.hasher.hash_one((channel, channel_id))
     }
 
+    /// How far the file's carrier-id index has come: the writer stores there the sequence number
+    /// up to which every record it committed is indexed.
+    pub fn indexed(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.indexed)
+    }
+
     /// Keeps `rec` (shared with its queued write, not copied), replacing an older record with
-    /// its carrier id; returns the key it is kept under (for [`Recent::forget`]).
-    pub fn insert(&self, rec: &Arc<MessageRecord>) -> u64 {
+    /// its carrier id, and calls `then` with its sequence number while no other record can be
+    /// inserted, so that records reach the writer in sequence. Returns the key it is kept under
+    /// (for [`Recent::forget`]) and what `then` returned.
+    pub fn insert<R>(&self, rec: &Arc<MessageRecord>, then: impl FnOnce(u64) -> R) -> (u64, R) {
         let key = self.key(&rec.channel, &rec.channel_id);
-        let Ok(mut inner) = self.inner.lock() else {
-            return key;
-        };
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.seq += 1;
+        let seq = inner.seq;
         inner.by_key.insert(key, Arc::clone(rec));
-        inner.order.push_back((key, Arc::as_ptr(rec) as usize));
+        inner.order.push_back((key, Arc::as_ptr(rec) as usize, seq));
+        let indexed = self.indexed.load(Ordering::Acquire);
         while inner.order.len() > self.capacity {
-            let Some((gone, addr)) = inner.order.pop_front() else {
+            let Some(&(gone, addr, gone_seq)) = inner.order.front() else {
                 break;
             };
-            if inner
+            let current = inner
                 .by_key
                 .get(&gone)
-                .is_some_and(|r| Arc::as_ptr(r) as usize == addr)
-            {
+                .is_some_and(|r| Arc::as_ptr(r) as usize == addr);
+            if current && gone_seq > indexed {
+                // Not in the file's index yet: only here can it be found.
+                break;
+            }
+            inner.order.pop_front();
+            if current {
                 inner.by_key.remove(&gone);
             }
         }
-        key
+        let out = then(seq);
+        (key, out)
     }
 
     /// Drops `rec`, kept under `key`, unless a newer record took its place (its write failed).
@@ -122,9 +152,9 @@ impl Recent {
     /// Forgets records created before `before` (they were expired from the file).
     pub fn expire(&self, before: u64) {
         if let Ok(mut inner) = self.inner.lock() {
-            let Inner { by_key, order } = &mut *inner;
+            let Inner { by_key, order, .. } = &mut *inner;
             by_key.retain(|_, r| r.created >= before);
-            order.retain(|(k, addr)| {
+            order.retain(|(k, addr, _)| {
                 by_key
                     .get(k)
                     .is_some_and(|r| Arc::as_ptr(r) as usize == *addr)
@@ -138,6 +168,17 @@ mod tests {
     use super::*;
 
     const CAPACITY: usize = 1000;
+
+    /// A `Recent` whose records all count as indexed in the file.
+    fn indexed(capacity: usize) -> Recent {
+        let r = Recent::new(capacity);
+        r.indexed().store(u64::MAX, Ordering::Release);
+        r
+    }
+
+    fn put(r: &Recent, rec: &Arc<MessageRecord>) -> u64 {
+        r.insert(rec, |_| ()).0
+    }
 
     fn rec(router_id: &str, channel_id: &str, created: u64) -> Arc<MessageRecord> {
         Arc::new(MessageRecord {
@@ -153,36 +194,36 @@ mod tests {
 
     #[test]
     fn keeps_the_newest_and_expires() {
-        let r = Recent::new(CAPACITY);
-        r.insert(&rec("R1", "a", 1));
+        let r = indexed(CAPACITY);
+        put(&r, &rec("R1", "a", 1));
         assert_eq!(r.get("c", "a").unwrap().router_id, "R1");
         assert!(r.get("c", "b").is_none());
         assert!(r.get("other", "a").is_none());
         // A carrier id reused: the newest record.
-        r.insert(&rec("R2", "a", 3));
+        put(&r, &rec("R2", "a", 3));
         assert_eq!(r.get("c", "a").unwrap().router_id, "R2");
         r.expire(4);
         assert!(r.get("c", "a").is_none());
         let failed = rec("R3", "c", 5);
-        let key = r.insert(&failed);
+        let key = put(&r, &failed);
         r.forget(key, &failed);
         assert!(r.get("c", "c").is_none());
         // A failed write does not drop the newer record that took its carrier id.
         let failed = rec("R4", "d", 6);
-        let key = r.insert(&failed);
-        r.insert(&rec("R5", "d", 6));
+        let key = put(&r, &failed);
+        put(&r, &rec("R5", "d", 6));
         r.forget(key, &failed);
         assert_eq!(r.get("c", "d").unwrap().router_id, "R5");
     }
 
     #[test]
     fn a_replaced_record_is_not_evicted_by_its_older_entry() {
-        let r = Recent::new(CAPACITY);
-        r.insert(&rec("R1", "a", 1));
-        r.insert(&rec("R2", "a", 2));
+        let r = indexed(CAPACITY);
+        put(&r, &rec("R1", "a", 1));
+        put(&r, &rec("R2", "a", 2));
         // The oldest entry (R1's) goes first; R2 under the same key stays.
         for i in 0..CAPACITY - 1 {
-            r.insert(&rec(&format!("X{i}"), &format!("x{i}"), 3));
+            put(&r, &rec(&format!("X{i}"), &format!("x{i}"), 3));
         }
         assert_eq!(r.get("c", "a").unwrap().router_id, "R2");
         assert!(r.get("c", "x0").is_some());
@@ -190,9 +231,9 @@ mod tests {
 
     #[test]
     fn holds_at_most_its_capacity() {
-        let r = Recent::new(CAPACITY);
+        let r = indexed(CAPACITY);
         for i in 0..CAPACITY + 10 {
-            r.insert(&rec(&format!("R{i}"), &format!("{i}"), 1));
+            put(&r, &rec(&format!("R{i}"), &format!("{i}"), 1));
         }
         assert!(r.get("c", "0").is_none());
         assert!(r.get("c", "9").is_none());
@@ -200,5 +241,28 @@ mod tests {
         let inner = r.inner.lock().unwrap();
         assert_eq!(inner.by_key.len(), CAPACITY);
         assert_eq!(inner.order.len(), CAPACITY);
+    }
+
+    #[test]
+    fn records_not_yet_indexed_stay() {
+        let r = Recent::new(2);
+        let seqs: Vec<u64> = (0..5)
+            .map(|i| {
+                r.insert(&rec(&format!("R{i}"), &format!("{i}"), 1), |seq| seq)
+                    .1
+            })
+            .collect();
+        assert_eq!(seqs, [1, 2, 3, 4, 5]);
+        for i in 0..5 {
+            assert!(r.get("c", &format!("{i}")).is_some(), "{i} was evicted");
+        }
+        // The writer has indexed the first three: they may go, down to the capacity.
+        r.indexed().store(3, Ordering::Release);
+        put(&r, &rec("R5", "5", 1));
+        assert!(r.get("c", "0").is_none());
+        assert!(r.get("c", "2").is_none());
+        for i in 3..6 {
+            assert!(r.get("c", &format!("{i}")).is_some(), "{i} was evicted");
+        }
     }
 }

@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | `messages` | (created, router id) | encoded record ([`super::codec`]) |
 //! | `messages_by_channel` | (channel, carrier id) | (created, router id) |
+//! | `unindexed` | commit number | keys of the records that commit wrote, not yet in `messages_by_channel` |
 //! | `pending` | key | encoded delivery (account, expires, PDU) |
 //! | `pending_by_account` | (account, key) | expires |
 //! | `pending_by_expiry` | (expires, key) | — (for expiry) |
@@ -13,8 +14,10 @@
 //!
 //! Records are keyed by their creation time first, so that expiry reads them oldest first from
 //! the table itself: each message costs two B-tree inserts, not three with a separate time
-//! index. Files of schema 1 (records keyed by router id, a `records_by_time` index) are migrated
-//! in place when opened, in one transaction.
+//! index. The carrier-id index is not written with the record but later, in key order, many
+//! entries at a time ([`deferred`]): carrier ids in no order (UUIDs) would otherwise cost a page
+//! write each. Files of schema 1 (records keyed by router id, a `records_by_time` index) are
+//! migrated in place when opened, in one transaction; schema 2 lacked only `unindexed`.
 //!
 //! Lookups by carrier id look first in [`super::recent::Recent`], a bounded copy of the newest
 //! records kept in memory: most receipts follow their message within seconds.
@@ -49,11 +52,15 @@ use redb::{
 };
 use tokio::sync::oneshot;
 
+mod deferred;
 pub(super) mod v1;
 
-use super::codec::{decode_pending, decode_record, encode_pending, encode_record, pending_head};
+use super::codec::{
+    decode_keys, decode_pending, decode_record, encode_pending, encode_record, pending_head,
+};
 use super::recent::Recent;
 use super::{MessageRecord, PendingDelivery, Store, StoreError, StoreFuture, StoreStats};
+use deferred::Deferred;
 
 /// The most operations one write transaction takes.
 pub const MAX_BATCH: usize = 4096;
@@ -68,20 +75,26 @@ const LINGER_STEP: Duration = Duration::from_micros(100);
 /// How many entries one expiry pass deletes in one transaction.
 const EXPIRE_CHUNK: usize = 2048;
 
-const SCHEMA: u64 = 2;
+/// How long an idle writer waits before it indexes the records still waiting for the index.
+const IDLE: Duration = Duration::from_millis(200);
+
+const SCHEMA: u64 = 3;
 
 /// A record's key: (created, router id).
-type RecordKey<'a> = (u64, &'a str);
+pub(in crate::store) type RecordKey<'a> = (u64, &'a str);
 
-const RECORDS: TableDefinition<RecordKey, &[u8]> = TableDefinition::new("messages");
-const RECORDS_BY_CHANNEL: TableDefinition<(&str, &str), RecordKey> =
+pub(in crate::store) const RECORDS: TableDefinition<RecordKey, &[u8]> =
+    TableDefinition::new("messages");
+pub(in crate::store) const RECORDS_BY_CHANNEL: TableDefinition<(&str, &str), RecordKey> =
     TableDefinition::new("messages_by_channel");
+pub(in crate::store) const UNINDEXED: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("unindexed");
 const PENDING: TableDefinition<u64, &[u8]> = TableDefinition::new("pending");
 const PENDING_BY_ACCOUNT: TableDefinition<(&str, u64), u64> =
     TableDefinition::new("pending_by_account");
 const PENDING_BY_EXPIRY: TableDefinition<(u64, u64), ()> =
     TableDefinition::new("pending_by_expiry");
-const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+pub(in crate::store) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 macro_rules! engine_errors {
     ($($t:ty),*) => {$(
@@ -139,6 +152,8 @@ impl Default for RedbOptions {
 enum Op {
     Record {
         rec: Arc<MessageRecord>,
+        /// Its sequence number in [`Recent`].
+        seq: u64,
         done: oneshot::Sender<Result<(), StoreError>>,
     },
     Enqueue {
@@ -236,6 +251,28 @@ impl RedbStore {
             .set_check_integrity_on_open(options.check_integrity)
             .create(path)?;
         let (next_key, depth) = prepare(&db)?;
+        let recent = Recent::new(options.recent_records);
+        let (unindexed, next_log) = read_unindexed(&db)?;
+        if !unindexed.is_empty() {
+            tracing::info!(
+                records = unindexed.len(),
+                "store: indexing the carrier ids of records written before the last stop"
+            );
+        }
+        let unindexed = unindexed
+            .into_iter()
+            .map(|rec| {
+                let rec = Arc::new(rec);
+                let (_, seq) = recent.insert(&rec, |seq| seq);
+                (rec, seq)
+            })
+            .collect();
+        let deferred = Deferred::new(
+            unindexed,
+            next_log,
+            options.recent_records / 4,
+            recent.indexed(),
+        );
         let db = Arc::new(db);
         let counters = Arc::new(Counters {
             commits: AtomicU64::new(0),
@@ -249,13 +286,14 @@ impl RedbStore {
             db: db.clone(),
             counters: counters.clone(),
             next_key,
+            deferred,
         };
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || writer.run(rx))?;
         Ok(Arc::new(RedbStore {
             db,
-            recent: Recent::new(options.recent_records),
+            recent,
             counters,
             ops: Some(tx),
             writer: Some(handle),
@@ -333,6 +371,11 @@ fn prepare(db: &Database) -> Result<(u64, u64), StoreError> {
                 meta.insert("schema", SCHEMA)?;
             }
             Some(SCHEMA) => {}
+            Some(2) => {
+                // Schema 3 adds the `unindexed` log (created below); nothing else changes.
+                meta.insert("schema", SCHEMA)?;
+                tracing::info!("store file migrated from schema 2 to {SCHEMA}");
+            }
             Some(1) => {
                 tracing::info!(
                     "store file of schema 1: migrating to {SCHEMA} (one transaction; it rewrites every record)"
@@ -353,6 +396,7 @@ fn prepare(db: &Database) -> Result<(u64, u64), StoreError> {
         }
         txn.open_table(RECORDS)?;
         txn.open_table(RECORDS_BY_CHANNEL)?;
+        txn.open_table(UNINDEXED)?;
         txn.open_table(PENDING_BY_ACCOUNT)?;
         txn.open_table(PENDING_BY_EXPIRY)?;
         let pending = txn.open_table(PENDING)?;
@@ -367,17 +411,63 @@ fn prepare(db: &Database) -> Result<(u64, u64), StoreError> {
     Ok((next_key, depth))
 }
 
+/// The records the `unindexed` log names (those still in `messages`), oldest commit first, and
+/// the key of the next log entry. A log entry that cannot be decoded is skipped with a warning:
+/// its records stay in the file but their receipts may not find them.
+fn read_unindexed(db: &Database) -> Result<(Vec<MessageRecord>, u64), StoreError> {
+    let txn = db.begin_read()?;
+    let log = txn.open_table(UNINDEXED)?;
+    let records = txn.open_table(RECORDS)?;
+    let mut out = Vec::new();
+    let mut next_log = 0;
+    for entry in log.iter()? {
+        let (k, v) = entry?;
+        next_log = k.value() + 1;
+        let keys = match decode_keys(v.value()) {
+            Ok(keys) => keys,
+            Err(e) => {
+                tracing::warn!(entry = k.value(), error = %e, "store: an undecodable entry of the unindexed log");
+                continue;
+            }
+        };
+        for (created, router_id) in keys {
+            if let Some(v) = records.get((created, router_id.as_str()))? {
+                match decode_record(&router_id, v.value()) {
+                    Ok(rec) => out.push(rec),
+                    Err(e) => tracing::warn!(error = %e, "store: an undecodable record"),
+                }
+            }
+        }
+    }
+    Ok((out, next_log))
+}
+
 struct Writer {
     db: Arc<Database>,
     counters: Arc<Counters>,
     next_key: u64,
+    /// The carrier-id index entries still to write.
+    deferred: Deferred,
 }
 
 impl Writer {
     fn run(mut self, rx: mpsc::Receiver<Op>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         let mut last = 0usize;
-        while let Ok(op) = rx.recv() {
+        loop {
+            let op = if self.deferred.is_empty() {
+                rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected)
+            } else {
+                rx.recv_timeout(IDLE)
+            };
+            let op = match op {
+                Ok(op) => op,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.index_all();
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
             batch.push(op);
             let deadline = Instant::now() + LINGER;
             loop {
@@ -396,6 +486,38 @@ impl Writer {
             }
             last = batch.len();
             self.commit(&mut batch);
+        }
+        // Closing: index what is left, so that the next open has nothing to catch up on.
+        while !self.deferred.is_empty() {
+            if !self.index_all() {
+                break;
+            }
+        }
+    }
+
+    /// Indexes everything waiting (or the rest of the generation under way) in one transaction;
+    /// whether it worked. A failure is logged: the entries stay waiting, and the log keeps them
+    /// across a restart.
+    fn index_all(&mut self) -> bool {
+        let result = (|| -> Result<usize, StoreError> {
+            let txn = self.db.begin_write()?;
+            let taken = {
+                let mut index = txn.open_table(RECORDS_BY_CHANNEL)?;
+                let mut log = txn.open_table(UNINDEXED)?;
+                self.deferred.write(&mut index, &mut log, usize::MAX, 0)?
+            };
+            txn.commit()?;
+            Ok(taken)
+        })();
+        match result {
+            Ok(taken) => {
+                self.deferred.committed(taken, None, std::iter::empty(), 0);
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "store: indexing carrier ids failed; will retry");
+                false
+            }
         }
     }
 
@@ -456,7 +578,21 @@ impl Writer {
     fn transact(&mut self, batch: &[Op]) -> Result<Vec<Effect>, StoreError> {
         let t0 = Instant::now();
         let txn = self.db.begin_write()?;
-        let effects = {
+        let records = || {
+            batch.iter().filter_map(|op| match op {
+                Op::Record { rec, seq, .. } => Some((rec, *seq)),
+                _ => None,
+            })
+        };
+        let expired_before = batch
+            .iter()
+            .filter_map(|op| match op {
+                Op::Expire { records_before, .. } => Some(*records_before),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        let (effects, log, taken) = {
             let mut t = Tables::open(&txn)?;
             let mut effects = Vec::with_capacity(batch.len());
             for op in batch {
@@ -465,9 +601,28 @@ impl Writer {
             if batch.iter().any(|op| matches!(op, Op::Enqueue { .. })) {
                 t.meta.insert("next_key", self.next_key)?;
             }
-            effects
+            let log = self
+                .deferred
+                .log(&mut t.log, records().map(|(rec, _)| &**rec))?;
+            let taken = if self.deferred.due() {
+                self.deferred.write(
+                    &mut t.by_channel,
+                    &mut t.log,
+                    deferred::CHUNK,
+                    expired_before,
+                )?
+            } else {
+                0
+            };
+            (effects, log, taken)
         };
         txn.commit()?;
+        self.deferred.committed(
+            taken,
+            log,
+            records().map(|(rec, seq)| (Arc::clone(rec), seq)),
+            expired_before,
+        );
         let micros = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.counters
             .write_micros
@@ -479,6 +634,7 @@ impl Writer {
 struct Tables<'txn> {
     records: Table<'txn, RecordKey<'static>, &'static [u8]>,
     by_channel: Table<'txn, (&'static str, &'static str), RecordKey<'static>>,
+    log: Table<'txn, u64, &'static [u8]>,
     pending: Table<'txn, u64, &'static [u8]>,
     by_account: Table<'txn, (&'static str, u64), u64>,
     by_expiry: Table<'txn, (u64, u64), ()>,
@@ -490,6 +646,7 @@ impl<'txn> Tables<'txn> {
         Ok(Self {
             records: txn.open_table(RECORDS)?,
             by_channel: txn.open_table(RECORDS_BY_CHANNEL)?,
+            log: txn.open_table(UNINDEXED)?,
             pending: txn.open_table(PENDING)?,
             by_account: txn.open_table(PENDING_BY_ACCOUNT)?,
             by_expiry: txn.open_table(PENDING_BY_EXPIRY)?,
@@ -538,11 +695,10 @@ impl<'txn> Tables<'txn> {
         }
     }
 
+    /// Writes the record; its carrier-id entry comes later ([`deferred`]).
     fn put_record(&mut self, rec: &MessageRecord) -> Result<(), StoreError> {
         let key = (rec.created, rec.router_id.as_str());
         self.records.insert(key, encode_record(rec).as_slice())?;
-        self.by_channel
-            .insert((rec.channel.as_str(), rec.channel_id.as_str()), key)?;
         Ok(())
     }
 
@@ -631,10 +787,13 @@ impl<'txn> Tables<'txn> {
 impl Store for RedbStore {
     fn record(&self, rec: MessageRecord) -> StoreFuture<'_, ()> {
         let rec = Arc::new(rec);
-        let cached = self.recent.insert(&rec);
-        let written = self.queue(|done| Op::Record {
-            rec: Arc::clone(&rec),
-            done,
+        let queued = Arc::clone(&rec);
+        let (cached, written) = self.recent.insert(&rec, |seq| {
+            self.queue(move |done| Op::Record {
+                rec: queued,
+                seq,
+                done,
+            })
         });
         Box::pin(async move {
             let result = written.await;

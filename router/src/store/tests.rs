@@ -501,7 +501,7 @@ async fn schema_1_files_are_migrated() {
         .get("schema")
         .unwrap()
         .unwrap();
-    assert_eq!(schema.value(), 2);
+    assert_eq!(schema.value(), 3);
 }
 
 #[tokio::test]
@@ -526,4 +526,230 @@ async fn lookups_and_expiry_from_the_file() {
     assert_eq!(store.lookup("c", "a").unwrap().unwrap().router_id, "R3");
     assert_eq!(store.expire(0, 41).unwrap(), 1);
     assert_eq!(store.lookup("c", "a").unwrap(), None);
+}
+
+/// Every record's carrier id, looked up.
+fn all_found(store: &RedbStore, n: usize) {
+    for i in 0..n {
+        let found = store.lookup("c", &uuid_like(i)).unwrap();
+        assert_eq!(
+            found.map(|r| r.router_id.clone()),
+            Some(format!("R{i}")),
+            "record {i}"
+        );
+    }
+}
+
+/// A carrier id in no order, like a UUID.
+fn uuid_like(i: usize) -> String {
+    format!(
+        "{:016x}",
+        (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    )
+}
+
+fn small(recent_records: usize) -> RedbOptions {
+    RedbOptions {
+        recent_records,
+        ..RedbOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn carrier_ids_are_indexed_late_and_always_found() {
+    use redb::{ReadableDatabase, ReadableTableMetadata};
+
+    use super::redb_store::{RECORDS_BY_CHANNEL, UNINDEXED};
+
+    const N: usize = 600;
+    let dir = TempDir::new("deferred");
+    {
+        // 40 recent records: generations of 10, so most records are indexed while the store runs
+        // and most lookups below read the file.
+        let store = RedbStore::open_with(&dir.file(), &small(40)).unwrap();
+        for i in 0..N {
+            store
+                .record(rec(&format!("R{i}"), "acme", "c", &uuid_like(i), 100))
+                .await
+                .unwrap();
+            if i % 97 == 0 {
+                all_found(&store, i + 1);
+            }
+        }
+        all_found(&store, N);
+        // A carrier id taken over by a newer record: the newer one is found, before and after
+        // its index entry is written.
+        store
+            .record(rec("NEW", "acme", "c", &uuid_like(0), 101))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.lookup("c", &uuid_like(0)).unwrap().unwrap().router_id,
+            "NEW"
+        );
+        for i in N..N + 100 {
+            store
+                .record(rec(&format!("R{i}"), "acme", "c", &uuid_like(i), 102))
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            store.lookup("c", &uuid_like(0)).unwrap().unwrap().router_id,
+            "NEW"
+        );
+    }
+    // Closed cleanly: everything is in the index, the log is empty.
+    {
+        let db = redb::Database::open(dir.file()).unwrap();
+        let txn = db.begin_read().unwrap();
+        assert_eq!(txn.open_table(UNINDEXED).unwrap().len().unwrap(), 0);
+        assert_eq!(
+            txn.open_table(RECORDS_BY_CHANNEL).unwrap().len().unwrap(),
+            (N + 100) as u64
+        );
+    }
+    let store = RedbStore::open_with(&dir.file(), &small(40)).unwrap();
+    assert_eq!(
+        store.lookup("c", &uuid_like(0)).unwrap().unwrap().router_id,
+        "NEW"
+    );
+    for i in 1..N + 100 {
+        assert_eq!(
+            store.lookup("c", &uuid_like(i)).unwrap().unwrap().router_id,
+            format!("R{i}")
+        );
+    }
+}
+
+#[tokio::test]
+async fn records_not_indexed_at_a_crash_are_indexed_at_the_next_open() {
+    use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
+
+    use super::codec::encode_keys;
+    use super::redb_store::{META, RECORDS, RECORDS_BY_CHANNEL, UNINDEXED};
+
+    const N: usize = 300;
+    let dir = TempDir::new("crash");
+    {
+        let store = RedbStore::open(&dir.file()).unwrap();
+        for i in 0..N {
+            store
+                .record(rec(
+                    &format!("R{i}"),
+                    "acme",
+                    "c",
+                    &uuid_like(i),
+                    100 + i as u64,
+                ))
+                .await
+                .unwrap();
+        }
+    }
+    {
+        // The file as a crash before any index entry was written would leave it: the records and
+        // the log naming them (in two commits, the second with a key of a record since expired,
+        // and an entry that cannot be decoded), no index.
+        let db = redb::Database::open(dir.file()).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            txn.open_table(RECORDS_BY_CHANNEL)
+                .unwrap()
+                .retain(|_, _| false)
+                .unwrap();
+            let records: Vec<MessageRecord> = {
+                let table = txn.open_table(RECORDS).unwrap();
+                let mut out = Vec::new();
+                for entry in table.iter().unwrap() {
+                    let (k, v) = entry.unwrap();
+                    out.push(super::codec::decode_record(k.value().1, v.value()).unwrap());
+                }
+                out
+            };
+            assert_eq!(records.len(), N);
+            let mut log = txn.open_table(UNINDEXED).unwrap();
+            let (first, second) = records.split_at(N / 2);
+            log.insert(7, encode_keys(first.iter()).as_slice()).unwrap();
+            log.insert(8, b"\x07garbage".as_slice()).unwrap();
+            let gone = rec("GONE", "acme", "c", "gone", 1);
+            log.insert(9, encode_keys(second.iter().chain([&gone])).as_slice())
+                .unwrap();
+            assert_eq!(
+                txn.open_table(META)
+                    .unwrap()
+                    .get("schema")
+                    .unwrap()
+                    .unwrap()
+                    .value(),
+                3
+            );
+        }
+        txn.commit().unwrap();
+    }
+    {
+        let store = RedbStore::open_with(&dir.file(), &small(40)).unwrap();
+        all_found(&store, N);
+        assert_eq!(store.lookup("c", "gone").unwrap(), None);
+        // New records after the catch-up: their log entries do not collide with the old ones.
+        store
+            .record(rec("R-after", "acme", "c", "after", 1000))
+            .await
+            .unwrap();
+    }
+    let db = redb::Database::open(dir.file()).unwrap();
+    let txn = db.begin_read().unwrap();
+    assert_eq!(txn.open_table(UNINDEXED).unwrap().len().unwrap(), 0);
+    assert_eq!(
+        txn.open_table(RECORDS_BY_CHANNEL).unwrap().len().unwrap(),
+        N as u64 + 1
+    );
+    drop(txn);
+    drop(db);
+    let store = RedbStore::open_with(&dir.file(), &small(40)).unwrap();
+    all_found(&store, N);
+    assert_eq!(
+        store.lookup("c", "after").unwrap().unwrap().router_id,
+        "R-after"
+    );
+}
+
+#[tokio::test]
+async fn schema_2_files_gain_the_log() {
+    use redb::{ReadableDatabase, TableHandle};
+
+    use super::redb_store::{META, RECORDS, RECORDS_BY_CHANNEL};
+
+    let dir = TempDir::new("v2");
+    std::fs::create_dir_all(dir.file().parent().unwrap()).unwrap();
+    {
+        let db = redb::Database::create(dir.file()).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let r = rec("R1", "acme", "c", "a", 10);
+            txn.open_table(RECORDS)
+                .unwrap()
+                .insert((10, "R1"), super::codec::encode_record(&r).as_slice())
+                .unwrap();
+            txn.open_table(RECORDS_BY_CHANNEL)
+                .unwrap()
+                .insert(("c", "a"), (10, "R1"))
+                .unwrap();
+            txn.open_table(META).unwrap().insert("schema", 2).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let store = RedbStore::open(&dir.file()).unwrap();
+    assert_eq!(store.lookup("c", "a").unwrap().unwrap().router_id, "R1");
+    drop(store);
+    let db = redb::Database::open(dir.file()).unwrap();
+    let txn = db.begin_read().unwrap();
+    assert!(txn.list_tables().unwrap().any(|t| t.name() == "unindexed"));
+    assert_eq!(
+        txn.open_table(META)
+            .unwrap()
+            .get("schema")
+            .unwrap()
+            .unwrap()
+            .value(),
+        3
+    );
 }
