@@ -15,7 +15,7 @@
 # every second, last N lines; it discards receipts beyond 200,000 queued), CARRIER_WINDOW=W (the
 # router's window toward the stand-in, default 500), CARRIER_IDS=random (the stand-in's message
 # ids are 32 hex digits in no order, as UUID-style carriers give, instead of a counter in hex: the
-# store's carrier-id index then takes each insert on a different page), RECEIPT_DELAY=5s (how long
+# store's carrier-id index gets them in no order), RECEIPT_DELAY=5s (how long
 # after its submit the stand-in sends a receipt; default at once). The carrier scenario also
 # prints the store's commits, any warning the router logged, and the router's CPU time per
 # message (steadier than the rate when the machine's load varies).
