@@ -76,7 +76,7 @@ const LINGER_STEP: Duration = Duration::from_micros(100);
 const EXPIRE_CHUNK: usize = 2048;
 
 /// How long an idle writer waits before it indexes the records still waiting for the index.
-const IDLE: Duration = Duration::from_millis(200);
+const IDLE: Duration = Duration::from_secs(1);
 
 const SCHEMA: u64 = 3;
 
@@ -134,7 +134,8 @@ pub struct RedbOptions {
     /// shorten the start of a very large store.
     pub check_integrity: bool,
     /// How many of the newest records are also kept in memory, so that their receipts are
-    /// matched without reading the file.
+    /// matched without reading the file. A quarter of it is how many records the carrier-id
+    /// index takes at a time; records not yet indexed stay in memory on top of this many.
     pub recent_records: usize,
 }
 
