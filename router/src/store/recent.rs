@@ -13,7 +13,7 @@
 //!
 //! It is also where records wait for the file's carrier-id index, which the writer fills late
 //! and in key order (see `redb_store::deferred`): each record gets a sequence number, and one is
-//! evicted only once the writer reports it indexed ([`Recent::indexed`]), so a record is always
+//! evicted only once the writer reports it indexed ([`Recent::index_progress`]), so a record is always
 //! found either here or through the file's index. Until the writer catches up this may hold more
 //! than its capacity.
 
@@ -24,8 +24,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use super::MessageRecord;
 
-/// How many records are kept by default (about 430 bytes each: ~110 MB). At 40,000 msg/s that
-/// covers receipts up to ~6 s after their message; at 1,000 msg/s, four minutes.
+/// How many records are kept by default (about 430 bytes each: ~110 MB; records not yet in the
+/// file's index stay on top, at most about half as many again). At 40,000 msg/s that covers
+/// receipts up to ~6 s after their message; at 1,000 msg/s, four minutes.
 pub const DEFAULT_CAPACITY: usize = 262_144;
 
 /// The newest records by (channel, carrier id).
@@ -62,21 +63,31 @@ impl Hasher for PreHashed {
 
 type ByHash<V> = HashMap<u64, V, BuildHasherDefault<PreHashed>>;
 
+/// A record kept here, with its sequence number.
+struct Entry {
+    rec: Arc<MessageRecord>,
+    seq: u64,
+    /// The record this one replaced under the same key, while that one is not yet in the file's
+    /// index: if this one's write fails, or the two only share a hash, it is still found. One
+    /// level only (a carrier that reuses one id for many messages makes no chain).
+    prev: Option<(Arc<MessageRecord>, u64)>,
+}
+
 #[derive(Default)]
 struct Inner {
     /// By the hash of (channel, carrier id); a lookup checks the record's own fields, so a
     /// collision only means a trip to the file. Shared with the write queued for the file.
-    by_key: ByHash<Arc<MessageRecord>>,
-    /// Keys in insertion order with the record inserted (its address) and its sequence number,
-    /// for eviction: a key whose record was replaced since is not evicted by its older entry
-    /// here, and a record not yet indexed in the file is not evicted at all.
-    order: VecDeque<(u64, usize, u64)>,
+    by_key: ByHash<Entry>,
+    /// Keys in insertion order with the sequence number of the record inserted, for eviction: a
+    /// key whose record was replaced since is not evicted by its older entry here, and nothing
+    /// is evicted past a record not yet in the file's index.
+    order: VecDeque<(u64, u64)>,
     /// The sequence number of the last record inserted.
     seq: u64,
 }
 
 impl Recent {
-    /// Keeps at most `capacity` records (at least one).
+    /// Keeps `capacity` records (at least one), and those not yet in the file's index on top.
     pub fn new(capacity: usize) -> Self {
         Self {
             inner: Mutex::new(Inner::default()),
@@ -90,9 +101,14 @@ impl Recent {
         self.hasher.hash_one((channel, channel_id))
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // Nothing panics while holding it; if something did, the maps are still consistent.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// How far the file's carrier-id index has come: the writer stores there the sequence number
     /// up to which every record it committed is indexed.
-    pub fn indexed(&self) -> Arc<AtomicU64> {
+    pub fn index_progress(&self) -> Arc<AtomicU64> {
         Arc::clone(&self.indexed)
     }
 
@@ -102,26 +118,34 @@ impl Recent {
     /// (for [`Recent::forget`]) and what `then` returned.
     pub fn insert<R>(&self, rec: &Arc<MessageRecord>, then: impl FnOnce(u64) -> R) -> (u64, R) {
         let key = self.key(&rec.channel, &rec.channel_id);
-        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let indexed = self.indexed.load(Ordering::Acquire);
+        let mut inner = self.lock();
         inner.seq += 1;
         let seq = inner.seq;
-        inner.by_key.insert(key, Arc::clone(rec));
-        inner.order.push_back((key, Arc::as_ptr(rec) as usize, seq));
-        let indexed = self.indexed.load(Ordering::Acquire);
+        let prev = inner
+            .by_key
+            .remove(&key)
+            .filter(|old| old.seq > indexed)
+            .map(|old| (old.rec, old.seq));
+        inner.by_key.insert(
+            key,
+            Entry {
+                rec: Arc::clone(rec),
+                seq,
+                prev,
+            },
+        );
+        inner.order.push_back((key, seq));
         while inner.order.len() > self.capacity {
-            let Some(&(gone, addr, gone_seq)) = inner.order.front() else {
+            let Some(&(gone, gone_seq)) = inner.order.front() else {
                 break;
             };
-            let current = inner
-                .by_key
-                .get(&gone)
-                .is_some_and(|r| Arc::as_ptr(r) as usize == addr);
-            if current && gone_seq > indexed {
+            if gone_seq > indexed {
                 // Not in the file's index yet: only here can it be found.
                 break;
             }
             inner.order.pop_front();
-            if current {
+            if inner.by_key.get(&gone).is_some_and(|e| e.seq == gone_seq) {
                 inner.by_key.remove(&gone);
             }
         }
@@ -129,37 +153,71 @@ impl Recent {
         (key, out)
     }
 
-    /// Drops `rec`, kept under `key`, unless a newer record took its place (its write failed).
+    /// Drops `rec`, kept under `key` (its write failed); the record it replaced comes back if
+    /// that one is not in the file's index yet.
     pub fn forget(&self, key: u64, rec: &Arc<MessageRecord>) {
-        if let Ok(mut inner) = self.inner.lock()
-            && inner.by_key.get(&key).is_some_and(|r| Arc::ptr_eq(r, rec))
+        let indexed = self.indexed.load(Ordering::Acquire);
+        let mut inner = self.lock();
+        let Some(entry) = inner.by_key.get_mut(&key) else {
+            return;
+        };
+        if Arc::ptr_eq(&entry.rec, rec) {
+            match entry.prev.take().filter(|(_, seq)| *seq > indexed) {
+                Some((rec, seq)) => {
+                    *entry = Entry {
+                        rec,
+                        seq,
+                        prev: None,
+                    }
+                }
+                None => {
+                    inner.by_key.remove(&key);
+                }
+            }
+        } else if entry
+            .prev
+            .as_ref()
+            .is_some_and(|(p, _)| Arc::ptr_eq(p, rec))
         {
-            inner.by_key.remove(&key);
+            entry.prev = None;
         }
     }
 
     /// The record for a carrier id on a channel, if it is here.
     pub fn get(&self, channel: &str, channel_id: &str) -> Option<Arc<MessageRecord>> {
         let key = self.key(channel, channel_id);
-        let inner = self.inner.lock().ok()?;
-        inner
-            .by_key
-            .get(&key)
-            .filter(|r| r.channel == channel && r.channel_id == channel_id)
-            .cloned()
+        let inner = self.lock();
+        let entry = inner.by_key.get(&key)?;
+        let matches = |r: &Arc<MessageRecord>| r.channel == channel && r.channel_id == channel_id;
+        if matches(&entry.rec) {
+            return Some(Arc::clone(&entry.rec));
+        }
+        // Two carrier ids with one hash: the other one may be the one kept beneath.
+        entry
+            .prev
+            .as_ref()
+            .filter(|(r, _)| matches(r))
+            .map(|(r, _)| Arc::clone(r))
     }
 
     /// Forgets records created before `before` (they were expired from the file).
     pub fn expire(&self, before: u64) {
-        if let Ok(mut inner) = self.inner.lock() {
-            let Inner { by_key, order, .. } = &mut *inner;
-            by_key.retain(|_, r| r.created >= before);
-            order.retain(|(k, addr, _)| {
-                by_key
-                    .get(k)
-                    .is_some_and(|r| Arc::as_ptr(r) as usize == *addr)
-            });
-        }
+        let indexed = self.indexed.load(Ordering::Acquire);
+        let mut inner = self.lock();
+        let Inner { by_key, order, .. } = &mut *inner;
+        by_key.retain(|_, e| {
+            if e.prev.as_ref().is_some_and(|(r, _)| r.created < before) {
+                e.prev = None;
+            }
+            e.rec.created >= before
+        });
+        order.retain(|(k, seq)| *seq > indexed || by_key.get(k).is_some_and(|e| e.seq == *seq));
+    }
+
+    /// How many records are kept (tests).
+    #[cfg(test)]
+    pub fn kept(&self) -> usize {
+        self.lock().by_key.len()
     }
 }
 
@@ -172,7 +230,7 @@ mod tests {
     /// A `Recent` whose records all count as indexed in the file.
     fn indexed(capacity: usize) -> Recent {
         let r = Recent::new(capacity);
-        r.indexed().store(u64::MAX, Ordering::Release);
+        r.index_progress().store(u64::MAX, Ordering::Release);
         r
     }
 
@@ -238,7 +296,7 @@ mod tests {
         assert!(r.get("c", "0").is_none());
         assert!(r.get("c", "9").is_none());
         assert!(r.get("c", "10").is_some());
-        let inner = r.inner.lock().unwrap();
+        let inner = r.lock();
         assert_eq!(inner.by_key.len(), CAPACITY);
         assert_eq!(inner.order.len(), CAPACITY);
     }
@@ -257,12 +315,29 @@ mod tests {
             assert!(r.get("c", &format!("{i}")).is_some(), "{i} was evicted");
         }
         // The writer has indexed the first three: they may go, down to the capacity.
-        r.indexed().store(3, Ordering::Release);
+        r.index_progress().store(3, Ordering::Release);
         put(&r, &rec("R5", "5", 1));
         assert!(r.get("c", "0").is_none());
         assert!(r.get("c", "2").is_none());
         for i in 3..6 {
             assert!(r.get("c", &format!("{i}")).is_some(), "{i} was evicted");
         }
+    }
+
+    #[test]
+    fn a_failed_write_brings_back_the_record_it_replaced_until_that_is_indexed() {
+        let r = Recent::new(CAPACITY);
+        put(&r, &rec("OLD", "a", 1));
+        let new = rec("NEW", "a", 2);
+        let key = put(&r, &new);
+        assert_eq!(r.get("c", "a").unwrap().router_id, "NEW");
+        r.forget(key, &new);
+        assert_eq!(r.get("c", "a").unwrap().router_id, "OLD");
+        // Once OLD is in the file's index, a failed successor just goes (the file has OLD).
+        r.index_progress().store(3, Ordering::Release);
+        let new = rec("NEW2", "a", 3);
+        let key = put(&r, &new);
+        r.forget(key, &new);
+        assert!(r.get("c", "a").is_none());
     }
 }

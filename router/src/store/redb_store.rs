@@ -13,8 +13,7 @@
 //! | `meta` | name | `u64` (`schema`, `next_key`) |
 //!
 //! Records are keyed by their creation time first, so that expiry reads them oldest first from
-//! the table itself: each message costs two B-tree inserts, not three with a separate time
-//! index. The carrier-id index is not written with the record but later, in key order, many
+//! the table itself (no separate time index), and each commit appends them. The carrier-id index is not written with the record but later, in key order, many
 //! entries at a time ([`deferred`]): carrier ids in no order (UUIDs) would otherwise cost a page
 //! write each. Files of schema 1 (records keyed by router id, a `records_by_time` index) are
 //! migrated in place when opened, in one transaction; schema 2 lacked only `unindexed`.
@@ -32,7 +31,8 @@
 //! than commit a sliver of them alone; when the load is light the last batch was small and there
 //! is no wait.
 //!
-//! If a batch fails, its operations are retried one transaction each, so that one failing
+//! If a batch fails, it is retried without carrier-id index entries (those wait a second), and
+//! if it fails again its operations are retried one transaction each, so that one failing
 //! operation does not fail its neighbours. A retry is harmless even if the failed commit did
 //! reach the disk: every operation is idempotent (a record overwrites itself, an enqueue gets the
 //! same key again, removals of what is gone are no-ops). The thread exits once the store is
@@ -74,6 +74,10 @@ const LINGER_STEP: Duration = Duration::from_micros(100);
 
 /// How many entries one expiry pass deletes in one transaction.
 const EXPIRE_CHUNK: usize = 2048;
+
+/// How long the writer leaves the carrier-id index alone after a transaction with index entries
+/// failed (the client's operations are retried without them meanwhile).
+const INDEX_RETRY: Duration = Duration::from_secs(1);
 
 /// How long an idle writer waits before it indexes the records still waiting for the index.
 const IDLE: Duration = Duration::from_secs(1);
@@ -272,7 +276,7 @@ impl RedbStore {
             unindexed,
             next_log,
             options.recent_records / 4,
-            recent.indexed(),
+            recent.index_progress(),
         );
         let db = Arc::new(db);
         let counters = Arc::new(Counters {
@@ -288,6 +292,7 @@ impl RedbStore {
             counters: counters.clone(),
             next_key,
             deferred,
+            index_retry_at: None,
         };
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
@@ -299,6 +304,12 @@ impl RedbStore {
             ops: Some(tx),
             writer: Some(handle),
         }))
+    }
+
+    /// How many records the in-memory copy holds (tests).
+    #[cfg(test)]
+    pub(super) fn recent_kept(&self) -> usize {
+        self.recent.kept()
     }
 
     /// Waits until every write submitted before the call is committed. Same as
@@ -423,7 +434,7 @@ fn read_unindexed(db: &Database) -> Result<(Vec<MessageRecord>, u64), StoreError
     let mut next_log = 0;
     for entry in log.iter()? {
         let (k, v) = entry?;
-        next_log = k.value() + 1;
+        next_log = k.value().saturating_add(1);
         let keys = match decode_keys(v.value()) {
             Ok(keys) => keys,
             Err(e) => {
@@ -449,6 +460,8 @@ struct Writer {
     next_key: u64,
     /// The carrier-id index entries still to write.
     deferred: Deferred,
+    /// Set when a transaction with index entries failed: until then, transactions carry none.
+    index_retry_at: Option<Instant>,
 }
 
 impl Writer {
@@ -464,7 +477,9 @@ impl Writer {
             let op = match op {
                 Ok(op) => op,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    self.index_all();
+                    if self.index_all() {
+                        self.index_retry_at = None;
+                    }
                     continue;
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -486,6 +501,11 @@ impl Writer {
                 std::thread::sleep(LINGER_STEP);
             }
             last = batch.len();
+            if let Some(at) = self.index_retry_at
+                && Instant::now() >= at
+            {
+                self.index_retry_at = (!self.index_all()).then(|| Instant::now() + INDEX_RETRY);
+            }
             self.commit(&mut batch);
         }
         // Closing: index what is left, so that the next open has nothing to catch up on.
@@ -503,9 +523,11 @@ impl Writer {
         let result = (|| -> Result<usize, StoreError> {
             let txn = self.db.begin_write()?;
             let taken = {
+                let records = txn.open_table(RECORDS)?;
                 let mut index = txn.open_table(RECORDS_BY_CHANNEL)?;
                 let mut log = txn.open_table(UNINDEXED)?;
-                self.deferred.write(&mut index, &mut log, usize::MAX, 0)?
+                self.deferred
+                    .write(&records, &mut index, &mut log, usize::MAX, 0)?
             };
             txn.commit()?;
             Ok(taken)
@@ -533,7 +555,8 @@ impl Writer {
             return;
         }
         let first_key = self.next_key;
-        match self.transact(batch) {
+        let with_index = self.deferred.due() && self.index_retry_at.is_none();
+        match self.transact(batch, with_index) {
             Ok(effects) => {
                 let depth: i64 = effects.iter().map(|e| e.depth).sum();
                 self.account(writes, depth);
@@ -543,6 +566,13 @@ impl Writer {
             }
             Err(e) => {
                 self.next_key = first_key;
+                if with_index {
+                    // Perhaps the index entries failed it: the clients' operations go first.
+                    tracing::warn!(error = %e, "store: a transaction with carrier-id index entries failed; retrying without them");
+                    self.index_retry_at = Some(Instant::now() + INDEX_RETRY);
+                    self.commit(batch);
+                    return;
+                }
                 if batch.len() == 1 {
                     self.counters.backlog.fetch_sub(writes, Ordering::Relaxed);
                     for op in batch.drain(..) {
@@ -576,7 +606,9 @@ impl Writer {
         }
     }
 
-    fn transact(&mut self, batch: &[Op]) -> Result<Vec<Effect>, StoreError> {
+    /// Applies `batch` in one transaction, with the next chunk of carrier-id index entries if
+    /// `with_index`, and commits it.
+    fn transact(&mut self, batch: &[Op], with_index: bool) -> Result<Vec<Effect>, StoreError> {
         let t0 = Instant::now();
         let txn = self.db.begin_write()?;
         let records = || {
@@ -605,8 +637,9 @@ impl Writer {
             let log = self
                 .deferred
                 .log(&mut t.log, records().map(|(rec, _)| &**rec))?;
-            let taken = if self.deferred.due() {
+            let taken = if with_index {
                 self.deferred.write(
+                    &t.records,
                     &mut t.by_channel,
                     &mut t.log,
                     deferred::CHUNK,
@@ -825,8 +858,8 @@ impl Store for RedbStore {
                 return Ok(None);
             };
             let rec = decode_record(key.1, value.value())?;
-            // The entry is written with its record; check anyway rather than hand back another
-            // message's record.
+            // The entry names its record; check anyway rather than hand back another message's
+            // record.
             Ok((rec.channel == channel && rec.channel_id == channel_id).then(|| Arc::new(rec)))
         })
     }

@@ -577,6 +577,13 @@ async fn carrier_ids_are_indexed_late_and_always_found() {
             }
         }
         all_found(&store, N);
+        // The copy in memory keeps its size (plus what waits for the index), so most of those
+        // lookups read the file.
+        assert!(
+            store.recent_kept() <= 40 + 2 * 10 + 1,
+            "{}",
+            store.recent_kept()
+        );
         // A carrier id taken over by a newer record: the newer one is found, before and after
         // its index entry is written.
         store
@@ -751,5 +758,86 @@ async fn schema_2_files_gain_the_log() {
             .unwrap()
             .value(),
         3
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generations_of_several_chunks_under_concurrent_writers() {
+    use redb::{ReadableDatabase, ReadableTableMetadata};
+
+    use super::redb_store::{RECORDS_BY_CHANNEL, UNINDEXED};
+
+    // Generations of 5,000 entries: two chunks each. Writers in groups of 500 at once, so that
+    // commits carry many records.
+    const RECENT: usize = 20_000;
+    const N: usize = 30_000;
+    let dir = TempDir::new("chunks");
+    {
+        let store = RedbStore::open_with(&dir.file(), &small(RECENT)).unwrap();
+        for group in 0..N / 500 {
+            let writes = (group * 500..(group + 1) * 500)
+                .map(|i| store.record(rec(&format!("R{i}"), "acme", "c", &uuid_like(i), 100)));
+            for result in futures_util::future::join_all(writes).await {
+                result.unwrap();
+            }
+        }
+        all_found(&store, N);
+        // The copy in memory shrinks back to its size as generations are indexed: at most the
+        // capacity plus the records waiting (one generation gathering, one being written).
+        let kept = store.recent_kept();
+        assert!(
+            kept <= RECENT + 2 * (RECENT / 4) + 500,
+            "{kept} records in memory"
+        );
+        assert!(store.stats().commits < N as u64, "{:?}", store.stats());
+    }
+    let db = redb::Database::open(dir.file()).unwrap();
+    let txn = db.begin_read().unwrap();
+    assert_eq!(txn.open_table(UNINDEXED).unwrap().len().unwrap(), 0);
+    assert_eq!(
+        txn.open_table(RECORDS_BY_CHANNEL).unwrap().len().unwrap(),
+        N as u64
+    );
+}
+
+#[tokio::test]
+async fn records_expired_before_their_turn_are_not_indexed() {
+    use redb::{ReadableDatabase, ReadableTableMetadata};
+
+    use super::redb_store::RECORDS_BY_CHANNEL;
+
+    let dir = TempDir::new("expired");
+    {
+        // Nothing is indexed before the store closes (a generation is 65,536 records).
+        let store = RedbStore::open(&dir.file()).unwrap();
+        store
+            .record(rec("OLD", "acme", "c", "old", 10))
+            .await
+            .unwrap();
+        store
+            .record(rec("NEW", "acme", "c", "new", 50))
+            .await
+            .unwrap();
+        assert_eq!(store.expire(0, 11).unwrap(), 1);
+        // Older than that cutoff, but recorded after the expiry: it stays, and is indexed.
+        store
+            .record(rec("LATE", "acme", "c", "late", 5))
+            .await
+            .unwrap();
+    }
+    let store = RedbStore::open(&dir.file()).unwrap();
+    assert_eq!(store.lookup("c", "old").unwrap(), None);
+    assert_eq!(store.lookup("c", "new").unwrap().unwrap().router_id, "NEW");
+    assert_eq!(
+        store.lookup("c", "late").unwrap().unwrap().router_id,
+        "LATE"
+    );
+    drop(store);
+    let db = redb::Database::open(dir.file()).unwrap();
+    let txn = db.begin_read().unwrap();
+    // No entry for OLD, which is gone.
+    assert_eq!(
+        txn.open_table(RECORDS_BY_CHANNEL).unwrap().len().unwrap(),
+        2
     );
 }

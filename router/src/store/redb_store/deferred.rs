@@ -15,21 +15,21 @@
 //!
 //! After a crash the log names every record that may be missing from the index: opening the file
 //! reads them back into memory (and into `Recent`), and they are indexed like new ones. Indexing
-//! a record twice is harmless (the same entry is written again). A record already expired when
-//! its turn comes is not indexed.
+//! a record twice is harmless (the same entry is written again). A record expired (deleted from
+//! `messages`) before its turn comes is not indexed.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use redb::Table;
+use redb::{ReadableTable, Table};
 
 use super::super::codec::encode_keys;
 use super::super::{MessageRecord, StoreError};
 use super::RecordKey;
 
 /// How many index entries one write transaction inserts at most while messages are coming in
-/// (an idle store writes the whole generation at once).
+/// (an idle store finishes the generation under way, or indexes everything waiting, at once).
 pub(super) const CHUNK: usize = 4096;
 
 /// A committed record with its sequence number in `Recent`.
@@ -49,7 +49,7 @@ pub(super) struct Deferred {
     next_log: u64,
     /// How many records make a generation.
     generation: usize,
-    /// Records created before this were expired: not worth indexing.
+    /// The highest expiry cutoff so far: records created before it may be gone.
     expired_before: u64,
     /// Shared with `Recent`: every record up to this sequence number is indexed.
     indexed: Arc<AtomicU64>,
@@ -96,11 +96,13 @@ impl Deferred {
     }
 
     /// Inserts the next (at most `limit`) entries of the generation into `index`, skipping
-    /// records created before `expired_before` (expired, or being expired in this very
-    /// transaction); deletes the generation's log entries if that completes it. Returns how many
-    /// entries it took, for [`Deferred::committed`].
+    /// records that are no longer in `records` (expired, perhaps in this very transaction: only
+    /// those created before an expiry's cutoff, `expired_before` or an earlier one, are looked
+    /// for); deletes the generation's log entries if that completes it. Returns how many entries
+    /// it took, for [`Deferred::committed`].
     pub(super) fn write(
         &mut self,
+        records: &Table<'_, RecordKey<'static>, &'static [u8]>,
         index: &mut Table<'_, (&'static str, &'static str), RecordKey<'static>>,
         log: &mut Table<'_, u64, &'static [u8]>,
         limit: usize,
@@ -112,12 +114,11 @@ impl Deferred {
         let cutoff = expired_before.max(self.expired_before);
         let take = limit.min(self.frozen.len());
         for (rec, _) in self.frozen.iter().take(take) {
-            if rec.created >= cutoff {
-                index.insert(
-                    (rec.channel.as_str(), rec.channel_id.as_str()),
-                    (rec.created, rec.router_id.as_str()),
-                )?;
+            let key = (rec.created, rec.router_id.as_str());
+            if rec.created < cutoff && records.get(key)?.is_none() {
+                continue;
             }
+            index.insert((rec.channel.as_str(), rec.channel_id.as_str()), key)?;
         }
         if take == self.frozen.len()
             && let Some(last) = self.frozen_log
@@ -147,7 +148,7 @@ impl Deferred {
         }
         if let Some(key) = log {
             self.fresh.extend(logged);
-            self.next_log = key + 1;
+            self.next_log = key.saturating_add(1);
         }
         if self.frozen.is_empty() {
             self.freeze(self.generation);
