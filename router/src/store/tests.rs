@@ -528,6 +528,19 @@ async fn lookups_and_expiry_from_the_file() {
     assert_eq!(store.lookup("c", "a").unwrap(), None);
 }
 
+/// Records `router_id` on channel `c` under `channel_id`.
+async fn put(store: &RedbStore, router_id: &str, channel_id: &str, created: u64) {
+    store
+        .record(rec(router_id, "acme", "c", channel_id, created))
+        .await
+        .unwrap();
+}
+
+/// The schema version in a file's `meta` table.
+fn schema(meta: &impl redb::ReadableTable<&'static str, u64>) -> u64 {
+    meta.get("schema").unwrap().unwrap().value()
+}
+
 /// Every record's carrier id, looked up.
 fn all_found(store: &RedbStore, n: usize) {
     for i in 0..n {
@@ -568,10 +581,7 @@ async fn carrier_ids_are_indexed_late_and_always_found() {
         // and most lookups below read the file.
         let store = RedbStore::open_with(&dir.file(), &small(40)).unwrap();
         for i in 0..N {
-            store
-                .record(rec(&format!("R{i}"), "acme", "c", &uuid_like(i), 100))
-                .await
-                .unwrap();
+            put(&store, &format!("R{i}"), &uuid_like(i), 100).await;
             if i % 97 == 0 {
                 all_found(&store, i + 1);
             }
@@ -586,19 +596,13 @@ async fn carrier_ids_are_indexed_late_and_always_found() {
         );
         // A carrier id taken over by a newer record: the newer one is found, before and after
         // its index entry is written.
-        store
-            .record(rec("NEW", "acme", "c", &uuid_like(0), 101))
-            .await
-            .unwrap();
+        put(&store, "NEW", &uuid_like(0), 101).await;
         assert_eq!(
             store.lookup("c", &uuid_like(0)).unwrap().unwrap().router_id,
             "NEW"
         );
         for i in N..N + 100 {
-            store
-                .record(rec(&format!("R{i}"), "acme", "c", &uuid_like(i), 102))
-                .await
-                .unwrap();
+            put(&store, &format!("R{i}"), &uuid_like(i), 102).await;
         }
         assert_eq!(
             store.lookup("c", &uuid_like(0)).unwrap().unwrap().router_id,
@@ -640,16 +644,7 @@ async fn records_not_indexed_at_a_crash_are_indexed_at_the_next_open() {
     {
         let store = RedbStore::open(&dir.file()).unwrap();
         for i in 0..N {
-            store
-                .record(rec(
-                    &format!("R{i}"),
-                    "acme",
-                    "c",
-                    &uuid_like(i),
-                    100 + i as u64,
-                ))
-                .await
-                .unwrap();
+            put(&store, &format!("R{i}"), &uuid_like(i), 100 + i as u64).await;
         }
     }
     {
@@ -680,15 +675,7 @@ async fn records_not_indexed_at_a_crash_are_indexed_at_the_next_open() {
             let gone = rec("GONE", "acme", "c", "gone", 1);
             log.insert(9, encode_keys(second.iter().chain([&gone])).as_slice())
                 .unwrap();
-            assert_eq!(
-                txn.open_table(META)
-                    .unwrap()
-                    .get("schema")
-                    .unwrap()
-                    .unwrap()
-                    .value(),
-                3
-            );
+            assert_eq!(schema(&txn.open_table(META).unwrap()), 3);
         }
         txn.commit().unwrap();
     }
@@ -697,10 +684,7 @@ async fn records_not_indexed_at_a_crash_are_indexed_at_the_next_open() {
         all_found(&store, N);
         assert_eq!(store.lookup("c", "gone").unwrap(), None);
         // New records after the catch-up: their log entries do not collide with the old ones.
-        store
-            .record(rec("R-after", "acme", "c", "after", 1000))
-            .await
-            .unwrap();
+        put(&store, "R-after", "after", 1000).await;
     }
     let db = redb::Database::open(dir.file()).unwrap();
     let txn = db.begin_read().unwrap();
@@ -750,15 +734,7 @@ async fn schema_2_files_gain_the_log() {
     let db = redb::Database::open(dir.file()).unwrap();
     let txn = db.begin_read().unwrap();
     assert!(txn.list_tables().unwrap().any(|t| t.name() == "unindexed"));
-    assert_eq!(
-        txn.open_table(META)
-            .unwrap()
-            .get("schema")
-            .unwrap()
-            .unwrap()
-            .value(),
-        3
-    );
+    assert_eq!(schema(&txn.open_table(META).unwrap()), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -810,20 +786,11 @@ async fn records_expired_before_their_turn_are_not_indexed() {
     {
         // Nothing is indexed before the store closes (a generation is 65,536 records).
         let store = RedbStore::open(&dir.file()).unwrap();
-        store
-            .record(rec("OLD", "acme", "c", "old", 10))
-            .await
-            .unwrap();
-        store
-            .record(rec("NEW", "acme", "c", "new", 50))
-            .await
-            .unwrap();
+        put(&store, "OLD", "old", 10).await;
+        put(&store, "NEW", "new", 50).await;
         assert_eq!(store.expire(0, 11).unwrap(), 1);
         // Older than that cutoff, but recorded after the expiry: it stays, and is indexed.
-        store
-            .record(rec("LATE", "acme", "c", "late", 5))
-            .await
-            .unwrap();
+        put(&store, "LATE", "late", 5).await;
     }
     let store = RedbStore::open(&dir.file()).unwrap();
     assert_eq!(store.lookup("c", "old").unwrap(), None);
