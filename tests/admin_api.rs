@@ -144,6 +144,12 @@ async fn quick_start_path_with_the_admin_interface() {
         assert!(metrics.contains(needle), "missing {needle}\n{metrics}");
     }
     assert!(!metrics.contains("482910"), "no OTP code in metrics");
+    // The carrier's message: its record waits for the carrier-id index, or is in it already.
+    let unindexed = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("smpp_router_store_unindexed "))
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(matches!(unindexed, Some(0 | 1)), "{metrics}");
 
     // Routes, a rejected reload with its line, then a good one.
     let (_, body) = http(admin, "GET", "/routes", Some(TOKEN));

@@ -299,6 +299,13 @@ impl Admin {
             "Store writes waiting for their commit.",
         );
         let _ = writeln!(out, "smpp_router_store_backlog {}", st.backlog);
+        metric_header(
+            &mut out,
+            "smpp_router_store_unindexed",
+            "gauge",
+            "Message records not yet in the store's carrier-id index (kept in memory meanwhile).",
+        );
+        let _ = writeln!(out, "smpp_router_store_unindexed {}", st.unindexed);
         out
     }
 }

@@ -213,6 +213,7 @@ impl Store for MemoryStore {
             queue_depth: self.lock().pending.len() as u64,
             backlog: 0,
             write_micros: 0,
+            unindexed: 0,
         }
     }
 }

@@ -117,6 +117,10 @@ pub struct StoreStats {
     /// Time spent in write transactions (applying and committing), microseconds; divided by
     /// `commits` it is the mean commit latency. Always 0 for [`MemoryStore`].
     pub write_micros: u64,
+    /// Records committed but not yet in the carrier-id index (found in memory meanwhile; a
+    /// quarter of `recent_records` at most while the writer keeps up). Always 0 for
+    /// [`MemoryStore`].
+    pub unindexed: u64,
 }
 
 /// Why a store operation failed.

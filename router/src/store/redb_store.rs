@@ -13,10 +13,11 @@
 //! | `meta` | name | `u64` (`schema`, `next_key`) |
 //!
 //! Records are keyed by their creation time first, so that expiry reads them oldest first from
-//! the table itself (no separate time index), and each commit appends them. The carrier-id index is not written with the record but later, in key order, many
-//! entries at a time ([`deferred`]): carrier ids in no order (UUIDs) would otherwise cost a page
-//! write each. Files of schema 1 (records keyed by router id, a `records_by_time` index) are
-//! migrated in place when opened, in one transaction; schema 2 lacked only `unindexed`.
+//! the table itself (no separate time index), and each commit appends them. The carrier-id index
+//! is not written with the record but later, in key order, many entries at a time
+//! ([`deferred`]): carrier ids in no order (UUIDs) would otherwise cost a page write each. Files
+//! of schema 1 (records keyed by router id, a `records_by_time` index) are migrated in place when
+//! opened, in one transaction; schema 2 lacked only `unindexed`.
 //!
 //! Lookups by carrier id look first in [`super::recent::Recent`], a bounded copy of the newest
 //! records kept in memory: most receipts follow their message within seconds.
@@ -217,6 +218,7 @@ struct Counters {
     depth: AtomicU64,
     backlog: AtomicU64,
     write_micros: AtomicU64,
+    unindexed: AtomicU64,
 }
 
 /// The durable store: one redb file, written by one thread that group-commits everything
@@ -285,6 +287,7 @@ impl RedbStore {
             depth: AtomicU64::new(depth),
             backlog: AtomicU64::new(0),
             write_micros: AtomicU64::new(0),
+            unindexed: AtomicU64::new(deferred.waiting()),
         });
         let (tx, rx) = mpsc::channel();
         let writer = Writer {
@@ -535,6 +538,9 @@ impl Writer {
         match result {
             Ok(taken) => {
                 self.deferred.committed(taken, None, std::iter::empty(), 0);
+                self.counters
+                    .unindexed
+                    .store(self.deferred.waiting(), Ordering::Relaxed);
                 true
             }
             Err(e) => {
@@ -657,6 +663,9 @@ impl Writer {
             records().map(|(rec, seq)| (Arc::clone(rec), seq)),
             expired_before,
         );
+        self.counters
+            .unindexed
+            .store(self.deferred.waiting(), Ordering::Relaxed);
         let micros = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.counters
             .write_micros
@@ -953,6 +962,7 @@ impl Store for RedbStore {
             queue_depth: c.depth.load(Ordering::Relaxed),
             backlog: c.backlog.load(Ordering::Relaxed),
             write_micros: c.write_micros.load(Ordering::Relaxed),
+            unindexed: c.unindexed.load(Ordering::Relaxed),
         }
     }
 

@@ -587,6 +587,7 @@ async fn carrier_ids_are_indexed_late_and_always_found() {
             }
         }
         all_found(&store, N);
+        assert!(store.stats().unindexed <= 2 * 10, "{:?}", store.stats());
         // The copy in memory keeps its size (plus what waits for the index), so most of those
         // lookups read the file.
         assert!(
@@ -681,6 +682,8 @@ async fn records_not_indexed_at_a_crash_are_indexed_at_the_next_open() {
     }
     {
         let store = RedbStore::open_with(&dir.file(), &small(40)).unwrap();
+        // The log's records wait for the index (in memory) until the writer gets to them.
+        assert_eq!(store.stats().unindexed, N as u64);
         all_found(&store, N);
         assert_eq!(store.lookup("c", "gone").unwrap(), None);
         // New records after the catch-up: their log entries do not collide with the old ones.
@@ -696,6 +699,7 @@ async fn records_not_indexed_at_a_crash_are_indexed_at_the_next_open() {
     drop(txn);
     drop(db);
     let store = RedbStore::open_with(&dir.file(), &small(40)).unwrap();
+    assert_eq!(store.stats().unindexed, 0);
     all_found(&store, N);
     assert_eq!(
         store.lookup("c", "after").unwrap().unwrap().router_id,

@@ -76,6 +76,11 @@ impl Deferred {
         }
     }
 
+    /// How many records wait to be indexed.
+    pub(super) fn waiting(&self) -> u64 {
+        (self.fresh.len() + self.frozen.len()) as u64
+    }
+
     /// Whether anything waits to be indexed.
     pub(super) fn is_empty(&self) -> bool {
         self.fresh.is_empty() && self.frozen.is_empty()
