@@ -812,3 +812,25 @@ async fn records_expired_before_their_turn_are_not_indexed() {
         2
     );
 }
+
+#[tokio::test]
+async fn a_copy_of_one_record_still_indexes_everything() {
+    // `recent_records = 1`: generations of one record, indexed a commit later.
+    const N: usize = 60;
+    let dir = TempDir::new("one");
+    {
+        let store = RedbStore::open_with(&dir.file(), &small(1)).unwrap();
+        for group in 0..N / 10 {
+            let writes = (group * 10..(group + 1) * 10)
+                .map(|i| store.record(rec(&format!("R{i}"), "acme", "c", &uuid_like(i), 100)));
+            for result in futures_util::future::join_all(writes).await {
+                result.unwrap();
+            }
+            all_found(&store, (group + 1) * 10);
+        }
+        assert!(store.recent_kept() <= 1 + 2 * 10, "{}", store.recent_kept());
+    }
+    let store = RedbStore::open_with(&dir.file(), &small(1)).unwrap();
+    assert_eq!(store.stats().unindexed, 0);
+    all_found(&store, N);
+}
