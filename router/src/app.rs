@@ -71,7 +71,9 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
             ""
         }
     );
-    // Receipts left from an earlier run go out as soon as their clients bind.
+    // Receipts left from an earlier run go out as soon as their clients bind; a carrier that
+    // sends one of them again is answered without a second delivery.
+    outbox.remember_stored();
     outbox.recheck(router.table().accounts.iter().map(|a| a.system_id.clone()));
     let acceptor = match config.listen.tls_addr().map_err(anyhow::Error::msg)? {
         None => None,

@@ -33,6 +33,9 @@ const DIRECT_WAIT: Duration = Duration::from_millis(250);
 const MAX_LATE: usize = 4096;
 /// Deliveries taken from the store per account per sweep.
 const BATCH: usize = 256;
+/// How many of the newest stored deliveries [`Outbox::remember_stored`] reads at start: more than
+/// carriers keep unanswered in flight (a window per bind).
+const REMEMBER_AT_START: usize = 65_536;
 
 /// Durable delivery to client accounts.
 pub struct Outbox {
@@ -156,6 +159,29 @@ impl Outbox {
             }
         });
         Ok(())
+    }
+
+    /// Remembers the receipts stored last (by this run or the one before) as handed on, so that
+    /// a carrier that sends one again after a restart — the old process died before answering
+    /// it — is answered without a second delivery (the stored copy is delivered). Call at start.
+    pub fn remember_stored(&self) {
+        match self.store.newest_pending(REMEMBER_AT_START) {
+            Ok(items) => {
+                let n = items
+                    .iter()
+                    .filter(|item| decode(&item.pdu).is_some_and(|sm| crate::resends::stored(&sm)))
+                    .count();
+                if n > 0 {
+                    tracing::info!(
+                        receipts = n,
+                        "stored receipts remembered: a carrier's resend of one is not delivered twice"
+                    );
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "store: cannot read the stored receipts; a carrier's resend of one may reach its client twice");
+            }
+        }
     }
 
     /// Claims the delivery of stored item `key`; false when another task has it.

@@ -5,9 +5,16 @@
 //! receipt to its client. The router remembers, for a few minutes, which (message, state) pairs
 //! it has safely handed on, and answers a repeat without delivering it again. The memory is
 //! bounded: forgetting only means the old at-least-once behaviour for that receipt.
+//!
+//! The memory dies with the process. So that a receipt the router had stored just before it was
+//! killed (its answer to the carrier lost with the process) is not delivered twice when the
+//! carrier sends it again, the receipts stored last are remembered at start ([`stored`]).
 
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
+
+use crate::smpp::pdu::Sm;
+use crate::smpp::receipt;
 
 /// How long a delivered receipt is remembered.
 const REMEMBER: Duration = Duration::from_secs(300);
@@ -131,6 +138,33 @@ pub fn claim(router_id: &str, state: u8) -> Claim {
     Claim::New
 }
 
+/// The state a receipt is remembered under: its `message_state`, else the `stat:` of its text,
+/// else 0.
+pub fn state_of(sm: &Sm, text: &str) -> u8 {
+    sm.tlvs
+        .message_state()
+        .or_else(|| receipt::parse(text).state)
+        .map_or(0, |s| s.0)
+}
+
+/// Remembers `sm`, a receipt already stored for its client (its id the router's), as handed on;
+/// false when it is not a receipt or names no id.
+pub fn stored(sm: &Sm) -> bool {
+    if !sm.esm_class.is_receipt() {
+        return false;
+    }
+    let text = String::from_utf8_lossy(&sm.short_message);
+    let id = match sm.tlvs.receipted_message_id() {
+        Some(id) => String::from_utf8_lossy(id).into_owned(),
+        None => match receipt::parse(&text).id {
+            Some(id) => id.to_string(),
+            None => return false,
+        },
+    };
+    handed_on(&id, state_of(sm, &text), true);
+    true
+}
+
 /// Ends a [`Claim::New`]: `ok` when the receipt is safe (delivered or stored), else the claim
 /// is dropped so that the carrier's resend is taken.
 pub fn handed_on(router_id: &str, state: u8, ok: bool) {
@@ -179,6 +213,40 @@ mod tests {
         );
         assert_eq!(claim("not-a-router-id", 2), Claim::New);
         assert_eq!(claim("not-a-router-id", 2), Claim::New);
+    }
+
+    #[test]
+    fn receipts_stored_before_a_restart_are_known_for_copies() {
+        use bytes::Bytes;
+
+        use crate::smpp::tlv::{TlvsBuilder, tag};
+        use crate::smpp::values::{EsmClass, MessageState};
+
+        let receipt = |text: &str| Sm {
+            esm_class: EsmClass(EsmClass::MC_DELIVERY_RECEIPT),
+            short_message: Bytes::from(text.to_owned()),
+            ..Sm::default()
+        };
+        // The id and state from the TLVs.
+        let mut sm = receipt("id:1 stat:UNDELIV");
+        sm.tlvs = TlvsBuilder::new()
+            .push_cstr(tag::RECEIPTED_MESSAGE_ID, b"386190000000000101")
+            .push_u8(tag::MESSAGE_STATE, MessageState::DELIVERED.0)
+            .build();
+        assert!(stored(&sm));
+        assert_eq!(claim("386190000000000101", 2), Claim::Delivered);
+        assert_eq!(claim("386190000000000101", 5), Claim::New);
+        // From the text when there are none.
+        let sm = receipt("id:386190000000000102 sub:001 dlvrd:001 stat:DELIVRD err:000 text:");
+        assert_eq!(state_of(&sm, "id:386190000000000102 stat:DELIVRD"), 2);
+        assert!(stored(&sm));
+        assert_eq!(claim("386190000000000102", 2), Claim::Delivered);
+        // Not a receipt, or no id: nothing remembered.
+        let mut mo = receipt("id:386190000000000103 stat:DELIVRD");
+        mo.esm_class = EsmClass(0);
+        assert!(!stored(&mo));
+        assert_eq!(claim("386190000000000103", 2), Claim::New);
+        assert!(!stored(&receipt("delivered")));
     }
 
     #[test]

@@ -181,6 +181,17 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    fn newest_pending(&self, limit: usize) -> Result<Vec<PendingDelivery>, StoreError> {
+        Ok(self
+            .lock()
+            .pending
+            .values()
+            .rev()
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
     fn expire(&self, now: u64, records_before: u64) -> Result<usize, StoreError> {
         let mut inner = self.lock();
         let due: Vec<(u64, u64)> = inner.by_expiry.range(..=(now, u64::MAX)).copied().collect();

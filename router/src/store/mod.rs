@@ -204,6 +204,11 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<PendingDelivery>, StoreError>;
 
+    /// The `limit` deliveries queued last, all accounts together, newest first (expired ones
+    /// included). At start, so that a carrier's resend of a receipt stored just before a crash
+    /// is known for a copy.
+    fn newest_pending(&self, limit: usize) -> Result<Vec<PendingDelivery>, StoreError>;
+
     /// Deletes expired deliveries (`expires <= now`) and records older than `records_before`
     /// (`created < records_before`); returns how many entries went, both kinds together.
     ///

@@ -935,6 +935,17 @@ impl Store for RedbStore {
         })
     }
 
+    fn newest_pending(&self, limit: usize) -> Result<Vec<PendingDelivery>, StoreError> {
+        self.read(|txn| {
+            let mut out = Vec::new();
+            for entry in txn.open_table(PENDING)?.iter()?.rev().take(limit) {
+                let (k, v) = entry?;
+                out.push(decode_pending(k.value(), v.value())?);
+            }
+            Ok(out)
+        })
+    }
+
     fn expire(&self, now: u64, records_before: u64) -> Result<usize, StoreError> {
         let mut total = 0usize;
         loop {

@@ -175,6 +175,16 @@ async fn queue(store: &dyn Store) {
         .collect();
     assert_eq!(keys, vec![k3, k4]);
     assert_eq!(store.stats().queue_depth, 3);
+    // The newest, all accounts together, newest first.
+    let newest: Vec<u64> = store
+        .newest_pending(2)
+        .unwrap()
+        .iter()
+        .map(|d| d.key)
+        .collect();
+    assert_eq!(newest, vec![k4, k3]);
+    assert_eq!(store.newest_pending(10).unwrap().len(), 3);
+    assert_eq!(store.newest_pending(10).unwrap()[2].key, k2);
 
     // Keys keep increasing after removals.
     let k5 = store

@@ -330,11 +330,7 @@ impl Inner {
             tracing::warn!(channel = %self.name, carrier_id = %key, "a receipt for an unknown message was answered and dropped");
             return Ok(());
         };
-        let state = sm
-            .tlvs
-            .message_state()
-            .or_else(|| receipt::parse(&text).state)
-            .map_or(0, |s| s.0);
+        let state = crate::resends::state_of(&sm, &text);
         match crate::resends::claim(&record.router_id, state) {
             crate::resends::Claim::New => {}
             crate::resends::Claim::Delivered => {
