@@ -14,12 +14,15 @@
 #
 #   bench/crash.sh                  # 20,000 msg/s offered, killed after 4 s
 #   RATE=40000 KILL_AFTER=6 bench/crash.sh
+#   CLIENT=trx bench/crash.sh       # the client also receives receipts while it sends, so most
+#                                   # are delivered at once rather than stored (then a receipt
+#                                   # it acknowledged just before the kill may come twice)
 #
 # Not in CI (a release build and ~30 s); the same property at small scale is in
 # tests/receipt_durability.rs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rate="${RATE:-20000}" kill_after="${KILL_AFTER:-4}"
+rate="${RATE:-20000}" kill_after="${KILL_AFTER:-4}" client="${CLIENT:-tx}"
 cargo build --release -j2 --quiet -p smpp-router
 bin="$PWD/target/release/smpp-router"
 dir="$(mktemp -d)"
@@ -82,7 +85,7 @@ start_router() {
 load=("$bin" load --addr "127.0.0.1:$smpp" --system-id crash --password crash)
 
 start_router
-"${load[@]}" --mode tx --sessions 4 --window 500 --rate "$rate" --duration 30s \
+"${load[@]}" --mode "$client" --sessions 4 --window 500 --rate "$rate" --duration 30s \
   --registered-delivery 1 --ledger "$dir/sent" >"$dir/load.out" 2>&1 &
 load_pid=$!
 sleep "$kill_after"
@@ -98,10 +101,13 @@ grep -hE "indexing the carrier ids|stored receipts remembered" "$dir/router.log"
 kill -TERM "$router"; wait "$router" || true
 
 awk '$1 == "S" && $2 == "00000000" { print $3 }' "$dir/sent" | sort >"$dir/accepted.ids"
-awk '$1 == "R" { print $2 }' "$dir/got" | sort >"$dir/receipt.ids"
+awk '$1 == "R" { print $2 }' "$dir/sent" "$dir/got" | sort >"$dir/receipt.ids"
 missing=$(comm -23 "$dir/accepted.ids" <(sort -u "$dir/receipt.ids") | wc -l)
 duplicated=$(uniq -d "$dir/receipt.ids" | wc -l)
 unknown=$(comm -13 "$dir/accepted.ids" <(sort -u "$dir/receipt.ids") | wc -l)
 echo "receipts: $(wc -l <"$dir/receipt.ids") for $accepted accepted; missing $missing, duplicated $duplicated, for unknown ids $unknown"
 grep -E "WARN|ERROR" "$dir/router.log" | sed -E 's/^[^ ]+ +//; s/(id|carrier_id)=[^ ]+//g' | sort | uniq -c | sort -rn | head -5 || true
-if [ "$missing" -eq 0 ] && [ "$duplicated" -eq 0 ]; then echo "crash: PASS"; else echo "crash: FAIL"; exit 1; fi
+# With CLIENT=trx a receipt the client acknowledged just before the kill may come twice (it was
+# never stored): at most the carrier's receipts in flight, 4 binds x 100.
+allowed=0; [ "$client" = trx ] && allowed=400
+if [ "$missing" -eq 0 ] && [ "$duplicated" -le "$allowed" ]; then echo "crash: PASS"; else echo "crash: FAIL"; exit 1; fi
