@@ -49,6 +49,9 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         config.store.receipt_ttl,
         Vec::<String>::new(),
     );
+    // Before the carrier channels bind: a carrier that sends again a receipt stored just before
+    // the last stop is answered without a second delivery.
+    outbox.remember_stored();
     let router = Arc::new(Router::new(&config.routes, Arc::new(IdMinter::new(0))));
     router.set_outbox(outbox.clone());
     router
@@ -71,9 +74,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
             ""
         }
     );
-    // Receipts left from an earlier run go out as soon as their clients bind; a carrier that
-    // sends one of them again is answered without a second delivery.
-    outbox.remember_stored();
+    // Receipts left from an earlier run go out as soon as their clients bind.
     outbox.recheck(router.table().accounts.iter().map(|a| a.system_id.clone()));
     let acceptor = match config.listen.tls_addr().map_err(anyhow::Error::msg)? {
         None => None,
