@@ -94,7 +94,7 @@ pub(in crate::store) const RECORDS_BY_CHANNEL: TableDefinition<(&str, &str), Rec
     TableDefinition::new("messages_by_channel");
 pub(in crate::store) const UNINDEXED: TableDefinition<u64, &[u8]> =
     TableDefinition::new("unindexed");
-const PENDING: TableDefinition<u64, &[u8]> = TableDefinition::new("pending");
+pub(in crate::store) const PENDING: TableDefinition<u64, &[u8]> = TableDefinition::new("pending");
 const PENDING_BY_ACCOUNT: TableDefinition<(&str, u64), u64> =
     TableDefinition::new("pending_by_account");
 const PENDING_BY_EXPIRY: TableDefinition<(u64, u64), ()> =
@@ -925,7 +925,15 @@ impl Store for RedbStore {
                 // Both tables come from one snapshot, so a missing delivery means a damaged
                 // file; skip it rather than fail the whole read.
                 if let Some(v) = pending.get(key)? {
-                    out.push(decode_pending(key, v.value())?);
+                    // A damaged entry is skipped rather than hold up the account's other
+                    // deliveries forever; expiry removes it in time.
+                    match decode_pending(key, v.value()) {
+                        Ok(d) => out.push(d),
+                        Err(e) => {
+                            tracing::warn!(key, error = %e, "store: an undecodable pending delivery skipped");
+                            continue;
+                        }
+                    }
                     if out.len() >= limit {
                         break;
                     }
@@ -940,7 +948,11 @@ impl Store for RedbStore {
             let mut out = Vec::new();
             for entry in txn.open_table(PENDING)?.iter()?.rev().take(limit) {
                 let (k, v) = entry?;
-                out.push(decode_pending(k.value(), v.value())?);
+                // One damaged entry does not hide the others (expiry removes it in time).
+                match decode_pending(k.value(), v.value()) {
+                    Ok(d) => out.push(d),
+                    Err(e) => tracing::warn!(key = k.value(), error = %e, "store: an undecodable pending delivery"),
+                }
             }
             Ok(out)
         })

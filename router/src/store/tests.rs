@@ -844,3 +844,41 @@ async fn a_copy_of_one_record_still_indexes_everything() {
     assert_eq!(store.stats().unindexed, 0);
     all_found(&store, N);
 }
+
+#[tokio::test]
+async fn a_damaged_delivery_holds_up_no_other() {
+    use super::codec::encode_pending;
+    use super::redb_store::PENDING;
+
+    let dir = TempDir::new("damaged-delivery");
+    let (k1, k2) = {
+        let store = RedbStore::open(&dir.file()).unwrap();
+        let k1 = store
+            .enqueue("acme", Bytes::from_static(b"one"), 1000)
+            .await
+            .unwrap();
+        let k2 = store
+            .enqueue("acme", Bytes::from_static(b"two"), 1000)
+            .await
+            .unwrap();
+        (k1, k2)
+    };
+    {
+        // k1's entry damaged on disk (its index entries intact).
+        let db = redb::Database::open(dir.file()).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut p = txn.open_table(PENDING).unwrap();
+            let good = encode_pending("acme", 1000, b"one");
+            p.insert(k1, &good[..3]).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let store = RedbStore::open(&dir.file()).unwrap();
+    let keys = |v: Vec<PendingDelivery>| v.iter().map(|d| d.key).collect::<Vec<_>>();
+    assert_eq!(keys(store.pending("acme", 10, 10).unwrap()), vec![k2]);
+    assert_eq!(keys(store.newest_pending(10).unwrap()), vec![k2]);
+    // Expiry still removes it.
+    assert_eq!(store.expire(1000, 0).unwrap(), 2);
+    assert!(store.pending("acme", 0, 10).unwrap().is_empty());
+}
