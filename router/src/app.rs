@@ -43,6 +43,15 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         RouterConfig::load(config_path).map_err(|d| diagnostics_error("router.toml", d))?;
     init_logging(&config.log.format, &config.log.level);
     start_stand_ins(&config).await?;
+    // The data path's threads, before anything that serves connections or binds to carriers.
+    let threads = match config.limits.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let shards = crate::shards::Shards::start(threads).context("starting the shard threads")?;
+    if let Err(extra) = crate::shards::install(shards) {
+        extra.stop();
+    }
     let store = open_store(&config.store)?;
     let outbox = Outbox::new(
         store.clone(),
@@ -140,6 +149,9 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
             .max(Duration::from_secs(1)),
     )
     .await;
+    // What is left on the data path (carrier binds, their receipts in hand) is dropped here, as
+    // it was when the runtime ended: a receipt not yet answered is resent by its carrier.
+    crate::shards::stop();
     let st = store.stats();
     println!(
         "smpp-router: stopped; store: {} commits (fsyncs) for {} writes, {} receipts waiting",

@@ -27,6 +27,7 @@ pub mod receipts;
 pub mod resends;
 pub mod routing;
 pub mod server;
+pub mod shards;
 pub mod sim;
 pub mod smpp;
 pub mod store;

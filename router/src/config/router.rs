@@ -210,6 +210,8 @@ pub struct Limits {
     pub shutdown_grace: Duration,
     /// Regions whose numbering rules are compiled at start (`["all"]` for every region, ~130 MB).
     pub phone_warm_up: Vec<String>,
+    /// Threads serving SMPP connections and carrier binds, one event loop each; 0 = one per core.
+    pub threads: usize,
 }
 
 impl Default for Limits {
@@ -229,6 +231,7 @@ impl Default for Limits {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+            threads: 0,
         }
     }
 }
@@ -276,6 +279,9 @@ impl Default for Log {
     }
 }
 
+/// The most data-path threads `limits.threads` may ask for.
+pub const MAX_THREADS: usize = 256;
+
 impl RouterConfig {
     /// Parses `router.toml` text, collecting every error.
     pub fn parse(file: &Path, text: &str) -> Result<Self, Vec<Diagnostic>> {
@@ -298,6 +304,13 @@ impl RouterConfig {
         }
         if !["redb", "memory"].contains(&config.store.engine.as_str()) {
             src.error(0..0, "store.engine must be \"redb\" or \"memory\"");
+        }
+        if config.limits.threads > MAX_THREADS {
+            let at = text.find("threads").unwrap_or(0);
+            src.error(
+                at..at,
+                format!("limits.threads: at most {MAX_THREADS} (0 = one per core)"),
+            );
         }
         if !["text", "json"].contains(&config.log.format.as_str()) {
             src.error(0..0, "log.format must be \"text\" or \"json\"");
@@ -357,5 +370,17 @@ mod tests {
         let text = "[listen]\nplain = \"off\"\ntls = \"nowhere\"\n";
         let e = RouterConfig::parse(Path::new("router.toml"), text).unwrap_err();
         assert_eq!((e[0].line, e[0].column), (3, 1), "{}", e[0]);
+        let text = "[limits]\nmax_connections = 10\nthreads = 100000\n";
+        let e = RouterConfig::parse(Path::new("router.toml"), text).unwrap_err();
+        assert_eq!(e[0].line, 3, "{}", e[0]);
+        assert!(e[0].message.contains("limits.threads"), "{}", e[0]);
+    }
+
+    #[test]
+    fn threads_default_to_one_per_core() {
+        let c = RouterConfig::parse(Path::new("router.toml"), "").unwrap();
+        assert_eq!(c.limits.threads, 0);
+        let c = RouterConfig::parse(Path::new("router.toml"), "[limits]\nthreads = 3\n").unwrap();
+        assert_eq!(c.limits.threads, 3);
     }
 }

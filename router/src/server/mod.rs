@@ -19,7 +19,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
@@ -265,11 +265,26 @@ async fn accept_loop(
             continue;
         };
         let _ = sock.set_nodelay(true);
+        // The socket moves to the shard that serves the connection (its own event loop).
+        let sock = match sock.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "cannot hand the connection over; closing it");
+                continue;
+            }
+        };
         let shared = shared.clone();
         let shutdown = shutdown.clone();
         let tls = tls.clone();
-        tokio::spawn(async move {
+        crate::shards::spawn(async move {
             let _permit = permit;
+            let sock = match TcpStream::from_std(sock) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "cannot serve the connection");
+                    return;
+                }
+            };
             match tls {
                 None => connection::serve(sock, peer, shared, shutdown).await,
                 Some(acceptor) => {

@@ -58,6 +58,8 @@ pub struct SessionInfo {
 struct Entry {
     info: SessionInfo,
     tx: mpsc::Sender<DeliverJob>,
+    /// The shard the session runs on (see [`crate::shards`]).
+    shard: Option<usize>,
 }
 
 /// The registry of bound sessions.
@@ -87,9 +89,11 @@ impl Registry {
     /// Adds a bound session.
     pub fn register(&self, info: SessionInfo, tx: mpsc::Sender<DeliverJob>) {
         let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(info.system_id.clone())
-            .or_default()
-            .push(Entry { info, tx });
+        map.entry(info.system_id.clone()).or_default().push(Entry {
+            info,
+            tx,
+            shard: crate::shards::current(),
+        });
     }
 
     /// Removes a session.
@@ -120,19 +124,24 @@ impl Registry {
         self.pick(system_id, &[]).is_some()
     }
 
-    /// Round-robin over the receiving sessions, preferring those not in `tried`.
+    /// Round-robin over the receiving sessions, preferring those not in `tried`, and among
+    /// those the ones on the caller's shard (the delivery's work stays on this core).
     fn pick(&self, system_id: &str, tried: &[u64]) -> Option<(u64, mpsc::Sender<DeliverJob>)> {
         let map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         let entries = map.get(system_id)?;
+        let here = crate::shards::current();
         let receives = |e: &&Entry| e.info.mode.can_deliver() && !e.tx.is_closed();
         let fresh = |e: &&Entry| receives(e) && !tried.contains(&e.info.id);
+        let local = |e: &&Entry| here.is_some() && e.shard == here && fresh(e);
         // Counted, then taken by position: no list is built per delivery.
-        let n = entries.iter().filter(fresh).count();
-        let (pool, n): (&dyn Fn(&&Entry) -> bool, usize) = if n > 0 {
-            (&fresh, n)
-        } else {
-            (&receives, entries.iter().filter(receives).count())
-        };
+        let (pool, n): (&dyn Fn(&&Entry) -> bool, usize) =
+            match entries.iter().filter(local).count() {
+                0 => match entries.iter().filter(fresh).count() {
+                    0 => (&receives, entries.iter().filter(receives).count()),
+                    n => (&fresh, n),
+                },
+                n => (&local, n),
+            };
         if n == 0 {
             return None;
         }
@@ -179,5 +188,69 @@ impl Registry {
             }
         }
         Err(last)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::shards::Shards;
+
+    fn session(id: u64) -> SessionInfo {
+        SessionInfo {
+            id,
+            system_id: "acme".into(),
+            mode: BindMode::Transceiver,
+            peer: "127.0.0.1:1".parse().expect("addr"),
+        }
+    }
+
+    /// Runs `f` on shard `i` and returns what it gave.
+    fn on<T: Send + 'static>(
+        shards: &Shards,
+        i: usize,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        shards.spawn_on(i, async move {
+            let _ = tx.send(f());
+        });
+        rx.recv().expect("ran")
+    }
+
+    /// A delivery from a shard goes to a session on that shard; when it cannot take it (tried
+    /// already, or closed), to another; from elsewhere, in turn over all of them.
+    #[test]
+    fn deliveries_prefer_a_session_on_their_own_shard() {
+        let shards = Shards::start(2).expect("shards");
+        let registry = Arc::new(Registry::new(Duration::from_secs(5)));
+        let mut receivers = Vec::new();
+        for shard in 0..2 {
+            let (tx, rx) = mpsc::channel(16);
+            let r = registry.clone();
+            on(&shards, shard, move || {
+                r.register(session(shard as u64 + 1), tx)
+            });
+            receivers.push(rx);
+        }
+        let pick = |shard, tried: Vec<u64>| {
+            let r = registry.clone();
+            on(&shards, shard, move || r.pick("acme", &tried).map(|p| p.0))
+        };
+        for _ in 0..4 {
+            assert_eq!(pick(1, vec![]), Some(2));
+            assert_eq!(pick(0, vec![]), Some(1));
+        }
+        assert_eq!(pick(1, vec![2]), Some(1), "tried there already");
+        let mut elsewhere: Vec<_> = (0..4)
+            .map(|_| registry.pick("acme", &[]).map(|p| p.0))
+            .collect();
+        elsewhere.sort();
+        assert_eq!(elsewhere, [Some(1), Some(1), Some(2), Some(2)]);
+        receivers.pop();
+        assert_eq!(pick(1, vec![]), Some(1), "the session there closed");
+        shards.stop();
     }
 }

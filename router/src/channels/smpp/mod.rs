@@ -69,7 +69,7 @@ pub fn start(name: &str, table: &toml::Table, outbox: Arc<Outbox>) -> Result<Smp
             })
         }
     };
-    let runtime = tokio::runtime::Handle::try_current()
+    tokio::runtime::Handle::try_current()
         .map_err(|_| "an smpp channel needs the router's runtime".to_string())?;
     let (stop, stopped) = watch::channel(false);
     let inner = Arc::new(Inner {
@@ -89,7 +89,8 @@ pub fn start(name: &str, table: &toml::Table, outbox: Arc<Outbox>) -> Result<Smp
             BindStyle::TxRx => &[BindMode::Transmitter, BindMode::Receiver],
         };
         for &mode in modes {
-            runtime.spawn(keep_bound(inner.clone(), slot, mode, stopped.clone()));
+            // Bind `slot` lives on shard `slot` (modulo their count): see `pick`.
+            crate::shards::spawn_on(slot, keep_bound(inner.clone(), slot, mode, stopped.clone()));
         }
     }
     Ok(SmppChannel { inner, stop })
@@ -166,6 +167,11 @@ impl Inner {
 
     fn pick(&self, pin: Option<u64>) -> Option<EsmeHandle> {
         let n = self.slots.len();
+        if pin.is_none()
+            && let Some(handle) = self.pick_on_this_shard()
+        {
+            return Some(handle);
+        }
         let start = match pin {
             Some(k) => k as usize % n,
             None => self.rr.fetch_add(1, Ordering::Relaxed) % n,
@@ -176,6 +182,27 @@ impl Inner {
                 .ok()?
                 .as_ref()
                 .filter(|h| !h.is_closed())
+                .cloned()
+        })
+    }
+
+    /// A bind on the caller's shard that is up and has room in its window, in turn: the
+    /// message's work stays on this core. None when the shard has no such bind (a busy client
+    /// then spreads over every bind, as without shards).
+    fn pick_on_this_shard(&self) -> Option<EsmeHandle> {
+        let shards = crate::shards::count();
+        let here = crate::shards::current()?;
+        if shards < 2 {
+            return None;
+        }
+        let turn = crate::shards::turn();
+        slots_on_shard(here, shards, self.slots.len(), turn).find_map(|slot| {
+            self.slots
+                .get(slot)?
+                .lock()
+                .ok()?
+                .as_ref()
+                .filter(|h| !h.is_closed() && h.available() > 0)
                 .cloned()
         })
     }
@@ -440,6 +467,22 @@ async fn keep_bound(
     }
 }
 
+/// The bind slots on shard `here` of `shards` (slot `i` runs on shard `i % shards`) among `n`,
+/// starting with the `turn`-th of them.
+fn slots_on_shard(
+    here: usize,
+    shards: usize,
+    n: usize,
+    turn: usize,
+) -> impl Iterator<Item = usize> {
+    let local = if here < shards {
+        n.saturating_sub(here).div_ceil(shards)
+    } else {
+        0
+    };
+    (0..local).map(move |k| here + (turn + k) % local * shards)
+}
+
 /// Handles one request from the carrier; a panic fails that request only (answered
 /// `ESME_RX_T_APPN`, so the carrier resends it), not the bind.
 async fn handle_request(inner: Arc<Inner>, req: InboundRequest) {
@@ -496,6 +539,31 @@ mod tests {
             esm_class: EsmClass(0x40),
             short_message: payload.into(),
             ..Sm::default()
+        }
+    }
+
+    #[test]
+    fn slots_on_a_shard_in_turn() {
+        let on = |here, shards, n, turn| slots_on_shard(here, shards, n, turn).collect::<Vec<_>>();
+        assert_eq!(on(0, 2, 4, 0), [0, 2]);
+        assert_eq!(on(0, 2, 4, 1), [2, 0]);
+        assert_eq!(on(1, 2, 4, 0), [1, 3]);
+        assert_eq!(on(1, 2, 5, 3), [3, 1]);
+        assert_eq!(on(0, 2, 5, 0), [0, 2, 4]);
+        assert_eq!(
+            on(2, 3, 2, 0),
+            Vec::<usize>::new(),
+            "fewer binds than shards"
+        );
+        assert_eq!(on(1, 3, 2, 7), [1]);
+        assert_eq!(on(3, 2, 8, 0), Vec::<usize>::new(), "not a shard");
+        // Every slot is on exactly one shard.
+        for shards in 1..5 {
+            for n in 0..9 {
+                let mut all: Vec<_> = (0..shards).flat_map(|h| on(h, shards, n, 5)).collect();
+                all.sort();
+                assert_eq!(all, (0..n).collect::<Vec<_>>());
+            }
         }
     }
 

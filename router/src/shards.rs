@@ -1,0 +1,223 @@
+//! Thread per core for the data path. A shard is a thread running its own single-threaded tokio
+//! runtime. Each client connection and each carrier bind lives on one shard; a message goes to a
+//! carrier bind on the shard it arrived on, and a receipt to a client session on the shard it
+//! came in on, when one there can take it — so a message's work mostly stays on one core: no
+//! wake-up of another core's task, no cache lines moving between cores per message. Measured
+//! with `bench/run.sh carrier`, this took 15–20 % off the router's CPU time per message against
+//! one work-stealing runtime for everything (see the README's performance section).
+//!
+//! The router installs the shards at start ([`install`]); without them (unit tests, the tools)
+//! [`spawn`] and [`spawn_on`] run tasks on the caller's runtime.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
+
+/// A set of shard threads.
+pub struct Shards {
+    handles: Vec<Handle>,
+    next: AtomicUsize,
+    /// Each thread's stop signal and the thread, taken by [`Shards::stop`].
+    threads: Mutex<Vec<(oneshot::Sender<()>, JoinHandle<()>)>>,
+}
+
+static INSTALLED: OnceLock<Shards> = OnceLock::new();
+
+thread_local! {
+    static CURRENT: Cell<Option<usize>> = const { Cell::new(None) };
+    static TURN: Cell<usize> = const { Cell::new(0) };
+}
+
+/// How long a stopping shard waits for its blocking tasks.
+const STOP_WAIT: Duration = Duration::from_secs(1);
+
+impl Shards {
+    /// Starts `n` shard threads (at least one), named `shard-0` ….
+    pub fn start(n: usize) -> std::io::Result<Self> {
+        let n = n.max(1);
+        let mut handles = Vec::with_capacity(n);
+        let mut threads = Vec::with_capacity(n);
+        for i in 0..n {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            handles.push(runtime.handle().clone());
+            let (stop, stopped) = oneshot::channel::<()>();
+            let thread = std::thread::Builder::new()
+                .name(format!("shard-{i}"))
+                .spawn(move || {
+                    CURRENT.with(|c| c.set(Some(i)));
+                    let _ = runtime.block_on(stopped);
+                    runtime.shutdown_timeout(STOP_WAIT);
+                })?;
+            threads.push((stop, thread));
+        }
+        Ok(Self {
+            handles,
+            next: AtomicUsize::new(0),
+            threads: Mutex::new(threads),
+        })
+    }
+
+    /// How many shards there are.
+    pub fn count(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// Runs `task` on shard `i` (modulo the count).
+    pub fn spawn_on<F>(&self, i: usize, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        // A stopped shard drops the task at once.
+        drop(self.handles[i % self.handles.len()].spawn(task));
+    }
+
+    /// Runs `task` on the next shard in turn.
+    pub fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.spawn_on(self.next.fetch_add(1, Ordering::Relaxed), task);
+    }
+
+    /// Stops every shard: their tasks are dropped, and the threads joined.
+    pub fn stop(&self) {
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        for (stop, thread) in threads {
+            let _ = stop.send(());
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Makes `shards` the router's: [`spawn`] and [`spawn_on`] use them from now on. Only the first
+/// call installs; a later one gets its shards back as the error.
+pub fn install(shards: Shards) -> Result<(), Shards> {
+    INSTALLED.set(shards)
+}
+
+/// Stops the installed shards, if any (at the end of a shutdown).
+pub fn stop() {
+    if let Some(s) = INSTALLED.get() {
+        s.stop();
+    }
+}
+
+/// The shard this thread runs, if it is one.
+pub fn current() -> Option<usize> {
+    CURRENT.with(Cell::get)
+}
+
+/// A counter of this thread's own, for taking turns without sharing a cache line with the
+/// other shards.
+pub fn turn() -> usize {
+    TURN.with(|t| {
+        let n = t.get();
+        t.set(n.wrapping_add(1));
+        n
+    })
+}
+
+/// How many shards are installed (0 without).
+pub fn count() -> usize {
+    INSTALLED.get().map_or(0, Shards::count)
+}
+
+/// Runs `task` on installed shard `i` (modulo the count), or on the caller's runtime.
+pub fn spawn_on<F>(i: usize, task: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    match INSTALLED.get() {
+        Some(s) => s.spawn_on(i, task),
+        None => drop(tokio::spawn(task)),
+    }
+}
+
+/// Runs `task` on the next installed shard in turn, or on the caller's runtime.
+pub fn spawn<F>(task: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    match INSTALLED.get() {
+        Some(s) => s.spawn(task),
+        None => drop(tokio::spawn(task)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tasks run on the shard they were given, in turn when none was, with working timers and
+    /// sockets; stopping drops what is left and joins the threads.
+    #[test]
+    fn tasks_run_on_their_shard_until_stopped() {
+        let shards = Shards::start(3).expect("shards");
+        assert_eq!(shards.count(), 3);
+        assert_eq!(current(), None);
+        let (tx, rx) = std::sync::mpsc::channel();
+        for i in 0..6 {
+            let tx = tx.clone();
+            shards.spawn_on(i, async move {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                let _ = tx.send((i, current()));
+            });
+        }
+        let mut seen: Vec<_> = (0..6).map(|_| rx.recv().expect("ran")).collect();
+        seen.sort();
+        let want: Vec<_> = (0..6).map(|i| (i, Some(i % 3))).collect();
+        assert_eq!(seen, want);
+
+        let mut turns = Vec::new();
+        for _ in 0..3 {
+            let tx = tx.clone();
+            shards.spawn(async move {
+                let _ = tx.send((0, current()));
+            });
+            turns.push(rx.recv().expect("ran").1.expect("on a shard"));
+        }
+        turns.sort();
+        assert_eq!(turns, [0, 1, 2]);
+
+        // A socket opened on a shard works there.
+        let (tx_addr, rx_addr) = std::sync::mpsc::channel();
+        shards.spawn_on(1, async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let _ = tx_addr.send(listener.local_addr().expect("addr"));
+            let (mut sock, _) = listener.accept().await.expect("accept");
+            tokio::io::AsyncWriteExt::write_all(&mut sock, b"hi")
+                .await
+                .expect("write");
+        });
+        let addr = rx_addr.recv().expect("listening");
+        let mut client = std::net::TcpStream::connect(addr).expect("connect");
+        let mut got = [0u8; 2];
+        std::io::Read::read_exact(&mut client, &mut got).expect("read");
+        assert_eq!(&got, b"hi");
+
+        // A task still waiting is dropped at the stop, and so is what it holds.
+        let (held, gone) = oneshot::channel::<()>();
+        shards.spawn_on(2, async move {
+            let _held = held;
+            std::future::pending::<()>().await;
+        });
+        shards.stop();
+        assert!(gone.blocking_recv().is_err(), "the task was dropped");
+        // Later tasks are dropped at once.
+        let (held, gone) = oneshot::channel::<()>();
+        shards.spawn_on(0, async move {
+            let _held = held;
+        });
+        assert!(gone.blocking_recv().is_err());
+    }
+}
