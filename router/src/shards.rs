@@ -2,9 +2,9 @@
 //! runtime. Each client connection and each carrier bind lives on one shard; a message goes to a
 //! carrier bind on the shard it arrived on, and a receipt to a client session on the shard it
 //! came in on, when one there can take it — so a message's work mostly stays on one core: no
-//! wake-up of another core's task, no cache lines moving between cores per message. Measured
-//! with `bench/run.sh carrier`, this took 15–20 % off the router's CPU time per message against
-//! one work-stealing runtime for everything (see the README's performance section).
+//! wake-up of another core's task, no cache lines moving between cores per message. Against one
+//! work-stealing runtime for everything, `bench/run.sh carrier` measured ~10 % less router CPU
+//! per message and ~10 % more messages carried (figures in the README's performance section).
 //!
 //! The router installs the shards at start ([`install`]); without them (unit tests, the tools)
 //! [`spawn`] and [`spawn_on`] run tasks on the caller's runtime.
@@ -12,7 +12,7 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -22,6 +22,8 @@ use tokio::sync::oneshot;
 /// A set of shard threads.
 pub struct Shards {
     handles: Vec<Handle>,
+    /// Tasks given by [`Shards::spawn`] still running, per shard.
+    live: Vec<Arc<AtomicUsize>>,
     next: AtomicUsize,
     /// Each thread's stop signal and the thread, taken by [`Shards::stop`].
     threads: Mutex<Vec<(oneshot::Sender<()>, JoinHandle<()>)>>,
@@ -59,6 +61,7 @@ impl Shards {
             threads.push((stop, thread));
         }
         Ok(Self {
+            live: (0..n).map(|_| Arc::default()).collect(),
             handles,
             next: AtomicUsize::new(0),
             threads: Mutex::new(threads),
@@ -79,12 +82,23 @@ impl Shards {
         drop(self.handles[i % self.handles.len()].spawn(task));
     }
 
-    /// Runs `task` on the next shard in turn.
+    /// Runs `task` on the shard with the fewest tasks given this way still running (the next in
+    /// turn among equals): a long-lived client connection goes where there are fewest.
     pub fn spawn<F>(&self, task: F)
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        self.spawn_on(self.next.fetch_add(1, Ordering::Relaxed), task);
+        let n = self.handles.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let i = (0..n)
+            .map(|k| (start + k) % n)
+            .min_by_key(|&i| self.live[i].load(Ordering::Relaxed))
+            .unwrap_or(0);
+        let live = Live::new(self.live[i].clone());
+        self.spawn_on(i, async move {
+            let _live = live;
+            task.await;
+        });
     }
 
     /// Stops every shard: their tasks are dropped, and the threads joined.
@@ -94,6 +108,22 @@ impl Shards {
             let _ = stop.send(());
             let _ = thread.join();
         }
+    }
+}
+
+/// Counts a task as running on its shard until dropped.
+struct Live(Arc<AtomicUsize>);
+
+impl Live {
+    fn new(count: Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -141,7 +171,8 @@ where
     }
 }
 
-/// Runs `task` on the next installed shard in turn, or on the caller's runtime.
+/// Runs `task` on the installed shard with the fewest tasks given this way (see
+/// [`Shards::spawn`]), or on the caller's runtime.
 pub fn spawn<F>(task: F)
 where
     F: Future<Output = ()> + Send + 'static,
@@ -186,6 +217,33 @@ mod tests {
         }
         turns.sort();
         assert_eq!(turns, [0, 1, 2]);
+
+        // Long-lived tasks: the next goes to the shard with the fewest.
+        let mut hold = Vec::new();
+        let mut placed = Vec::new();
+        for _ in 0..3 {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let (release, released) = oneshot::channel::<()>();
+            shards.spawn(async move {
+                let _ = tx.send(current());
+                let _ = released.await;
+            });
+            placed.push(rx.recv().expect("ran").expect("on a shard"));
+            hold.push(release);
+        }
+        let freed = placed[1];
+        let _ = hold.remove(1).send(());
+        std::thread::sleep(Duration::from_millis(50));
+        let (tx, rx) = std::sync::mpsc::channel();
+        shards.spawn(async move {
+            let _ = tx.send(current());
+            std::future::pending::<()>().await;
+        });
+        assert_eq!(
+            rx.recv().expect("ran"),
+            Some(freed),
+            "the shard with fewest"
+        );
 
         // A socket opened on a shard works there.
         let (tx_addr, rx_addr) = std::sync::mpsc::channel();

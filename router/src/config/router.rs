@@ -306,7 +306,7 @@ impl RouterConfig {
             src.error(0..0, "store.engine must be \"redb\" or \"memory\"");
         }
         if config.limits.threads > MAX_THREADS {
-            let at = text.find("threads").unwrap_or(0);
+            let at = text.find("\nthreads").map_or(0, |i| i + 1);
             src.error(
                 at..at,
                 format!("limits.threads: at most {MAX_THREADS} (0 = one per core)"),

@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -60,6 +60,36 @@ struct Entry {
     tx: mpsc::Sender<DeliverJob>,
     /// The shard the session runs on (see [`crate::shards`]).
     shard: Option<usize>,
+    /// Deliveries handed to it and not yet answered.
+    outstanding: Arc<AtomicUsize>,
+}
+
+/// A session on the caller's shard is preferred while fewer deliveries than this wait on it; a
+/// client slow to answer then gets its share, not every receipt coming in on its thread.
+const LOCAL_OUTSTANDING: usize = 64;
+
+/// Counts a delivery as outstanding on its session until dropped (answered, failed or
+/// abandoned).
+struct Outstanding(Arc<AtomicUsize>);
+
+impl Outstanding {
+    fn new(count: Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Outstanding {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The session a delivery goes to.
+struct Picked {
+    id: u64,
+    tx: mpsc::Sender<DeliverJob>,
+    outstanding: Arc<AtomicUsize>,
 }
 
 /// The registry of bound sessions.
@@ -93,6 +123,7 @@ impl Registry {
             info,
             tx,
             shard: crate::shards::current(),
+            outstanding: Arc::default(),
         });
     }
 
@@ -125,14 +156,20 @@ impl Registry {
     }
 
     /// Round-robin over the receiving sessions, preferring those not in `tried`, and among
-    /// those the ones on the caller's shard (the delivery's work stays on this core).
-    fn pick(&self, system_id: &str, tried: &[u64]) -> Option<(u64, mpsc::Sender<DeliverJob>)> {
+    /// those the ones on the caller's shard that keep up (the delivery's work stays on this
+    /// core).
+    fn pick(&self, system_id: &str, tried: &[u64]) -> Option<Picked> {
         let map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         let entries = map.get(system_id)?;
         let here = crate::shards::current();
         let receives = |e: &&Entry| e.info.mode.can_deliver() && !e.tx.is_closed();
         let fresh = |e: &&Entry| receives(e) && !tried.contains(&e.info.id);
-        let local = |e: &&Entry| here.is_some() && e.shard == here && fresh(e);
+        let local = |e: &&Entry| {
+            here.is_some()
+                && e.shard == here
+                && e.outstanding.load(Ordering::Relaxed) < LOCAL_OUTSTANDING
+                && fresh(e)
+        };
         // Counted, then taken by position: no list is built per delivery.
         let (pool, n): (&dyn Fn(&&Entry) -> bool, usize) =
             match entries.iter().filter(local).count() {
@@ -152,7 +189,11 @@ impl Registry {
             .filter(pool)
             .nth(i)
             .or_else(|| entries.iter().find(receives))?;
-        Some((e.info.id, e.tx.clone()))
+        Some(Picked {
+            id: e.info.id,
+            tx: e.tx.clone(),
+            outstanding: e.outstanding.clone(),
+        })
     }
 
     /// Delivers `sm` to one of the account's receiving sessions, trying others on failure.
@@ -160,10 +201,16 @@ impl Registry {
         let mut last = DeliverError::NotBound;
         let mut tried = [0; ATTEMPTS];
         for attempt in 0..ATTEMPTS {
-            let Some((id, tx)) = self.pick(system_id, &tried[..attempt]) else {
+            let Some(Picked {
+                id,
+                tx,
+                outstanding,
+            }) = self.pick(system_id, &tried[..attempt])
+            else {
                 return Err(last);
             };
             tried[attempt] = id;
+            let _outstanding = Outstanding::new(outstanding);
             let (done, rx) = oneshot::channel();
             if tx
                 .send(DeliverJob {
@@ -193,8 +240,6 @@ impl Registry {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use crate::shards::Shards;
 
@@ -237,7 +282,7 @@ mod tests {
         }
         let pick = |shard, tried: Vec<u64>| {
             let r = registry.clone();
-            on(&shards, shard, move || r.pick("acme", &tried).map(|p| p.0))
+            on(&shards, shard, move || r.pick("acme", &tried).map(|p| p.id))
         };
         for _ in 0..4 {
             assert_eq!(pick(1, vec![]), Some(2));
@@ -245,10 +290,24 @@ mod tests {
         }
         assert_eq!(pick(1, vec![2]), Some(1), "tried there already");
         let mut elsewhere: Vec<_> = (0..4)
-            .map(|_| registry.pick("acme", &[]).map(|p| p.0))
+            .map(|_| registry.pick("acme", &[]).map(|p| p.id))
             .collect();
         elsewhere.sort();
         assert_eq!(elsewhere, [Some(1), Some(1), Some(2), Some(2)]);
+        // A session there with many deliveries unanswered gets only its turn.
+        let busy: Vec<_> = (0..LOCAL_OUTSTANDING)
+            .map(|_| {
+                let r = registry.clone();
+                on(&shards, 1, move || {
+                    Outstanding::new(r.pick("acme", &[]).expect("a session").outstanding)
+                })
+            })
+            .collect();
+        let mut turns: Vec<_> = (0..4).map(|_| pick(1, vec![])).collect();
+        turns.sort();
+        assert_eq!(turns, [Some(1), Some(1), Some(2), Some(2)], "busy: in turn");
+        drop(busy);
+        assert_eq!(pick(1, vec![]), Some(2), "answered: back to its own");
         receivers.pop();
         assert_eq!(pick(1, vec![]), Some(1), "the session there closed");
         shards.stop();

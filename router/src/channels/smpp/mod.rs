@@ -80,6 +80,9 @@ pub fn start(name: &str, table: &toml::Table, outbox: Arc<Outbox>) -> Result<Smp
         epoch: Instant::now(),
         next_slot_at: Mutex::new(Instant::now()),
         tls,
+        // The channels' binds are dealt out over the shards one after another, so that the
+        // first binds of several channels do not all share the first shard.
+        first_shard: NEXT_SHARD.fetch_add(settings.binds, Ordering::Relaxed),
         settings,
         outbox,
     });
@@ -89,8 +92,11 @@ pub fn start(name: &str, table: &toml::Table, outbox: Arc<Outbox>) -> Result<Smp
             BindStyle::TxRx => &[BindMode::Transmitter, BindMode::Receiver],
         };
         for &mode in modes {
-            // Bind `slot` lives on shard `slot` (modulo their count): see `pick`.
-            crate::shards::spawn_on(slot, keep_bound(inner.clone(), slot, mode, stopped.clone()));
+            // Bind `slot` lives on shard `first_shard + slot` (modulo their count): see `pick`.
+            crate::shards::spawn_on(
+                inner.first_shard.wrapping_add(slot),
+                keep_bound(inner.clone(), slot, mode, stopped.clone()),
+            );
         }
     }
     Ok(SmppChannel { inner, stop })
@@ -125,7 +131,12 @@ struct Inner {
     /// The TPS limit: the earliest time the next submit may go.
     next_slot_at: Mutex<Instant>,
     outbox: Arc<Outbox>,
+    /// Bind slot `s` runs on shard `first_shard + s` (modulo their count).
+    first_shard: usize,
 }
+
+/// Where the next channel's first bind goes (see [`crate::shards`]).
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
 
 impl Channel for SmppChannel {
     fn name(&self) -> &str {
@@ -196,7 +207,9 @@ impl Inner {
             return None;
         }
         let turn = crate::shards::turn();
-        slots_on_shard(here, shards, self.slots.len(), turn).find_map(|slot| {
+        // The slots here are those of shard `here - first_shard` if the channel started at 0.
+        let relative = (here + shards - self.first_shard % shards) % shards;
+        slots_on_shard(relative, shards, self.slots.len(), turn).find_map(|slot| {
             self.slots
                 .get(slot)?
                 .lock()
