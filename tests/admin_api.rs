@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use smpp_router::sim::otpblue::{self, Knobs};
-use smpp_router_e2e::{account, count, free_port, scratch_dir, smpplib, wait_listening};
+use smpp_router::smpp::pdu::{Bind, Command as SmppCommand, Pdu};
+use smpp_router_e2e::{Raw, account, count, free_port, scratch_dir, smpplib, wait_listening};
 
 /// One HTTP/1.1 request; returns the status code and the body.
 fn http(port: u16, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
@@ -123,11 +124,26 @@ async fn quick_start_path_with_the_admin_interface() {
     assert_eq!(count(&out[1], 0) + count(&out[2], 0), 2, "{out:?}");
     assert_eq!(out[3]["receipts"], 2, "{out:?}");
 
-    // Sessions while the client is still bound would need a long-lived client; the plan has
-    // ended, so the session list is empty again — check the shape.
+    // A session still bound: listed with its account, mode and the thread serving it.
+    let mut raw = Raw::connect(addr).await;
+    let bind = Bind {
+        system_id: "demo".into(),
+        password: "demo".into(),
+        interface_version: 0x34,
+        ..Bind::default()
+    };
+    raw.send(&SmppCommand::new(1, Pdu::BindTransceiver(bind)))
+        .await;
+    let resp = raw.recv().await.expect("bind_transceiver_resp");
+    assert!(resp.status.is_ok(), "{resp:?}");
     let (status, body) = http(admin, "GET", "/sessions", Some(TOKEN));
     assert_eq!(status, 200);
-    assert!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["sessions"].is_array());
+    let listed: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let session = &listed["sessions"][0];
+    assert_eq!(session["system_id"], "demo", "{listed}");
+    assert_eq!(session["mode"], "trx", "{listed}");
+    assert!(session["thread"].is_u64(), "{listed}");
+    let thread = session["thread"].as_u64().unwrap();
 
     // Metrics moved.
     let (_, metrics) = http(admin, "GET", "/metrics", Some(TOKEN));
@@ -139,11 +155,27 @@ async fn quick_start_path_with_the_admin_interface() {
         "smpp_router_channel_receipts_total{channel=\"carrier\"} 1",
         "smpp_router_message_seconds_count{route=\"otp\"} 2",
         "smpp_router_reloads_total{outcome=\"ok\"} 1",
-        "smpp_router_binds_total{account=\"demo\",status=\"0x00000000\"} 1",
+        "smpp_router_binds_total{account=\"demo\",status=\"0x00000000\"} 2",
     ] {
         assert!(metrics.contains(needle), "missing {needle}\n{metrics}");
     }
     assert!(!metrics.contains("482910"), "no OTP code in metrics");
+    // The bound session's connection is counted on its thread, and it is the only one.
+    let per_thread: Vec<(u64, u64)> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("smpp_router_thread_connections{thread=\""))
+        .map(|l| {
+            let (t, n) = l.split_once("\"} ").unwrap();
+            (t.parse().unwrap(), n.parse().unwrap())
+        })
+        .collect();
+    assert!(per_thread.contains(&(thread, 1)), "{per_thread:?}");
+    assert_eq!(
+        per_thread.iter().map(|p| p.1).sum::<u64>(),
+        1,
+        "{per_thread:?}"
+    );
+    drop(raw);
     // The carrier's message: its record waits for the carrier-id index, or is in it already.
     let unindexed = metrics
         .lines()

@@ -202,7 +202,7 @@ impl Admin {
             .sessions()
             .into_iter()
             .map(|s| {
-                json!({"id": s.id, "system_id": s.system_id, "mode": s.mode.as_str(), "peer": s.peer.to_string()})
+                json!({"id": s.id, "system_id": s.system_id, "mode": s.mode.as_str(), "peer": s.peer.to_string(), "thread": s.thread})
             })
             .collect();
         json_reply(StatusCode::OK, &json!({"sessions": sessions}))
@@ -306,6 +306,18 @@ impl Admin {
             "Message records not yet in the store's carrier-id index (kept in memory meanwhile).",
         );
         let _ = writeln!(out, "smpp_router_store_unindexed {}", st.unindexed);
+        metric_header(
+            &mut out,
+            "smpp_router_thread_connections",
+            "gauge",
+            "Client connections on each data-path thread (limits.threads).",
+        );
+        for (thread, n) in crate::shards::connections().into_iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "smpp_router_thread_connections{{thread=\"{thread}\"}} {n}"
+            );
+        }
         out
     }
 }

@@ -155,6 +155,13 @@ pub fn turn() -> usize {
     })
 }
 
+/// Tasks given by [`spawn`] (client connections) running on each installed shard.
+pub fn connections() -> Vec<usize> {
+    INSTALLED.get().map_or_else(Vec::new, |s| {
+        s.live.iter().map(|l| l.load(Ordering::Relaxed)).collect()
+    })
+}
+
 /// How many shards are installed (0 without).
 pub fn count() -> usize {
     INSTALLED.get().map_or(0, Shards::count)

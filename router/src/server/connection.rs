@@ -353,6 +353,7 @@ impl Conn {
             system_id: account.system_id.clone(),
             mode,
             peer: self.peer,
+            thread: crate::shards::current(),
         };
         shared.registry.register(info, self.deliver_tx.clone());
         tracing::info!(session = self.id, peer = %self.peer, system_id = %account.system_id, mode = mode.as_str(), version = format_args!("{:#x}", self.session.interface_version()), "bound");

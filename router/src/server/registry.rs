@@ -53,13 +53,13 @@ pub struct SessionInfo {
     pub mode: BindMode,
     /// Peer address.
     pub peer: SocketAddr,
+    /// The data-path thread serving it (`limits.threads`; none outside the router's threads).
+    pub thread: Option<usize>,
 }
 
 struct Entry {
     info: SessionInfo,
     tx: mpsc::Sender<DeliverJob>,
-    /// The shard the session runs on (see [`crate::shards`]).
-    shard: Option<usize>,
     /// Deliveries handed to it and not yet answered.
     outstanding: Arc<AtomicUsize>,
 }
@@ -122,7 +122,6 @@ impl Registry {
         map.entry(info.system_id.clone()).or_default().push(Entry {
             info,
             tx,
-            shard: crate::shards::current(),
             outstanding: Arc::default(),
         });
     }
@@ -166,7 +165,7 @@ impl Registry {
         let fresh = |e: &&Entry| receives(e) && !tried.contains(&e.info.id);
         let local = |e: &&Entry| {
             here.is_some()
-                && e.shard == here
+                && e.info.thread == here
                 && e.outstanding.load(Ordering::Relaxed) < LOCAL_OUTSTANDING
                 && fresh(e)
         };
@@ -249,6 +248,7 @@ mod tests {
             system_id: "acme".into(),
             mode: BindMode::Transceiver,
             peer: "127.0.0.1:1".parse().expect("addr"),
+            thread: crate::shards::current(),
         }
     }
 
