@@ -29,6 +29,9 @@ use super::MessageRecord;
 /// receipts up to ~6 s after their message; at 1,000 msg/s, four minutes.
 pub const DEFAULT_CAPACITY: usize = 262_144;
 
+/// The most records the maps are sized for at the start (larger capacities grow as they fill).
+const PRESIZE_LIMIT: usize = 1 << 20;
+
 /// The newest records by (channel, carrier id).
 pub struct Recent {
     inner: Mutex<Inner>,
@@ -89,8 +92,16 @@ struct Inner {
 impl Recent {
     /// Keeps `capacity` records (at least one), and those not yet in the file's index on top.
     pub fn new(capacity: usize) -> Self {
+        // Sized for the capacity at once (up to a limit): growing a map of this size rehashes
+        // everything under the lock, a pause of milliseconds for every lookup, several times
+        // over while a fresh router fills it.
+        let presize = capacity.min(PRESIZE_LIMIT);
         Self {
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner {
+                by_key: ByHash::with_capacity_and_hasher(presize, BuildHasherDefault::default()),
+                order: VecDeque::with_capacity(presize),
+                seq: 0,
+            }),
             capacity: capacity.max(1),
             indexed: Arc::new(AtomicU64::new(0)),
             hasher: RandomState::new(),
