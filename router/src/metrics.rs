@@ -522,6 +522,18 @@ pub fn esc(s: &str) -> String {
 mod tests {
     use super::*;
 
+    /// An attempt `channel` accepted.
+    fn accepted_by(channel: &str) -> AttemptRecord {
+        AttemptRecord {
+            channel: channel.into(),
+            outcome: Some(Attempt::Accepted {
+                channel_id: "1".into(),
+                final_state: None,
+            }),
+            latency: Duration::ZERO,
+        }
+    }
+
     #[test]
     fn renders_counters_and_histograms() {
         let m = Metrics::default();
@@ -531,14 +543,7 @@ mod tests {
                 outcome: Some(Attempt::Refused(crate::smpp::CommandStatus::RSUBMITFAIL)),
                 latency: Duration::ZERO,
             },
-            AttemptRecord {
-                channel: "carrier".into(),
-                outcome: Some(Attempt::Accepted {
-                    channel_id: "1".into(),
-                    final_state: None,
-                }),
-                latency: Duration::ZERO,
-            },
+            accepted_by("carrier"),
         ];
         m.message(
             "acme",
@@ -592,14 +597,7 @@ mod tests {
         let m = std::sync::Arc::new(Metrics::default());
         let shards = crate::shards::Shards::start(3).expect("shards");
         fn count(m: &Metrics) {
-            let attempt = [AttemptRecord {
-                channel: "carrier".into(),
-                outcome: Some(Attempt::Accepted {
-                    channel_id: "1".into(),
-                    final_state: None,
-                }),
-                latency: Duration::ZERO,
-            }];
+            let attempt = [accepted_by("carrier")];
             m.message(
                 "acme",
                 "sms",

@@ -94,7 +94,7 @@ impl Shards {
             .map(|k| (start + k) % n)
             .min_by_key(|&i| self.live[i].load(Ordering::Relaxed))
             .unwrap_or(0);
-        let live = Live::new(self.live[i].clone());
+        let live = Held::new(self.live[i].clone());
         self.spawn_on(i, async move {
             let _live = live;
             task.await;
@@ -111,17 +111,19 @@ impl Shards {
     }
 }
 
-/// Counts a task as running on its shard until dropped.
-struct Live(Arc<AtomicUsize>);
+/// Holds one in a shared count while alive (a task running on a shard, a delivery waiting on
+/// a session).
+pub struct Held(Arc<AtomicUsize>);
 
-impl Live {
-    fn new(count: Arc<AtomicUsize>) -> Self {
+impl Held {
+    /// Adds one to `count`, until dropped.
+    pub fn new(count: Arc<AtomicUsize>) -> Self {
         count.fetch_add(1, Ordering::Relaxed);
         Self(count)
     }
 }
 
-impl Drop for Live {
+impl Drop for Held {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }

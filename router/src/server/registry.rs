@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::shards::Held;
+
 use crate::smpp::CommandStatus;
 use crate::smpp::pdu::Sm;
 use crate::smpp::session::BindMode;
@@ -67,23 +69,6 @@ struct Entry {
 /// A session on the caller's shard is preferred while fewer deliveries than this wait on it; a
 /// client slow to answer then gets its share, not every receipt coming in on its thread.
 const LOCAL_OUTSTANDING: usize = 64;
-
-/// Counts a delivery as outstanding on its session until dropped (answered, failed or
-/// abandoned).
-struct Outstanding(Arc<AtomicUsize>);
-
-impl Outstanding {
-    fn new(count: Arc<AtomicUsize>) -> Self {
-        count.fetch_add(1, Ordering::Relaxed);
-        Self(count)
-    }
-}
-
-impl Drop for Outstanding {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
 
 /// The session a delivery goes to.
 struct Picked {
@@ -209,7 +194,7 @@ impl Registry {
                 return Err(last);
             };
             tried[attempt] = id;
-            let _outstanding = Outstanding::new(outstanding);
+            let _outstanding = Held::new(outstanding);
             let (done, rx) = oneshot::channel();
             if tx
                 .send(DeliverJob {
@@ -299,7 +284,7 @@ mod tests {
             .map(|_| {
                 let r = registry.clone();
                 on(&shards, 1, move || {
-                    Outstanding::new(r.pick("acme", &[]).expect("a session").outstanding)
+                    Held::new(r.pick("acme", &[]).expect("a session").outstanding)
                 })
             })
             .collect();
