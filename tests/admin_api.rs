@@ -136,9 +136,24 @@ async fn quick_start_path_with_the_admin_interface() {
         .await;
     let resp = raw.recv().await.expect("bind_transceiver_resp");
     assert!(resp.status.is_ok(), "{resp:?}");
-    let (status, body) = http(admin, "GET", "/sessions", Some(TOKEN));
-    assert_eq!(status, 200);
-    let listed: serde_json::Value = serde_json::from_str(&body).unwrap();
+    // The plan's own session ends a moment after its client left: wait until only this one is
+    // listed and counted.
+    let t0 = Instant::now();
+    let (listed, metrics) = loop {
+        let (status, body) = http(admin, "GET", "/sessions", Some(TOKEN));
+        assert_eq!(status, 200);
+        let listed: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let (_, metrics) = http(admin, "GET", "/metrics", Some(TOKEN));
+        let open: u64 = per_thread(&metrics).iter().map(|p| p.1).sum();
+        if listed["sessions"].as_array().map_or(0, Vec::len) == 1 && open == 1 {
+            break (listed, metrics);
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "only the bound session is left: {listed}\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let session = &listed["sessions"][0];
     assert_eq!(session["system_id"], "demo", "{listed}");
     assert_eq!(session["mode"], "trx", "{listed}");
@@ -146,7 +161,6 @@ async fn quick_start_path_with_the_admin_interface() {
     let thread = session["thread"].as_u64().unwrap();
 
     // Metrics moved.
-    let (_, metrics) = http(admin, "GET", "/metrics", Some(TOKEN));
     for needle in [
         "smpp_router_messages_total{account=\"demo\",route=\"otp\",channel=\"imessage\",status=\"0x00000000\"} 1",
         "smpp_router_messages_total{account=\"demo\",route=\"otp\",channel=\"carrier\",status=\"0x00000000\"} 1",
@@ -160,21 +174,9 @@ async fn quick_start_path_with_the_admin_interface() {
         assert!(metrics.contains(needle), "missing {needle}\n{metrics}");
     }
     assert!(!metrics.contains("482910"), "no OTP code in metrics");
-    // The bound session's connection is counted on its thread, and it is the only one.
-    let per_thread: Vec<(u64, u64)> = metrics
-        .lines()
-        .filter_map(|l| l.strip_prefix("smpp_router_thread_connections{thread=\""))
-        .map(|l| {
-            let (t, n) = l.split_once("\"} ").unwrap();
-            (t.parse().unwrap(), n.parse().unwrap())
-        })
-        .collect();
+    // The bound session's connection is counted on its thread.
+    let per_thread = per_thread(&metrics);
     assert!(per_thread.contains(&(thread, 1)), "{per_thread:?}");
-    assert_eq!(
-        per_thread.iter().map(|p| p.1).sum::<u64>(),
-        1,
-        "{per_thread:?}"
-    );
     drop(raw);
     // The carrier's message: its record waits for the carrier-id index, or is in it already.
     let unindexed = metrics
@@ -208,4 +210,16 @@ async fn quick_start_path_with_the_admin_interface() {
     let (status, body) = http(admin, "POST", "/reload", Some(TOKEN));
     assert_eq!(status, 200, "{body}");
     assert_eq!(http(admin, "GET", "/nowhere", Some(TOKEN)).0, 404);
+}
+
+/// `smpp_router_thread_connections`: (thread, connections) for each data-path thread.
+fn per_thread(metrics: &str) -> Vec<(u64, u64)> {
+    metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("smpp_router_thread_connections{thread=\""))
+        .map(|l| {
+            let (t, n) = l.split_once("\"} ").unwrap();
+            (t.parse().unwrap(), n.parse().unwrap())
+        })
+        .collect()
 }

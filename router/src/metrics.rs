@@ -110,7 +110,7 @@ struct Inner {
 }
 
 impl Inner {
-    /// Adds another slot's counts (gauges: its value, when it has one).
+    /// Adds another slot's counts (gauges are only ever in the first slot: its value).
     fn add(&mut self, o: &Inner) {
         add_map(&mut self.messages, &o.messages, &|a, b| {
             add_map(a, b, &|a, b| add_map(a, b, &|a, b| add_map(a, b, &add_u64)))
@@ -180,6 +180,14 @@ impl Metrics {
     fn with(&self, f: impl FnOnce(&mut Inner)) {
         let slot = crate::shards::current().map_or(0, |i| 1 + i % (SLOTS - 1));
         if let Ok(mut inner) = self.slots[slot].lock() {
+            f(&mut inner);
+        }
+    }
+
+    /// For gauges: always the first slot, whatever the thread, so that the last value set is
+    /// the one shown (set rarely; never on the per-message path).
+    fn with_gauges(&self, f: impl FnOnce(&mut Inner)) {
+        if let Ok(mut inner) = self.slots[0].lock() {
             f(&mut inner);
         }
     }
@@ -262,7 +270,7 @@ impl Metrics {
 
     /// A plugin channel's health, as last polled (false also when disabled after a panic).
     pub fn plugin_up(&self, channel: &str, up: bool) {
-        self.with(|m| bump(&mut m.plugin_up, channel, |v| *v = u8::from(up)));
+        self.with_gauges(|m| bump(&mut m.plugin_up, channel, |v| *v = u8::from(up)));
     }
 
     /// Something went wrong at a plugin's boundary: `panic`, `timeout`, `at_capacity`,
@@ -277,7 +285,7 @@ impl Metrics {
 
     /// A metric a plugin reported: a gauge set, or a counter added to.
     pub fn plugin_metric(&self, channel: &str, name: &str, gauge: bool, value: f64) {
-        self.with(|m| {
+        self.with_gauges(|m| {
             bump(&mut m.plugin_metrics, channel, |by_name| {
                 bump(by_name, name, |slot| {
                     slot.0 = gauge;
@@ -625,6 +633,15 @@ mod tests {
             });
             rx.recv().expect("counted");
         }
+        // A gauge set on a data-path thread and later elsewhere shows the later value.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let on_shard = m.clone();
+        shards.spawn_on(2, async move {
+            on_shard.plugin_up("hook", false);
+            on_shard.plugin_metric("hook", "queue", true, 100.0);
+            let _ = tx.send(());
+        });
+        rx.recv().expect("set");
         shards.stop();
         m.plugin_up("hook", true);
         m.plugin_metric("hook", "queue", true, 7.0);

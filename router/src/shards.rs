@@ -242,7 +242,14 @@ mod tests {
         }
         let freed = placed[1];
         let _ = hold.remove(1).send(());
-        std::thread::sleep(Duration::from_millis(50));
+        let t0 = std::time::Instant::now();
+        while shards.live[freed].load(Ordering::Relaxed) > 0 {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "the released task ends"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let (tx, rx) = std::sync::mpsc::channel();
         shards.spawn(async move {
             let _ = tx.send(current());

@@ -279,6 +279,24 @@ impl Default for Log {
     }
 }
 
+/// Where the line setting `key` starts in `text` (`key = …` or `limits.key = …`), for an
+/// error's position; the start of the file when there is none.
+fn key_offset(text: &str, key: &str) -> usize {
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim_start();
+        let rest = t.strip_prefix("limits.").unwrap_or(t);
+        if rest
+            .strip_prefix(key)
+            .is_some_and(|r| r.trim_start().starts_with('='))
+        {
+            return at + (line.len() - t.len());
+        }
+        at += line.len();
+    }
+    0
+}
+
 /// The most data-path threads `limits.threads` may ask for.
 pub const MAX_THREADS: usize = 256;
 
@@ -306,7 +324,7 @@ impl RouterConfig {
             src.error(0..0, "store.engine must be \"redb\" or \"memory\"");
         }
         if config.limits.threads > MAX_THREADS {
-            let at = text.find("\nthreads").map_or(0, |i| i + 1);
+            let at = key_offset(text, "threads");
             src.error(
                 at..at,
                 format!("limits.threads: at most {MAX_THREADS} (0 = one per core)"),
@@ -374,6 +392,9 @@ mod tests {
         let e = RouterConfig::parse(Path::new("router.toml"), text).unwrap_err();
         assert_eq!(e[0].line, 3, "{}", e[0]);
         assert!(e[0].message.contains("limits.threads"), "{}", e[0]);
+        let text = "# threads: see the README\n[limits]\n  threads = 999\n";
+        let e = RouterConfig::parse(Path::new("router.toml"), text).unwrap_err();
+        assert_eq!((e[0].line, e[0].column), (3, 3), "{}", e[0]);
     }
 
     #[test]
