@@ -156,9 +156,10 @@ async fn receipts_cross_threads_to_their_own_account() {
     }
     assert_eq!(stats.submits(), 4000, "the carrier got each message once");
 
-    // A clean stop with the threads: the process exits by itself.
+    // A clean stop with the threads: the carrier binds unbind, and the process exits by itself.
     let pid = router.0.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     let status = router.0.wait().unwrap();
     assert!(status.success(), "the router stops cleanly: {status:?}");
+    assert_eq!(stats.unbinds(), 4, "every carrier bind unbound");
 }

@@ -149,8 +149,15 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
             .max(Duration::from_secs(1)),
     )
     .await;
-    // What is left on the data path (carrier binds, their receipts in hand) is dropped here, as
-    // it was when the runtime ended: a receipt not yet answered is resent by its carrier.
+    // The carrier binds unbind (a receipt they still hold is stored and answered first, or
+    // resent by its carrier at the next bind).
+    let left = grace
+        .saturating_sub(started.elapsed())
+        .max(Duration::from_secs(1));
+    if !router.stop_channels(left).await {
+        tracing::warn!("shutdown grace over; closing carrier binds without unbind");
+    }
+    // What is left on the data path is dropped here.
     crate::shards::stop();
     let st = store.stats();
     println!(

@@ -66,4 +66,12 @@ pub trait Channel: Send + Sync + 'static {
     }
     /// One attempt to hand over `message`.
     fn submit(&self, message: &Message) -> AttemptFuture;
+    /// Ends the channel's sessions cleanly for a shutdown (an SMPP carrier's binds send
+    /// `unbind`); resolves once they have ended. Nothing is sent through it afterwards.
+    fn stop(&self) -> StopFuture {
+        Box::pin(std::future::ready(()))
+    }
 }
+
+/// The future of [`Channel::stop`].
+pub type StopFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;

@@ -12,6 +12,6 @@ pub mod table;
 pub mod test_channel;
 pub mod watch;
 
-pub use channel::{Attempt, AttemptFuture, Channel, Message};
+pub use channel::{Attempt, AttemptFuture, Channel, Message, StopFuture};
 pub use engine::{AttemptRecord, Verdict};
 pub use policy::{Action, FinalStatus, Policy, Then};

@@ -86,6 +86,16 @@ impl Router {
         self.table.load_full()
     }
 
+    /// Stops the channels in service for a shutdown (an SMPP carrier's binds unbind), waiting
+    /// up to `within`; whether they all ended in time.
+    pub async fn stop_channels(&self, within: Duration) -> bool {
+        let table = self.table();
+        let stopping: Vec<_> = table.channels.values().map(|c| c.stop()).collect();
+        tokio::time::timeout(within, futures_util::future::join_all(stopping))
+            .await
+            .is_ok()
+    }
+
     /// The outcome of the last reload.
     pub fn status(&self) -> ReloadStatus {
         self.status.lock().map(|s| s.clone()).unwrap_or_default()

@@ -29,14 +29,14 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 pub use settings::{BindStyle, Settings};
 
 use crate::esme::{self, EsmeEvent, EsmeHandle, InboundRequest, TlsClientSettings};
 use crate::outbox::Outbox;
-use crate::routing::{Attempt, AttemptFuture, Channel, Message};
+use crate::routing::{Attempt, AttemptFuture, Channel, Message, StopFuture};
 use crate::smpp::CommandStatus;
 use crate::smpp::pdu::{Pdu, Sm};
 use crate::smpp::receipt;
@@ -72,6 +72,8 @@ pub fn start(name: &str, table: &toml::Table, outbox: Arc<Outbox>) -> Result<Smp
     tokio::runtime::Handle::try_current()
         .map_err(|_| "an smpp channel needs the router's runtime".to_string())?;
     let (stop, stopped) = watch::channel(false);
+    // Each bind task holds a sender: the receiver ends once every one of them has.
+    let (alive, done) = mpsc::channel::<()>(1);
     let inner = Arc::new(Inner {
         name: name.to_string(),
         slots: (0..settings.binds).map(|_| Mutex::new(None)).collect(),
@@ -95,11 +97,15 @@ pub fn start(name: &str, table: &toml::Table, outbox: Arc<Outbox>) -> Result<Smp
             // Bind `slot` lives on shard `first_shard + slot` (modulo their count): see `pick`.
             crate::shards::spawn_on(
                 inner.first_shard.wrapping_add(slot),
-                keep_bound(inner.clone(), slot, mode, stopped.clone()),
+                keep_bound(inner.clone(), slot, mode, stopped.clone(), alive.clone()),
             );
         }
     }
-    Ok(SmppChannel { inner, stop })
+    Ok(SmppChannel {
+        inner,
+        stop,
+        done: Mutex::new(Some(done)),
+    })
 }
 
 /// Validates settings without connecting (for `smpp-router check`).
@@ -111,6 +117,8 @@ pub fn check(table: &toml::Table) -> Result<(), String> {
 pub struct SmppChannel {
     inner: Arc<Inner>,
     stop: watch::Sender<bool>,
+    /// Ends once every bind task has (see [`Channel::stop`]).
+    done: Mutex<Option<mpsc::Receiver<()>>>,
 }
 
 impl Drop for SmppChannel {
@@ -157,6 +165,16 @@ impl Channel for SmppChannel {
         let pin = concat_key(&message.sm);
         let id = message.id.clone();
         Box::pin(async move { inner.send(sm, pin, &id).await })
+    }
+
+    fn stop(&self) -> StopFuture {
+        let _ = self.stop.send(true);
+        let done = self.done.lock().ok().and_then(|mut d| d.take());
+        Box::pin(async move {
+            if let Some(mut done) = done {
+                while done.recv().await.is_some() {}
+            }
+        })
     }
 }
 
@@ -411,6 +429,7 @@ async fn keep_bound(
     slot: usize,
     mode: BindMode,
     mut stop: watch::Receiver<bool>,
+    alive: mpsc::Sender<()>,
 ) {
     let s = &inner.settings;
     let mut backoff = s.reconnect_min;
@@ -454,7 +473,11 @@ async fn keep_bound(
                 // Requests still in hand finish on their own: a receipt being stored is kept
                 // (its answer may no longer reach the carrier, which then resends it).
                 if !handling.is_empty() {
-                    tokio::spawn(async move { while handling.next().await.is_some() {} });
+                    let alive = alive.clone();
+                    tokio::spawn(async move {
+                        let _alive = alive;
+                        while handling.next().await.is_some() {}
+                    });
                 }
                 if mode.can_submit()
                     && let Some(cell) = inner.slots.get(slot)

@@ -246,7 +246,12 @@ impl Conn {
                 sequence_number,
             } => self.on_deliver_answer(now, sequence_number, false),
             // No new deliver_sm after an unbind; those in flight may still be answered.
-            Event::Unbound { .. } => self.leave_receivers(),
+            Event::Unbound { by_peer } => {
+                if by_peer {
+                    Stats::count(&self.stats().unbinds);
+                }
+                self.leave_receivers();
+            }
             Event::Closed(reason) => {
                 tracing::debug!(conn = self.id, ?reason, "stand-in carrier: session closed");
             }
