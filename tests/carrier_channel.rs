@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use smpp_router::sim::carrier::{self, IdFormat, Knobs};
+use smpp_router::sim::carrier::{self, IdFormat, Knobs, ReceiptForm};
 use smpp_router::sim::otpblue;
 use smpp_router_e2e::{LiveRouter, account, assert_receipts, count, scratch_dir, smpplib};
 
@@ -90,6 +90,30 @@ async fn trx_bind_submits_and_relays_receipts_with_the_router_id() {
     assert_eq!(count(&sent, 0), 5, "{sent:?}");
     assert_receipts(&sent, &receipts, 5, "DELIVRD");
     assert_eq!(stats.submits(), 5);
+}
+
+/// Carriers that put a receipt's id only in its text, or the whole text in `message_payload`:
+/// the router finds the id there and rewrites it there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_with_the_id_only_in_the_text_or_in_message_payload_are_relayed() {
+    for form in [ReceiptForm::Text, ReceiptForm::Payload] {
+        let (addr, _stats) = start_carrier(Knobs {
+            receipt_form: form,
+            ..Knobs::default()
+        })
+        .await;
+        let live = router_via_carrier(addr, "").await;
+        let (sent, receipts) = submit_with_receipts(live.plain, 3, "14155551234").await;
+        assert_eq!(count(&sent, 0), 3, "{form:?}: {sent:?}");
+        assert_receipts(&sent, &receipts, 3, "DELIVRD");
+        for r in receipts["items"].as_array().unwrap() {
+            assert_eq!(
+                r["in_payload"],
+                form == ReceiptForm::Payload,
+                "{form:?}: the text stays where the carrier put it: {r:?}"
+            );
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

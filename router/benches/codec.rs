@@ -235,7 +235,7 @@ fn codec(c: &mut Criterion) {
     group.bench_function("rewrite_id", |b| {
         b.iter(|| {
             black_box(smpp_router::smpp::receipt::rewrite_id(
-                black_box(&text),
+                black_box(text.as_bytes()),
                 "7312458712345678901",
             ))
         })

@@ -153,7 +153,7 @@ pub fn stored(sm: &Sm) -> bool {
     if !sm.esm_class.is_receipt() {
         return false;
     }
-    let text = String::from_utf8_lossy(&sm.short_message);
+    let text = String::from_utf8_lossy(sm.payload());
     let id = match sm.tlvs.receipted_message_id() {
         Some(id) => String::from_utf8_lossy(id).into_owned(),
         None => match receipt::parse(&text).id {

@@ -41,9 +41,18 @@ class Runner:
         self.c.set_message_sent_handler(lambda pdu: self.responses.append((pdu.status, pdu.message_id)))
 
     def on_deliver(self, pdu):
+        # The text is in short_message, or in message_payload when short_message is empty; the
+        # id in receipted_message_id, or only in the text.
+        text = pdu.short_message or getattr(pdu, "message_payload", None) or b""
+        text = text.decode("latin-1") if isinstance(text, bytes) else text
+        rid = pdu.receipted_message_id
+        rid = rid.decode("latin-1") if isinstance(rid, bytes) else rid
+        if not rid and text.startswith("id:"):
+            rid = text[3:].split(" ", 1)[0]
         self.receipts.append({
-            "id": (pdu.receipted_message_id or b"").decode("latin-1") if isinstance(pdu.receipted_message_id, bytes) else pdu.receipted_message_id,
-            "text": pdu.short_message.decode("latin-1") if pdu.short_message else "",
+            "id": rid,
+            "in_payload": not pdu.short_message,
+            "text": text,
             "esm_class": pdu.esm_class,
             "source": pdu.source_addr.decode("latin-1") if isinstance(pdu.source_addr, bytes) else pdu.source_addr,
         })

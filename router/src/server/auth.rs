@@ -134,6 +134,12 @@ impl BindGuard {
             .ok()
             .and_then(|id| accounts.get(id))
             .cloned();
+        // An address outside the account's allowlist is refused before the password is looked
+        // at: its answer must not tell a right password from a wrong one.
+        if account.as_ref().is_some_and(|a| !a.ip_allowed(ip)) {
+            self.record_failure(ip, now);
+            return Err(CommandStatus::RBINDFAIL);
+        }
         if let Some(a) = account.as_ref().filter(|a| self.remembered(a, password)) {
             return self.admit(a.clone(), mode, ip);
         }

@@ -353,7 +353,8 @@ impl Inner {
     /// Maps a carrier receipt to its message and keeps it for the client; the error is the
     /// status to answer the carrier with.
     async fn relay_receipt(&self, sm: Sm) -> Result<(), CommandStatus> {
-        let text = String::from_utf8_lossy(&sm.short_message).into_owned();
+        // The text is in short_message, or in message_payload when short_message is empty.
+        let text = String::from_utf8_lossy(sm.payload()).into_owned();
         let carrier_id = sm
             .tlvs
             .receipted_message_id()
@@ -407,10 +408,15 @@ impl Inner {
             v.push(0);
             tlvs.set(tag::RECEIPTED_MESSAGE_ID, &v);
         }
-        out.tlvs = tlvs.build();
-        if let Some(rewritten) = receipt::rewrite_id(&text, &record.router_id) {
-            out.short_message = rewritten.into_bytes().into();
+        let rewritten = receipt::rewrite_id(out.payload(), &record.router_id);
+        match rewritten {
+            Some(text) if out.short_message.is_empty() => {
+                tlvs.set(tag::MESSAGE_PAYLOAD, &text);
+            }
+            Some(text) => out.short_message = text.into(),
+            None => {}
         }
+        out.tlvs = tlvs.build();
         crate::answers::gate().wait(&record.router_id).await;
         let pushed = self.outbox.push(&record.account, out).await;
         crate::resends::handed_on(&record.router_id, state, pushed.is_ok());

@@ -52,6 +52,18 @@ pub enum IdFormat {
     Random,
 }
 
+/// Where a receipt's fields go.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReceiptForm {
+    /// The text in `short_message`, with the `receipted_message_id` and `message_state` TLVs.
+    #[default]
+    Tlv,
+    /// The text in `short_message` and no TLVs: the id is only in the text.
+    Text,
+    /// The text in `message_payload` (`short_message` empty) and no other TLV.
+    Payload,
+}
+
 /// What the stand-in does.
 #[derive(Clone, Debug)]
 pub struct Knobs {
@@ -68,6 +80,8 @@ pub struct Knobs {
     pub interface_version: u8,
     /// How message ids look.
     pub id_format: IdFormat,
+    /// Where a receipt's fields go.
+    pub receipt_form: ReceiptForm,
     /// Delay between the `submit_sm_resp` and the receipt.
     pub receipt_delay: Latency,
     /// Share of messages whose receipt says `UNDELIV` (the rest `DELIVRD`), 0.0–1.0.
@@ -112,6 +126,7 @@ impl Default for Knobs {
             mc_system_id: "sim-carrier".into(),
             interface_version: interface_version::V34,
             id_format: IdFormat::Hex,
+            receipt_form: ReceiptForm::Tlv,
             receipt_delay: Latency::default(),
             undeliv_share: 0.0,
             tps: 0,
@@ -288,6 +303,10 @@ pub struct CarrierArgs {
     /// How message ids look.
     #[arg(long, value_enum, default_value_t = IdFormat::Hex)]
     pub id_format: IdFormat,
+    /// Where a receipt's fields go: tlv (text plus receipted_message_id and message_state),
+    /// text (the text alone), payload (the text alone, in message_payload).
+    #[arg(long, value_enum, default_value_t = ReceiptForm::Tlv)]
+    pub receipt_form: ReceiptForm,
     /// Delay before a receipt: fixed ("2s") or a uniform range ("500ms..3s").
     #[arg(long, default_value = "0ms")]
     pub receipt_delay: Latency,
@@ -355,6 +374,7 @@ impl CarrierArgs {
             mc_system_id: self.mc_system_id.clone(),
             interface_version: self.interface_version,
             id_format: self.id_format,
+            receipt_form: self.receipt_form,
             receipt_delay: self.receipt_delay,
             undeliv_share: self.undeliv_share,
             tps: self.tps,

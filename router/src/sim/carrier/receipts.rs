@@ -1,12 +1,13 @@
-//! The `deliver_sm`s the stand-in sends: delivery receipts in the common text format with the
-//! `receipted_message_id` and `message_state` TLVs, and mobile-originated messages.
+//! The `deliver_sm`s the stand-in sends: delivery receipts in the common text format, with the
+//! `receipted_message_id` and `message_state` TLVs or without ([`ReceiptForm`]), and
+//! mobile-originated messages.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use super::IdFormat;
 use super::hub::{Item, Kind};
+use super::{IdFormat, ReceiptForm};
 use crate::smpp::pdu::{Pdu, Sm};
 use crate::smpp::receipt::{ReceiptDate, ReceiptFields};
 use crate::smpp::tlv::{TlvsBuilder, tag};
@@ -61,13 +62,13 @@ pub(super) fn unix_now() -> u64 {
 }
 
 /// The `deliver_sm` for `item`.
-pub(super) fn deliver_sm(item: &Item, format: IdFormat) -> Pdu {
+pub(super) fn deliver_sm(item: &Item, format: IdFormat, form: ReceiptForm) -> Pdu {
     match &item.kind {
         Kind::Receipt {
             id,
             submitted,
             state,
-        } => receipt(item, *id, *submitted, *state, format),
+        } => receipt(item, *id, *submitted, *state, format, form),
         Kind::Mo { text } => Pdu::DeliverSm(Sm {
             source: item.source.clone(),
             dest: item.dest.clone(),
@@ -77,30 +78,49 @@ pub(super) fn deliver_sm(item: &Item, format: IdFormat) -> Pdu {
     }
 }
 
-fn receipt(item: &Item, id: u64, submitted: u64, state: MessageState, format: IdFormat) -> Pdu {
+fn receipt(
+    item: &Item,
+    id: u64,
+    submitted: u64,
+    state: MessageState,
+    format: IdFormat,
+    form: ReceiptForm,
+) -> Pdu {
     let mut buf = IdBuf::default();
     let id = format_id(id, format, &mut buf);
     let delivered = state == MessageState::DELIVERED;
-    let text = ReceiptFields {
-        id,
-        submitted: 1,
-        delivered: u32::from(delivered),
-        submit_date: ReceiptDate::from_unix(submitted),
-        done_date: ReceiptDate::from_unix(unix_now()),
-        state,
-        err: if delivered { "000" } else { "001" },
-        text: "",
-    }
-    .to_text();
-    let tlvs = TlvsBuilder::new()
-        .push_cstr(tag::RECEIPTED_MESSAGE_ID, id.as_bytes())
-        .push_u8(tag::MESSAGE_STATE, state.0)
-        .build();
+    let text = Bytes::from(
+        ReceiptFields {
+            id,
+            submitted: 1,
+            delivered: u32::from(delivered),
+            submit_date: ReceiptDate::from_unix(submitted),
+            done_date: ReceiptDate::from_unix(unix_now()),
+            state,
+            err: if delivered { "000" } else { "001" },
+            text: "",
+        }
+        .to_text(),
+    );
+    let (short_message, tlvs) = match form {
+        ReceiptForm::Tlv => (
+            text,
+            TlvsBuilder::new()
+                .push_cstr(tag::RECEIPTED_MESSAGE_ID, id.as_bytes())
+                .push_u8(tag::MESSAGE_STATE, state.0)
+                .build(),
+        ),
+        ReceiptForm::Text => (text, Default::default()),
+        ReceiptForm::Payload => (
+            Bytes::new(),
+            TlvsBuilder::new().push(tag::MESSAGE_PAYLOAD, &text).build(),
+        ),
+    };
     Pdu::DeliverSm(Sm {
         source: item.source.clone(),
         dest: item.dest.clone(),
         esm_class: EsmClass(EsmClass::MC_DELIVERY_RECEIPT),
-        short_message: Bytes::from(text),
+        short_message,
         tlvs,
         ..Sm::default()
     })

@@ -229,13 +229,23 @@ pub fn looks_like_receipt(text: &str) -> bool {
 }
 
 /// Replaces the value of the first `id:` label before `text:` with `new_id`, leaving every other
-/// byte unchanged; an empty value gets `new_id` right after the label. `None` without the label.
-pub fn rewrite_id(text: &str, new_id: &str) -> Option<String> {
-    let (a, b) = Layout::of(text).token(text, L_ID)?;
-    let mut out = String::with_capacity(text.len() + new_id.len());
-    out.push_str(text.get(..a)?);
-    out.push_str(new_id);
-    out.push_str(text.get(b..)?);
+/// byte unchanged — also bytes that are not UTF-8 (a Latin-1 `text:`); an empty value gets
+/// `new_id` right after the label. `None` without the label.
+pub fn rewrite_id(text: &[u8], new_id: &str) -> Option<Vec<u8>> {
+    // The labels are ASCII: any other byte stands in as one `?`, which keeps the offsets.
+    let ascii: Cow<'_, str> = match std::str::from_utf8(text) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => Cow::Owned(
+            text.iter()
+                .map(|&b| if b.is_ascii() { char::from(b) } else { '?' })
+                .collect(),
+        ),
+    };
+    let (a, b) = Layout::of(&ascii).token(&ascii, L_ID)?;
+    let mut out = Vec::with_capacity(text.len() + new_id.len());
+    out.extend_from_slice(text.get(..a)?);
+    out.extend_from_slice(new_id.as_bytes());
+    out.extend_from_slice(text.get(b..)?);
     Some(out)
 }
 

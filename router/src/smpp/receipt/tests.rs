@@ -348,30 +348,50 @@ fn format_then_parse_round_trips() {
     assert_eq!(r.text, Some("Your code is 123456."));
 }
 
+/// [`rewrite_id`] on a text that is UTF-8, its result as text.
+fn rw(text: &str, new_id: &str) -> Option<String> {
+    rewrite_id(text.as_bytes(), new_id).map(|out| String::from_utf8(out).unwrap())
+}
+
+#[test]
+fn rewrite_id_keeps_bytes_that_are_not_utf8() {
+    // A Latin-1 `text:` (é = 0xE9, ü = 0xFC) comes back byte for byte.
+    let text = b"id:77 sub:001 dlvrd:001 stat:DELIVRD err:000 text:Caf\xe9 M\xfcller";
+    assert_eq!(
+        rewrite_id(text, "R-9").unwrap(),
+        b"id:R-9 sub:001 dlvrd:001 stat:DELIVRD err:000 text:Caf\xe9 M\xfcller"
+    );
+    // A byte that is not ASCII before the id does not shift it.
+    assert_eq!(
+        rewrite_id(b"\xff id:5 stat:X", "6").unwrap(),
+        b"\xff id:6 stat:X"
+    );
+}
+
 #[test]
 fn rewrite_id_keeps_everything_else() {
-    let out = rewrite_id(SEED, "R-1").unwrap();
+    let out = rw(SEED, "R-1").unwrap();
     assert_eq!(out, SEED.replacen("abc-123", "R-1", 1));
 
     let odd = "  ID:  0870928761\tsub:001 stat:DELIVRD err:000 Text:id:666 msg";
     assert_eq!(
-        rewrite_id(odd, "99").unwrap(),
+        rw(odd, "99").unwrap(),
         "  ID:  99\tsub:001 stat:DELIVRD err:000 Text:id:666 msg"
     );
     // Only the first id label before text: is touched; user text with `id:` is not.
     assert_eq!(
-        rewrite_id("stat:DELIVRD id:5 text:id:5", "6").unwrap(),
+        rw("stat:DELIVRD id:5 text:id:5", "6").unwrap(),
         "stat:DELIVRD id:6 text:id:5"
     );
     // An empty value gets the id right after the label.
-    assert_eq!(rewrite_id("id: sub:001", "7").unwrap(), "id:7 sub:001");
-    assert_eq!(rewrite_id("id:", "7").unwrap(), "id:7");
-    assert_eq!(rewrite_id("stat:DELIVRD text:id:5", "6"), None);
-    assert_eq!(rewrite_id("", "6"), None);
+    assert_eq!(rw("id: sub:001", "7").unwrap(), "id:7 sub:001");
+    assert_eq!(rw("id:", "7").unwrap(), "id:7");
+    assert_eq!(rw("stat:DELIVRD text:id:5", "6"), None);
+    assert_eq!(rw("", "6"), None);
     // Bytes outside the id, escape bytes and non-ASCII included, stay identical.
     let t = "id:é1 stat:DELIVRD err:0000 text:H\x1bello ✓";
     assert_eq!(
-        rewrite_id(t, "X").unwrap(),
+        rw(t, "X").unwrap(),
         "id:X stat:DELIVRD err:0000 text:H\x1bello ✓"
     );
 }
@@ -428,7 +448,7 @@ proptest! {
     fn parse_and_rewrite_never_panic(s in "\\PC{0,120}", id in "\\PC{0,10}") {
         let _ = parse(&s);
         let _ = looks_like_receipt(&s);
-        let _ = rewrite_id(&s, &id);
+        let _ = rw(&s, &id);
         let _ = Receipt::from_parts(Some(&s), Some(&id), Some(9), Some(s.as_bytes()));
     }
 
@@ -448,7 +468,7 @@ proptest! {
     ) {
         let s = parts.join(" ");
         let r = parse(&s);
-        if let Some(out) = rewrite_id(&s, &id) {
+        if let Some(out) = rw(&s, &id) {
             // The rewrite changes only the id: parsing it back gives the new id (when non-empty)
             // and the same text and state.
             let back = parse(&out);

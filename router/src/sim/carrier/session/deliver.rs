@@ -84,7 +84,7 @@ impl Conn {
     }
 
     fn send(&mut self, now: Instant, item: Item) {
-        let pdu = deliver_sm(&item, self.knobs().id_format);
+        let pdu = deliver_sm(&item, self.knobs().id_format, self.knobs().receipt_form);
         let receipt = matches!(item.kind, Kind::Receipt { .. });
         match self.s.send(now, pdu) {
             Ok(seq) => {
