@@ -180,31 +180,45 @@ async fn no_imessage_fails_over_to_the_carrier_and_its_receipt_comes_back() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn receipts_wait_in_the_store_for_a_client_that_is_away() {
-    let (addr, stats) = start_carrier(Knobs::default()).await;
-    let live = router_via_carrier(addr, "").await;
-    // A transmitter sends and leaves before the receipts come.
+/// A transmitter sends `n` messages and leaves before their receipts come: they wait in the
+/// store. Returns once the router has taken all `n` from the carrier.
+async fn receipts_for_a_client_that_is_away(
+    live: &LiveRouter,
+    stats: &carrier::Stats,
+    n: usize,
+) -> Value {
     let out = smpplib(
         live.plain,
         false,
         json!([
             {"op": "bind", "mode": "tx", "system_id": "acme", "password": "pw"},
-            {"op": "submit", "count": 4, "window": 4, "registered_delivery": 1, "text": "hi"},
+            {"op": "submit", "count": n, "window": n, "registered_delivery": 1, "text": "hi"},
             {"op": "unbind"},
         ]),
     )
     .await;
-    assert_eq!(count(&out[1], 0), 4, "{out:?}");
+    assert_eq!(count(&out[1], 0), n as u64, "{out:?}");
     let t0 = Instant::now();
-    while stats.receipts_acked() < 4 {
+    while stats.receipts_acked() < n as u64 {
         assert!(
             t0.elapsed() < Duration::from_secs(5),
             "the router took the receipts"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(live.store.stats().queue_depth, 4, "kept for the client");
+    assert_eq!(
+        live.store.stats().queue_depth,
+        n as u64,
+        "kept for the client"
+    );
+    out[1].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_wait_in_the_store_for_a_client_that_is_away() {
+    let (addr, stats) = start_carrier(Knobs::default()).await;
+    let live = router_via_carrier(addr, "").await;
+    receipts_for_a_client_that_is_away(&live, &stats, 4).await;
     // The client binds a receiver later and gets all four.
     let later = smpplib(
         live.plain,
@@ -434,4 +448,84 @@ async fn a_slow_client_gets_its_receipt_once() {
     }
     assert_eq!(live.store.stats().queue_depth, 0, "the stored copy removed");
     assert_eq!(stats.receipts_acked(), 1);
+}
+
+/// Stored receipts and a client that refuses some: `ESME_RX_T_APPN` keeps that one for a later
+/// attempt without holding up the others; `ESME_RX_P_APPN` (or `ESME_RX_R_APPN`) means "never":
+/// it leaves the store and does not come again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_the_client_refuses_does_not_hold_up_the_others() {
+    use smpp_router::smpp::pdu::{Bind, Command, Pdu};
+    use smpp_router::smpp::{CommandId, CommandStatus};
+    use smpp_router_e2e::Raw;
+
+    let (addr, stats) = start_carrier(Knobs::default()).await;
+    let live = router_via_carrier(addr, "").await;
+    let sent = receipts_for_a_client_that_is_away(&live, &stats, 4).await;
+    let ids = smpp_router_e2e::sent_ids(&sent);
+    let mut raw = Raw::connect(live.plain).await;
+    let bind = Bind {
+        system_id: "acme".into(),
+        password: "pw".into(),
+        interface_version: 0x34,
+        ..Bind::default()
+    };
+    raw.send(&Command::new(1, Pdu::BindReceiver(bind))).await;
+    assert_eq!(raw.recv().await.unwrap().status, CommandStatus::ROK);
+    // Answers the next receipt with `status`; its router id.
+    async fn answer(raw: &mut Raw, status: CommandStatus) -> String {
+        loop {
+            let cmd = tokio::time::timeout(Duration::from_secs(5), raw.recv())
+                .await
+                .expect("a receipt in time")
+                .expect("the session is open");
+            if cmd.command_id() == CommandId::ENQUIRE_LINK {
+                raw.send(&Command::new(cmd.sequence_number, Pdu::EnquireLinkResp))
+                    .await;
+                continue;
+            }
+            let Pdu::DeliverSm(sm) = &cmd.pdu else {
+                panic!("expected a receipt, got {cmd:?}")
+            };
+            let text = String::from_utf8_lossy(&sm.short_message).into_owned();
+            raw.send(&Command {
+                status,
+                sequence_number: cmd.sequence_number,
+                pdu: Pdu::DeliverSmResp(Default::default()),
+            })
+            .await;
+            return text[3..].split(' ').next().unwrap().to_string();
+        }
+    }
+    let later = answer(&mut raw, CommandStatus::RX_T_APPN).await;
+    let never = answer(&mut raw, CommandStatus::RX_P_APPN).await;
+    let mut taken = vec![
+        answer(&mut raw, CommandStatus::ROK).await,
+        answer(&mut raw, CommandStatus::ROK).await,
+    ];
+    // The one refused for now comes again at a later sweep; the one refused for good does not.
+    taken.push(answer(&mut raw, CommandStatus::ROK).await);
+    assert_eq!(taken[2], later, "the receipt refused for now comes again");
+    let mut all = taken.clone();
+    all.push(never.clone());
+    all.sort();
+    let mut expected: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+    expected.sort();
+    assert_eq!(
+        all, expected,
+        "each receipt offered, none twice but the one refused for now"
+    );
+    let again = tokio::time::timeout(Duration::from_millis(2500), raw.recv()).await;
+    if let Ok(Some(cmd)) = again {
+        assert_ne!(
+            cmd.command_id(),
+            CommandId::DELIVER_SM,
+            "a receipt came again: {cmd:?}"
+        );
+    }
+    assert_eq!(
+        live.store.stats().queue_depth,
+        0,
+        "nothing left in the store"
+    );
 }

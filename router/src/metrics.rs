@@ -465,7 +465,7 @@ impl Metrics {
             &mut lines,
             "smpp_router_deliveries_total",
             "counter",
-            "Receipts and MO to clients: direct (acknowledged at once), stored, direct_late (acknowledged after it was stored), or from_store.",
+            "Receipts and MO to clients: direct (acknowledged at once), stored, direct_late (acknowledged after it was stored), from_store, or refused (the client answered ESME_RX_P_APPN or ESME_RX_R_APPN: not offered again).",
         );
         for (channel, v) in &m.plugin_up {
             lines.push(format!(

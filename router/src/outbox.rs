@@ -17,7 +17,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 
 use crate::receipts::unix_now;
-use crate::server::Shared;
+use crate::server::{DeliverError, Shared};
 use crate::smpp::pdu::{Command, Pdu, Sm};
 use crate::store::{Store, StoreError};
 
@@ -33,6 +33,8 @@ const DIRECT_WAIT: Duration = Duration::from_millis(250);
 const MAX_LATE: usize = 4096;
 /// Deliveries taken from the store per account per sweep.
 const BATCH: usize = 256;
+/// Deliveries refused for now ([`Sent::Refused`]) after which a drain stops until the next sweep.
+const MAX_REFUSED: usize = 64;
 /// How many of the newest stored deliveries [`Outbox::remember_stored`] reads at start: more than
 /// carriers keep unanswered in flight (a window per bind).
 const REMEMBER_AT_START: usize = 65_536;
@@ -107,14 +109,14 @@ impl Outbox {
             && server.registry.can_receive(account)
         {
             let (to, copy) = (account.to_string(), sm.clone());
-            let mut delivery =
-                Box::pin(async move { server.registry.deliver(&to, copy).await.is_ok() });
+            let mut delivery = Box::pin(async move { server.registry.deliver(&to, copy).await });
             match tokio::time::timeout(DIRECT_WAIT, &mut delivery).await {
-                Ok(true) => {
+                Ok(Ok(())) => {
                     crate::metrics::global().delivery(account, "direct");
                     return Ok(());
                 }
-                Ok(false) => {}
+                Ok(r) if refused_for_good(account, None, &r) => return Ok(()),
+                Ok(_) => {}
                 Err(_) => {
                     let slot = Late::take(self);
                     if slot.0.is_some() {
@@ -137,21 +139,28 @@ impl Outbox {
         let account = account.to_string();
         tokio::spawn(async move {
             let late = match on_its_way {
-                Some((delivery, _slot)) => delivery.await,
-                None => false,
+                Some((delivery, _slot)) => Some(delivery.await),
+                None => None,
             };
             if !claimed {
                 // The sweeper took it between its commit and here: it delivers it.
                 return;
             }
+            let late = match late {
+                Some(Ok(())) => {
+                    crate::metrics::global().delivery(&account, "direct_late");
+                    true
+                }
+                Some(r) => refused_for_good(&account, Some(key), &r),
+                None => false,
+            };
             let delivered = if late {
-                crate::metrics::global().delivery(&account, "direct_late");
                 if let Err(e) = me.store.dequeue(key).await {
                     tracing::error!(%account, error = %e, "store: cannot remove a delivered receipt; it may be sent again");
                 }
                 true
             } else {
-                me.deliver_one(&account, key, sm).await
+                me.deliver_one(&account, key, sm).await == Sent::Done
             };
             me.release(key);
             if !delivered {
@@ -208,23 +217,32 @@ impl Outbox {
         }
     }
 
-    /// Tries one delivery; true when the client acknowledged it (and it left the store).
-    async fn deliver_one(&self, account: &str, key: u64, sm: Sm) -> bool {
+    /// Tries one delivery of stored item `key`; it leaves the store when the client acknowledged
+    /// it, or refused it for good.
+    async fn deliver_one(&self, account: &str, key: u64, sm: Sm) -> Sent {
         let Some(server) = self.server.get().and_then(Weak::upgrade) else {
-            return false;
+            return Sent::Failed;
         };
-        match server.registry.deliver(account, sm).await {
-            Ok(()) => {
+        let r = server.registry.deliver(account, sm).await;
+        if r.is_ok() || refused_for_good(account, Some(key), &r) {
+            if r.is_ok() {
                 crate::metrics::global().delivery(account, "from_store");
-                if let Err(e) = self.store.dequeue(key).await {
-                    tracing::error!(%account, error = %e, "store: cannot remove a delivered receipt; it may be sent again");
-                }
-                true
+            }
+            if let Err(e) = self.store.dequeue(key).await {
+                tracing::error!(%account, error = %e, "store: cannot remove a delivered receipt; it may be sent again");
+            }
+            return Sent::Done;
+        }
+        match r {
+            Err(DeliverError::Refused(status)) => {
+                tracing::debug!(%account, key, %status, "the client refused a receipt for now; kept for a later attempt");
+                Sent::Refused
             }
             Err(e) => {
                 tracing::debug!(%account, reason = %e, "receipt kept for a later attempt");
-                false
+                Sent::Failed
             }
+            Ok(()) => Sent::Done,
         }
     }
 
@@ -266,25 +284,29 @@ impl Outbox {
         }
     }
 
-    /// Delivers the account's stored items in order; true when none is left.
+    /// Delivers the account's stored items in order; true when none is left. An item the
+    /// client refuses for now (`ESME_RX_T_APPN` and the like) stays for the next sweep without
+    /// holding up the ones behind it; after [`MAX_REFUSED`] of them the drain stops until then.
     async fn drain(&self, account: &str) -> bool {
+        let mut refused: HashSet<u64> = HashSet::new();
         loop {
-            let batch = match self.store.pending(account, unix_now(), BATCH) {
+            // The items refused in this drain are still at the head: read past them.
+            let limit = BATCH + refused.len();
+            let batch = match self.store.pending(account, unix_now(), limit) {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::error!(%account, error = %e, "store: cannot read pending receipts");
                     return false;
                 }
             };
-            if batch.is_empty() {
-                return true;
-            }
-            let full = batch.len() == BATCH;
-            let mut skipped = 0;
+            let full = batch.len() == limit;
+            let mut progress = false;
             for item in batch {
+                if refused.contains(&item.key) {
+                    continue;
+                }
                 if !self.claim(item.key) {
                     // Its own delivery is under way; it comes back here if that fails.
-                    skipped += 1;
                     continue;
                 }
                 // The batch was read a while ago: a delivery that finished meanwhile removed it.
@@ -296,21 +318,53 @@ impl Outbox {
                     tracing::error!(%account, key = item.key, "store: an unreadable receipt is dropped");
                     let _ = self.store.dequeue(item.key).await;
                     self.release(item.key);
+                    progress = true;
                     continue;
                 };
-                let delivered = self.deliver_one(account, item.key, sm).await;
+                let sent = self.deliver_one(account, item.key, sm).await;
                 self.release(item.key);
-                if !delivered {
-                    return false;
+                match sent {
+                    Sent::Done => progress = true,
+                    Sent::Refused => {
+                        refused.insert(item.key);
+                        if refused.len() >= MAX_REFUSED {
+                            return false;
+                        }
+                    }
+                    Sent::Failed => return false,
                 }
             }
             if !full {
-                return true;
+                return refused.is_empty();
             }
-            if skipped == BATCH {
-                return false; // Nothing but held items: look again at the next sweep.
+            if !progress {
+                return false; // Nothing but held or refused items: look again at the next sweep.
             }
         }
+    }
+}
+
+/// What became of one delivery from the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sent {
+    /// Acknowledged, or refused for good: it left the store.
+    Done,
+    /// Refused for now: it stays, and the account's other items go on.
+    Refused,
+    /// No session took it (none bound, it closed, no answer): it stays, and so do the others.
+    Failed,
+}
+
+/// Whether `r` is a refusal for good (see [`DeliverError::is_final`]); logs it, since the receipt
+/// is then dropped: the client said it will never take it.
+fn refused_for_good(account: &str, key: Option<u64>, r: &Result<(), DeliverError>) -> bool {
+    match r {
+        Err(e @ DeliverError::Refused(status)) if e.is_final() => {
+            tracing::warn!(%account, ?key, %status, "the client refused a receipt for good; it is not offered again");
+            crate::metrics::global().delivery(account, "refused");
+            true
+        }
+        _ => false,
     }
 }
 

@@ -44,6 +44,17 @@ pub enum DeliverError {
     Refused(CommandStatus),
 }
 
+impl DeliverError {
+    /// Whether the client said it will never take this delivery: `ESME_RX_P_APPN` (stop
+    /// retrying) or `ESME_RX_R_APPN` (it rejects the message). Offering it again is pointless.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Self::Refused(CommandStatus::RX_P_APPN | CommandStatus::RX_R_APPN)
+        )
+    }
+}
+
 /// A bound session as the registry knows it.
 #[derive(Clone, Debug)]
 pub struct SessionInfo {
@@ -180,7 +191,8 @@ impl Registry {
         })
     }
 
-    /// Delivers `sm` to one of the account's receiving sessions, trying others on failure.
+    /// Delivers `sm` to one of the account's receiving sessions, trying others on failure (a
+    /// session that timed out or closed may be tried again; one that refused it is not).
     pub async fn deliver(&self, system_id: &str, sm: Sm) -> Result<(), DeliverError> {
         let mut last = DeliverError::NotBound;
         let mut tried = [0; ATTEMPTS];
@@ -193,6 +205,11 @@ impl Registry {
             else {
                 return Err(last);
             };
+            // A session that answered with an error status has answered: it is not asked again
+            // (another session of the account may be).
+            if matches!(last, DeliverError::Refused(_)) && tried[..attempt].contains(&id) {
+                return Err(last);
+            }
             tried[attempt] = id;
             let _outstanding = Held::new(outstanding);
             let (done, rx) = oneshot::channel();
@@ -212,7 +229,12 @@ impl Registry {
             let wait = self.response_timeout + Duration::from_secs(5);
             match tokio::time::timeout(wait, rx).await {
                 Ok(Ok(Ok(status))) if status.is_ok() => return Ok(()),
-                Ok(Ok(Ok(status))) => last = DeliverError::Refused(status),
+                Ok(Ok(Ok(status))) => {
+                    last = DeliverError::Refused(status);
+                    if last.is_final() {
+                        return Err(last);
+                    }
+                }
                 Ok(Ok(Err(e))) => last = e,
                 Ok(Err(_)) => last = DeliverError::Closed,
                 Err(_) => last = DeliverError::Timeout,
