@@ -190,9 +190,16 @@ async fn submit_statuses_follow_the_seed() {
             {"op": "submit", "count": 1, "to": "4470090012"},
             {"op": "submit", "count": 1, "from": "TwelveCharsX"},
             {"op": "submit", "count": 1, "text": "x".repeat(200)},
+            {"op": "submit", "count": 1, "validity_period": "2503151430"},
+            {"op": "submit", "count": 1, "schedule_delivery_time": "251315143000004+"},
+            {"op": "submit", "count": 1, "validity_period": "000001120000000R",
+             "schedule_delivery_time": "250315143000004+"},
         ]),
     )
     .await;
+    assert_eq!(count(&out[5], 0x62), 1, "a 10-character validity: {out:?}");
+    assert_eq!(count(&out[6], 0x61), 1, "month 13: {out:?}");
+    assert_eq!(count(&out[7], 0), 1, "times in the format: {out:?}");
     assert_eq!(count(&out[1], 0x0B), 1, "short number: {out:?}");
     assert_eq!(count(&out[2], 0x0B), 1, "invalid number: {out:?}");
     assert_eq!(

@@ -116,7 +116,8 @@ class Runner:
                 pdu = smpplib.smpp.make_pdu(
                     "submit_sm", client=self.c, source_addr_ton=ton, source_addr=src,
                     dest_addr_ton=1, dest_addr_npi=1, destination_addr=to,
-                    short_message=text, registered_delivery=s.get("registered_delivery", 0))
+                    short_message=text, registered_delivery=s.get("registered_delivery", 0),
+                    **{k: s[k] for k in ("validity_period", "schedule_delivery_time") if k in s})
                 self.c.send_pdu(pdu)
                 sent += 1
             self.read()

@@ -1,10 +1,11 @@
 //! Checks on every `submit_sm` before it reaches the handler (the seed's "Input limits"): message
-//! length, destination, sender.
+//! length, time fields, destination, sender.
 
 use crate::config::Account;
 use crate::phone::{self, Destination};
 use crate::smpp::CommandStatus;
 use crate::smpp::pdu::Sm;
+use crate::smpp::time;
 use crate::smpp::values::ton;
 
 /// A submission's checked parts.
@@ -25,6 +26,12 @@ pub fn check(sm: &Sm, account: &Account, max_message_len: usize) -> Result<Check
     }
     if sm.payload().len() > max_message_len {
         return Err(CommandStatus::RINVMSGLEN);
+    }
+    if time::parse(&sm.schedule_delivery_time).is_none() {
+        return Err(CommandStatus::RINVSCHED);
+    }
+    if time::parse(&sm.validity_period).is_none() {
+        return Err(CommandStatus::RINVEXPIRY);
     }
     let destination = phone::validate(&sm.dest.addr).map_err(|_| CommandStatus::RINVDSTADR)?;
     Ok(Checked {
@@ -52,6 +59,7 @@ mod tests {
 
     use super::*;
     use crate::smpp::pdu::Address;
+    use crate::smpp::short::ShortStr;
     use crate::smpp::tlv::{TlvsBuilder, tag};
 
     fn account() -> Account {
@@ -98,6 +106,20 @@ mod tests {
         let mut both = sm("14155551234", b"x");
         both.tlvs = TlvsBuilder::new().push(tag::MESSAGE_PAYLOAD, b"y").build();
         assert_eq!(check(&both, &a, 512), Err(CommandStatus::RINVMSGLEN));
+    }
+
+    #[test]
+    fn time_fields_are_in_the_format() {
+        let a = account();
+        let mut m = sm("14155551234", b"Code 482910");
+        m.validity_period = ShortStr::new(b"000001120000000R").unwrap();
+        m.schedule_delivery_time = ShortStr::new(b"250315143000004+").unwrap();
+        assert!(check(&m, &a, 512).is_ok());
+        m.validity_period = ShortStr::new(b"2503151430").unwrap();
+        assert_eq!(check(&m, &a, 512), Err(CommandStatus::RINVEXPIRY));
+        m.validity_period = ShortStr::default();
+        m.schedule_delivery_time = ShortStr::new(b"250315143000004?").unwrap();
+        assert_eq!(check(&m, &a, 512), Err(CommandStatus::RINVSCHED));
     }
 
     #[test]

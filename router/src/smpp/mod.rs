@@ -5,6 +5,7 @@
 //! - [`tlv`] keeps every optional parameter in wire order, with typed accessors;
 //! - [`session`] is the session state machine for both roles, driven by `handle_*`/`poll_*`;
 //! - [`receipt`] parses and builds delivery-receipt text; [`text`] decodes and counts SMS text;
+//! - [`time`] reads the time fields (`schedule_delivery_time`, `validity_period`);
 //! - [`status`], [`command_id`] and [`values`] name the raw numbers.
 
 pub mod addr;
@@ -17,6 +18,7 @@ pub mod session;
 pub mod short;
 pub mod status;
 pub mod text;
+pub mod time;
 pub mod tlv;
 pub mod values;
 pub mod wire;

@@ -19,7 +19,7 @@
 //! field's value is the first whitespace-separated token between its label and the next label;
 //! `text` is everything after `text:`, verbatim.
 
-mod date;
+pub(crate) mod date;
 mod id;
 
 use std::borrow::Cow;
