@@ -96,6 +96,9 @@ pub struct Session {
     pending_bind: Option<PendingBind>,
     keepalive: Option<u32>,
     timers: timers::Timers,
+    /// Our unbind was answered while answers to the peer's requests were still owed: the
+    /// session closes once they are given (or at the unbind deadline).
+    unbound_owing: bool,
 }
 
 impl Session {
@@ -113,6 +116,7 @@ impl Session {
             pending_bind: None,
             keepalive: None,
             timers: timers::Timers::new(now),
+            unbound_owing: false,
             config,
         }
     }
@@ -303,7 +307,13 @@ impl Session {
         match (pending.command_id, self.state) {
             (CommandId::UNBIND, _) => {
                 self.events.push_back(Event::Unbound { by_peer: false });
-                self.close(CloseReason::Unbound);
+                if self.inbound_count == 0 {
+                    self.close(CloseReason::Unbound);
+                } else {
+                    // Answers are still owed (reference §7.5): they go out first.
+                    self.unbound_owing = true;
+                    self.timers.unbinding(now + self.config.unbind_timeout);
+                }
             }
             (_, State::Binding(mode)) if is_bind(pending.command_id) => {
                 self.on_bind_resp(now, mode, cmd)
@@ -361,6 +371,14 @@ impl Session {
         }
         match self.timers.check(now, &self.config, self.state) {
             Some(timers::Due::Close(reason)) => self.close(reason),
+            // The maximum session time is up. Answers owed go out first (a bounded wait), so
+            // that a client is not left without the answers to its last messages.
+            Some(timers::Due::Unbind)
+                if self.inbound_count > 0 && !self.timers.waits_to_unbind() =>
+            {
+                self.timers
+                    .unbind_when_answered(now + self.config.unbind_timeout);
+            }
             Some(timers::Due::Unbind) => {
                 let _ = self.unbind(now);
             }
@@ -484,12 +502,18 @@ impl Session {
             self.inbound.remove(&seq);
         }
         self.inbound_count -= 1;
-        if let Err(e) = self.emit(&response) {
+        let sent = self.emit(&response);
+        if sent.is_err() {
             let request = CommandId(response.command_id().0 & !CommandId::RESPONSE_BIT);
             self.answer_status(request, seq, CommandStatus::RSYSERR);
-            return Err(e.into());
         }
-        Ok(())
+        if self.inbound_count == 0 {
+            self.timers.answered();
+            if self.unbound_owing {
+                self.close(CloseReason::Unbound);
+            }
+        }
+        sent.map_err(Into::into)
     }
 
     /// Starts the unbind handshake (or closes at once when not bound).

@@ -591,6 +591,81 @@ fn maximum_session_time_unbinds() {
     assert!(p.mc.is_closed());
 }
 
+/// The ESME's submit, then the MC's answer, then its unbind: the order the ESME sees them in.
+fn esme_saw_answer_before_unbind(p: &Pair, seq: u32) -> bool {
+    let answered = p.esme_events.iter().position(
+        |e| matches!(e, Event::Response { command, .. } if command.sequence_number == seq),
+    );
+    let unbound = p
+        .esme_events
+        .iter()
+        .position(|e| *e == Event::Unbound { by_peer: true });
+    matches!((answered, unbound), (Some(a), Some(u)) if a < u)
+}
+
+#[test]
+fn maximum_session_time_waits_for_the_answers_owed() {
+    let mut p = Pair::default();
+    p.bind(BindMode::Transceiver);
+    p.advance(24 * 3600 * SEC - SEC);
+    let seq = p.esme.send(p.now, submit("1234")).unwrap();
+    p.drive();
+    // Time is up while the submit is being routed: no unbind yet.
+    p.advance(2 * SEC);
+    assert!(!p.mc_events.contains(&Event::Unbound { by_peer: false }));
+    assert_eq!(p.mc.state(), State::Bound(BindMode::Transceiver));
+    p.mc.respond(Command::new(seq, Pdu::SubmitSmResp(SmResp::new("7"))))
+        .unwrap();
+    p.drive();
+    p.advance(Duration::from_millis(1));
+    assert!(
+        esme_saw_answer_before_unbind(&p, seq),
+        "{:?}",
+        p.esme_events
+    );
+    assert!(p.mc.is_closed());
+}
+
+#[test]
+fn maximum_session_time_waits_for_answers_only_so_long() {
+    let mut p = Pair::default();
+    p.bind(BindMode::Transceiver);
+    p.advance(24 * 3600 * SEC - SEC);
+    let seq = p.esme.send(p.now, submit("1234")).unwrap();
+    p.drive();
+    // Never answered: the unbind goes out after the unbind timeout (5 s) all the same, and the
+    // submit ends with an unknown outcome on the ESME's side.
+    p.advance(5 * SEC);
+    assert!(!p.mc_events.contains(&Event::Unbound { by_peer: false }));
+    p.advance(2 * SEC);
+    assert!(p.mc_events.contains(&Event::Unbound { by_peer: false }));
+    // Still owing the answer, the MC closes at the unbind deadline.
+    p.advance(6 * SEC);
+    assert!(p.mc.is_closed() && p.esme.is_closed());
+    assert!(p.esme_events.contains(&Event::Timeout {
+        request: CommandId::SUBMIT_SM,
+        sequence_number: seq
+    }));
+}
+
+#[test]
+fn an_unbind_answered_while_answers_are_owed_closes_once_they_are_given() {
+    let mut p = Pair::default();
+    p.bind(BindMode::Transceiver);
+    let seq = p.esme.send(p.now, submit("1234")).unwrap();
+    p.drive();
+    // The MC unbinds with the submit still being routed; the ESME answers the unbind at once.
+    p.mc.unbind(p.now).unwrap();
+    p.drive();
+    assert!(p.mc_events.contains(&Event::Unbound { by_peer: false }));
+    assert!(!p.mc.is_closed(), "an answer is still owed");
+    p.mc.respond(Command::new(seq, Pdu::SubmitSmResp(SmResp::new("7"))))
+        .unwrap();
+    assert!(p.mc.is_closed());
+    let mut buf = BytesMut::new();
+    assert!(p.mc.poll_transmit(&mut buf), "the answer is still written");
+}
+
 #[test]
 fn unbind_handshake_and_requests_after_it() {
     let mut p = Pair::default();

@@ -26,6 +26,9 @@ pub struct Timers {
     last_activity: Instant,
     bound_at: Option<Instant>,
     unbind_deadline: Option<Instant>,
+    /// Set once the maximum session time is up while answers are owed: the unbind waits for
+    /// them until this instant (moved to the past once they are all given).
+    unbind_at: Option<Instant>,
 }
 
 impl Timers {
@@ -37,6 +40,7 @@ impl Timers {
             last_activity: now,
             bound_at: None,
             unbind_deadline: None,
+            unbind_at: None,
         }
     }
 
@@ -62,6 +66,24 @@ impl Timers {
         self.unbind_deadline = Some(deadline);
     }
 
+    /// The maximum session time is up but answers are owed: unbind once they are given
+    /// ([`Timers::answered`]) or at `deadline`, whichever comes first.
+    pub fn unbind_when_answered(&mut self, deadline: Instant) {
+        self.unbind_at = Some(deadline);
+    }
+
+    /// Whether an unbind waits for answers ([`Timers::unbind_when_answered`]).
+    pub fn waits_to_unbind(&self) -> bool {
+        self.unbind_at.is_some()
+    }
+
+    /// Every answer owed is given: a waiting unbind is due now.
+    pub fn answered(&mut self) {
+        if self.unbind_at.is_some() {
+            self.unbind_at = Some(self.opened);
+        }
+    }
+
     fn deadlines(
         &self,
         c: &SessionConfig,
@@ -83,7 +105,7 @@ impl Timers {
             c.max_session
                 .zip(self.bound_at)
                 .filter(|_| bound)
-                .map(|(t, at)| (at + t, Due::Unbind)),
+                .map(|(t, at)| (self.unbind_at.unwrap_or(at + t), Due::Unbind)),
             c.enquire_link_interval
                 .filter(|_| bound && !keepalive_pending)
                 .map(|t| (self.last_activity + t, Due::EnquireLink)),
