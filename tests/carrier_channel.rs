@@ -180,6 +180,81 @@ async fn no_imessage_fails_over_to_the_carrier_and_its_receipt_comes_back() {
     );
 }
 
+/// Long messages cut into parts (UDH), to numbers that have iMessage: every part skips iMessage
+/// (an OTP there is one whole text) and goes to the carrier, all parts of one message over one
+/// bind of the four, each with its receipt; a short OTP to the same number still goes over
+/// iMessage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_messages_skip_imessage_and_keep_to_one_bind() {
+    let (carrier, stats) = start_carrier(Knobs {
+        keep_messages: 1000,
+        ..Knobs::default()
+    })
+    .await;
+    let knobs = otpblue::Knobs::default();
+    let to = (14155551200u64..)
+        .find(|n| (0..4).all(|i| otpblue::has_imessage(&knobs, &(n + i).to_string())))
+        .unwrap();
+    let api_stats = knobs.stats.clone();
+    let (api, _task) = otpblue::start(knobs).await.unwrap();
+    let live = router(format!(
+        "[[channel]]\nname = \"imessage\"\nkind = \"imessage\"\nbase_url = \"http://{api}\"\napi_key = \"test-key\"\n\n{}\
+         [[route]]\nname = \"imessage-only\"\nprefixes = [\"44\"]\nchannels = [\"imessage\"]\n\n\
+         [[route]]\nname = \"otp\"\nchannels = [\"imessage\", \"carrier\"]\n",
+        carrier_channel("carrier", carrier, "binds = 4")
+    ))
+    .await;
+    // Cyrillic: UCS-2, 67 characters a part, so three parts each.
+    let text = "Ваш код подтверждения 482910. Никому его не сообщайте, даже сотрудникам банка. \
+                Код действует пять минут. Если вы не запрашивали код, позвоните нам.";
+    let out = smpplib(
+        live.plain,
+        false,
+        json!([
+            {"op": "bind", "mode": "trx", "system_id": "acme", "password": "pw"},
+            {"op": "submit", "count": 4, "window": 12, "to": to.to_string(), "vary_to": true,
+             "parts": true, "registered_delivery": 1, "text": text},
+            {"op": "wait_receipts", "count": 12, "show": 12},
+            {"op": "submit", "count": 1, "to": to.to_string(), "text": "Your code is 482910"},
+            {"op": "submit", "count": 1, "to": "447911123456", "parts": true, "text": text},
+            {"op": "unbind"},
+        ]),
+    )
+    .await;
+    assert_eq!(count(&out[1], 0), 12, "every part accepted: {out:?}");
+    assert_eq!(
+        count(&out[4], 0x45),
+        3,
+        "a route with no SMS channel cannot take parts: {out:?}"
+    );
+    assert_eq!(out[2]["receipts"], 12, "a receipt for every part: {out:?}");
+    assert_eq!(count(&out[3], 0), 1, "{out:?}");
+    assert_eq!(
+        api_stats.requests(),
+        1,
+        "only the short OTP went to iMessage"
+    );
+    let kept = stats.messages();
+    assert_eq!(kept.len(), 12, "the parts reached the carrier");
+    let mut binds = std::collections::HashMap::new();
+    for m in &kept {
+        let part = m.part.expect("each is a part");
+        assert_eq!(part.total, 3);
+        binds
+            .entry((m.dest.clone(), part.reference))
+            .or_insert_with(Vec::new)
+            .push((m.connection, part.seqnum));
+    }
+    assert_eq!(binds.len(), 4, "four messages: {binds:?}");
+    for (message, parts) in &binds {
+        assert_eq!(parts.len(), 3, "{message:?}: {parts:?}");
+        assert!(
+            parts.iter().all(|(c, _)| *c == parts[0].0),
+            "the parts of {message:?} went over one bind: {parts:?}"
+        );
+    }
+}
+
 /// A transmitter sends `n` messages and leaves before their receipts come: they wait in the
 /// store. Returns once the router has taken all `n` from the carrier.
 async fn receipts_for_a_client_that_is_away(

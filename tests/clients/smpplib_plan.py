@@ -7,6 +7,8 @@ Plan: {"host": "127.0.0.1", "port": 2775, "tls": false, "steps": [ ... ]} with s
   {"op": "submit", "count": n, "window": w, "to": "1415...", "text": "...",
    "from": "MyBank", "registered_delivery": 0|1, "vary_to": false,
    "all_ids": false}                              -> statuses, ids (the first 5, or all), rate
+     with "parts": true each message is cut into parts with a UDH (smpplib.gsm.make_parts);
+     count is then the number of messages, and statuses count the parts
   {"op": "wait_receipts", "count": n, "timeout": s}                             -> {"receipts": n}
   {"op": "enquire_link"}                                                        -> {"status": n}
   {"op": "unbind"}                                                              -> {"status": n}
@@ -21,6 +23,7 @@ import time
 import smpplib.client
 import smpplib.consts
 import smpplib.exceptions
+import smpplib.gsm
 import smpplib.smpp
 
 MODES = {"tx": "bind_transmitter", "rx": "bind_receiver", "trx": "bind_transceiver"}
@@ -107,16 +110,28 @@ class Runner:
         src = s.get("from", "MyBank")
         ton = smpplib.consts.SMPP_TON_ALNUM if not src.isdigit() else smpplib.consts.SMPP_TON_INTL
         start_responses = len(self.responses)
-        text = s.get("text", "Your code is 482910").encode("latin-1")
+        text = s.get("text", "Your code is 482910")
+        text = text if s.get("parts") else text.encode("latin-1")
+        # (destination, text, esm_class, data_coding) of every submit_sm to send.
+        pdus = []
+        for n in range(count):
+            to = str(int(s.get("to", "14155551234")) + n) if s.get("vary_to") else s.get("to", "14155551234")
+            if s.get("parts"):
+                parts, coding, esm_class = smpplib.gsm.make_parts(text)
+                pdus += [(to, part, esm_class, coding) for part in parts]
+            else:
+                pdus.append((to, text, 0, 0))
+        count = len(pdus)
         sent = 0
         t0 = time.time()
         while len(self.responses) - start_responses < count:
             while sent < count and sent - (len(self.responses) - start_responses) < window:
-                to = str(int(s.get("to", "14155551234")) + sent) if s.get("vary_to") else s.get("to", "14155551234")
+                to, body, esm_class, coding = pdus[sent]
                 pdu = smpplib.smpp.make_pdu(
                     "submit_sm", client=self.c, source_addr_ton=ton, source_addr=src,
                     dest_addr_ton=1, dest_addr_npi=1, destination_addr=to,
-                    short_message=text, registered_delivery=s.get("registered_delivery", 0),
+                    short_message=body, esm_class=esm_class, data_coding=coding,
+                    registered_delivery=s.get("registered_delivery", 0),
                     **{k: s[k] for k in ("validity_period", "schedule_delivery_time") if k in s})
                 self.c.send_pdu(pdu)
                 sent += 1

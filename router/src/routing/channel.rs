@@ -64,6 +64,11 @@ pub trait Channel: Send + Sync + 'static {
     fn builds_receipts(&self) -> bool {
         false
     }
+    /// Whether the channel can carry one part of a concatenated message (an SMS carrier can;
+    /// iMessage, where an OTP is one whole text, cannot): parts skip the channels that cannot.
+    fn carries_parts(&self) -> bool {
+        true
+    }
     /// One attempt to hand over `message`.
     fn submit(&self, message: &Message) -> AttemptFuture;
     /// Ends the channel's sessions cleanly for a shutdown (an SMPP carrier's binds send

@@ -6,6 +6,7 @@
 pub mod build;
 pub mod channel;
 pub mod engine;
+pub mod groups;
 pub mod policy;
 pub mod router;
 pub mod table;

@@ -10,6 +10,7 @@ use arc_swap::ArcSwap;
 
 use super::channel::Message;
 use super::engine::{self, Verdict};
+use super::groups::{self, Decision, Groups, Role};
 use super::table::{RouteInput, RouteTable};
 use crate::config::{Diagnostic, RoutesFile};
 use crate::ids::IdMinter;
@@ -45,6 +46,8 @@ pub struct Router {
     server: Mutex<Option<Arc<Shared>>>,
     /// The store and the way receipts reach clients (needed by carrier channels).
     outbox: Mutex<Option<Arc<Outbox>>>,
+    /// Concatenated messages whose parts are coming in: all take one channel.
+    groups: Groups,
 }
 
 impl Router {
@@ -58,6 +61,7 @@ impl Router {
             status: Mutex::new(ReloadStatus::default()),
             reload_lock: Mutex::new(()),
             server: Mutex::new(None),
+            groups: Groups::default(),
             outbox: Mutex::new(None),
         }
     }
@@ -177,6 +181,9 @@ impl SubmitHandler for Router {
         };
         let id = self.ids.next();
         let outbox = self.outbox();
+        // The parts of a concatenated message all take the channel the first one took.
+        let role = crate::smpp::concat::part_of(&s.sm)
+            .map(|part| self.groups.join(&s.account.system_id, &s.sm, part));
         // Receipts for this id wait until the client has its answer (see `answers`).
         crate::answers::gate().open(&id);
         Box::pin(async move {
@@ -190,8 +197,28 @@ impl SubmitHandler for Router {
                 sender: s.sender,
             };
             let submitted = receipts::unix_now();
-            let (verdict, history) =
-                engine::run(&route.plan, route.policy(), &message, deadline).await;
+            let (lead, part_plan) = match role {
+                None => (None, None),
+                Some(Role::Lead(lead)) => (Some(lead), Some(Decision::Open)),
+                Some(Role::Follow(decision)) => {
+                    (None, Some(groups::follow(decision, deadline).await))
+                }
+            };
+            let part_plan = part_plan
+                .map(|decision| groups::plan_for_part(&route.plan, &table.channels, &decision));
+            let plan = part_plan.as_deref().unwrap_or(&route.plan);
+            let (verdict, history) = if plan.is_empty() {
+                // A part, and no channel of the route carries parts (iMessage only).
+                (Verdict::Rejected(CommandStatus::RSUBMITFAIL), Vec::new())
+            } else {
+                engine::run(plan, route.policy(), &message, deadline).await
+            };
+            if let Some(lead) = lead {
+                lead.decide(match &verdict {
+                    Verdict::Accepted { channel, .. } => Some(channel),
+                    Verdict::Rejected(_) => None,
+                });
+            }
             let latency: Duration = history.iter().map(|h| h.latency).sum();
             match verdict {
                 Verdict::Accepted {

@@ -10,6 +10,7 @@
 
 pub mod addr;
 pub mod command_id;
+pub mod concat;
 pub mod frame;
 pub(crate) mod head;
 pub mod pdu;

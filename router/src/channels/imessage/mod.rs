@@ -120,6 +120,11 @@ impl Channel for ImessageChannel {
         self.inner.breaker.is_closed()
     }
 
+    /// An OTP over iMessage is one whole text: a part of a concatenated SMS goes to SMS.
+    fn carries_parts(&self) -> bool {
+        false
+    }
+
     fn submit(&self, message: &Message) -> AttemptFuture {
         let inner = self.inner.clone();
         match inner.prepare(message) {

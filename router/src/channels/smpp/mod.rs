@@ -540,29 +540,10 @@ async fn handle_request(inner: Arc<Inner>, req: InboundRequest) {
 /// concatenation reference (UDH IE 0x00 or 0x08, or the SAR TLVs).
 fn concat_key(sm: &Sm) -> Option<u64> {
     use std::hash::{Hash, Hasher};
-    let reference: Option<u16> = if sm.esm_class.has_udhi() {
-        let udh = sm.short_message.as_ref();
-        let len = usize::from(*udh.first()?);
-        let mut ies = udh.get(1..1 + len)?;
-        let mut found = None;
-        while let [iei, l, rest @ ..] = ies {
-            let l = usize::from(*l);
-            let data = rest.get(..l)?;
-            match (iei, data) {
-                (0x00, [r, _, _]) => found = Some(u16::from(*r)),
-                (0x08, [hi, lo, _, _]) => found = Some(u16::from_be_bytes([*hi, *lo])),
-                _ => {}
-            }
-            ies = rest.get(l..)?;
-        }
-        found
-    } else {
-        sm.tlvs.sar().map(|s| s.reference)
-    };
-    let reference = reference?;
+    let part = crate::smpp::concat::part_of(sm)?;
     let mut h = std::collections::hash_map::DefaultHasher::new();
     sm.dest.addr.hash(&mut h);
-    reference.hash(&mut h);
+    part.reference.hash(&mut h);
     Some(h.finish())
 }
 

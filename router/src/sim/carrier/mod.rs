@@ -162,6 +162,10 @@ pub struct Accepted {
     pub registered_delivery: u8,
     /// When it was accepted.
     pub submitted: SystemTime,
+    /// The connection (bind) it came over, numbered from 1 in the order they opened.
+    pub connection: u64,
+    /// Which part of a concatenated message it is, if one (UDH or SAR).
+    pub part: Option<crate::smpp::tlv::Sar>,
 }
 
 /// What the stand-in saw and did.

@@ -23,6 +23,7 @@ use super::receipts::{IdBuf, format_id, unix_now};
 use super::{Accepted, Knobs, Stats};
 use crate::smpp::pdu::{Address, Bind, Command, Pdu, SmResp, error_response};
 use crate::smpp::session::{BindMode, Event, Session, SessionConfig};
+use crate::smpp::tlv::Sar;
 use crate::smpp::values::{MessageState, RegisteredDelivery};
 use crate::smpp::{CommandId, CommandStatus};
 
@@ -165,6 +166,7 @@ struct Submitted {
     source: Address,
     dest: Address,
     registered_delivery: RegisteredDelivery,
+    part: Option<Sar>,
 }
 
 /// The connection's state apart from the socket.
@@ -316,6 +318,7 @@ impl Conn {
         match cmd.pdu {
             Pdu::SubmitSm(sm) => {
                 let m = Submitted {
+                    part: crate::smpp::concat::part_of(&sm),
                     source: sm.source,
                     dest: sm.dest,
                     registered_delivery: sm.registered_delivery,
@@ -324,6 +327,7 @@ impl Conn {
             }
             Pdu::DataSm(d) => {
                 let m = Submitted {
+                    part: d.tlvs.sar(),
                     source: d.source,
                     dest: d.dest,
                     registered_delivery: d.registered_delivery,
@@ -399,6 +403,8 @@ impl Conn {
                 dest: text(&m.dest),
                 registered_delivery: m.registered_delivery.0,
                 submitted: std::time::SystemTime::now(),
+                connection: self.id,
+                part: m.part,
             };
             stats.keep(k.keep_messages, accepted);
         }
