@@ -557,6 +557,52 @@ async fn data_sm_from_a_client_reaches_even_a_v33_carrier_with_its_text() {
     assert_eq!(&got.short_message[..], b"Your code is 482910");
 }
 
+/// A v3.3 carrier takes no TLVs: a `message_payload` moves into `short_message` and SAR into a
+/// user data header; a payload too long for `short_message` is refused `ESME_RINVMSGLEN`, not
+/// sent empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payload_and_sar_reach_a_v33_carrier_in_the_fields() {
+    let (carrier, seen) = scripted_carrier_v(vec![Answer::Ok, Answer::Ok], false).await;
+    let r = router_to(carrier).await;
+    let mut raw = bound(r.plain, Pdu::BindTransmitter).await;
+    let part = Sm {
+        source: Address::new(5, 0, "MyBank"),
+        dest: Address::new(1, 1, "14155551234"),
+        tlvs: TlvsBuilder::new()
+            .push(0x0424, b"second half of the text")
+            .push_u16(0x020C, 0x0102)
+            .push_u8(0x020E, 2)
+            .push_u8(0x020F, 2)
+            .build(),
+        ..Sm::default()
+    };
+    raw.send(&Command::new(2, Pdu::SubmitSm(part))).await;
+    assert_eq!(raw.recv().await.unwrap().status, CommandStatus::ROK);
+    let got = seen.lock().unwrap()[0].clone();
+    assert!(got.esm_class.has_udhi(), "{got:?}");
+    assert_eq!(
+        &got.short_message[..],
+        b"\x06\x08\x04\x01\x02\x02\x02second half of the text"
+    );
+    let long = Sm {
+        source: Address::new(5, 0, "MyBank"),
+        dest: Address::new(1, 1, "14155551234"),
+        tlvs: TlvsBuilder::new().push(0x0424, &[b'a'; 300]).build(),
+        ..Sm::default()
+    };
+    raw.send(&Command::new(3, Pdu::SubmitSm(long))).await;
+    let resp = raw.recv().await.unwrap();
+    assert_eq!(
+        (resp.sequence_number, resp.status),
+        (3, CommandStatus::RINVMSGLEN)
+    );
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "nothing empty reached the carrier"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receipt_the_carrier_sends_twice_reaches_the_client_once() {
     let (carrier, _) = scripted_carrier(vec![Answer::OkThenReceiptTwice]).await;

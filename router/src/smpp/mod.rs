@@ -11,6 +11,7 @@
 pub mod addr;
 pub mod command_id;
 pub mod concat;
+pub mod downgrade;
 pub mod frame;
 pub(crate) mod head;
 pub mod pdu;

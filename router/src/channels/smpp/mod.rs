@@ -42,7 +42,7 @@ use crate::smpp::pdu::{Pdu, Sm};
 use crate::smpp::receipt;
 use crate::smpp::session::BindMode;
 use crate::smpp::tlv::tag;
-use crate::smpp::values::ton;
+use crate::smpp::values::{interface_version, ton};
 
 /// How long `ESME_RTHROTTLED` pauses the channel.
 const THROTTLE_PAUSE: Duration = Duration::from_millis(200);
@@ -269,6 +269,18 @@ impl Inner {
         let Some(handle) = self.pick(pin) else {
             tracing::warn!(channel = %self.name, %id, %to, "no bind is up; not sent");
             return Attempt::NotSent;
+        };
+        // A v3.3 carrier gets no TLVs: the payload and SAR move into the fields first.
+        let sm = if handle.info().interface_version < interface_version::V34 {
+            match crate::smpp::downgrade::for_v33(sm) {
+                Ok(sm) => sm,
+                Err(e) => {
+                    tracing::warn!(channel = %self.name, %id, error = %e, "refused: the carrier speaks SMPP 3.3");
+                    return Attempt::Refused(CommandStatus::RINVMSGLEN);
+                }
+            }
+        } else {
+            sm
         };
         match handle.submit(Pdu::SubmitSm(sm)).await {
             Ok(resp) if resp.status.is_ok() => match resp.pdu {
