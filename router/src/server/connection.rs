@@ -335,7 +335,18 @@ impl Conn {
             }
         };
         let rt = shared.runtimes.get(&account);
-        if shared.registry.bound(&account.system_id) >= account.max_binds as usize {
+        let info = SessionInfo {
+            id: self.id,
+            system_id: account.system_id.clone(),
+            mode,
+            peer: self.peer,
+            thread: crate::shards::current(),
+        };
+        let max = account.max_binds as usize;
+        if !shared
+            .registry
+            .register_within(info, self.deliver_tx.clone(), max)
+        {
             tracing::info!(session = self.id, system_id = %account.system_id, "bind refused: too many binds");
             crate::metrics::global().bind(Some(&account.system_id), CommandStatus::RALYBND.0);
             return self.session.reject_bind(CommandStatus::RALYBND);
@@ -346,16 +357,9 @@ impl Conn {
             .accept_bind(now(), shared.system_id.as_bytes())
             .is_err()
         {
+            shared.registry.unregister(&account.system_id, self.id);
             return;
         }
-        let info = SessionInfo {
-            id: self.id,
-            system_id: account.system_id.clone(),
-            mode,
-            peer: self.peer,
-            thread: crate::shards::current(),
-        };
-        shared.registry.register(info, self.deliver_tx.clone());
         tracing::info!(session = self.id, peer = %self.peer, system_id = %account.system_id, mode = mode.as_str(), version = format_args!("{:#x}", self.session.interface_version()), "bound");
         crate::metrics::global().bind(Some(&account.system_id), 0);
         self.bound = Some((account, rt));

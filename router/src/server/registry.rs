@@ -122,6 +122,30 @@ impl Registry {
         });
     }
 
+    /// Registers a session unless `system_id` has `max` or more already, in one step (two binds
+    /// at once cannot both take the last place); whether it was registered.
+    pub fn register_within(
+        &self,
+        info: SessionInfo,
+        tx: mpsc::Sender<DeliverJob>,
+        max: usize,
+    ) -> bool {
+        let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let sessions = map.entry(info.system_id.clone()).or_default();
+        if sessions.len() >= max {
+            if sessions.is_empty() {
+                map.remove(&info.system_id);
+            }
+            return false;
+        }
+        sessions.push(Entry {
+            info,
+            tx,
+            outstanding: Arc::default(),
+        });
+        true
+    }
+
     /// Removes a session.
     pub fn unregister(&self, system_id: &str, id: u64) {
         let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
@@ -257,6 +281,27 @@ mod tests {
             peer: "127.0.0.1:1".parse().expect("addr"),
             thread: crate::shards::current(),
         }
+    }
+
+    #[test]
+    fn binds_beyond_the_limit_are_not_registered_even_at_once() {
+        let registry = Arc::new(Registry::new(Duration::from_secs(5)));
+        let taken: Vec<bool> = std::thread::scope(|s| {
+            let handles: Vec<_> = (1..=8)
+                .map(|id| {
+                    let r = registry.clone();
+                    s.spawn(move || r.register_within(session(id), mpsc::channel(1).0, 3))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("thread"))
+                .collect()
+        });
+        assert_eq!(taken.iter().filter(|t| **t).count(), 3);
+        assert_eq!(registry.bound("acme"), 3);
+        registry.unregister("acme", registry.sessions()[0].id);
+        assert!(registry.register_within(session(9), mpsc::channel(1).0, 3));
     }
 
     /// Runs `f` on shard `i` and returns what it gave.
