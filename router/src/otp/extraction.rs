@@ -291,9 +291,6 @@ fn builtin(text: &str) -> Option<String> {
             (!crosses(k_end, c.start)).then(|| (gap(k_end, c.start), c.start, c))
         })
         .min_by_key(|&(gap, start, _)| (gap, start));
-    if let Some((_, _, c)) = after {
-        return Some(c.digits.clone());
-    }
     // 2. The last candidate before a keyword, in the same sentence; the nearest wins.
     let before = keywords
         .iter()
@@ -302,8 +299,17 @@ fn builtin(text: &str) -> Option<String> {
             (!crosses(c.end, k_start)).then(|| (gap(c.end, k_start), c.start, c))
         })
         .min_by_key(|&(gap, start, _)| (gap, start));
-    if let Some((_, _, c)) = before {
-        return Some(c.digits.clone());
+    // The one after a keyword, unless the one before is the code of a code-first sentence
+    // ("482910 is the OTP for your card ending 4321"): at most as far from its keyword and
+    // opening its sentence, or less than half as far.
+    match (after, before) {
+        (Some((a, _, _)), Some((b, _, before)))
+            if b * 2 < a || (b <= a && opens_sentence(text, &breaks, before.start)) =>
+        {
+            return Some(before.digits.clone());
+        }
+        (Some((_, _, c)), _) | (None, Some((_, _, c))) => return Some(c.digits.clone()),
+        (None, None) => {}
     }
     // 3. A single code value, years set aside when something else is there.
     let mut pool = candidates
@@ -319,6 +325,21 @@ fn builtin(text: &str) -> Option<String> {
     rest.iter()
         .all(|c| c.digits == first.digits)
         .then(|| first.digits.clone())
+}
+
+/// Whether only non-letters (spaces, punctuation, a `<#>` or `G-` style prefix of at most two
+/// letters) stand between the start of its sentence and byte offset `at`.
+fn opens_sentence(text: &str, breaks: &[usize], at: usize) -> bool {
+    let from = breaks.iter().filter(|&&b| b < at).max().map_or(0, |&b| {
+        b + text
+            .get(b..)
+            .and_then(|t| t.chars().next())
+            .map_or(1, char::len_utf8)
+    });
+    let Some(lead) = text.get(from..at) else {
+        return false;
+    };
+    lead.chars().filter(|c| c.is_alphanumeric()).count() <= 2
 }
 
 /// Byte offsets where a sentence ends: newlines, `。！？`, and `.!?` before whitespace or the end.

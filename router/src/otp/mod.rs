@@ -54,6 +54,11 @@
 //!       `?` followed by whitespace.
 //!    2. **Before a keyword** ("482910 is your code"): else, for every keyword, the last
 //!       candidate before it within the same sentence; the nearest wins (ties: the earliest).
+//!       This one also beats the one of step 1 when it is less than half as far from its
+//!       keyword, or at most as far and first in its sentence (nothing before it but
+//!       punctuation or a prefix of at most two letters, as `<#>` or `G-`): "482910 is the OTP
+//!       for your transaction on card ending 4321" → `482910`, "482910 is your code for order
+//!       55210" → `482910`, but "Order 55210: your code is 482910" → `482910`.
 //!    3. **A single number**: else, if all candidates carry the same digits, that code. A 4-digit
 //!       number from 1900 to 2099 is taken for a year here and set aside when other candidates
 //!       exist ("© 2026 Acme. 482910" → `482910`).

@@ -75,6 +75,25 @@ fn several_numbers_code_before_keyword() {
         ("G-482910 is your Google verification code.", Some("482910")),
         ("482910 is your code. Ref 77665544", Some("482910")),
         ("Call 5550199. 482910 is your Acme code", Some("482910")),
+        // Code first, another number after the keyword: the code opens the sentence, or is
+        // much nearer its keyword.
+        (
+            "482910 is the OTP for your transaction on card ending 4321",
+            Some("482910"),
+        ),
+        ("482910 is your code for order 55210", Some("482910")),
+        ("<#> 482910 is your code for order 55210", Some("482910")),
+        ("G-482910 is your code for order 55210", Some("482910")),
+        // An address first and the code after its keyword: the nearer one after wins.
+        ("4321 Main St: your code is 482910", Some("482910")),
+        ("Hello. 482910 is your code for order 55210", Some("482910")),
+        (
+            "Please use 482910, the OTP for your transaction on card ending 4321",
+            Some("482910"),
+        ),
+        // The number after the keyword stays the code when it is the nearer one.
+        ("Order 55210: your code is 482910", Some("482910")),
+        ("Ref 55210 - code 482910", Some("482910")),
     ]);
 }
 
