@@ -10,7 +10,8 @@
 //! - No answer: [`Attempt::NotSent`] when nothing was written (connection refused, DNS, no free
 //!   slot with a fifth of the timeout still left), [`Attempt::Unknown`] once the request may have been written
 //!   (timeout, reset, 5xx). An unknown outcome is never resent: a user must not get a code twice.
-//! - A [`breaker::Breaker`] takes the channel down for 5 s after 20 transport failures in a row.
+//! - A [`breaker::Breaker`] takes the channel down for 5 s after 20 transport failures in a row
+//!   (a request cut short by the route's deadline counts), then lets one probe through at a time.
 //!
 //! OTP codes and API keys are never logged; numbers only masked.
 
@@ -93,9 +94,11 @@ impl ImessageChannel {
             inner: Arc::new(Inner {
                 name: name.to_string(),
                 permits: Semaphore::new(settings.max_concurrent),
+                // A probe may take two requests (a refused language is resent once in `en`).
+                breaker: Breaker::default()
+                    .with_probe_for(settings.timeout * 2 + std::time::Duration::from_secs(1)),
                 settings,
                 client,
-                breaker: Breaker::default(),
             }),
         })
     }
@@ -203,6 +206,14 @@ impl Inner {
             tracing::warn!(channel = %self.name, id = %p.id, to = %p.to, "a request slot came free too close to the timeout; not sent");
             return Attempt::NotSent;
         }
+        // In a half-open circuit only one request goes out, as a probe.
+        if !self.breaker.admit() {
+            tracing::debug!(channel = %self.name, id = %p.id, "circuit half-open and its probe is out; not sent");
+            return Attempt::NotSent;
+        }
+        // Counts the request as a failure if it is dropped before its answer (the route's
+        // deadline ran out first): an outage where requests hang must open the circuit too.
+        let mut inflight = Inflight(Some(self));
         let mut answer = self.exchange(&p, p.language, deadline).await;
         if let Ok(Answer::WrongLanguage { code }) = answer {
             if p.language == "en" {
@@ -214,15 +225,19 @@ impl Inner {
             }
         }
         let attempt = self.outcome(&p, answer, started);
+        inflight.0 = None;
         match attempt {
-            Attempt::NotSent | Attempt::Unknown => {
-                if self.breaker.failure() {
-                    tracing::error!(channel = %self.name, failures = breaker::FAILURES, open_for = ?breaker::OPEN_FOR, "circuit open: OTP Blue is not answering; the channel is down");
-                }
-            }
+            Attempt::NotSent | Attempt::Unknown => self.failed(),
             _ => self.breaker.success(),
         }
         attempt
+    }
+
+    /// Counts a transport failure towards the circuit breaker.
+    fn failed(&self) {
+        if self.breaker.failure() {
+            tracing::error!(channel = %self.name, failures = breaker::FAILURES, open_for = ?breaker::OPEN_FOR, "circuit open: OTP Blue is not answering; the channel is down");
+        }
     }
 
     async fn exchange(
@@ -281,6 +296,18 @@ impl Inner {
                 tracing::warn!(channel = %name, %id, %to, %reason, ms, "outcome unknown; not resending");
                 Attempt::Unknown
             }
+        }
+    }
+}
+
+/// A request on its way; dropped before its answer (see [`Inner::send`]), it counts as a
+/// transport failure.
+struct Inflight<'a>(Option<&'a Inner>);
+
+impl Drop for Inflight<'_> {
+    fn drop(&mut self) {
+        if let Some(inner) = self.0.take() {
+            inner.failed();
         }
     }
 }

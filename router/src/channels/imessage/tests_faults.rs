@@ -76,6 +76,29 @@ async fn nothing_listening_is_not_sent_and_opens_the_circuit() {
     );
 }
 
+/// Requests that hang past the route's deadline are cut short by it, not by the channel's
+/// timeout: they count as failures all the same, and open the circuit.
+#[tokio::test]
+async fn requests_cut_short_by_the_route_deadline_open_the_circuit() {
+    let knobs = Knobs {
+        timeout_share: 1.0,
+        ..Knobs::default()
+    };
+    let to = number(&knobs, "1415555", 11, true);
+    let (addr, _stats) = stand_in(knobs).await;
+    let ch = channel(addr, "timeout = \"10s\"");
+    let m = message(&account("acme", None), &to, TEXT, None);
+    for _ in 0..breaker::FAILURES {
+        let cut = tokio::time::timeout(Duration::from_millis(30), ch.submit(&m)).await;
+        assert!(cut.is_err(), "the request hangs");
+    }
+    assert!(
+        !ch.is_up(),
+        "open after {} requests cut short",
+        breaker::FAILURES
+    );
+}
+
 #[tokio::test]
 async fn no_free_slot_before_the_timeout_is_not_sent() {
     let knobs = Knobs {
