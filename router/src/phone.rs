@@ -31,12 +31,23 @@ pub struct Destination {
     pub country_code: u16,
     /// The ISO 3166 region, e.g. `*b"GB"`; `*b"001"`-style non-geographic numbers give `ZZ`.
     pub region: [u8; 2],
+    /// The national significant number without its leading zeros, e.g. 7400123456.
+    pub national_number: u64,
+    /// The zeros the national number starts with (Italian fixed lines, `+39 06…`).
+    pub leading_zeros: u8,
 }
 
 impl Destination {
     /// The region as text.
     pub fn region_str(&self) -> &str {
         std::str::from_utf8(&self.region).unwrap_or("ZZ")
+    }
+
+    /// The number in E.164 with its `+`, as validated: a national prefix written after the
+    /// calling code is not in it (`+44 07400 123456` → `+447400123456`).
+    pub fn e164(&self) -> String {
+        let zeros = "0".repeat(usize::from(self.leading_zeros));
+        format!("+{}{zeros}{}", self.country_code, self.national_number)
     }
 }
 
@@ -89,9 +100,18 @@ fn destination(number: &PhoneNumber) -> Result<Destination, PhoneError> {
         &[a, b] => [a, b],
         _ => *b"ZZ",
     };
+    let leading_zeros = match number.italian_leading_zero {
+        Some(true) => number
+            .number_of_leading_zeros
+            .and_then(|n| u8::try_from(n).ok())
+            .unwrap_or(1),
+        _ => 0,
+    };
     Ok(Destination {
         country_code,
         region,
+        national_number: number.national_number,
+        leading_zeros,
     })
 }
 
@@ -332,6 +352,17 @@ mod tests {
         let gb = validate(b"4407400123456");
         assert_eq!(gb, validate_by_parse("4407400123456"));
         assert_eq!(gb.map(|d| d.region_str().to_owned()).as_deref(), Ok("GB"));
+    }
+
+    #[test]
+    fn e164_is_the_number_as_validated() {
+        let e164 = |digits: &str| validate(digits.as_bytes()).map(|d| d.e164());
+        assert_eq!(e164("447400123456").as_deref(), Ok("+447400123456"));
+        // The national prefix written after the calling code is not sent on.
+        assert_eq!(e164("4407400123456").as_deref(), Ok("+447400123456"));
+        // Leading zeros that belong to the number stay (Rome, Italy).
+        assert_eq!(e164("390612345678").as_deref(), Ok("+390612345678"));
+        assert_eq!(e164("3758101509039").as_deref(), Ok("+3758101509039"));
     }
 
     #[test]

@@ -186,7 +186,8 @@ impl Inner {
         Ok(Prepared {
             id: message.id.clone(),
             to,
-            contact: format!("+{digits}"),
+            // E.164 as validated: a national prefix after the calling code is left out.
+            contact: message.destination.e164(),
             code,
             sender,
             language,

@@ -34,9 +34,15 @@ pub(super) fn message(
     text: &str,
     sender: Option<&str>,
 ) -> Message {
-    let destination = crate::phone::validate(digits.as_bytes()).unwrap_or(Destination {
-        country_code: 1,
-        region: *b"US",
+    // A number the router would refuse (to test the platform's answer to it) goes out as written.
+    let destination = crate::phone::validate(digits.as_bytes()).unwrap_or_else(|_| {
+        let (cc, national) = digits.split_at(1.min(digits.len()));
+        Destination {
+            country_code: cc.parse().unwrap_or(1),
+            region: *b"US",
+            national_number: national.parse().unwrap_or(0),
+            leading_zeros: national.bytes().take_while(|&b| b == b'0').count() as u8,
+        }
     });
     Message {
         id: "r-1".into(),
@@ -207,6 +213,23 @@ async fn sender_mapping() {
     bare.submit(&message(&account("acme", None), &to, TEXT, None))
         .await;
     assert_eq!(sender(), serde_json::Value::Null, "else none is sent");
+}
+
+#[tokio::test]
+async fn the_platform_gets_the_number_in_e164_as_validated() {
+    let knobs = Knobs::default();
+    let (addr, stats) = stand_in(knobs).await;
+    let ch = channel(addr, "");
+    // A national prefix written after the calling code (+44 07400 …) is left out.
+    ch.submit(&message(
+        &account("acme", None),
+        "4407400123456",
+        TEXT,
+        None,
+    ))
+    .await;
+    let contact = stats.last_request().unwrap_or_default()["contact"].clone();
+    assert_eq!(contact, "+447400123456");
 }
 
 #[tokio::test]

@@ -203,8 +203,9 @@ impl Channel for PluginChannel {
         let sm = &message.sm;
         let payload = sm.payload();
         let text = crate::smpp::text::decode(sm.data_coding, payload);
-        let mut to = [0u8; 24];
-        let to = e164(sm.dest.addr.as_slice(), &mut to);
+        // E.164 as validated: a national prefix after the calling code is left out.
+        let to = message.destination.e164();
+        let to = to.as_bytes();
         let raw = SrpMessage {
             struct_size: abi::size_of_u32::<SrpMessage>(),
             data_coding: sm.data_coding,
@@ -259,15 +260,6 @@ impl Channel for PluginChannel {
             attempt
         })
     }
-}
-
-/// The destination as E.164 with a leading `+`, in `buf`.
-fn e164<'a>(addr: &[u8], buf: &'a mut [u8; 24]) -> &'a [u8] {
-    let digits = addr.strip_prefix(b"+").unwrap_or(addr);
-    let n = digits.len().min(buf.len() - 1);
-    buf[0] = b'+';
-    buf[1..=n].copy_from_slice(&digits[..n]);
-    &buf[..=n]
 }
 
 fn attempt_of(outcome: Outcome, router_id: String) -> Attempt {

@@ -29,6 +29,8 @@ fn message() -> Message {
         destination: crate::phone::Destination {
             country_code: 1,
             region: *b"US",
+            national_number: 4155551234,
+            leading_zeros: 0,
         },
         sender: None,
     }
