@@ -90,6 +90,8 @@ fn message() -> Message {
         destination: smpp_router::phone::Destination {
             country_code: 44,
             region: *b"GB",
+            national_number: 7700900123,
+            leading_zeros: 0,
         },
         sender: None,
     }
