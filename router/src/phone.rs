@@ -158,6 +158,13 @@ fn read_international(digits: &str) -> Option<PhoneNumber> {
 /// start.
 pub const DEFAULT_WARM_UP: &[&str] = &["US", "GB", "DE", "FR", "ES", "IT", "BR", "MX", "IN", "ID"];
 
+/// Whether `region` (two letters, any case) is an ISO region the numbering data knows.
+pub fn is_known_region(region: &str) -> bool {
+    PHONE_NUMBER_UTIL
+        .get_supported_regions()
+        .any(|r| r.to_string().eq_ignore_ascii_case(region))
+}
+
 /// Loads the numbering metadata and compiles the rules of `regions` (ISO codes; `"all"` for
 /// every region) now rather than on the first message to each country.
 pub fn warm_up(regions: &[String]) {

@@ -34,6 +34,13 @@ pub struct AccountConfig {
     language: Option<Spanned<String>>,
 }
 
+impl AccountConfig {
+    /// The `system_id` as written.
+    pub fn system_id(&self) -> &str {
+        self.system_id.get_ref()
+    }
+}
+
 fn default_max_binds() -> u32 {
     10
 }
@@ -205,11 +212,15 @@ fn validate(
         ok = false;
     }
     if let Some(l) = &c.language
-        && (l.get_ref().len() != 2 || !l.get_ref().chars().all(|ch| ch.is_ascii_lowercase()))
+        && crate::otp::normalize(l.get_ref()).is_none()
     {
         src.error(
             at(&l.span()),
-            "language must be two lower-case letters, such as en",
+            format!(
+                "language `{}` is not one of the iMessage templates' languages ({})",
+                l.get_ref(),
+                crate::otp::LANGUAGES.join(", ")
+            ),
         );
         ok = false;
     }

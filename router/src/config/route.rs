@@ -86,6 +86,7 @@ pub fn validate_routes(
     src: &mut Source<'_>,
     routes: Vec<(RouteConfig, usize)>,
     channels: &HashSet<String>,
+    accounts: &HashSet<String>,
 ) -> Vec<RouteSpec> {
     let mut names = HashSet::new();
     let mut out = Vec::with_capacity(routes.len());
@@ -105,6 +106,18 @@ pub fn validate_routes(
                     format!(
                         "route `{}` names channel `{c}`, which is not defined",
                         r.name.get_ref()
+                    ),
+                );
+            }
+        }
+        for a in &r.accounts {
+            if !accounts.contains(a.get_ref()) {
+                src.error(
+                    at(a.span()),
+                    format!(
+                        "route `{}` names account `{}`, which is not defined (system_ids are case-sensitive)",
+                        r.name.get_ref(),
+                        a.get_ref()
                     ),
                 );
             }
@@ -129,7 +142,7 @@ pub fn validate_routes(
                 None => src.error(
                     at(c.span()),
                     format!(
-                        "country `{}` is neither an ISO region (GB) nor a calling code (+44)",
+                        "country `{}` is neither a known ISO region (GB, not UK) nor a calling code (+44)",
                         c.get_ref()
                     ),
                 ),
@@ -168,7 +181,7 @@ fn country(s: &str) -> Option<Country> {
         return Some(Country::CallingCode(digits.to_string()));
     }
     let b = s.as_bytes();
-    (b.len() == 2 && b.iter().all(u8::is_ascii_alphabetic))
+    (b.len() == 2 && b.iter().all(u8::is_ascii_alphabetic) && crate::phone::is_known_region(s))
         .then(|| Country::Region([b[0].to_ascii_uppercase(), b[1].to_ascii_uppercase()]))
 }
 

@@ -122,6 +122,10 @@ impl RoutesFile {
         starts.sort_unstable();
         let configs: Vec<(AccountConfig, usize)> =
             parse_entries(&mut src, "account", &raw.account, &starts);
+        let account_names: std::collections::HashSet<String> = configs
+            .iter()
+            .map(|(c, _)| c.system_id().to_string())
+            .collect();
         let accounts = Accounts::build(&mut src, configs);
         let channels: Vec<(ChannelConfig, usize)> =
             parse_entries(&mut src, "channel", &raw.channel, &starts);
@@ -140,10 +144,23 @@ impl RoutesFile {
                 let at = base + c.kind.span().start;
                 src.error(at..at, format!("channel `{}`: {msg}", c.name.get_ref()));
             }
+            // Per-account overrides (`[channel.accounts.X]`) for accounts that exist.
+            if let Some(toml::Value::Table(overrides)) = c.settings.get("accounts") {
+                for name in overrides.keys().filter(|n| !account_names.contains(*n)) {
+                    let at = base + c.kind.span().start;
+                    src.error(
+                        at..at,
+                        format!(
+                            "channel `{}`: [channel.accounts.{name}] names an account that is not defined",
+                            c.name.get_ref()
+                        ),
+                    );
+                }
+            }
         }
         let routes: Vec<(RouteConfig, usize)> =
             parse_entries(&mut src, "route", &raw.route, &starts);
-        let routes = validate_routes(&mut src, routes, &names);
+        let routes = validate_routes(&mut src, routes, &names, &account_names);
         if src.has_errors() {
             return Err(src.finish());
         }
@@ -197,5 +214,36 @@ mod tests {
         assert_eq!(lines, [4, 8, 9, 10, 16], "{e:#?}");
         assert!(e[0].message.contains("tpss"));
         assert!(e[4].message.contains("more than once"));
+    }
+
+    /// Typos that would otherwise leave a route or a setting silently unused.
+    #[test]
+    fn names_that_match_nothing_are_errors() {
+        let text = format!(
+            "[[account]]\nsystem_id = \"acme\"\npassword_hash = \"{HASH}\"\nlanguage = \"gr\"\n\n\
+             [[channel]]\nname = \"sink\"\nkind = \"test\"\n\n\
+             [[channel]]\nname = \"imessage\"\nkind = \"imessage\"\napi_key = \"k\"\n\
+             [channel.accounts.Acme]\nsender = \"Acme\"\n\n\
+             [[route]]\nname = \"uk\"\naccounts = [\"Acme\"]\ncountries = [\"UK\"]\nchannels = [\"sink\"]\n"
+        );
+        let e = RoutesFile::parse(Path::new("routes.toml"), &text).unwrap_err();
+        let said: Vec<(usize, &str)> = e.iter().map(|d| (d.line, d.message.as_str())).collect();
+        assert_eq!(said.len(), 4, "{said:#?}");
+        assert!(
+            said[0].0 == 4 && said[0].1.contains("language `gr`"),
+            "{said:#?}"
+        );
+        assert!(
+            said[1].0 == 12 && said[1].1.contains("[channel.accounts.Acme]"),
+            "{said:#?}"
+        );
+        assert!(
+            said[2].0 == 19 && said[2].1.contains("account `Acme`"),
+            "{said:#?}"
+        );
+        assert!(
+            said[3].0 == 20 && said[3].1.contains("country `UK`"),
+            "{said:#?}"
+        );
     }
 }
