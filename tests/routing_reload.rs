@@ -152,3 +152,60 @@ async fn reload_under_load_loses_nothing() {
         out[1]["rate"].as_f64().unwrap()
     );
 }
+
+/// A reload that removes an account or changes its password unbinds the sessions already bound
+/// with it; the sessions of an account that stayed as it was go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_unbinds_sessions_whose_account_was_revoked() {
+    use smpp_router::smpp::pdu::{Bind, Command, Pdu};
+    use smpp_router::smpp::{CommandId, CommandStatus};
+    use smpp_router_e2e::Raw;
+
+    let file = |acme_password: &str, with_globex: bool| {
+        let globex = if with_globex {
+            account("globex", "pw", "")
+        } else {
+            String::new()
+        };
+        format!(
+            "{}{}{globex}\n[[channel]]\nname = \"sms\"\nkind = \"test\"\noutcomes = [\"delivered\"]\n\n[[route]]\nname = \"all\"\nchannels = [\"sms\"]\n",
+            account("acme", acme_password, ""),
+            account("initech", "pw", ""),
+        )
+    };
+    let dir = scratch_dir("revoke");
+    let path = dir.join("routes.toml");
+    std::fs::write(&path, file("pw", true)).unwrap();
+    let r = LiveRouter::start(&path).await;
+    let bind = |id: &'static str| Bind {
+        system_id: id.into(),
+        password: "pw".into(),
+        interface_version: 0x34,
+        ..Bind::default()
+    };
+    let mut sessions = Vec::new();
+    for id in ["acme", "globex", "initech"] {
+        let mut raw = Raw::connect(r.plain).await;
+        raw.send(&Command::new(1, Pdu::BindTransceiver(bind(id))))
+            .await;
+        assert_eq!(raw.recv().await.unwrap().status, CommandStatus::ROK);
+        sessions.push(raw);
+    }
+    // acme's password changes, globex is removed, initech stays as it was.
+    std::fs::write(&path, file("new-password", false)).unwrap();
+    wait_for(|| r.router.status().generation >= 2).await;
+    for (raw, revoked) in sessions.iter_mut().zip([true, true, false]) {
+        raw.send(&Command::new(2, Pdu::EnquireLink)).await;
+        let mut got = Vec::new();
+        while let Ok(Some(cmd)) = tokio::time::timeout(Duration::from_millis(500), raw.recv()).await
+        {
+            got.push(cmd.command_id());
+        }
+        assert_eq!(
+            got.contains(&CommandId::UNBIND),
+            revoked,
+            "unbound only when revoked: {got:?}"
+        );
+        assert!(got.contains(&CommandId::ENQUIRE_LINK_RESP), "{got:?}");
+    }
+}

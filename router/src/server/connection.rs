@@ -70,6 +70,8 @@ struct Conn {
     /// Router ids whose `submit_sm_resp` is queued but not yet written to the socket: their
     /// receipts may go out (see `answers`) once it is.
     answered: Vec<Option<u64>>,
+    /// The accounts reload this session's account was last looked at for.
+    accounts_seen: u64,
 }
 
 fn now() -> std::time::Instant {
@@ -102,6 +104,7 @@ pub async fn serve<S>(
         receipt_slots: Arc::new(tokio::sync::Semaphore::new(RECEIPT_BACKLOG)),
         local_receipts: FastMap::default(),
         answered: Vec::new(),
+        accounts_seen: 0,
     };
     let mut rbuf = BytesMut::with_capacity(4 * 1024);
     let mut wbuf = BytesMut::with_capacity(4 * 1024);
@@ -112,6 +115,7 @@ pub async fn serve<S>(
     let mut inputs = 0;
     let mut linger: Option<tokio::time::Instant> = None;
     loop {
+        c.follow_account();
         c.on_events(&mut requests).await;
         if draining && c.session.inbound_in_flight() == 0 && c.session.bind_mode().is_some() {
             let _ = c.session.unbind(now());
@@ -365,6 +369,37 @@ impl Conn {
         self.bound = Some((account, rt));
     }
 
+    /// After a reload of the accounts: takes the account's new settings, or unbinds when the
+    /// account is gone or this session would no longer be allowed to bind (password, address,
+    /// bind mode). The client may bind again, and is checked against the new settings then.
+    fn follow_account(&mut self) {
+        let generation = self.shared.accounts_generation();
+        if generation == self.accounts_seen {
+            return;
+        }
+        self.accounts_seen = generation;
+        let (Some((old, rt)), Some(mode)) = (&self.bound, self.session.bind_mode()) else {
+            return;
+        };
+        let accounts = self.shared.accounts.load();
+        match accounts.get(&old.system_id) {
+            Some(new)
+                if new.password_hash == old.password_hash
+                    && new.ip_allowed(self.peer.ip())
+                    && new.mode_allowed(mode) =>
+            {
+                if !Arc::ptr_eq(new, old) {
+                    self.session.set_inbound_window(new.window as usize);
+                    self.bound = Some((new.clone(), rt.clone()));
+                }
+            }
+            _ => {
+                tracing::info!(session = self.id, system_id = %old.system_id, "the account was removed, or its password or allowed networks or bind modes changed: unbinding the session");
+                let _ = self.session.unbind(now());
+            }
+        }
+    }
+
     fn on_request(&mut self, cmd: Command) {
         let seq = cmd.sequence_number;
         // data_sm carries a message like submit_sm (its content in message_payload): it is
@@ -374,7 +409,8 @@ impl Conn {
             Pdu::DataSm(d) => (d.into_sm(), CommandId::DATA_SM),
             other => return self.answer_unsupported(other.command_id(), seq),
         };
-        let Some((account, rt)) = &self.bound else {
+        let (Some((account, rt)), Some(_)) = (&self.bound, self.session.bind_mode()) else {
+            // Not bound, or unbinding (the account changed under the session).
             return self.answer(seq, request, CommandStatus::RINVBNDSTS);
         };
         if !rt.allow() {

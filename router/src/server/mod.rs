@@ -37,6 +37,8 @@ use runtime::Runtimes;
 pub struct Shared {
     /// The accounts; swapped whole on reload.
     pub accounts: ArcSwap<Accounts>,
+    /// Bumped by every reload of the accounts, so that bound sessions look at theirs again.
+    accounts_generation: std::sync::atomic::AtomicU64,
     /// Bind authorisation and lockout.
     pub guard: BindGuard,
     /// Per-account limiters and counts.
@@ -103,10 +105,21 @@ impl Shared {
         }
     }
 
-    /// Applies reloaded accounts: new binds see them at once, and so do the TPS limiters.
+    /// Applies reloaded accounts: new binds see them at once, and so do the TPS limiters; bound
+    /// sessions take their account's new settings at their next step, and those whose account
+    /// is gone, whose password changed or whose address or bind mode is no longer allowed are
+    /// unbound.
     pub fn reload_accounts(&self, accounts: Accounts) {
         self.runtimes.update(accounts.iter());
         self.accounts.store(Arc::new(accounts));
+        self.accounts_generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The number of account reloads so far.
+    fn accounts_generation(&self) -> u64 {
+        self.accounts_generation
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 }
 
@@ -136,6 +149,7 @@ impl Server {
         let limits = config.limits.clone();
         let shared = Arc::new(Shared {
             accounts: ArcSwap::from_pointee(accounts),
+            accounts_generation: std::sync::atomic::AtomicU64::new(0),
             guard: BindGuard::new(config.security.clone()),
             runtimes: Runtimes::default(),
             registry: Registry::new(limits.response_timeout),
