@@ -70,9 +70,34 @@ pub fn build(
     Ok(table)
 }
 
-/// What identifies a channel's configuration: its kind and settings, as canonical TOML.
+/// What identifies a channel's configuration: its kind and settings, as canonical TOML, and a
+/// digest of what the settings point to — the secrets behind `env:` and `file:` values and the
+/// files named by `*_file` keys (CA bundles) — so that a reload after rotating a secret or a
+/// certificate rebuilds the channel. The digest keeps the secrets themselves out of the table.
 fn fingerprint(c: &ChannelConfig) -> String {
-    format!("{}\n{}", c.kind.get_ref(), c.settings)
+    let mut outside = ring::digest::Context::new(&ring::digest::SHA256);
+    fn walk(value: &toml::Value, key: &str, out: &mut ring::digest::Context) {
+        match value {
+            toml::Value::String(s) if s.starts_with("env:") || s.starts_with("file:") => {
+                let resolved = crate::config::resolve_secret(s).unwrap_or_default();
+                out.update(key.as_bytes());
+                out.update(resolved.as_bytes());
+            }
+            toml::Value::String(path) if key.ends_with("_file") => {
+                out.update(key.as_bytes());
+                out.update(&std::fs::read(path).unwrap_or_default());
+            }
+            toml::Value::Table(t) => t.iter().for_each(|(k, v)| walk(v, k, out)),
+            toml::Value::Array(a) => a.iter().for_each(|v| walk(v, key, out)),
+            _ => {}
+        }
+    }
+    c.settings
+        .iter()
+        .for_each(|(k, v)| walk(v, k, &mut outside));
+    let digest = outside.finish();
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}\n{}\n{hex}", c.kind.get_ref(), c.settings)
 }
 
 /// A channel whose settings are valid but which was not started (no store: `check`, `explain`,
@@ -208,5 +233,28 @@ mod tests {
             &second.routes[0].plan[1],
             &second.channels["b"]
         ));
+    }
+
+    #[test]
+    fn a_rotated_secret_file_changes_the_fingerprint_without_showing_in_it() {
+        let dir = std::env::temp_dir().join(format!("fingerprint-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = dir.join("otpblue-key");
+        let text = format!(
+            "[[channel]]\nname = \"imessage\"\nkind = \"imessage\"\napi_key = \"file:{}\"\n",
+            key.display()
+        );
+        let fp = || {
+            let f = RoutesFile::parse(Path::new("routes.toml"), &text).unwrap();
+            fingerprint(&f.channels[0].0)
+        };
+        std::fs::write(&key, "first-secret-value\n").unwrap();
+        let before = fp();
+        assert_eq!(before, fp(), "the same secret, the same fingerprint");
+        std::fs::write(&key, "second-secret-value\n").unwrap();
+        let after = fp();
+        assert_ne!(before, after, "a rotated secret rebuilds the channel");
+        assert!(!after.contains("secret-value"), "{after}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
