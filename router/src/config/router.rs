@@ -313,15 +313,48 @@ impl RouterConfig {
         };
         for (key, value) in [("plain", &config.listen.plain), ("tls", &config.listen.tls)] {
             if let Err(msg) = parse_listen(value) {
-                let at = text.find(&format!("{key} ")).unwrap_or(0);
+                let at = key_offset(text, key);
                 src.error(at..at, format!("listen.{key}: {msg}"));
             }
         }
         if config.listen.tls_cert.is_some() != config.listen.tls_key.is_some() {
-            src.error(0..0, "listen.tls_cert and listen.tls_key go together");
+            let key = if config.listen.tls_cert.is_some() {
+                "tls_cert"
+            } else {
+                "tls_key"
+            };
+            let at = key_offset(text, key);
+            src.error(at..at, "listen.tls_cert and listen.tls_key go together");
         }
         if !["redb", "memory"].contains(&config.store.engine.as_str()) {
-            src.error(0..0, "store.engine must be \"redb\" or \"memory\"");
+            let at = key_offset(text, "engine");
+            src.error(at..at, "store.engine must be \"redb\" or \"memory\"");
+        }
+        // Addresses `run` binds: `off`, or host:port with an IP.
+        for (key, name, value) in [
+            ("listen", "admin.listen", &config.admin.listen),
+            ("otpblue", "sim.otpblue", &config.sim.otpblue),
+            ("carrier", "sim.carrier", &config.sim.carrier),
+        ] {
+            if !value.eq_ignore_ascii_case("off")
+                && !value.is_empty()
+                && value.parse::<std::net::SocketAddr>().is_err()
+            {
+                let at = key_offset(text, key);
+                src.error(
+                    at..at,
+                    format!("{name}: `{value}` is not an IP address and port, or \"off\""),
+                );
+            }
+        }
+        for (key, value) in [
+            ("otpblue_latency", &config.sim.otpblue_latency),
+            ("carrier_receipt_delay", &config.sim.carrier_receipt_delay),
+        ] {
+            if let Err(e) = value.parse::<crate::sim::otpblue::Latency>() {
+                let at = key_offset(text, key);
+                src.error(at..at, format!("sim.{key}: {e}"));
+            }
         }
         if config.limits.threads > MAX_THREADS {
             let at = key_offset(text, "threads");
@@ -331,7 +364,8 @@ impl RouterConfig {
             );
         }
         if !["text", "json"].contains(&config.log.format.as_str()) {
-            src.error(0..0, "log.format must be \"text\" or \"json\"");
+            let at = key_offset(text, "format");
+            src.error(at..at, "log.format must be \"text\" or \"json\"");
         }
         if src.has_errors() {
             Err(src.finish())
@@ -395,6 +429,24 @@ mod tests {
         let text = "# threads: see the README\n[limits]\n  threads = 999\n";
         let e = RouterConfig::parse(Path::new("router.toml"), text).unwrap_err();
         assert_eq!((e[0].line, e[0].column), (3, 3), "{}", e[0]);
+        // A comment that mentions the key is not its line.
+        let text = "# plain = the port clients use\n[listen]\nplain = \"nowhere\"\n";
+        let e = RouterConfig::parse(Path::new("router.toml"), text).unwrap_err();
+        assert_eq!(e[0].line, 3, "{}", e[0]);
+    }
+
+    /// Everything `run` would refuse at start, `check` refuses with its line.
+    #[test]
+    fn what_run_needs_is_checked_with_lines() {
+        let text = "[listen]\ntls_cert = \"c.pem\"\n\n[store]\nengine = \"sqlite\"\n\n[log]\nformat = \"xml\"\n\n\
+                    [admin]\nlisten = \"localhost:9775\"\n\n[sim]\ncarrier = \"here\"\n\
+                    otpblue_latency = \"fast\"\n";
+        let e = RouterConfig::parse(Path::new("router.toml"), text).unwrap_err();
+        let said: Vec<(usize, &str)> = e.iter().map(|d| (d.line, d.message.as_str())).collect();
+        let lines: Vec<usize> = said.iter().map(|s| s.0).collect();
+        assert_eq!(lines, [2, 5, 8, 11, 14, 15], "{said:#?}");
+        assert!(said[3].1.contains("admin.listen"), "{said:#?}");
+        assert!(said[4].1.contains("sim.carrier"), "{said:#?}");
     }
 
     #[test]
