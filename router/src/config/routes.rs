@@ -104,6 +104,33 @@ fn with_key(text: &str, at: usize, message: &str) -> String {
     }
 }
 
+/// The key an error message starts with (`timeout: …`, `accounts.acme.sender: …`): its last
+/// part, as written on its line.
+fn key_named_by(message: &str) -> Option<&str> {
+    let (key, _) = message.split_once(':')?;
+    let ok = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
+    ok.then(|| key.rsplit('.').next().unwrap_or(key))
+}
+
+/// Where the line setting `key` starts within `range` of `text`.
+fn line_of_key(text: &str, range: std::ops::Range<usize>, key: &str) -> Option<usize> {
+    let section = text.get(range.clone())?;
+    let mut at = range.start;
+    for line in section.split_inclusive('\n') {
+        let t = line.trim_start();
+        if t.strip_prefix(key)
+            .is_some_and(|r| r.trim_start().starts_with('='))
+        {
+            return Some(at + (line.len() - t.len()));
+        }
+        at += line.len();
+    }
+    None
+}
+
 impl RoutesFile {
     /// Parses and validates `routes.toml` text, collecting every error.
     pub fn parse(file: &Path, text: &str) -> Result<Self, Vec<Diagnostic>> {
@@ -141,7 +168,15 @@ impl RoutesFile {
         }
         for (c, base) in &channels {
             if let Err(msg) = crate::routing::build::check_channel(c) {
-                let at = base + c.kind.span().start;
+                // At the line of the key the message names, else at the channel's `kind`.
+                let end = starts
+                    .iter()
+                    .copied()
+                    .find(|&s| s > *base)
+                    .unwrap_or(text.len());
+                let at = key_named_by(&msg)
+                    .and_then(|key| line_of_key(text, *base..end, key))
+                    .unwrap_or(base + c.kind.span().start);
                 src.error(at..at, format!("channel `{}`: {msg}", c.name.get_ref()));
             }
             // Per-account overrides (`[channel.accounts.X]`) for accounts that exist.
@@ -214,6 +249,14 @@ mod tests {
         assert_eq!(lines, [4, 8, 9, 10, 16], "{e:#?}");
         assert!(e[0].message.contains("tpss"));
         assert!(e[4].message.contains("more than once"));
+    }
+
+    #[test]
+    fn a_channel_setting_error_points_at_its_key() {
+        let text = "[[channel]]\nname = \"imessage\"\nkind = \"imessage\"\napi_key = \"k\"\ntimeout = \"soon\"\n";
+        let e = RoutesFile::parse(Path::new("routes.toml"), text).unwrap_err();
+        assert_eq!(e[0].line, 5, "{e:#?}");
+        assert!(e[0].message.contains("timeout"), "{e:#?}");
     }
 
     /// Typos that would otherwise leave a route or a setting silently unused.
