@@ -3,10 +3,13 @@
 //! go to the channel that took it. Channels that cannot carry parts ([`Channel::carries_parts`]:
 //! iMessage, where an OTP is one whole text) are left out of a part's plan.
 //!
-//! A group is known by its account, source, destination, reference and number of parts; it is
-//! forgotten once all its parts have come, or [`GROUP_TTL`] after its first part.
+//! A group is known by its account, source, destination, reference and number of parts (hashed
+//! with a per-process key: no allocation per part); it is forgotten once all its parts have come,
+//! or [`GROUP_TTL`] after its first part (a sweep at most once a second drops those). Groups are
+//! spread over [`SHARDS`] locks, so that parts on different threads seldom wait for each other.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,7 +21,11 @@ use crate::smpp::pdu::Sm;
 use crate::smpp::tlv::Sar;
 
 /// How long a group whose parts have not all come is remembered.
-pub const GROUP_TTL: Duration = Duration::from_secs(600);
+pub const GROUP_TTL: Duration = Duration::from_secs(120);
+/// How many locks the groups are spread over.
+pub const SHARDS: usize = 16;
+/// How often a shard drops the groups older than [`GROUP_TTL`].
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// What the first part of a group made of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,93 +58,94 @@ impl Lead {
     }
 }
 
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct Key {
-    account: String,
-    source: Vec<u8>,
-    dest: Vec<u8>,
-    reference: u16,
-    total: u8,
-}
-
 struct Entry {
     decision: watch::Receiver<Decision>,
     seen: u8,
     since: Instant,
 }
 
-/// The groups whose parts are coming in.
-#[derive(Default)]
-pub struct Groups {
-    inner: Mutex<Inner>,
+struct Shard {
+    groups: HashMap<u64, Entry>,
+    swept: Instant,
 }
 
-#[derive(Default)]
-struct Inner {
-    groups: HashMap<Key, Entry>,
-    /// The groups in the order they began, for forgetting the incomplete ones.
-    order: VecDeque<(Instant, Key)>,
+/// The groups whose parts are coming in.
+pub struct Groups {
+    shards: Vec<Mutex<Shard>>,
+    /// Keyed per process: a client cannot aim its references at one shard's bucket.
+    hasher: RandomState,
+}
+
+impl Default for Groups {
+    fn default() -> Self {
+        let now = Instant::now();
+        Self {
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        groups: HashMap::new(),
+                        swept: now,
+                    })
+                })
+                .collect(),
+            hasher: RandomState::new(),
+        }
+    }
 }
 
 impl Groups {
-    /// The role of part `part` of `account`'s message `sm`.
+    /// The role of part `part` of `account`'s message `sm`. A "part" of a message of one part
+    /// is a whole message: the caller does not ask for it.
     pub fn join(&self, account: &str, sm: &Sm, part: Sar) -> Role {
-        let key = Key {
-            account: account.to_string(),
-            source: sm.source.addr.as_slice().to_vec(),
-            dest: sm.dest.addr.as_slice().to_vec(),
-            reference: part.reference,
-            total: part.total,
-        };
+        let key = self.hasher.hash_one((
+            account,
+            sm.source.addr.as_slice(),
+            sm.dest.addr.as_slice(),
+            part.reference,
+            part.total,
+        ));
         let now = Instant::now();
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner.forget_older_than(now, GROUP_TTL);
-        if let Some(entry) = inner.groups.get_mut(&key) {
+        let shard = &self.shards[(key as usize) % SHARDS];
+        let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+        if now.duration_since(shard.swept) >= SWEEP_EVERY {
+            shard.swept = now;
+            shard
+                .groups
+                .retain(|_, e| now.duration_since(e.since) < GROUP_TTL);
+        }
+        if let Some(entry) = shard.groups.get_mut(&key) {
             entry.seen = entry.seen.saturating_add(1);
             let decision = entry.decision.clone();
             if entry.seen >= part.total {
-                inner.groups.remove(&key);
+                shard.groups.remove(&key);
             }
             return Role::Follow(decision);
         }
         let (tx, rx) = watch::channel(Decision::Pending);
         if part.total > 1 {
-            inner.groups.insert(
-                key.clone(),
+            shard.groups.insert(
+                key,
                 Entry {
                     decision: rx,
                     seen: 1,
                     since: now,
                 },
             );
-            inner.order.push_back((now, key));
         }
         Role::Lead(Lead(tx))
     }
 
     /// Groups remembered now (tests).
     pub fn len(&self) -> usize {
-        self.inner.lock().map(|i| i.groups.len()).unwrap_or(0)
+        self.shards
+            .iter()
+            .map(|s| s.lock().map(|s| s.groups.len()).unwrap_or(0))
+            .sum()
     }
 
     /// Whether no group is remembered.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-}
-
-impl Inner {
-    fn forget_older_than(&mut self, now: Instant, ttl: Duration) {
-        while let Some((since, _)) = self.order.front() {
-            if now.duration_since(*since) < ttl {
-                break;
-            }
-            if let Some((since, key)) = self.order.pop_front()
-                && self.groups.get(&key).is_some_and(|e| e.since == since)
-            {
-                self.groups.remove(&key);
-            }
-        }
     }
 }
 
@@ -255,10 +263,11 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(1);
         assert_eq!(follow(other, deadline).await, Decision::Open);
         tokio::time::advance(GROUP_TTL).await;
+        // The incomplete group expired: its last part now starts a group of its own.
         assert!(matches!(
-            g.join("acme", &sm("2"), part(1, 2, 1)),
+            g.join("acme", &sm("1"), part(1, 3, 3)),
             Role::Lead(_)
         ));
-        assert_eq!(g.len(), 1, "the incomplete group expired");
+        assert_eq!(g.len(), 1);
     }
 }

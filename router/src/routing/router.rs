@@ -183,6 +183,7 @@ impl SubmitHandler for Router {
         let outbox = self.outbox();
         // The parts of a concatenated message all take the channel the first one took.
         let role = crate::smpp::concat::part_of(&s.sm)
+            .filter(|part| part.total > 1)
             .map(|part| self.groups.join(&s.account.system_id, &s.sm, part));
         // Receipts for this id wait until the client has its answer (see `answers`).
         crate::answers::gate().open(&id);
