@@ -390,3 +390,36 @@ async fn window_one_client_gets_every_receipt_without_stalling() {
         out[1]["rate"].as_f64().unwrap()
     );
 }
+
+/// A client that answers a receipt with `ESME_RX_P_APPN` (stop retrying) does not get it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_refused_for_good_is_not_offered_again() {
+    let r = router("", &account("acme", "pw", "tps = 10000")).await;
+    let mut raw = Raw::connect(r.plain).await;
+    raw.send(&Command::new(1, Pdu::BindTransceiver(creds("acme"))))
+        .await;
+    assert_eq!(raw.recv().await.unwrap().status, CommandStatus::ROK);
+    let submit = Sm {
+        source: Address::new(5, 0, "MyBank"),
+        dest: Address::new(1, 1, "14155551234"),
+        short_message: bytes::Bytes::from_static(b"Your code is 482910"),
+        registered_delivery: smpp_router::smpp::values::RegisteredDelivery(1),
+        ..Sm::default()
+    };
+    raw.send(&Command::new(2, Pdu::SubmitSm(submit))).await;
+    let mut offered = 0;
+    while let Ok(Some(cmd)) =
+        tokio::time::timeout(std::time::Duration::from_millis(2500), raw.recv()).await
+    {
+        if let Pdu::DeliverSm(_) = cmd.pdu {
+            offered += 1;
+            raw.send(&Command {
+                status: CommandStatus::RX_P_APPN,
+                sequence_number: cmd.sequence_number,
+                pdu: Pdu::DeliverSmResp(Default::default()),
+            })
+            .await;
+        }
+    }
+    assert_eq!(offered, 1, "the receipt was offered once");
+}

@@ -105,6 +105,9 @@ impl Outbox {
     /// delivery fails is the stored copy sent.
     pub async fn push(self: &Arc<Self>, account: &str, sm: Sm) -> Result<(), StoreError> {
         let mut on_its_way = None;
+        // The client refused it for now: the stored copy waits for the next sweep (a second)
+        // instead of being offered again at once.
+        let mut refused = false;
         if let Some(server) = self.server.get().and_then(Weak::upgrade)
             && server.registry.can_receive(account)
         {
@@ -116,7 +119,7 @@ impl Outbox {
                     return Ok(());
                 }
                 Ok(r) if refused_for_good(account, None, &r) => return Ok(()),
-                Ok(_) => {}
+                Ok(r) => refused = matches!(r, Err(DeliverError::Refused(_))),
                 Err(_) => {
                     let slot = Late::take(self);
                     if slot.0.is_some() {
@@ -151,7 +154,10 @@ impl Outbox {
                     crate::metrics::global().delivery(&account, "direct_late");
                     true
                 }
-                Some(r) => refused_for_good(&account, Some(key), &r),
+                Some(r) => {
+                    refused |= matches!(r, Err(DeliverError::Refused(_)));
+                    refused_for_good(&account, Some(key), &r)
+                }
                 None => false,
             };
             let delivered = if late {
@@ -159,6 +165,8 @@ impl Outbox {
                     tracing::error!(%account, error = %e, "store: cannot remove a delivered receipt; it may be sent again");
                 }
                 true
+            } else if refused {
+                false
             } else {
                 me.deliver_one(&account, key, sm).await == Sent::Done
             };

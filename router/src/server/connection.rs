@@ -296,7 +296,15 @@ impl Conn {
                 } else if let Some(sm) = self.local_receipts.remove(&seq)
                     && !command.status.is_ok()
                 {
-                    self.hand_on(sm);
+                    if DeliverError::Refused(command.status).is_final() {
+                        // The client will never take it (ESME_RX_P_APPN / ESME_RX_R_APPN).
+                        if let Some((account, _)) = &self.bound {
+                            tracing::warn!(session = self.id, system_id = %account.system_id, status = %command.status, "the client refused a receipt for good; it is not offered again");
+                            crate::metrics::global().delivery(&account.system_id, "refused");
+                        }
+                    } else {
+                        self.hand_on(sm);
+                    }
                 }
             }
             Event::Timeout {
