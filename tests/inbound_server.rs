@@ -423,3 +423,47 @@ async fn a_receipt_refused_for_good_is_not_offered_again() {
     }
     assert_eq!(offered, 1, "the receipt was offered once");
 }
+
+/// A client that answers a receipt with `ESME_RX_T_APPN` (try later) gets it again, a second
+/// later rather than at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_refused_for_now_comes_again_a_second_later() {
+    let r = router("", &account("acme", "pw", "tps = 10000")).await;
+    let mut raw = Raw::connect(r.plain).await;
+    raw.send(&Command::new(1, Pdu::BindTransceiver(creds("acme"))))
+        .await;
+    assert_eq!(raw.recv().await.unwrap().status, CommandStatus::ROK);
+    let submit = Sm {
+        source: Address::new(5, 0, "MyBank"),
+        dest: Address::new(1, 1, "14155551234"),
+        short_message: bytes::Bytes::from_static(b"Your code is 482910"),
+        registered_delivery: smpp_router::smpp::values::RegisteredDelivery(1),
+        ..Sm::default()
+    };
+    raw.send(&Command::new(2, Pdu::SubmitSm(submit))).await;
+    let mut offers = Vec::new();
+    while let Ok(Some(cmd)) =
+        tokio::time::timeout(std::time::Duration::from_millis(2500), raw.recv()).await
+    {
+        if let Pdu::DeliverSm(_) = cmd.pdu {
+            offers.push(Instant::now());
+            let status = if offers.len() == 1 {
+                CommandStatus::RX_T_APPN
+            } else {
+                CommandStatus::ROK
+            };
+            raw.send(&Command {
+                status,
+                sequence_number: cmd.sequence_number,
+                pdu: Pdu::DeliverSmResp(Default::default()),
+            })
+            .await;
+        }
+    }
+    assert_eq!(offers.len(), 2, "offered again once, then taken");
+    let gap = offers[1] - offers[0];
+    assert!(
+        gap >= std::time::Duration::from_millis(500),
+        "not offered again at once: {gap:?}"
+    );
+}

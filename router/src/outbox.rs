@@ -178,6 +178,20 @@ impl Outbox {
         Ok(())
     }
 
+    /// Keeps `sm` for `account` in the store without offering it now (the client refused it for
+    /// now): the sweeper offers it again within a second.
+    pub async fn keep(&self, account: &str, sm: Sm) -> Result<(), StoreError> {
+        let Some(pdu) = encode(&sm) else {
+            tracing::error!(%account, "a deliver_sm that cannot be re-encoded was dropped");
+            return Ok(());
+        };
+        let expires = unix_now() + self.ttl.as_secs();
+        self.store.enqueue(account, pdu, expires).await?;
+        crate::metrics::global().delivery(account, "stored");
+        self.mark_waiting(account);
+        Ok(())
+    }
+
     /// Remembers the receipts stored last (by this run or the one before) as handed on, so that
     /// a carrier that sends one again after a restart — the old process died before answering
     /// it — is answered without a second delivery (the stored copy is delivered). Call at start.

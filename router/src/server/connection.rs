@@ -303,7 +303,7 @@ impl Conn {
                             crate::metrics::global().delivery(&account.system_id, "refused");
                         }
                     } else {
-                        self.hand_on(sm);
+                        self.hand_on(sm, true);
                     }
                 }
             }
@@ -314,7 +314,7 @@ impl Conn {
                 if let Some(reply) = self.deliveries.remove(&sequence_number) {
                     let _ = reply.send(Err(DeliverError::Timeout));
                 } else if let Some(sm) = self.local_receipts.remove(&sequence_number) {
-                    self.hand_on(sm);
+                    self.hand_on(sm, false);
                 }
             }
             Event::Closed(reason) => {
@@ -506,7 +506,7 @@ impl Conn {
                     self.local_receipts.insert(seq, sm);
                 }
                 Err(_) => {
-                    self.hand_on(sm);
+                    self.hand_on(sm, false);
                     break;
                 }
             }
@@ -515,7 +515,7 @@ impl Conn {
 
     /// Gives a receipt this session could not deliver to the account's other sessions, or to
     /// the store until one binds (see [`Shared::deliver_receipt`]).
-    fn hand_on(&self, sm: Box<crate::smpp::pdu::Sm>) {
+    fn hand_on(&self, sm: Box<crate::smpp::pdu::Sm>, refused: bool) {
         let Some((account, _)) = &self.bound else {
             return;
         };
@@ -524,7 +524,12 @@ impl Conn {
         // Counted, so that a shutdown (which closes this session) waits for it to be stored.
         let working = shared.detached.enter();
         tokio::spawn(async move {
-            shared.deliver_receipt(&system_id, *sm).await;
+            if refused {
+                // Refused for now: offered again a second later, not at once.
+                shared.keep_receipt(&system_id, *sm).await;
+            } else {
+                shared.deliver_receipt(&system_id, *sm).await;
+            }
             drop(working);
         });
     }
@@ -605,7 +610,7 @@ impl Conn {
             .chain(self.receipts.drain(..))
             .collect();
         for sm in unsent {
-            self.hand_on(sm);
+            self.hand_on(sm, false);
         }
         deliver_rx.close();
         while let Ok(job) = deliver_rx.try_recv() {

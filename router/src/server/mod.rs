@@ -105,6 +105,29 @@ impl Shared {
         }
     }
 
+    /// Keeps a receipt the client refused for now, to be offered again a second later: in the
+    /// store when there is one.
+    pub(crate) async fn keep_receipt(&self, system_id: &str, sm: crate::smpp::pdu::Sm) {
+        let failed = match self.outbox.get() {
+            Some(outbox) => outbox
+                .keep(system_id, sm)
+                .await
+                .err()
+                .map(|e| e.to_string()),
+            None => {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                self.registry
+                    .deliver(system_id, sm)
+                    .await
+                    .err()
+                    .map(|e| e.to_string())
+            }
+        };
+        if let Some(error) = failed {
+            tracing::warn!(%system_id, %error, "receipt not delivered");
+        }
+    }
+
     /// Applies reloaded accounts: new binds see them at once, and so do the TPS limiters; bound
     /// sessions take their account's new settings at their next step, and those whose account
     /// is gone, whose password changed or whose address or bind mode is no longer allowed are
