@@ -19,8 +19,19 @@ pub struct TooLong {
     pub len: usize,
 }
 
-/// `sm` with its payload and SAR moved into `short_message` and a user data header.
-pub fn for_v33(mut sm: Sm) -> Result<Sm, TooLong> {
+/// Moves `sm`'s payload and SAR into `short_message` and a user data header; on an error `sm`
+/// is left as it was.
+pub fn to_v33(sm: &mut Sm) -> Result<(), TooLong> {
+    *sm = for_v33(std::mem::take(sm)).map_err(|(e, old)| {
+        *sm = old;
+        e
+    })?;
+    Ok(())
+}
+
+/// `sm` with its payload and SAR moved into `short_message` and a user data header; on an error
+/// `sm` comes back unchanged with it.
+fn for_v33(mut sm: Sm) -> Result<Sm, (TooLong, Sm)> {
     let sar = sm.tlvs.sar().filter(|_| !sm.esm_class.has_udhi());
     let payload = sm
         .tlvs
@@ -34,7 +45,7 @@ pub fn for_v33(mut sm: Sm) -> Result<Sm, TooLong> {
     let udh_len = if sar.is_some() { 7 } else { 0 };
     let len = udh_len + text.len();
     if len > SHORT_MESSAGE_MAX {
-        return Err(TooLong { len });
+        return Err((TooLong { len }, sm));
     }
     let mut out = BytesMut::with_capacity(len);
     if let Some(s) = sar {
@@ -71,7 +82,8 @@ mod tests {
                 .build(),
             ..Sm::default()
         };
-        let out = for_v33(sm).unwrap();
+        let mut out = sm;
+        to_v33(&mut out).unwrap();
         assert_eq!(out.short_message.as_ref(), &[b'a'; 200][..]);
         assert!(out.tlvs.message_payload().is_none());
         let long = Sm {
@@ -80,7 +92,9 @@ mod tests {
                 .build(),
             ..Sm::default()
         };
-        assert_eq!(for_v33(long), Err(TooLong { len: 300 }));
+        let mut same = long.clone();
+        assert_eq!(to_v33(&mut same), Err(TooLong { len: 300 }));
+        assert_eq!(same, long, "left as it was");
     }
 
     #[test]
@@ -94,7 +108,8 @@ mod tests {
                 .build(),
             ..Sm::default()
         };
-        let out = for_v33(sm).unwrap();
+        let mut out = sm;
+        to_v33(&mut out).unwrap();
         assert!(out.esm_class.has_udhi());
         assert_eq!(&out.short_message[..7], &[6, 0x08, 4, 0x12, 0x34, 2, 2]);
         assert_eq!(&out.short_message[7..], b"second half");
@@ -109,6 +124,8 @@ mod tests {
             short_message: Bytes::from_static(b"Your code is 1234"),
             ..Sm::default()
         };
-        assert_eq!(for_v33(sm.clone()).unwrap(), sm);
+        let mut out = sm.clone();
+        to_v33(&mut out).unwrap();
+        assert_eq!(out, sm);
     }
 }

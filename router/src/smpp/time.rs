@@ -16,9 +16,10 @@ pub enum SmppTime {
 }
 
 /// Reads a time field; `None` when it is not in the format. Strict: sixteen characters, each
-/// part in its range (a real calendar day, an hour below 24, an offset of at most 12 hours); of
-/// a relative time only the `tnn` characters are not checked beyond being digits (some senders
-/// put other digits there).
+/// part in its range (a real calendar day, an hour below 24, an offset of at most 14 hours — the
+/// reference says 12, but New Zealand's summer time is UTC+13 and Kiribati UTC+14); of a
+/// relative time only the `tnn` characters are not checked beyond being digits (some senders put
+/// other digits there).
 pub fn parse(value: &[u8]) -> Option<SmppTime> {
     let [digits @ .., p] = value else {
         return Some(SmppTime::Default);
@@ -37,7 +38,7 @@ pub fn parse(value: &[u8]) -> Option<SmppTime> {
                 && hour < 24
                 && minute < 60
                 && second < 60
-                && n(13) <= 48;
+                && n(13) <= 56;
             valid.then_some(SmppTime::Absolute)
         }
         _ => None,

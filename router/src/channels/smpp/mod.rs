@@ -271,17 +271,13 @@ impl Inner {
             return Attempt::NotSent;
         };
         // A v3.3 carrier gets no TLVs: the payload and SAR move into the fields first.
-        let sm = if handle.info().interface_version < interface_version::V34 {
-            match crate::smpp::downgrade::for_v33(sm) {
-                Ok(sm) => sm,
-                Err(e) => {
-                    tracing::warn!(channel = %self.name, %id, error = %e, "refused: the carrier speaks SMPP 3.3");
-                    return Attempt::Refused(CommandStatus::RINVMSGLEN);
-                }
-            }
-        } else {
-            sm
-        };
+        let mut sm = sm;
+        if handle.info().interface_version < interface_version::V34
+            && let Err(e) = crate::smpp::downgrade::to_v33(&mut sm)
+        {
+            tracing::warn!(channel = %self.name, %id, error = %e, "refused: the carrier speaks SMPP 3.3");
+            return Attempt::Refused(CommandStatus::RINVMSGLEN);
+        }
         match handle.submit(Pdu::SubmitSm(sm)).await {
             Ok(resp) if resp.status.is_ok() => match resp.pdu {
                 Pdu::SubmitSmResp(r) => {

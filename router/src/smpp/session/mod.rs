@@ -581,6 +581,11 @@ impl Session {
     fn emit(&mut self, cmd: &Command) -> Result<(), EncodeError> {
         if self.version < interface_version::V34 && cmd.pdu.has_tlvs() {
             let mut stripped = cmd.clone();
+            // What the TLVs carry moves into the fields first where it fits (a receipt's text
+            // in message_payload, SAR): a v3.3 peer would otherwise get an empty message.
+            if let Pdu::SubmitSm(sm) | Pdu::DeliverSm(sm) = &mut stripped.pdu {
+                let _ = super::downgrade::to_v33(sm);
+            }
             stripped.pdu.clear_tlvs();
             return stripped.encode(&mut self.out);
         }

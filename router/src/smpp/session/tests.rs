@@ -218,6 +218,20 @@ fn interface_versions_are_negotiated() {
         Pdu::DeliverSm(sm) => assert!(sm.tlvs.is_empty()),
         other => panic!("{other:?}"),
     }
+    // A receipt whose text is in message_payload reaches it in short_message, not empty.
+    let text = b"id:7 sub:001 dlvrd:001 submit date:2501011200 done date:2501011200 stat:DELIVRD err:000 text:";
+    let receipt = Sm {
+        tlvs: TlvsBuilder::new().push(tag::MESSAGE_PAYLOAD, text).build(),
+        ..Sm::default()
+    };
+    mc.send(now, Pdu::DeliverSm(receipt)).unwrap();
+    match &written(&mut mc)[0].pdu {
+        Pdu::DeliverSm(sm) => {
+            assert!(sm.tlvs.is_empty());
+            assert_eq!(&sm.short_message[..], &text[..]);
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
