@@ -22,16 +22,6 @@ pub struct TooLong {
 /// Moves `sm`'s payload and SAR into `short_message` and a user data header; on an error `sm`
 /// is left as it was.
 pub fn to_v33(sm: &mut Sm) -> Result<(), TooLong> {
-    *sm = for_v33(std::mem::take(sm)).map_err(|(e, old)| {
-        *sm = old;
-        e
-    })?;
-    Ok(())
-}
-
-/// `sm` with its payload and SAR moved into `short_message` and a user data header; on an error
-/// `sm` comes back unchanged with it.
-fn for_v33(mut sm: Sm) -> Result<Sm, (TooLong, Sm)> {
     let sar = sm.tlvs.sar().filter(|_| !sm.esm_class.has_udhi());
     let payload = sm
         .tlvs
@@ -39,13 +29,13 @@ fn for_v33(mut sm: Sm) -> Result<Sm, (TooLong, Sm)> {
         .filter(|_| sm.short_message.is_empty())
         .map(Bytes::copy_from_slice);
     if sar.is_none() && payload.is_none() {
-        return Ok(sm);
+        return Ok(());
     }
     let text = payload.unwrap_or_else(|| sm.short_message.clone());
     let udh_len = if sar.is_some() { 7 } else { 0 };
     let len = udh_len + text.len();
     if len > SHORT_MESSAGE_MAX {
-        return Err((TooLong { len }, sm));
+        return Err(TooLong { len });
     }
     let mut out = BytesMut::with_capacity(len);
     if let Some(s) = sar {
@@ -65,7 +55,7 @@ fn for_v33(mut sm: Sm) -> Result<Sm, (TooLong, Sm)> {
         .remove(tag::SAR_TOTAL_SEGMENTS)
         .remove(tag::SAR_SEGMENT_SEQNUM)
         .build();
-    Ok(sm)
+    Ok(())
 }
 
 #[cfg(test)]

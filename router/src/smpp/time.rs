@@ -75,7 +75,7 @@ mod tests {
             b"250315243000004+",  // hour 24
             b"250315146000004+",  // minute 60
             b"250315143060004+",  // second 60
-            b"250315143000049+",  // offset beyond 12 hours
+            b"250315143000057+",  // offset beyond 14 hours
             b"25031514300000a+",  // not a digit
             b"00000112000000 R",  // a space
         ] {
