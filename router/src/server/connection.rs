@@ -114,6 +114,7 @@ pub async fn serve<S>(
     let mut yielded = false;
     let mut inputs = 0;
     let mut linger: Option<tokio::time::Instant> = None;
+    let mut accounts_changed = c.shared.accounts_changed.subscribe();
     loop {
         c.follow_account();
         c.on_events(&mut requests).await;
@@ -157,7 +158,10 @@ pub async fn serve<S>(
         } else {
             c.session.poll_timeout().map(tokio::time::Instant::from_std)
         };
-        let can_deliver = c.bound.is_some() && c.session.has_room() && !draining;
+        let can_deliver = c.bound.is_some()
+            && c.session.bind_mode().is_some()
+            && c.session.has_room()
+            && !draining;
         tokio::select! {
             biased;
             _ = sleep_until(deadline), if deadline.is_some() => {
@@ -173,6 +177,8 @@ pub async fn serve<S>(
                     c.session.close_now();
                 }
             }
+            // A reload of the accounts: looked at at the top of the loop.
+            Ok(()) = accounts_changed.changed(), if c.bound.is_some() => {}
             // Submissions and deliveries are bounded by the windows: taken even while output
             // waits, so that a client slow to read does not hold up the routing of its messages.
             (seq, request, outcome) = c.submissions.next(), if !c.submissions.is_empty() => {

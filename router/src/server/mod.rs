@@ -37,8 +37,9 @@ use runtime::Runtimes;
 pub struct Shared {
     /// The accounts; swapped whole on reload.
     pub accounts: ArcSwap<Accounts>,
-    /// Bumped by every reload of the accounts, so that bound sessions look at theirs again.
-    accounts_generation: std::sync::atomic::AtomicU64,
+    /// Bumped by every reload of the accounts, so that bound sessions look at theirs again (it
+    /// wakes them).
+    accounts_changed: watch::Sender<u64>,
     /// Bind authorisation and lockout.
     pub guard: BindGuard,
     /// Per-account limiters and counts.
@@ -135,14 +136,12 @@ impl Shared {
     pub fn reload_accounts(&self, accounts: Accounts) {
         self.runtimes.update(accounts.iter());
         self.accounts.store(Arc::new(accounts));
-        self.accounts_generation
-            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        self.accounts_changed.send_modify(|g| *g += 1);
     }
 
     /// The number of account reloads so far.
     fn accounts_generation(&self) -> u64 {
-        self.accounts_generation
-            .load(std::sync::atomic::Ordering::Acquire)
+        *self.accounts_changed.borrow()
     }
 }
 
@@ -172,7 +171,7 @@ impl Server {
         let limits = config.limits.clone();
         let shared = Arc::new(Shared {
             accounts: ArcSwap::from_pointee(accounts),
-            accounts_generation: std::sync::atomic::AtomicU64::new(0),
+            accounts_changed: watch::channel(0).0,
             guard: BindGuard::new(config.security.clone()),
             runtimes: Runtimes::default(),
             registry: Registry::new(limits.response_timeout),
