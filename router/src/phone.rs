@@ -24,6 +24,10 @@ use std::fmt;
 
 use rlibphonenumber::{PHONE_NUMBER_UTIL, PhoneNumber};
 
+/// The longest E.164 text [`Destination::write_e164`] writes: `+`, a calling code, leading zeros
+/// and a national number (E.164 numbers have at most 15 digits; this leaves room).
+pub const E164_MAX: usize = 48;
+
 /// A destination that passed validation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Destination {
@@ -46,8 +50,37 @@ impl Destination {
     /// The number in E.164 with its `+`, as validated: a national prefix written after the
     /// calling code is not in it (`+44 07400 123456` → `+447400123456`).
     pub fn e164(&self) -> String {
-        let zeros = "0".repeat(usize::from(self.leading_zeros));
-        format!("+{}{zeros}{}", self.country_code, self.national_number)
+        let mut buf = [0u8; E164_MAX];
+        self.write_e164(&mut buf).to_string()
+    }
+
+    /// [`Destination::e164`] written into `buf`, without allocating.
+    pub fn write_e164<'a>(&self, buf: &'a mut [u8; E164_MAX]) -> &'a str {
+        fn digits(mut n: u64, out: &mut [u8]) -> usize {
+            let mut tmp = [0u8; 20];
+            let mut i = tmp.len();
+            loop {
+                i -= 1;
+                tmp[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            let len = (tmp.len() - i).min(out.len());
+            out[..len].copy_from_slice(&tmp[i..i + len]);
+            len
+        }
+        buf[0] = b'+';
+        let mut at = 1 + digits(u64::from(self.country_code), &mut buf[1..]);
+        for _ in 0..self.leading_zeros {
+            if at < buf.len() {
+                buf[at] = b'0';
+                at += 1;
+            }
+        }
+        at += digits(self.national_number, &mut buf[at..]);
+        std::str::from_utf8(&buf[..at]).unwrap_or("+")
     }
 }
 

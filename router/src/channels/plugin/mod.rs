@@ -204,8 +204,8 @@ impl Channel for PluginChannel {
         let payload = sm.payload();
         let text = crate::smpp::text::decode(sm.data_coding, payload);
         // E.164 as validated: a national prefix after the calling code is left out.
-        let to = message.destination.e164();
-        let to = to.as_bytes();
+        let mut to = [0u8; crate::phone::E164_MAX];
+        let to = message.destination.write_e164(&mut to).as_bytes();
         let raw = SrpMessage {
             struct_size: abi::size_of_u32::<SrpMessage>(),
             data_coding: sm.data_coding,
