@@ -464,22 +464,13 @@ async fn mobile_originated_messages_reach_the_account_of_their_destination() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_client_gets_its_receipt_once() {
     use bytes::Bytes;
-    use smpp_router::smpp::pdu::{Address, Bind, Command, Pdu, Sm};
+    use smpp_router::smpp::CommandId;
+    use smpp_router::smpp::pdu::{Address, Command, Pdu, Sm};
     use smpp_router::smpp::values::RegisteredDelivery;
-    use smpp_router::smpp::{CommandId, CommandStatus};
-    use smpp_router_e2e::Raw;
 
     let (addr, stats) = start_carrier(Knobs::default()).await;
     let live = router_via_carrier(addr, "").await;
-    let mut raw = Raw::connect(live.plain).await;
-    let bind = Bind {
-        system_id: "acme".into(),
-        password: "pw".into(),
-        interface_version: 0x34,
-        ..Bind::default()
-    };
-    raw.send(&Command::new(1, Pdu::BindTransceiver(bind))).await;
-    assert_eq!(raw.recv().await.unwrap().status, CommandStatus::ROK);
+    let mut raw = bound(live.plain, Pdu::BindTransceiver).await;
     let sm = Sm {
         source: Address::new(5, 0, "MyBank"),
         dest: Address::new(1, 1, "14155551234"),
@@ -530,7 +521,7 @@ async fn a_slow_client_gets_its_receipt_once() {
 /// it leaves the store and does not come again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receipt_the_client_refuses_does_not_hold_up_the_others() {
-    use smpp_router::smpp::pdu::{Bind, Command, Pdu};
+    use smpp_router::smpp::pdu::{Command, Pdu};
     use smpp_router::smpp::{CommandId, CommandStatus};
     use smpp_router_e2e::Raw;
 
@@ -538,15 +529,7 @@ async fn a_receipt_the_client_refuses_does_not_hold_up_the_others() {
     let live = router_via_carrier(addr, "").await;
     let sent = receipts_for_a_client_that_is_away(&live, &stats, 4).await;
     let ids = smpp_router_e2e::sent_ids(&sent);
-    let mut raw = Raw::connect(live.plain).await;
-    let bind = Bind {
-        system_id: "acme".into(),
-        password: "pw".into(),
-        interface_version: 0x34,
-        ..Bind::default()
-    };
-    raw.send(&Command::new(1, Pdu::BindReceiver(bind))).await;
-    assert_eq!(raw.recv().await.unwrap().status, CommandStatus::ROK);
+    let mut raw = bound(live.plain, Pdu::BindReceiver).await;
     // Answers the next receipt with `status`; its router id.
     async fn answer(raw: &mut Raw, status: CommandStatus) -> String {
         loop {
@@ -603,4 +586,23 @@ async fn a_receipt_the_client_refuses_does_not_hold_up_the_others() {
         0,
         "nothing left in the store"
     );
+}
+
+/// A raw connection bound as `acme` with `bind` (`Pdu::BindTransceiver`, `Pdu::BindReceiver`).
+async fn bound(
+    addr: SocketAddr,
+    bind: fn(smpp_router::smpp::pdu::Bind) -> smpp_router::smpp::pdu::Pdu,
+) -> smpp_router_e2e::Raw {
+    use smpp_router::smpp::CommandStatus;
+    use smpp_router::smpp::pdu::{Bind, Command};
+    let mut raw = smpp_router_e2e::Raw::connect(addr).await;
+    let creds = Bind {
+        system_id: "acme".into(),
+        password: "pw".into(),
+        interface_version: 0x34,
+        ..Bind::default()
+    };
+    raw.send(&Command::new(1, bind(creds))).await;
+    assert_eq!(raw.recv().await.unwrap().status, CommandStatus::ROK);
+    raw
 }

@@ -391,43 +391,10 @@ async fn window_one_client_gets_every_receipt_without_stalling() {
     );
 }
 
-/// A client that answers a receipt with `ESME_RX_P_APPN` (stop retrying) does not get it again.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_receipt_refused_for_good_is_not_offered_again() {
-    let r = router("", &account("acme", "pw", "tps = 10000")).await;
-    let mut raw = Raw::connect(r.plain).await;
-    raw.send(&Command::new(1, Pdu::BindTransceiver(creds("acme"))))
-        .await;
-    assert_eq!(raw.recv().await.unwrap().status, CommandStatus::ROK);
-    let submit = Sm {
-        source: Address::new(5, 0, "MyBank"),
-        dest: Address::new(1, 1, "14155551234"),
-        short_message: bytes::Bytes::from_static(b"Your code is 482910"),
-        registered_delivery: smpp_router::smpp::values::RegisteredDelivery(1),
-        ..Sm::default()
-    };
-    raw.send(&Command::new(2, Pdu::SubmitSm(submit))).await;
-    let mut offered = 0;
-    while let Ok(Some(cmd)) =
-        tokio::time::timeout(std::time::Duration::from_millis(2500), raw.recv()).await
-    {
-        if let Pdu::DeliverSm(_) = cmd.pdu {
-            offered += 1;
-            raw.send(&Command {
-                status: CommandStatus::RX_P_APPN,
-                sequence_number: cmd.sequence_number,
-                pdu: Pdu::DeliverSmResp(Default::default()),
-            })
-            .await;
-        }
-    }
-    assert_eq!(offered, 1, "the receipt was offered once");
-}
-
-/// A client that answers a receipt with `ESME_RX_T_APPN` (try later) gets it again, a second
-/// later rather than at once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_receipt_refused_for_now_comes_again_a_second_later() {
+/// Binds a transceiver, sends one message asking for a receipt, and answers each offer of the
+/// receipt with the next of `answers` (then `ESME_ROK`) until nothing comes for 2.5 s; when
+/// each offer came.
+async fn receipt_offers(answers: &[CommandStatus]) -> Vec<Instant> {
     let r = router("", &account("acme", "pw", "tps = 10000")).await;
     let mut raw = Raw::connect(r.plain).await;
     raw.send(&Command::new(1, Pdu::BindTransceiver(creds("acme"))))
@@ -446,12 +413,11 @@ async fn a_receipt_refused_for_now_comes_again_a_second_later() {
         tokio::time::timeout(std::time::Duration::from_millis(2500), raw.recv()).await
     {
         if let Pdu::DeliverSm(_) = cmd.pdu {
+            let status = answers
+                .get(offers.len())
+                .copied()
+                .unwrap_or(CommandStatus::ROK);
             offers.push(Instant::now());
-            let status = if offers.len() == 1 {
-                CommandStatus::RX_T_APPN
-            } else {
-                CommandStatus::ROK
-            };
             raw.send(&Command {
                 status,
                 sequence_number: cmd.sequence_number,
@@ -460,6 +426,21 @@ async fn a_receipt_refused_for_now_comes_again_a_second_later() {
             .await;
         }
     }
+    offers
+}
+
+/// A client that answers a receipt with `ESME_RX_P_APPN` (stop retrying) does not get it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_refused_for_good_is_not_offered_again() {
+    let offers = receipt_offers(&[CommandStatus::RX_P_APPN]).await;
+    assert_eq!(offers.len(), 1, "the receipt was offered once");
+}
+
+/// A client that answers a receipt with `ESME_RX_T_APPN` (try later) gets it again, a second
+/// later rather than at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_refused_for_now_comes_again_a_second_later() {
+    let offers = receipt_offers(&[CommandStatus::RX_T_APPN]).await;
     assert_eq!(offers.len(), 2, "offered again once, then taken");
     let gap = offers[1] - offers[0];
     assert!(
