@@ -70,6 +70,8 @@ pub struct Store {
     /// How many of the newest message records are also kept in memory (about 430 bytes each),
     /// so that their receipts are matched without reading the file.
     pub recent_records: usize,
+    /// The store file's page cache in memory, in MiB.
+    pub cache_mb: usize,
 }
 
 impl Default for Store {
@@ -80,6 +82,7 @@ impl Default for Store {
             receipt_ttl: Duration::from_secs(72 * 3600),
             retention: Duration::from_secs(72 * 3600),
             recent_records: crate::store::DEFAULT_RECENT_RECORDS,
+            cache_mb: 256,
         }
     }
 }
@@ -326,6 +329,10 @@ impl RouterConfig {
             let at = key_offset(text, key);
             src.error(at..at, "listen.tls_cert and listen.tls_key go together");
         }
+        if config.store.cache_mb == 0 || config.store.cache_mb > 1 << 20 {
+            let at = key_offset(text, "cache_mb");
+            src.error(at..at, "store.cache_mb: 1 to 1048576 (MiB)");
+        }
         if !["redb", "memory"].contains(&config.store.engine.as_str()) {
             let at = key_offset(text, "engine");
             src.error(at..at, "store.engine must be \"redb\" or \"memory\"");
@@ -447,6 +454,17 @@ mod tests {
         assert_eq!(lines, [2, 5, 8, 11, 14, 15], "{said:#?}");
         assert!(said[3].1.contains("admin.listen"), "{said:#?}");
         assert!(said[4].1.contains("sim.carrier"), "{said:#?}");
+    }
+
+    #[test]
+    fn store_cache_size() {
+        let c = RouterConfig::parse(Path::new("router.toml"), "").unwrap();
+        assert_eq!(c.store.cache_mb, 256);
+        let c = RouterConfig::parse(Path::new("router.toml"), "[store]\ncache_mb = 64\n").unwrap();
+        assert_eq!(c.store.cache_mb, 64);
+        let e =
+            RouterConfig::parse(Path::new("router.toml"), "[store]\ncache_mb = 0\n").unwrap_err();
+        assert_eq!(e[0].line, 2, "{}", e[0]);
     }
 
     #[test]

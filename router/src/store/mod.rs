@@ -33,12 +33,12 @@
 //! at open by redb's integrity check ([`RedbOptions::check_integrity`], on by default) rather
 //! than trusted, since redb may panic reading a damaged page of a file it had closed cleanly.
 //!
-//! Config knobs that make sense for the router (`[store]`): `engine = "redb" | "memory"`, `path`
-//! (default `<data dir>/store.redb`), `receipt_ttl` (how long a pending delivery waits, default
-//! 72 h, becomes `expires`), `record_retention` (how long a record is kept for late receipts,
-//! e.g. 72 h, becomes `records_before = now - retention`), `expire_interval` (how often to call
-//! [`Store::expire`], e.g. 60 s), `cache_mb` ([`RedbOptions::cache_bytes`]) and
-//! `check_integrity` ([`RedbOptions::check_integrity`]).
+//! The router's `[store]` keys: `engine = "redb" | "memory"`, `path` (default
+//! `<data dir>/store.redb`), `receipt_ttl` (how long a pending delivery waits, default 72 h,
+//! becomes `expires`), `retention` (how long a record is kept for late receipts, default 72 h,
+//! becomes `records_before = now - retention`; [`Store::expire`] runs once a minute),
+//! `recent_records` ([`RedbOptions::recent_records`]) and `cache_mb`
+//! ([`RedbOptions::cache_bytes`]).
 
 mod codec;
 mod memory;
