@@ -286,8 +286,9 @@ pub fn parse_interface_version(s: &str) -> Result<u8, String> {
 /// `smpp-router sim carrier`: the stand-in carrier SMSC.
 #[derive(clap::Args, Clone, Debug)]
 pub struct CarrierArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:2775")]
+    /// Address to listen on (not the router's 2775, nor the 2875 of the stand-in `router.toml`
+    /// starts in-process).
+    #[arg(long, default_value = "127.0.0.1:2885")]
     pub listen: SocketAddr,
     /// The only system_id accepted (default: any).
     #[arg(long)]
@@ -407,7 +408,7 @@ impl CarrierArgs {
         let listener = TcpListener::bind(self.listen)
             .await
             .with_context(|| format!("cannot listen on {}", self.listen))?;
-        tracing::info!(listen = %self.listen, "stand-in carrier SMSC: smpp://{}", self.listen);
+        println!("smpp-router: stand-in carrier SMSC on {}", self.listen);
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let stats = knobs.stats.clone();
         let mut usr1 =
