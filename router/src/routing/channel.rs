@@ -69,6 +69,12 @@ pub trait Channel: Send + Sync + 'static {
     fn carries_parts(&self) -> bool {
         true
     }
+    /// Whether the channel cannot take `message` at all, as it is (iMessage: no code in the
+    /// text), and with which status: the message then goes to the next channel without an
+    /// attempt here, and the client gets this status only when no later channel answers.
+    fn refuses(&self, _message: &Message) -> Option<CommandStatus> {
+        None
+    }
     /// One attempt to hand over `message`.
     fn submit(&self, message: &Message) -> AttemptFuture;
     /// Ends the channel's sessions cleanly for a shutdown (an SMPP carrier's binds send

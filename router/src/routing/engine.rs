@@ -76,6 +76,9 @@ pub async fn run(
 ) -> (Verdict, Vec<AttemptRecord>) {
     let mut history = Vec::with_capacity(plan.len());
     let mut failures = Vec::with_capacity(plan.len());
+    // The status of a channel that could not take the message at all (see `Channel::refuses`):
+    // the client's answer only when no later channel gave one.
+    let mut not_for = None;
     'channels: for channel in plan {
         if !channel.is_up() {
             history.push(AttemptRecord {
@@ -83,6 +86,15 @@ pub async fn run(
                 outcome: None,
                 latency: Duration::ZERO,
             });
+            continue;
+        }
+        if let Some(status) = channel.refuses(message) {
+            history.push(AttemptRecord {
+                channel: channel.name().to_string(),
+                outcome: Some(Attempt::Refused(status)),
+                latency: Duration::ZERO,
+            });
+            not_for = not_for.or(Some(status));
             continue;
         }
         let mut retries_done = 0u32;
@@ -151,8 +163,9 @@ pub async fn run(
         }
     }
     if failures.is_empty() {
-        // Every channel was down, or the deadline passed before any attempt.
-        failures.push(CommandStatus::RSYSERR);
+        // Every channel was down or could not take it, or the deadline passed before any
+        // attempt.
+        failures.push(not_for.unwrap_or(CommandStatus::RSYSERR));
     }
     (
         Verdict::Rejected(final_status(policy.final_status, &failures)),

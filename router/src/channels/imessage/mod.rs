@@ -128,6 +128,16 @@ impl Channel for ImessageChannel {
         false
     }
 
+    /// A text without a code cannot go over iMessage: the next channel of the route takes it
+    /// (an SMS carrier: "Your password was changed"), and only without one does the client get
+    /// `ESME_RINVMSGLEN`.
+    fn refuses(&self, message: &Message) -> Option<CommandStatus> {
+        match self.inner.prepare(message) {
+            Err(Attempt::Refused(status)) if status == CommandStatus::RINVMSGLEN => Some(status),
+            _ => None,
+        }
+    }
+
     fn submit(&self, message: &Message) -> AttemptFuture {
         let inner = self.inner.clone();
         match inner.prepare(message) {

@@ -266,3 +266,43 @@ async fn most_telling_status_of_the_chain() {
     .await;
     assert_eq!(v, Verdict::Rejected(CommandStatus::RSUBMITFAIL));
 }
+
+/// A channel that cannot take any message (as iMessage with a text without a code).
+struct NotForMe;
+
+impl Channel for NotForMe {
+    fn name(&self) -> &str {
+        "imessage"
+    }
+
+    fn refuses(&self, _message: &Message) -> Option<CommandStatus> {
+        Some(CommandStatus::RINVMSGLEN)
+    }
+
+    fn submit(&self, _message: &Message) -> crate::routing::AttemptFuture {
+        panic!("a channel that refuses the message gets no attempt")
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_message_a_channel_cannot_take_goes_to_the_next_without_an_attempt() {
+    let policy = Policy::default();
+    let deadline = || Instant::now() + Duration::from_secs(10);
+    let sms = ch("sms", &[Script::Ok]);
+    let plan: Vec<Arc<dyn Channel>> = vec![Arc::new(NotForMe), sms.clone()];
+    let (verdict, history) = run(&plan, &policy, &message(), deadline()).await;
+    assert!(matches!(verdict, Verdict::Accepted { ref channel, .. } if channel == "sms"));
+    assert_eq!(
+        steps(&history)[0],
+        ("imessage".to_string(), refused(CommandStatus::RINVMSGLEN))
+    );
+    // Alone, its status is the answer.
+    let plan: Vec<Arc<dyn Channel>> = vec![Arc::new(NotForMe)];
+    let (verdict, _) = run(&plan, &policy, &message(), deadline()).await;
+    assert_eq!(verdict, Verdict::Rejected(CommandStatus::RINVMSGLEN));
+    // After it, a channel that failed tells the client what happened there.
+    let failing = ch("sms", &[Script::Refuse(CommandStatus::RTHROTTLED); 3]);
+    let plan: Vec<Arc<dyn Channel>> = vec![Arc::new(NotForMe), failing];
+    let (verdict, _) = run(&plan, &policy, &message(), deadline()).await;
+    assert_eq!(verdict, Verdict::Rejected(CommandStatus::RTHROTTLED));
+}
