@@ -118,11 +118,13 @@ async fn quick_start_path_with_the_admin_interface() {
             {"op": "submit", "to": find(true), "registered_delivery": 1, "text": "Your code is 482910"},
             {"op": "submit", "to": find(false), "registered_delivery": 1, "text": "Your code is 482910"},
             {"op": "wait_receipts", "count": 2, "show": 2},
+            {"op": "submit", "to": "123", "text": "Your code is 482910"},
         ]),
     )
     .await;
     assert_eq!(count(&out[1], 0) + count(&out[2], 0), 2, "{out:?}");
     assert_eq!(out[3]["receipts"], 2, "{out:?}");
+    assert_eq!(count(&out[4], 0x0B), 1, "{out:?}");
 
     // A session still bound: listed with its account, mode and the thread serving it.
     let mut raw = Raw::connect(addr).await;
@@ -170,6 +172,10 @@ async fn quick_start_path_with_the_admin_interface() {
         "smpp_router_message_seconds_count{route=\"otp\"} 2",
         "smpp_router_reloads_total{outcome=\"ok\"} 1",
         "smpp_router_binds_total{account=\"demo\",status=\"0x00000000\"} 2",
+        // Refused before routing: a destination that is no number.
+        "smpp_router_messages_total{account=\"demo\",route=\"-\",channel=\"-\",status=\"0x0000000B\"} 1",
+        // The iMessage receipt (made by the router) and the carrier's, both taken at once.
+        "smpp_router_deliveries_total{account=\"demo\",how=\"direct\"} 2",
     ] {
         assert!(metrics.contains(needle), "missing {needle}\n{metrics}");
     }

@@ -234,6 +234,20 @@ impl Metrics {
         });
     }
 
+    /// A message refused before routing (validation: destination, sender, length, times): counted
+    /// under route and channel `-`.
+    pub fn refused(&self, account: &str, status: u32) {
+        self.with(|m| {
+            bump(&mut m.messages, account, |by_route| {
+                bump(by_route, "-", |by_channel| {
+                    bump(by_channel, "-", |by_status| {
+                        *by_status.entry(status).or_default() += 1;
+                    })
+                })
+            })
+        });
+    }
+
     /// A bind was answered with `status`; the account is named only for known accounts (an
     /// unknown system_id must not create a label).
     pub fn bind(&self, account: Option<&str>, status: u32) {
@@ -331,7 +345,7 @@ impl Metrics {
             &mut lines,
             "smpp_router_messages_total",
             "counter",
-            "Messages answered, by account, route, accepting channel (- when rejected) and status.",
+            "Messages answered, by account, route (- when refused before routing), accepting channel (- when rejected) and status.",
         );
         for (account, by_route) in &m.failovers {
             for (route, v) in by_route {

@@ -191,6 +191,12 @@ fn read_international(digits: &str) -> Option<PhoneNumber> {
 /// start.
 pub const DEFAULT_WARM_UP: &[&str] = &["US", "GB", "DE", "FR", "ES", "IT", "BR", "MX", "IN", "ID"];
 
+/// Whether `code` is an assigned country calling code (44, 1, 888 …).
+pub fn is_known_calling_code(code: &str) -> bool {
+    code.parse::<i32>()
+        .is_ok_and(|c| PHONE_NUMBER_UTIL.get_region_for_country_code(c).is_some())
+}
+
 /// Whether `region` (two letters, any case) is an ISO region the numbering data knows.
 pub fn is_known_region(region: &str) -> bool {
     PHONE_NUMBER_UTIL

@@ -34,13 +34,6 @@ pub struct AccountConfig {
     language: Option<Spanned<String>>,
 }
 
-impl AccountConfig {
-    /// The `system_id` as written.
-    pub fn system_id(&self) -> &str {
-        self.system_id.get_ref()
-    }
-}
-
 fn default_max_binds() -> u32 {
     10
 }

@@ -142,7 +142,7 @@ pub fn validate_routes(
                 None => src.error(
                     at(c.span()),
                     format!(
-                        "country `{}` is neither a known ISO region (GB, not UK) nor a calling code (+44)",
+                        "country `{}` is neither a known ISO region (GB, not UK) nor an assigned calling code (+44)",
                         c.get_ref()
                     ),
                 ),
@@ -178,7 +178,8 @@ enum Country {
 fn country(s: &str) -> Option<Country> {
     let digits = s.strip_prefix('+').unwrap_or(s);
     if !digits.is_empty() && digits.len() <= 3 && digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(Country::CallingCode(digits.to_string()));
+        return crate::phone::is_known_calling_code(digits)
+            .then(|| Country::CallingCode(digits.to_string()));
     }
     let b = s.as_bytes();
     (b.len() == 2 && b.iter().all(u8::is_ascii_alphabetic) && crate::phone::is_known_region(s))

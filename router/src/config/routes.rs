@@ -149,9 +149,12 @@ impl RoutesFile {
         starts.sort_unstable();
         let configs: Vec<(AccountConfig, usize)> =
             parse_entries(&mut src, "account", &raw.account, &starts);
-        let account_names: std::collections::HashSet<String> = configs
+        // Every system_id written, also of accounts with errors (already reported): a route
+        // naming one is not reported again.
+        let account_names: std::collections::HashSet<String> = raw
+            .account
             .iter()
-            .map(|(c, _)| c.system_id().to_string())
+            .filter_map(|t| t.get_ref().get("system_id")?.as_str().map(str::to_string))
             .collect();
         let accounts = Accounts::build(&mut src, configs);
         let channels: Vec<(ChannelConfig, usize)> =
@@ -259,6 +262,18 @@ mod tests {
         assert!(e[0].message.contains("timeout"), "{e:#?}");
     }
 
+    #[test]
+    fn an_account_with_an_error_is_not_reported_again_by_its_routes() {
+        let text = format!(
+            "[[account]]\nsystem_id = \"demo\"\npassword_hash = \"{HASH}\"\nmax_bind = 10\n\n\
+             [[channel]]\nname = \"sink\"\nkind = \"test\"\n\n\
+             [[route]]\nname = \"r\"\naccounts = [\"demo\"]\nchannels = [\"sink\"]\n"
+        );
+        let e = RoutesFile::parse(Path::new("routes.toml"), &text).unwrap_err();
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert!(e[0].message.contains("max_bind"), "{e:#?}");
+    }
+
     /// Typos that would otherwise leave a route or a setting silently unused.
     #[test]
     fn names_that_match_nothing_are_errors() {
@@ -267,11 +282,15 @@ mod tests {
              [[channel]]\nname = \"sink\"\nkind = \"test\"\n\n\
              [[channel]]\nname = \"imessage\"\nkind = \"imessage\"\napi_key = \"k\"\n\
              [channel.accounts.Acme]\nsender = \"Acme\"\n\n\
-             [[route]]\nname = \"uk\"\naccounts = [\"Acme\"]\ncountries = [\"UK\"]\nchannels = [\"sink\"]\n"
+             [[route]]\nname = \"uk\"\naccounts = [\"Acme\"]\ncountries = [\"UK\", \"+999\", \"+44\"]\nchannels = [\"sink\"]\n"
         );
         let e = RoutesFile::parse(Path::new("routes.toml"), &text).unwrap_err();
         let said: Vec<(usize, &str)> = e.iter().map(|d| (d.line, d.message.as_str())).collect();
-        assert_eq!(said.len(), 4, "{said:#?}");
+        assert_eq!(said.len(), 5, "{said:#?}");
+        assert!(
+            said[4].0 == 20 && said[4].1.contains("country `+999`"),
+            "{said:#?}"
+        );
         assert!(
             said[0].0 == 4 && said[0].1.contains("language `gr`"),
             "{said:#?}"

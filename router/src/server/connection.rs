@@ -299,9 +299,13 @@ impl Conn {
                 let seq = command.sequence_number;
                 if let Some(reply) = self.deliveries.remove(&seq) {
                     let _ = reply.send(Ok(command.status));
-                } else if let Some(sm) = self.local_receipts.remove(&seq)
-                    && !command.status.is_ok()
-                {
+                } else if let Some(sm) = self.local_receipts.remove(&seq) {
+                    if command.status.is_ok() {
+                        if let Some((account, _)) = &self.bound {
+                            crate::metrics::global().delivery(&account.system_id, "direct");
+                        }
+                        return;
+                    }
                     if DeliverError::Refused(command.status).is_final() {
                         // The client will never take it (ESME_RX_P_APPN / ESME_RX_R_APPN).
                         if let Some((account, _)) = &self.bound {
@@ -449,6 +453,7 @@ impl Conn {
             Ok(c) => c,
             Err(status) => {
                 tracing::debug!(session = self.id, to = %Masked(&sm.dest.addr), %status, "submit_sm refused");
+                crate::metrics::global().refused(&account.system_id, status.0);
                 return self.answer(seq, request, status);
             }
         };
