@@ -127,7 +127,7 @@ fn hash_password(password: Option<String>) -> anyhow::Result<()> {
     anyhow::ensure!(!password.is_empty(), "the password is empty");
     anyhow::ensure!(
         password.len() <= 8,
-        "SMPP passwords are at most 8 characters (COS(9))"
+        "SMPP passwords are at most 8 characters (the bind PDU has room for no more)"
     );
     let hash = crate::server::auth::hash_password(&password)
         .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;

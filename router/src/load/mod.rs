@@ -73,11 +73,11 @@ pub struct LoadArgs {
     /// PEM file of the CA certificates to trust with --tls.
     #[arg(long, value_name = "PEM")]
     pub tls_ca: Option<PathBuf>,
-    /// The bind's system_id.
-    #[arg(long, default_value = "load")]
+    /// The bind's system_id (default: the repository's demo account).
+    #[arg(long, default_value = "demo")]
     pub system_id: String,
     /// The bind's password.
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "demo")]
     pub password: String,
     /// Bind mode.
     #[arg(long, value_enum, default_value = "trx")]
