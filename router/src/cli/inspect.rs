@@ -160,11 +160,14 @@ pub fn explain(
 }
 
 fn describe_policy(p: &crate::routing::Policy) -> String {
-    let mut parts =
-        vec!["0x45 next at once; 0x58/0x08/0x14 retry then next; other errors stop".to_string()];
+    let mut parts = vec![
+        "defaults: 0x45 next; 0x58, 0x08, 0x14 retry 2 100ms then next; other errors stop"
+            .to_string(),
+    ];
     for (status, action) in &p.overrides {
-        parts.push(format!("{status}: {action:?}"));
+        parts.push(format!("{status}: {action}"));
     }
+    parts.push(format!("not sent: {}", p.not_sent));
     parts.push(format!(
         "unknown outcome: {}",
         if p.next_after_unknown {
@@ -173,6 +176,6 @@ fn describe_policy(p: &crate::routing::Policy) -> String {
             "stop (no resend)"
         }
     ));
-    parts.push(format!("final status: {:?}", p.final_status));
+    parts.push(format!("final status: {}", p.final_status));
     parts.join("; ")
 }

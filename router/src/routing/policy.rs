@@ -32,6 +32,42 @@ pub enum Then {
     Stop,
 }
 
+/// As written in `routes.toml`: `next`, `stop`, `retry 3 200ms then next`.
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::Next => f.write_str("next"),
+            Action::Stop => f.write_str("stop"),
+            Action::Retry {
+                count,
+                backoff,
+                then,
+            } => {
+                let then = match then {
+                    Then::Next => "next",
+                    Then::Stop => "stop",
+                };
+                write!(
+                    f,
+                    "retry {count} {} then {then}",
+                    humantime::format_duration(*backoff)
+                )
+            }
+        }
+    }
+}
+
+/// As written in `routes.toml`: `most_telling`, `first`, `last`.
+impl std::fmt::Display for FinalStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FinalStatus::MostTelling => "most_telling",
+            FinalStatus::First => "first",
+            FinalStatus::Last => "last",
+        })
+    }
+}
+
 /// Which status the client gets when the plan is exhausted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FinalStatus {
