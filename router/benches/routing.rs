@@ -25,6 +25,7 @@ fn spec(name: String, prefixes: Vec<String>, content: Option<&str>) -> RouteSpec
         accounts: vec![],
         prefixes,
         regions: vec![],
+        calling_codes: vec![],
         source: None,
         content: content.map(|c| regex::Regex::new(c).unwrap()),
         channels: vec!["c".into()],

@@ -176,7 +176,7 @@ impl Admin {
                     "line": s.line,
                     "accounts": s.accounts,
                     "prefixes": s.prefixes,
-                    "countries": s.regions.iter().map(|r| String::from_utf8_lossy(r).into_owned()).collect::<Vec<_>>(),
+                    "countries": s.regions.iter().map(|r| String::from_utf8_lossy(r).into_owned()).chain(s.calling_codes.iter().map(|c| format!("+{c}"))).collect::<Vec<_>>(),
                     "source": s.source.as_ref().map(|r| r.as_str()),
                     "content": s.content.as_ref().map(|r| r.as_str()),
                     "channels": s.channels,

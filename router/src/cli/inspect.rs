@@ -124,10 +124,11 @@ pub fn explain(
     out += &crit("accounts", s.accounts.join(", "));
     out += &crit("prefixes", s.prefixes.join(", "));
     out += &crit(
-        "regions",
+        "countries",
         s.regions
             .iter()
             .map(|r| String::from_utf8_lossy(r).into_owned())
+            .chain(s.calling_codes.iter().map(|c| format!("+{c}")))
             .collect::<Vec<_>>()
             .join(", "),
     );
@@ -148,6 +149,7 @@ pub fn explain(
     if s.accounts.is_empty()
         && s.prefixes.is_empty()
         && s.regions.is_empty()
+        && s.calling_codes.is_empty()
         && s.source.is_none()
         && s.content.is_none()
     {

@@ -64,8 +64,11 @@ pub struct RouteSpec {
     pub accounts: Vec<String>,
     /// Destination prefixes (digits); empty means any.
     pub prefixes: Vec<String>,
-    /// ISO regions (`US`); empty means any.
+    /// ISO regions (`US`) from `countries`; with `calling_codes`, one of them must match (both
+    /// empty means any country).
     pub regions: Vec<[u8; 2]>,
+    /// Calling codes (`33`) from `countries`: the destination starts with one of them.
+    pub calling_codes: Vec<String>,
     /// A regex on `source_addr`.
     pub source: Option<regex::Regex>,
     /// A regex on the decoded message text.
@@ -133,12 +136,13 @@ pub fn validate_routes(
                 );
             }
         }
-        let mut prefixes: Vec<String> = r.prefixes.iter().map(|p| p.get_ref().clone()).collect();
+        let prefixes: Vec<String> = r.prefixes.iter().map(|p| p.get_ref().clone()).collect();
         let mut regions = Vec::new();
+        let mut calling_codes = Vec::new();
         for c in &r.countries {
             match country(c.get_ref()) {
                 Some(Country::Region(reg)) => regions.push(reg),
-                Some(Country::CallingCode(code)) => prefixes.push(code),
+                Some(Country::CallingCode(code)) => calling_codes.push(code),
                 None => src.error(
                     at(c.span()),
                     format!(
@@ -160,6 +164,7 @@ pub fn validate_routes(
             accounts: r.accounts.iter().map(|a| a.get_ref().clone()).collect(),
             prefixes,
             regions,
+            calling_codes,
             source,
             content,
             channels: r.channels.get_ref().clone(),

@@ -235,6 +235,40 @@ mod tests {
         ));
     }
 
+    /// The README's example, `countries = ["GB", "+33"]`: numbers of both countries take it.
+    #[test]
+    fn countries_mix_regions_and_calling_codes() {
+        let text = format!(
+            "[[account]]\nsystem_id = \"x\"\npassword_hash = \"{HASH}\"\n[[channel]]\nname = \"a\"\nkind = \"test\"\n\
+             [[route]]\nname = \"gb-fr\"\ncountries = [\"GB\", \"+33\"]\nchannels = [\"a\"]\n"
+        );
+        let f = RoutesFile::parse(Path::new("routes.toml"), &text).unwrap();
+        let t = build(
+            &f,
+            &RouteTable::empty(),
+            1,
+            Path::new("routes.toml"),
+            &text,
+            None,
+        )
+        .unwrap();
+        let routed = |to: &str| {
+            let sm = crate::smpp::pdu::Sm {
+                dest: crate::smpp::pdu::Address::new(1, 1, to),
+                ..Default::default()
+            };
+            let destination = crate::phone::validate(to.as_bytes()).unwrap();
+            t.route_index(&crate::routing::table::RouteInput::new(
+                "x",
+                &sm,
+                destination,
+            ))
+        };
+        assert_eq!(routed("447400123456"), Some(0), "GB");
+        assert_eq!(routed("33612345678"), Some(0), "France by its calling code");
+        assert_eq!(routed("4915112345678"), None, "Germany is neither");
+    }
+
     #[test]
     fn a_rotated_secret_file_changes_the_fingerprint_without_showing_in_it() {
         let dir = std::env::temp_dir().join(format!("fingerprint-{}", std::process::id()));

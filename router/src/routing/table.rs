@@ -118,9 +118,14 @@ impl RouteTable {
                     let node = t.node_for(p.as_bytes());
                     t.trie[node].routes.push(idx);
                 }
-            } else if !spec.regions.is_empty() {
+            } else if !spec.regions.is_empty() || !spec.calling_codes.is_empty() {
+                // A country is a region or a calling code: the route is a candidate by either.
                 for r in spec.regions.clone() {
                     t.by_region.entry(r).or_default().push(idx);
+                }
+                for code in spec.calling_codes.clone() {
+                    let node = t.node_for(code.as_bytes());
+                    t.trie[node].routes.push(idx);
                 }
             } else {
                 t.wildcard.push(idx);
@@ -195,7 +200,12 @@ fn matches(spec: &RouteSpec, input: &RouteInput<'_>) -> bool {
                 .prefixes
                 .iter()
                 .any(|p| input.dest.starts_with(p.as_bytes())))
-        && (spec.regions.is_empty() || spec.regions.contains(&input.destination.region))
+        && ((spec.regions.is_empty() && spec.calling_codes.is_empty())
+            || spec.regions.contains(&input.destination.region)
+            || spec
+                .calling_codes
+                .iter()
+                .any(|c| input.dest.starts_with(c.as_bytes())))
         && spec
             .source
             .as_ref()

@@ -17,6 +17,7 @@ fn spec(name: &str, f: impl FnOnce(&mut RouteSpec)) -> RouteSpec {
         accounts: vec![],
         prefixes: vec![],
         regions: vec![],
+        calling_codes: vec![],
         source: None,
         content: None,
         channels: vec!["c".into()],
@@ -73,6 +74,36 @@ fn first_match_in_file_order_wins() {
     );
     assert_eq!(pick(&t, "a", &sm("442071838750", "X", b"")), Some("uk"));
     assert_eq!(pick(&t, "a", &sm("14155551234", "X", b"")), None);
+}
+
+/// `countries = ["GB", "+33"]`: a number of either country matches (a region or a calling code),
+/// and with `prefixes` as well both must hold.
+#[test]
+fn countries_by_region_or_calling_code() {
+    let t = table(vec![
+        spec("gb-or-fr", |s| {
+            s.regions = vec![*b"GB"];
+            s.calling_codes = vec!["33".into()];
+        }),
+        spec("us-mobile-prefix", |s| {
+            s.prefixes = vec!["1415".into()];
+            s.calling_codes = vec!["44".into()];
+        }),
+    ]);
+    assert_eq!(
+        pick(&t, "acme", &sm("447400123456", "X", b"")),
+        Some("gb-or-fr")
+    );
+    assert_eq!(
+        pick(&t, "acme", &sm("33612345678", "X", b"")),
+        Some("gb-or-fr")
+    );
+    assert_eq!(pick(&t, "acme", &sm("4915112345678", "X", b"")), None);
+    assert_eq!(
+        pick(&t, "acme", &sm("14155551234", "X", b"")),
+        None,
+        "a prefix and a country must both hold"
+    );
 }
 
 #[test]
