@@ -107,6 +107,29 @@ fn explain_shows_the_route_and_plan() {
     assert!(out.contains("route: fallback"), "{out}");
     let (ok, _, err) = run(&config, &["explain", "--account", "acme", "--to", "123"]);
     assert!(!ok && err.contains("ESME_RINVDSTADR"), "{err}");
+    // No route: each route says which of its criteria the message fails.
+    let only_uk = setup(&format!(
+        "{}{}",
+        account("acme", "pw", ""),
+        GOOD_CHANNELS.replace("[[route]]\nname = \"fallback\"\nchannels = [\"sms\"]\n", "")
+    ));
+    let (_, out, _) = run(
+        &only_uk,
+        &[
+            "explain",
+            "--account",
+            "acme",
+            "--to",
+            "14155551234",
+            "--text",
+            "code 1234",
+        ],
+    );
+    assert!(out.contains("no route matches"), "{out}");
+    assert!(
+        out.contains("uk-otp (line") && out.contains("`prefixes` does not match"),
+        "{out}"
+    );
 }
 
 #[test]

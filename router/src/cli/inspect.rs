@@ -95,11 +95,20 @@ pub fn explain(
         .map_err(|e| format!("{to}: {e} — the client would get ESME_RINVDSTADR"))?;
     let input = RouteInput::new(account, &sm, destination);
     let Some(route) = table.route(&input) else {
-        return Ok(format!(
+        let mut out = format!(
             "destination {to} ({}, +{}) from account {account}: no route matches — the client gets ESME_RINVDSTADR\n",
             destination.region_str(),
             destination.country_code
-        ));
+        );
+        for r in &table.routes {
+            let why = crate::routing::table::mismatch(&r.spec, &input).unwrap_or("?");
+            let _ = writeln!(
+                out,
+                "    {} (line {}): `{why}` does not match",
+                r.spec.name, r.spec.line
+            );
+        }
+        return Ok(out);
     };
     let s = &route.spec;
     let mut out = String::new();

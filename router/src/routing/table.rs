@@ -194,26 +194,47 @@ impl RouteTable {
 /// Whether every criterion of `spec` holds (prefixes were matched by the index, but a route
 /// indexed by prefix may also have regions, so those are checked here).
 fn matches(spec: &RouteSpec, input: &RouteInput<'_>) -> bool {
-    (spec.accounts.is_empty() || spec.accounts.iter().any(|a| a == input.account))
-        && (spec.prefixes.is_empty()
-            || spec
-                .prefixes
-                .iter()
-                .any(|p| input.dest.starts_with(p.as_bytes())))
-        && ((spec.regions.is_empty() && spec.calling_codes.is_empty())
-            || spec.regions.contains(&input.destination.region)
-            || spec
-                .calling_codes
-                .iter()
-                .any(|c| input.dest.starts_with(c.as_bytes())))
-        && spec
-            .source
-            .as_ref()
-            .is_none_or(|re| re.is_match(&String::from_utf8_lossy(&input.sm.source.addr)))
-        && spec
-            .content
-            .as_ref()
-            .is_none_or(|re| re.is_match(input.text()))
+    mismatch(spec, input).is_none()
+}
+
+/// The first criterion of `spec` that `input` fails, named as in `routes.toml`; `None` when the
+/// route matches.
+pub fn mismatch(spec: &RouteSpec, input: &RouteInput<'_>) -> Option<&'static str> {
+    if !(spec.accounts.is_empty() || spec.accounts.iter().any(|a| a == input.account)) {
+        return Some("accounts");
+    }
+    if !(spec.prefixes.is_empty()
+        || spec
+            .prefixes
+            .iter()
+            .any(|p| input.dest.starts_with(p.as_bytes())))
+    {
+        return Some("prefixes");
+    }
+    if !((spec.regions.is_empty() && spec.calling_codes.is_empty())
+        || spec.regions.contains(&input.destination.region)
+        || spec
+            .calling_codes
+            .iter()
+            .any(|c| input.dest.starts_with(c.as_bytes())))
+    {
+        return Some("countries");
+    }
+    if !spec
+        .source
+        .as_ref()
+        .is_none_or(|re| re.is_match(&String::from_utf8_lossy(&input.sm.source.addr)))
+    {
+        return Some("source");
+    }
+    if !spec
+        .content
+        .as_ref()
+        .is_none_or(|re| re.is_match(input.text()))
+    {
+        return Some("content");
+    }
+    None
 }
 
 #[cfg(test)]
