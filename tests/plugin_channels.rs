@@ -553,3 +553,41 @@ async fn a_plugin_at_its_in_flight_cap_takes_no_more_and_messages_fail_over() {
             .contains("smpp_router_plugin_events_total{channel=\"capped\",event=\"at_capacity\"}")
     );
 }
+
+/// An operator copies a new build over the installed library (`cp`, in place) while the router
+/// runs it: the router is not hurt — it runs a private copy of each build — and the next reload
+/// takes the new build.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_library_overwritten_in_place_does_not_hurt_and_the_next_reload_takes_it() {
+    let sim = plugin_library("smpp-router-plugin-simulated");
+    let other = plugin_library("smpp-router-plugin-webhook");
+    let installed = scratch_dir("plugin-overwrite").join("libchannel.so");
+    std::fs::copy(&sim, &installed).unwrap();
+    let config = "latency = \"5ms\"\nreceipt_delay = \"5ms\"";
+    let body = format!(
+        "{}[[route]]\nname = \"r\"\nchannels = [\"a\"]\n",
+        plugin_at("a", &installed, "", config)
+    );
+    let (live, _path) = router(&body).await;
+    let out = smpplib(live.plain, false, submit_plan(3, "447911123456", 3)).await;
+    assert_eq!(count(&out[1], 0), 3, "{out:?}");
+    // Overwritten in place with another library altogether, while loaded.
+    std::fs::write(&installed, std::fs::read(&other).unwrap()).unwrap();
+    let out = smpplib(live.plain, false, submit_plan(3, "447911123456", 3)).await;
+    assert_eq!(
+        count(&out[1], 0),
+        3,
+        "the running build is untouched: {out:?}"
+    );
+    // A new build of the plugin (the same code, one more byte) at the same path: a reload
+    // replaces the channel with it.
+    let mut rebuilt = std::fs::read(&sim).unwrap();
+    rebuilt.push(0);
+    std::fs::write(&installed, rebuilt).unwrap();
+    let before = live.router.table().channels["a"].clone();
+    live.router.reload().unwrap();
+    let after = live.router.table().channels["a"].clone();
+    assert!(!Arc::ptr_eq(&before, &after), "the new build is loaded");
+    let out = smpplib(live.plain, false, submit_plan(3, "447911123456", 3)).await;
+    assert_eq!(count(&out[1], 0), 3, "{out:?}");
+}

@@ -388,12 +388,12 @@ impl std::fmt::Display for AbiMismatch {
             Self::Null => write!(f, "the entry symbol returned no descriptor"),
             Self::Major { plugin } => write!(
                 f,
-                "plugin ABI {}.{} is not compatible with this router's ABI {}.{} (the major versions differ; rebuild the plugin against smpp-router-plugin-api {}.x)",
+                "plugin ABI {}.{} is not compatible with this router's ABI {}.{} (the major versions differ; rebuild the plugin against the plugin-api of this router's release, whose abi::ABI_MAJOR is {})",
                 plugin.0, plugin.1, host.0, host.1, host.0
             ),
             Self::Minor { plugin } => write!(
                 f,
-                "plugin ABI {}.{} is newer than this router's ABI {}.{}; upgrade the router or build the plugin against ABI {}.{}",
+                "plugin ABI {}.{} is newer than this router's ABI {}.{}; upgrade the router, or rebuild the plugin against the plugin-api of this router's release (ABI {}.{})",
                 plugin.0, plugin.1, host.0, host.1, host.0, host.1
             ),
             Self::Size { plugin } => write!(

@@ -244,6 +244,12 @@ fn floor_char_boundary(s: &str, max: usize) -> usize {
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {
+        // The generated functions catch a plugin's panics so that they fail one call, not the
+        // router; with `panic = "abort"` nothing can be caught and a panic ends the router.
+        #[cfg(panic = "abort")]
+        compile_error!(
+            "an smpp-router plugin must be built with panic = \"unwind\" (the default): with panic = \"abort\" a panic in the plugin would end the whole router"
+        );
         /// The plugin entry point (smpp-router plugin ABI).
         #[unsafe(no_mangle)]
         pub extern "C" fn smpp_router_plugin_entry() -> *const $crate::abi::SrpPlugin {

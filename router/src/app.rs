@@ -61,6 +61,8 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     // Before the carrier channels bind: a carrier that sends again a receipt stored just before
     // the last stop is answered without a second delivery.
     outbox.remember_stored();
+    // Plugin libraries are opened from private copies kept here (see `channels::plugin`).
+    crate::channels::plugin::set_copy_dir(config.data_dir.join("plugins"));
     let router = Arc::new(Router::new(&config.routes, Arc::new(IdMinter::new(0))));
     router.set_outbox(outbox.clone());
     router

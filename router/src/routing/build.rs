@@ -71,9 +71,10 @@ pub fn build(
 }
 
 /// What identifies a channel's configuration: its kind and settings, as canonical TOML, and a
-/// digest of what the settings point to — the secrets behind `env:` and `file:` values and the
-/// files named by `*_file` keys (CA bundles) — so that a reload after rotating a secret or a
-/// certificate rebuilds the channel. The digest keeps the secrets themselves out of the table.
+/// digest of what the settings point to — the secrets behind `env:` and `file:` values, the
+/// files named by `*_file` keys (CA bundles) and by `path` (a plugin's library) — so that a
+/// reload after rotating a secret or a certificate, or installing a new build of a plugin,
+/// rebuilds the channel. The digest keeps the secrets themselves out of the table.
 fn fingerprint(c: &ChannelConfig) -> String {
     let mut outside = ring::digest::Context::new(&ring::digest::SHA256);
     fn walk(value: &toml::Value, key: &str, out: &mut ring::digest::Context) {
@@ -83,7 +84,7 @@ fn fingerprint(c: &ChannelConfig) -> String {
                 out.update(key.as_bytes());
                 out.update(resolved.as_bytes());
             }
-            toml::Value::String(path) if key.ends_with("_file") => {
+            toml::Value::String(path) if key.ends_with("_file") || key == "path" => {
                 out.update(key.as_bytes());
                 out.update(&std::fs::read(path).unwrap_or_default());
             }

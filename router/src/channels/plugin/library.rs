@@ -1,10 +1,14 @@
 //! Opening plugin libraries and checking their ABI.
 //!
+//! The router never opens the operator's file itself: it opens a private copy of each build,
+//! named by the digest of its content, in the plugin directory ([`set_copy_dir`]: `data_dir/plugins`
+//! for the router). So a library rebuilt or copied over the installed file cannot change code the
+//! router is running (overwriting a loaded library in place crashes a process that has it
+//! mapped), and the new build is what the next reload of its channel loads.
+//!
 //! A library, once opened, stays loaded for the life of the process: instances made from it may
 //! still be finishing calls after a reload replaced them, and unloading code that another thread
-//! may run is undefined behaviour. Opening the same path again returns the same library, so a
-//! changed plugin must be installed under a new path (for example with its version in the file
-//! name) and `routes.toml` pointed at it.
+//! may run is undefined behaviour. The same build (the same content) is opened once.
 
 use std::collections::HashMap;
 use std::ffi::CStr;
@@ -26,11 +30,64 @@ pub struct Library {
     _lib: libloading::Library,
 }
 
-static LOADED: LazyLock<Mutex<HashMap<PathBuf, Arc<Library>>>> =
+/// The builds opened so far, by the digest of their content.
+static LOADED: LazyLock<Mutex<HashMap<String, Arc<Library>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
-/// Opens `path` (or returns the library already opened from it) and checks its ABI. The error
-/// names the file and the reason.
+/// Where the private copies go (see the module documentation).
+static COPY_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Makes `dir` the directory for the private copies of plugin libraries (the router sets
+/// `data_dir/plugins` at start); without it they go to a directory under the system's temporary
+/// one. Only the first call counts.
+pub fn set_copy_dir(dir: PathBuf) {
+    let _ = COPY_DIR.set(dir);
+}
+
+fn copy_dir() -> PathBuf {
+    COPY_DIR.get().cloned().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("smpp-router-plugins-{}", std::process::id()))
+    })
+}
+
+/// The hex digest of a build, which names its copy.
+fn digest(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A private copy of the build in `bytes` (from `original`), written once: to a temporary name,
+/// then renamed, so that a copy is never seen half written.
+fn private_copy(original: &Path, bytes: &[u8], digest: &str) -> Result<PathBuf, String> {
+    let dir = copy_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        format!(
+            "cannot create the plugin copy directory {}: {e}",
+            dir.display()
+        )
+    })?;
+    let stem = original
+        .file_stem()
+        .map_or("plugin".into(), |s| s.to_string_lossy());
+    let ext = original
+        .extension()
+        .map_or(String::new(), |e| format!(".{}", e.to_string_lossy()));
+    let copy = dir.join(format!("{stem}-{digest}{ext}"));
+    if !copy.exists() {
+        let partial = dir.join(format!(".{stem}-{digest}.{}", std::process::id()));
+        std::fs::write(&partial, bytes)
+            .and_then(|()| std::fs::rename(&partial, &copy))
+            .map_err(|e| format!("cannot copy the library to {}: {e}", copy.display()))?;
+    }
+    Ok(copy)
+}
+
+/// Opens the build at `path` (or returns the library already opened from the same build) and
+/// checks its ABI. The error names the file and the reason.
 pub fn open(path: &Path) -> Result<Arc<Library>, String> {
     let shown = path.display();
     let canonical = path.canonicalize().map_err(|e| {
@@ -44,15 +101,21 @@ pub fn open(path: &Path) -> Result<Arc<Library>, String> {
             format!("plugin {shown}: {e}")
         }
     })?;
+    let bytes =
+        std::fs::read(&canonical).map_err(|e| format!("plugin {shown}: cannot read: {e}"))?;
+    let build = digest(&bytes);
     let mut loaded = LOADED
         .lock()
         .map_err(|_| "plugin registry poisoned".to_string())?;
-    if let Some(lib) = loaded.get(&canonical) {
+    if let Some(lib) = loaded.get(&build) {
         return Ok(lib.clone());
     }
+    let copy =
+        private_copy(&canonical, &bytes, &build).map_err(|e| format!("plugin {shown}: {e}"))?;
+    drop(bytes);
     // SAFETY: opening a library runs its initialisers; a plugin is code the operator chose to
     // run in the router, like the router itself.
-    let lib = unsafe { libloading::Library::new(&canonical) }
+    let lib = unsafe { libloading::Library::new(&copy) }
         .map_err(|e| format!("plugin {shown}: cannot open: {e}"))?;
     // SAFETY: the symbol's type is fixed by the ABI.
     let entry: EntryFn = unsafe {
@@ -82,7 +145,7 @@ pub fn open(path: &Path) -> Result<Arc<Library>, String> {
         descriptor,
         _lib: lib,
     });
-    tracing::info!(path = %canonical.display(), plugin = %library.name, version = %library.version, abi = %format!("{}.{}", library.abi.0, library.abi.1), "plugin library loaded");
-    loaded.insert(canonical, library.clone());
+    tracing::info!(path = %canonical.display(), copy = %copy.display(), plugin = %library.name, version = %library.version, abi = %format!("{}.{}", library.abi.0, library.abi.1), "plugin library loaded");
+    loaded.insert(build, library.clone());
     Ok(library)
 }

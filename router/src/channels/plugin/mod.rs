@@ -51,6 +51,7 @@ use crate::smpp::values::MessageState;
 const ERROR_CAP: usize = 1024;
 
 pub use self::instance::drain_all;
+pub use self::library::set_copy_dir;
 pub use self::settings::Settings;
 
 /// Checks the settings, the library's ABI and, through the plugin's `validate`, its `config`
