@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 use crate::abi::{self, SrpHost, SrpMessage, SrpPlugin, SrpReceipt, SrpResult, SrpStr};
 use crate::sdk::{Health, Level, Outcome, Plugin, Receipt};
 
+/// A `submit` call that takes longer than this is counted by [`TestHost::slow_submits`].
+pub const SLOW_SUBMIT: Duration = Duration::from_millis(10);
+
 /// A message to submit; fields default to a plain GSM text from `TEST` to the destination.
 #[derive(Clone, Debug)]
 pub struct TestMessage {
@@ -104,6 +107,12 @@ struct State {
     bad_receipts: usize,
     bad_metrics: usize,
     stray_completions: usize,
+    /// The router's id of each submit in flight, by token.
+    router_ids: HashMap<u64, String>,
+    /// Ids messages were accepted with, as the router keeps them.
+    accepted_ids: std::collections::HashSet<String>,
+    long_ids: usize,
+    slow_submits: usize,
 }
 
 #[derive(Default)]
@@ -253,7 +262,11 @@ impl TestHost {
         wait: Duration,
     ) -> Result<Outcome, TestError> {
         let token = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.shared.lock().outcomes.insert(token, None);
+        {
+            let mut state = self.shared.lock();
+            state.outcomes.insert(token, None);
+            state.router_ids.insert(token, message.id.clone());
+        }
         let payload = message
             .payload
             .as_deref()
@@ -271,10 +284,17 @@ impl TestHost {
             text: SrpStr::new(message.text.as_bytes()),
             payload: SrpStr::new(payload),
         };
+        let called = Instant::now();
         // SAFETY: the instance is alive; `raw` lives for the call.
         let rc = unsafe { (self.plugin.submit)(self.instance, &raw, token) };
+        if called.elapsed() > SLOW_SUBMIT {
+            self.shared.lock().slow_submits += 1;
+        }
         if rc != abi::SRP_OK {
-            self.shared.lock().outcomes.remove(&token);
+            let mut state = self.shared.lock();
+            state.outcomes.remove(&token);
+            state.router_ids.remove(&token);
+            drop(state);
             return Err(match rc {
                 abi::SRP_PANICKED => TestError::Panicked,
                 other => TestError::Rejected(other),
@@ -366,6 +386,31 @@ impl TestHost {
     pub fn invalid_metrics(&self) -> usize {
         self.shared.lock().bad_metrics
     }
+
+    /// Messages accepted with an id over [`abi::MAX_MESSAGE_ID`] bytes: the router keeps its own
+    /// id for them instead, so the plugin's receipts for them are refused.
+    pub fn invalid_message_ids(&self) -> usize {
+        self.shared.lock().long_ids
+    }
+
+    /// Receipts queued so far whose id no message was accepted with (the id from
+    /// [`Outcome::Accepted`], or the router's id when that was empty): the router drops them as
+    /// receipts for an unknown message.
+    pub fn unknown_receipts(&self) -> usize {
+        let state = self.shared.lock();
+        state
+            .receipts
+            .iter()
+            .filter(|r| !state.accepted_ids.contains(&r.message_id))
+            .count()
+    }
+
+    /// `submit` calls that took longer than [`SLOW_SUBMIT`]. The router calls `submit` on its
+    /// event-loop threads: a call that blocks holds up every message on that thread. Hand the
+    /// work to your own threads and complete from there.
+    pub fn slow_submits(&self) -> usize {
+        self.shared.lock().slow_submits
+    }
 }
 
 impl Drop for TestHost {
@@ -425,6 +470,16 @@ unsafe extern "C" fn on_complete(ctx: *mut c_void, token: u64, result: *const Sr
     // SAFETY: ctx per `shared`.
     let shared = unsafe { shared(ctx) };
     let mut state = shared.lock();
+    let router_id = state.router_ids.remove(&token).unwrap_or_default();
+    if let Some(Outcome::Accepted { message_id, .. }) = &outcome {
+        if message_id.len() > abi::MAX_MESSAGE_ID {
+            state.long_ids += 1;
+        } else if message_id.is_empty() {
+            state.accepted_ids.insert(router_id);
+        } else {
+            state.accepted_ids.insert(message_id.clone());
+        }
+    }
     match state.outcomes.get_mut(&token) {
         // An outcome the ABI does not define is reported as bad.
         Some(slot @ None) => match outcome {

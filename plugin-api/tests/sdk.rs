@@ -57,6 +57,18 @@ impl Plugin for Scripted {
                 let _held = completion;
                 panic!("worker exploded after sending");
             });
+        } else if d.starts_with("+7000") {
+            completion.accepted("x".repeat(abi::MAX_MESSAGE_ID + 1));
+        } else if d.starts_with("+8000") {
+            let _ = self.host.emit_receipt(&Receipt {
+                message_id: "never-accepted".into(),
+                state: State::Delivered,
+                error: 0,
+            });
+            completion.complete(Outcome::Refused(0x0B));
+        } else if d.starts_with("+9000") {
+            std::thread::sleep(Duration::from_millis(30));
+            completion.accepted(String::new());
         } else if d.starts_with("+4000") {
             std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(20));
@@ -117,6 +129,29 @@ fn outcomes_receipts_logs_and_metrics_cross_the_abi() {
     assert_eq!(host.stray_completions(), 0);
     assert!(host.logs().contains(&(Level::Info, "started".to_string())));
     assert_eq!(host.health().unwrap(), Health::Up);
+}
+
+/// What the router would punish, the test host points out: an id too long to keep, a receipt
+/// for an id nothing was accepted with, a `submit` that blocks.
+#[test]
+fn the_test_host_flags_what_the_router_would_refuse() {
+    let host = TestHost::start::<Scripted>("{}").unwrap();
+    host.submit(&TestMessage::new("+10001234567", "fine"))
+        .unwrap();
+    assert_eq!(
+        (
+            host.invalid_message_ids(),
+            host.unknown_receipts(),
+            host.slow_submits()
+        ),
+        (0, 0, 0)
+    );
+    host.submit(&TestMessage::new("+70001234567", "x")).unwrap();
+    assert_eq!(host.invalid_message_ids(), 1);
+    host.submit(&TestMessage::new("+80001234567", "x")).unwrap();
+    assert_eq!(host.unknown_receipts(), 1);
+    host.submit(&TestMessage::new("+90001234567", "x")).unwrap();
+    assert_eq!(host.slow_submits(), 1);
 }
 
 #[test]
