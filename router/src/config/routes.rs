@@ -115,6 +115,13 @@ fn key_named_by(message: &str) -> Option<&str> {
     ok.then(|| key.rsplit('.').next().unwrap_or(key))
 }
 
+/// The key of an ``unknown field `bogus` `` message (serde's wording), which names the line better
+/// than the table it is in.
+fn unknown_field(message: &str) -> Option<&str> {
+    let rest = message.split_once("unknown field `")?.1;
+    rest.split_once('`').map(|(key, _)| key)
+}
+
 /// Where the line setting `key` starts within `range` of `text`.
 fn line_of_key(text: &str, range: std::ops::Range<usize>, key: &str) -> Option<usize> {
     let section = text.get(range.clone())?;
@@ -177,8 +184,11 @@ impl RoutesFile {
                     .copied()
                     .find(|&s| s > *base)
                     .unwrap_or(text.len());
-                let at = key_named_by(&msg)
+                let at = unknown_field(&msg)
                     .and_then(|key| line_of_key(text, *base..end, key))
+                    .or_else(|| {
+                        key_named_by(&msg).and_then(|key| line_of_key(text, *base..end, key))
+                    })
                     .unwrap_or(base + c.kind.span().start);
                 src.error(at..at, format!("channel `{}`: {msg}", c.name.get_ref()));
             }
@@ -260,6 +270,9 @@ mod tests {
         let e = RoutesFile::parse(Path::new("routes.toml"), text).unwrap_err();
         assert_eq!(e[0].line, 5, "{e:#?}");
         assert!(e[0].message.contains("timeout"), "{e:#?}");
+        let text = "[[channel]]\nname = \"imessage\"\nkind = \"imessage\"\napi_key = \"k\"\ntimeuot = \"5s\"\n";
+        let e = RoutesFile::parse(Path::new("routes.toml"), text).unwrap_err();
+        assert_eq!(e[0].line, 5, "an unknown key's own line: {e:#?}");
     }
 
     #[test]
