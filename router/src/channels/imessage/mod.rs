@@ -132,10 +132,11 @@ impl Channel for ImessageChannel {
     /// (an SMS carrier: "Your password was changed"), and only without one does the client get
     /// `ESME_RINVMSGLEN`.
     fn refuses(&self, message: &Message) -> Option<CommandStatus> {
-        match self.inner.prepare(message) {
-            Err(Attempt::Refused(status)) if status == CommandStatus::RINVMSGLEN => Some(status),
-            _ => None,
+        if self.inner.code(message).is_some() {
+            return None;
         }
+        tracing::debug!(channel = %self.inner.name, id = %message.id, "no OTP code in the text; not for iMessage");
+        Some(CommandStatus::RINVMSGLEN)
     }
 
     fn submit(&self, message: &Message) -> AttemptFuture {
@@ -160,22 +161,22 @@ fn text(message: &Message) -> String {
 }
 
 impl Inner {
+    /// The OTP code in the message's text, by the account's patterns and then the built-in rule.
+    fn code(&self, message: &Message) -> Option<String> {
+        let account = self.settings.accounts.get(&message.account.system_id);
+        let custom = account.map(|a| a.patterns.as_slice()).unwrap_or(&[]);
+        otp::extract(&text(message), custom)
+    }
+
     fn prepare(&self, message: &Message) -> Result<Prepared, Attempt> {
         let addr = &message.sm.dest.addr;
         let to = Masked(addr).to_string();
-        let digits: String = addr
-            .iter()
-            .filter(|b| b.is_ascii_digit())
-            .map(|&b| char::from(b))
-            .collect();
-        if digits.is_empty() {
+        if !addr.iter().any(u8::is_ascii_digit) {
             tracing::info!(channel = %self.name, id = %message.id, %to, "no destination digits");
             return Err(Attempt::Refused(CommandStatus::RINVDSTADR));
         }
         let account = self.settings.accounts.get(&message.account.system_id);
-        let text = text(message);
-        let custom = account.map(|a| a.patterns.as_slice()).unwrap_or(&[]);
-        let Some(code) = otp::extract(&text, custom) else {
+        let Some(code) = self.code(message) else {
             tracing::info!(channel = %self.name, id = %message.id, %to, "no OTP code in the text");
             return Err(Attempt::Refused(CommandStatus::RINVMSGLEN));
         };
