@@ -11,7 +11,13 @@
 #   bench/run.sh direct       # the same load client straight to the stand-in carrier
 #   RATE=40000 bench/run.sh carrier   # the same, offered at a fixed rate instead of as fast as
 #                                     # the window allows (the sustained figure: do receipts keep up?)
-# Other knobs: STORE=memory (no disk), RD=0 (no receipts), SIM_STATS=N (the stand-in's counters
+#   bench/run.sh smpplib      # third-party clients at their library defaults (Nagle on), as users
+#   bench/run.sh node         # run them: Python smpplib / npm smpp, one transceiver, every message
+#   bench/run.sh netsmpp      # with a receipt from a test channel that accepts at once (Perl
+#                             # Net::SMPP: plaintext only). WINDOW=1 (default) or 20, TLS=1 for the
+#                             # TLS listener, COUNT=2000. Needs the peers (.ci/install-peers).
+#                             # `load` in the other scenarios sets TCP_NODELAY; these do not.
+# Other knobs: BIN=path (another build, not built here), STORE=memory (no disk), RD=0 (no receipts), SIM_STATS=N (the stand-in's counters
 # every second, last N lines; it discards receipts beyond 200,000 queued), CARRIER_WINDOW=W (the
 # router's window toward the stand-in, default 500), CARRIER_IDS=random (the stand-in's message
 # ids are 32 hex digits in no order, as UUID-style carriers give, instead of a counter in hex: the
@@ -24,21 +30,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scenario="${1:-throughput}"
-cargo build --release -j2 --quiet -p smpp-router
-bin="$PWD/target/release/smpp-router"
+# BIN=path/to/smpp-router runs another build (A/B runs of two builds in one sitting).
+if [ -z "${BIN:-}" ]; then cargo build --release -j2 --quiet -p smpp-router; fi
+bin="${BIN:-$PWD/target/release/smpp-router}"
 dir="$(mktemp -d)"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"; }
 trap cleanup EXIT
 
 smpp_port=29775
+tls_port=29776
 api_port=29787
 carrier_port=29875
 hash="$("$bin" hash-password load)"
 cat > "$dir/router.toml" <<TOML
+data_dir = "$dir/data"
 [listen]
 plain = "127.0.0.1:$smpp_port"
-tls = "off"
+tls = "$([ -n "${TLS:-}" ] && echo "127.0.0.1:$tls_port" || echo off)"
 [log]
 level = "warn"
 [store]
@@ -57,7 +66,7 @@ TOML
 }
 
 case "$scenario" in
-  throughput|receipts)
+  throughput|receipts|smpplib|node|netsmpp)
     { account 1000; cat <<'TOML'
 [[channel]]
 name = "sink"
@@ -109,7 +118,7 @@ channels = ["carrier"]
 TOML
     } > "$dir/routes.toml"
     ;;
-  *) echo "unknown scenario $scenario (throughput, receipts, imessage, carrier, direct)" >&2; exit 2 ;;
+  *) echo "unknown scenario $scenario (throughput, receipts, imessage, carrier, direct, smpplib, node, netsmpp)" >&2; exit 2 ;;
 esac
 
 "$bin" run --config "$dir/router.toml" >"$dir/router.log" 2>&1 &
@@ -128,6 +137,26 @@ if [ "$scenario" = direct ]; then
   load=("$bin" load --addr "127.0.0.1:$carrier_port" --system-id load --password load)
 fi
 case "$scenario" in
+  smpplib|node|netsmpp)
+    port=$smpp_port; [ -n "${TLS:-}" ] && port=$tls_port
+    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+    n="${COUNT:-2000}"; w="${WINDOW:-1}"
+    plan=$(printf '{"host":"127.0.0.1","port":%d,"tls":%s,"timeout":600,"steps":[{"op":"bind","mode":"trx","system_id":"load","password":"load"},{"op":"submit","count":%d,"window":%d,"registered_delivery":1,"text":"Your parcel arrives today"},{"op":"wait_receipts","count":%d,"timeout":60},{"op":"unbind"}]}' \
+      "$port" "$([ -n "${TLS:-}" ] && echo true || echo false)" "$n" "$w" "$n")
+    if [ "$scenario" = smpplib ]; then
+      out=$(python3 tests/clients/smpplib_plan.py "$plan")
+    elif [ "$scenario" = netsmpp ]; then
+      out=$(perl tests/clients/netsmpp_plan.pl "$plan")
+    else
+      out=$(NODE_PATH=tests/clients/node_modules node tests/clients/node_plan.js "$plan")
+    fi
+    echo "$out" | python3 -c '
+import json, sys
+out = json.loads(sys.stdin.read())
+s, r = out[1], out[2]
+print("%s window %s %s: %.0f msg/s, accepted %s, receipts %s" % (sys.argv[1], sys.argv[2], sys.argv[3], s.get("rate", 0), s.get("statuses"), r.get("receipts")))
+' "$scenario" "$w" "$([ -n "${TLS:-}" ] && echo TLS || echo plaintext)"
+    ;;
   throughput) "${load[@]}" --sessions 4 --window 500 --count 1000000 ;;
   receipts)   "${load[@]}" --sessions 4 --window 500 --duration 5s --rate 120000 --registered-delivery 1 ;;
   imessage)   "${load[@]}" --sessions 10 --window 100 --duration 30s --vary-to --to 14155550000 ;;

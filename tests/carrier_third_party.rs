@@ -83,12 +83,17 @@ impl Drop for NodeSmsc {
 }
 
 async fn router(port: u16, bind: &str) -> LiveRouter {
+    router_with(port, bind, "").await
+}
+
+/// The same with `extra` settings on the channel.
+async fn router_with(port: u16, bind: &str, extra: &str) -> LiveRouter {
     let path = scratch_dir("carrier-third-party").join("routes.toml");
     std::fs::write(
         &path,
         format!(
             "{}[[channel]]\nname = \"carrier\"\nkind = \"smpp\"\nhost = \"127.0.0.1\"\nport = {port}\n\
-             system_id = \"router\"\npassword = \"pw\"\nreconnect_min = \"50ms\"\nbind = \"{bind}\"\n\n\
+             system_id = \"router\"\npassword = \"pw\"\nreconnect_min = \"50ms\"\nbind = \"{bind}\"\n{extra}\n\n\
              [[route]]\nname = \"sms\"\nchannels = [\"carrier\"]\n",
             account("acme", "pw", "tps = 100000\nwindow = 100")
         ),
@@ -172,4 +177,97 @@ async fn trx_bind_to_the_node_smsc_relays_receipts_with_the_router_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tx_rx_binds_to_the_node_smsc_relay_receipts_with_the_router_id() {
     submits_and_relays_receipts("tx+rx").await;
+}
+
+/// The npm `smpp` SMSC leaves Nagle on, as carriers' stacks can: its receipt written right after
+/// its `submit_sm_resp` waits until the router acknowledges that answer. The router's carrier
+/// bind acknowledges at once what it read when it has nothing to send (`quick_ack`), so a client
+/// that waits for each receipt before its next message is not held ~40 ms a message by delayed
+/// ACKs (200 messages: 8 s or more). The 2 s bound is a stall detector, not a timing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_carrier_with_nagle_on_is_not_stalled_by_delayed_acks() {
+    const N: u64 = 200;
+    let smsc = NodeSmsc::start(json!({"port": 0, "receipt_delay_ms": 0, "id_format": "hex"})).await;
+    let live = router(smsc.port, "trx").await;
+    let out = smpplib(
+        live.plain,
+        false,
+        json!([
+            {"op": "bind", "mode": "trx", "system_id": "acme", "password": "pw"},
+            {"op": "submit", "count": N, "window": 1, "to": "14155551234", "registered_delivery": 1,
+             "text": "Your parcel arrives today", "receipt_each": true, "timeout": 30},
+            {"op": "wait_receipts", "count": N, "timeout": 30},
+            {"op": "unbind"},
+        ]),
+    )
+    .await;
+    assert_eq!(count(&out[1], 0), N, "{out:?}");
+    assert_eq!(out[2]["receipts"], N, "{:?}", out[2]);
+    let seconds = out[1]["seconds"].as_f64().unwrap();
+    println!(
+        "smpplib -> router -> npm smpp SMSC: {N} messages, each after the last one's receipt, in {seconds:.3} s"
+    );
+    assert!(
+        seconds < 2.0,
+        "{N} messages through a Nagle carrier took {seconds:.2} s: delayed ACKs are back"
+    );
+    let counters = smsc.finish().await;
+    assert_eq!(counters["receipts_acked"], N, "{counters:?}");
+}
+
+/// SMPP allows receipts only on receiver and transceiver binds, but some carriers send them on the
+/// transmitter bind of a tx+rx pair, the one that took the message. By default the router answers
+/// them `ESME_RINVBNDSTS`, counts them (`smpp_router_channel_requests_refused_total`) and logs a
+/// line that names the setting; with `receipts_on_any_bind = true` it takes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_on_a_transmitter_bind_are_counted_or_taken_with_receipts_on_any_bind() {
+    let steps = json!([
+        {"op": "bind", "mode": "trx", "system_id": "acme", "password": "pw"},
+        {"op": "submit", "count": 5, "window": 5, "to": "14155551234", "registered_delivery": 1,
+         "text": "Hello from the third-party test"},
+        {"op": "wait_receipts", "count": 5, "timeout": 2},
+        {"op": "unbind"},
+    ]);
+    let settings = json!({"port": 0, "receipt_delay_ms": 0, "receipts_on": "submitting"});
+    let refused = || {
+        let mut out = String::new();
+        smpp_router::metrics::global().render(&mut out);
+        out.lines()
+            .find(|l| {
+                l.starts_with("smpp_router_channel_requests_refused_total{channel=\"carrier\",command=\"deliver_sm\"}")
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+
+    // Refused: the receipts never reach the client, and the refusals are counted.
+    let smsc = NodeSmsc::start(settings.clone()).await;
+    let live = router(smsc.port, "tx+rx").await;
+    let before = refused();
+    let out = smpplib(live.plain, false, steps.clone()).await;
+    assert_eq!(count(&out[1], 0), 5, "{out:?}");
+    assert_eq!(out[2]["receipts"], 0, "{out:?}");
+    assert!(
+        refused() >= before + 5,
+        "counted: {} -> {}",
+        before,
+        refused()
+    );
+    let counters = smsc.finish().await;
+    assert!(
+        counters["receipts_nacked"].as_u64().unwrap() >= 5,
+        "{counters:?}"
+    );
+    assert_eq!(counters["receipts_acked"], 0, "{counters:?}");
+    drop(live);
+
+    // Taken: every receipt reaches the client with the router's id.
+    let smsc = NodeSmsc::start(settings).await;
+    let live = router_with(smsc.port, "tx+rx", "receipts_on_any_bind = true").await;
+    let out = smpplib(live.plain, false, steps).await;
+    assert_eq!(count(&out[1], 0), 5, "{out:?}");
+    assert_eq!(out[2]["receipts"], 5, "{out:?}");
+    let counters = smsc.finish().await;
+    assert_eq!(counters["receipts_acked"], 5, "{counters:?}");
+    assert_eq!(counters["receipts_nacked"], 0, "{counters:?}");
 }

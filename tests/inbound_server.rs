@@ -98,6 +98,7 @@ async fn node_smpp_binds_submits_and_receives_receipts() {
     let r = router("", &account("acme", "pw", "tps = 10000")).await;
     let out = node_smpp(
         r.plain,
+        false,
         json!([
             bind("trx", "acme", "pw"),
             {"op": "submit", "count": 30, "window": 10, "registered_delivery": 1},

@@ -132,7 +132,7 @@ async fn node_smpp_at_window_1_and_20() {
         check(
             "node smpp",
             window,
-            &node_smpp(live.plain, plan(window)).await,
+            &node_smpp(live.plain, false, plan(window)).await,
         );
     }
 }

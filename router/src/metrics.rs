@@ -101,6 +101,8 @@ struct Inner {
     unroutable: Named<u64>,
     binds: Named<FastMap<u32, u64>>,
     throttled: Named<u64>,
+    /// channel → command → requests from its carrier refused for the bind they came on.
+    channel_refused: Named<FastMap<&'static str, u64>>,
     /// channel → 1 (up) / 0 (down or disabled).
     plugin_up: Named<u8>,
     /// channel → event (`panic`, `timeout`, `at_capacity`, `refused_call`) → count.
@@ -139,6 +141,9 @@ impl Inner {
         add_map(&mut self.unroutable, &o.unroutable, &add_u64);
         add_map(&mut self.binds, &o.binds, &|a, b| add_map(a, b, &add_u64));
         add_map(&mut self.throttled, &o.throttled, &add_u64);
+        add_map(&mut self.channel_refused, &o.channel_refused, &|a, b| {
+            add_map(a, b, &add_u64)
+        });
         add_map(&mut self.plugin_up, &o.plugin_up, &|a, b| *a = *b);
         add_map(&mut self.plugin_events, &o.plugin_events, &|a, b| {
             add_map(a, b, &add_u64)
@@ -271,6 +276,15 @@ impl Metrics {
     /// A channel relayed a receipt (or MO) from its carrier.
     pub fn receipt_from_channel(&self, channel: &str) {
         self.with(|m| bump(&mut m.receipts_from_channels, channel, |n| *n += 1));
+    }
+
+    /// A request from `channel`'s carrier (`command`) was refused for the bind it came on.
+    pub fn channel_refused(&self, channel: &str, command: &'static str) {
+        self.with(|m| {
+            bump(&mut m.channel_refused, channel, |by_command| {
+                *by_command.entry(command).or_default() += 1;
+            })
+        });
     }
 
     /// A receipt or MO for `account` was delivered at once, stored, or delivered from the store.
@@ -465,6 +479,21 @@ impl Metrics {
             "smpp_router_channel_receipts_total",
             "counter",
             "Receipts and MO relayed from each channel's carrier.",
+        );
+        for (channel, by_command) in &m.channel_refused {
+            for (command, v) in by_command {
+                lines.push(format!(
+                    "smpp_router_channel_requests_refused_total{{channel=\"{}\",command=\"{command}\"}} {v}",
+                    esc(channel)
+                ));
+            }
+        }
+        section(
+            out,
+            &mut lines,
+            "smpp_router_channel_requests_refused_total",
+            "counter",
+            "Requests from a channel's carrier refused for the bind they came on (ESME_RINVBNDSTS), e.g. receipts on a transmitter bind: see receipts_on_any_bind.",
         );
         for (account, by_how) in &m.deliveries {
             for (how, v) in by_how {

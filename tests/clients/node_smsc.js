@@ -1,6 +1,7 @@
 // A small SMSC on the third-party npm `smpp` server, for the end-to-end tests of the router's SMPP
 // carrier channel. Settings as JSON on argv[2]:
-//   {"port": 0, "receipt_delay_ms": 50, "id_format": "hex" | "decimal"}
+//   {"port": 0, "receipt_delay_ms": 50, "id_format": "hex" | "decimal",
+//    "receipts_on": "receivers" | "submitting"}
 // It listens on 127.0.0.1 (port 0: any free port) and prints `{"port": P}` once listening.
 // - binds (transmitter, receiver, transceiver) with any credentials are accepted, system_id
 //   "node-smsc";
@@ -8,13 +9,16 @@
 //   receipt (deliver_sm, esm_class 4, receipted_message_id and message_state TLVs) follows after
 //   receipt_delay_ms on a receiver or transceiver session of the same system_id — held until
 //   one is bound, and sent again (to another session) when its session closes unanswered;
+// - with receipts_on "submitting" a receipt goes back on the session that took its submit
+//   whatever its bind (as some carriers do, also on a transmitter bind), and is resent there
+//   every 100 ms while refused;
 // - enquire_link and unbind are answered; other requests get ESME_RINVCMDID.
 // When stdin closes or on SIGTERM it waits (at most 2 s) for receipts in flight to be answered,
 // prints its counters as one JSON line and exits.
 'use strict';
 const smpp = require('smpp');
 
-const cfg = Object.assign({ port: 0, receipt_delay_ms: 50, id_format: 'hex' }, JSON.parse(process.argv[2] || '{}'));
+const cfg = Object.assign({ port: 0, receipt_delay_ms: 50, id_format: 'hex', receipts_on: 'receivers' }, JSON.parse(process.argv[2] || '{}'));
 
 const stats = {
   binds: 0, submits: 0, receipts_sent: 0, receipts_acked: 0, receipts_nacked: 0,
@@ -45,10 +49,18 @@ function receivers(systemId) {
 function dispatch(systemId) {
   const queue = held.get(systemId);
   while (queue && queue.length > 0) {
-    const targets = receivers(systemId);
-    if (targets.length === 0) return;
-    rr += 1;
-    deliver(targets[rr % targets.length], queue.shift());
+    const r = queue[0];
+    let target = null;
+    if (cfg.receipts_on === 'submitting' && r.session && !r.session.closed) {
+      target = r.session;
+    } else {
+      const targets = receivers(systemId);
+      if (targets.length === 0) return;
+      rr += 1;
+      target = targets[rr % targets.length];
+    }
+    queue.shift();
+    deliver(target, r);
   }
 }
 
@@ -143,7 +155,7 @@ const server = smpp.createServer({}, (session) => {
     const id = freshId();
     session.send(pdu.response({ message_id: id }));
     if (pdu.registered_delivery & 1) {
-      const r = { id, systemId: session.smsc.systemId, sub: pdu, submitted: smscTime(new Date()) };
+      const r = { id, systemId: session.smsc.systemId, sub: pdu, submitted: smscTime(new Date()), session };
       setTimeout(() => { hold(r); dispatch(r.systemId); }, cfg.receipt_delay_ms);
     }
   });

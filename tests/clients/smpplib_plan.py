@@ -6,9 +6,11 @@ Plan: {"host": "127.0.0.1", "port": 2775, "tls": false, "steps": [ ... ]} with s
   {"op": "bind", "mode": "trx|tx|rx", "system_id": "...", "password": "..."}   -> {"status": n}
   {"op": "submit", "count": n, "window": w, "to": "1415...", "text": "...",
    "from": "MyBank", "registered_delivery": 0|1, "vary_to": false,
-   "all_ids": false}                              -> statuses, ids (the first 5, or all), rate
+   "all_ids": false}                   -> statuses, ids (the first 5, or all), seconds, rate
      with "parts": true each message is cut into parts with a UDH (smpplib.gsm.make_parts);
-     count is then the number of messages, and statuses count the parts
+     count is then the number of messages, and statuses count the parts; with
+     "receipt_each": true (window 1) each message waits for the receipt of the one before, as
+     a sender that answers each receipt before its next submit does
   {"op": "wait_receipts", "count": n, "timeout": s}                             -> {"receipts": n}
   {"op": "enquire_link"}                                                        -> {"status": n}
   {"op": "unbind"}                                                              -> {"status": n}
@@ -123,8 +125,16 @@ class Runner:
                 pdus.append((to, text, 0, 0))
         count = len(pdus)
         sent = 0
+        start_receipts = len(self.receipts)
         t0 = time.time()
+        deadline = t0 + s.get("timeout", 60)
         while len(self.responses) - start_responses < count:
+            if time.time() > deadline:
+                break
+            # With receipt_each, the next message waits for the receipt of the one before.
+            if s.get("receipt_each") and len(self.receipts) - start_receipts < sent:
+                self.read()
+                continue
             while sent < count and sent - (len(self.responses) - start_responses) < window:
                 to, body, esm_class, coding = pdus[sent]
                 pdu = smpplib.smpp.make_pdu(
@@ -142,7 +152,7 @@ class Runner:
         for st, _ in mine:
             statuses[str(st)] = statuses.get(str(st), 0) + 1
         return {"statuses": statuses, "ids": [i.decode() if isinstance(i, bytes) else i for _, i in (mine if s.get("all_ids") else mine[:5])],
-                "rate": count / elapsed if elapsed > 0 else 0.0}
+                "seconds": elapsed, "rate": count / elapsed if elapsed > 0 else 0.0}
 
 
 def status_or_refusal(e):

@@ -148,10 +148,9 @@ pub async fn smpplib(addr: SocketAddr, tls: bool, steps: Value) -> Vec<Value> {
         .unwrap()
 }
 
-/// Runs a plan with the npm `smpp` client (see `tests/clients/node_plan.js`).
-pub async fn node_smpp(addr: SocketAddr, steps: Value) -> Vec<Value> {
-    let plan =
-        serde_json::json!({"host": addr.ip().to_string(), "port": addr.port(), "steps": steps});
+/// Runs a plan with the npm `smpp` client (see `tests/clients/node_plan.js`), over TLS with `tls`.
+pub async fn node_smpp(addr: SocketAddr, tls: bool, steps: Value) -> Vec<Value> {
+    let plan = serde_json::json!({"host": addr.ip().to_string(), "port": addr.port(), "tls": tls, "steps": steps});
     let mut cmd = Command::new("node");
     cmd.arg(clients_dir().join("node_plan.js"))
         .arg(plan.to_string())
@@ -289,6 +288,8 @@ pub struct LiveRouter {
     pub server: Server,
     /// The plaintext SMPP address.
     pub plain: SocketAddr,
+    /// The TLS SMPP address, when started with TLS.
+    pub tls: Option<SocketAddr>,
     /// The message store (a redb file beside the routes file).
     pub store: Arc<dyn smpp_router::store::Store>,
     _watcher: notify::RecommendedWatcher,
@@ -302,6 +303,12 @@ impl LiveRouter {
 
     /// The same with `router_toml` (its listeners are replaced by a loopback port).
     pub async fn start_with(path: &Path, router_toml: &str) -> Self {
+        Self::start_full(path, router_toml, false).await
+    }
+
+    /// The same, with a TLS listener too (a self-signed certificate beside the routes file)
+    /// when `tls`.
+    pub async fn start_full(path: &Path, router_toml: &str, tls: bool) -> Self {
         use smpp_router::routing::{router::Router, watch};
         // Each router of a test process mints its own ids (one router per process is what
         // production runs; several here must not hand out the same ids).
@@ -323,12 +330,16 @@ impl LiveRouter {
         outbox.recheck(router.table().accounts.iter().map(|a| a.system_id.clone()));
         let mut config = RouterConfig::parse(Path::new("router.toml"), router_toml).unwrap();
         config.listen.plain = "127.0.0.1:0".into();
-        config.listen.tls = "off".into();
+        config.listen.tls = if tls { "127.0.0.1:0" } else { "off" }.into();
+        let acceptor = tls.then(|| {
+            let (cert, key) = tls::self_signed(path.parent().unwrap()).unwrap();
+            tls::acceptor(&cert, &key).unwrap()
+        });
         let server = Server::start(
             &config,
             router.table().accounts.clone(),
             router.clone(),
-            None,
+            acceptor,
         )
         .await
         .unwrap();
@@ -339,6 +350,7 @@ impl LiveRouter {
         Self {
             store,
             plain: server.plain_addr().unwrap(),
+            tls: server.tls_addr(),
             router,
             server,
             _watcher: watcher,

@@ -33,6 +33,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 pub use error::{ConnectError, Disconnect, SessionGone, SubmitError};
 pub use tls::{TlsClientSettings, TlsSetupError};
 
+use crate::quick_ack::QuickAck;
 use crate::smpp::pdu::{Bind, Command, Pdu, error_response};
 use crate::smpp::session::{BindMode, Role, SendError, SessionConfig};
 use crate::smpp::{CommandId, CommandStatus};
@@ -70,15 +71,18 @@ pub async fn connect(
             })?;
         // Without NODELAY a lone submit_sm waits for the previous segment's ACK.
         let _ = tcp.set_nodelay(true);
+        // And without our quick ACKs an MC with Nagle on holds a receipt until the delayed-ACK
+        // timer acknowledges its previous answer.
+        let ack = QuickAck::of(&tcp);
         match &tls {
             None => {
                 let (rd, wr) = tcp.into_split();
-                driver::start(rd, wr, mode, bind, config)
+                driver::start(rd, wr, ack, mode, bind, config)
             }
             Some(tls) => {
                 let stream = tls.handshake(addr, tcp).await?;
                 let (rd, wr) = tokio::io::split(stream);
-                driver::start(rd, wr, mode, bind, config)
+                driver::start(rd, wr, ack, mode, bind, config)
             }
         }
     };
@@ -160,6 +164,14 @@ impl EsmeHandle {
 pub enum EsmeEvent {
     /// A request from the MC, to answer through its [`Responder`].
     Request(InboundRequest),
+    /// A request from the MC that the session refused for the bind it came on (a receipt on a
+    /// transmitter bind): already answered with `status`; for logs and metrics.
+    Refused {
+        /// The request's id.
+        command_id: CommandId,
+        /// What it was answered.
+        status: CommandStatus,
+    },
     /// The connection closed; this is the last event.
     Closed(Disconnect),
 }

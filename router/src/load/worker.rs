@@ -164,6 +164,7 @@ pub(super) async fn run(
             }
             ev = events.recv(), if events_open => match ev {
                 Some(EsmeEvent::Request(req)) => on_request(req, &shared).await,
+                Some(EsmeEvent::Refused { .. }) => {}
                 Some(EsmeEvent::Closed(_)) | None => events_open = false,
             },
             () = sleep_until(pace), if pace.is_some() => {}

@@ -20,6 +20,7 @@ use super::validate;
 use crate::config::Account;
 use crate::fast_map::FastMap;
 use crate::phone::Masked;
+use crate::quick_ack::{QuickAck, Unacked};
 use crate::smpp::pdu::{Command, Pdu, SmResp, error_response};
 use crate::smpp::session::{BindMode, Event, Session};
 use crate::smpp::values::interface_version;
@@ -78,9 +79,10 @@ fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
 }
 
-/// Serves one accepted connection until it closes.
+/// Serves one accepted connection until it closes. `ack` is its TCP socket (see [`QuickAck`]).
 pub async fn serve<S>(
     io: S,
+    ack: QuickAck,
     peer: SocketAddr,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
@@ -113,6 +115,7 @@ pub async fn serve<S>(
     let mut requests = std::collections::VecDeque::new();
     let mut yielded = false;
     let mut inputs = 0;
+    let mut unacked = Unacked::new(ack);
     let mut linger: Option<tokio::time::Instant> = None;
     let mut accounts_changed = c.shared.accounts_changed.subscribe();
     loop {
@@ -123,6 +126,7 @@ pub async fn serve<S>(
         }
         c.deliver_local_receipts();
         c.session.poll_transmit(&mut wbuf);
+        unacked.settle(!wbuf.is_empty());
         if wbuf.is_empty() {
             c.release_answered();
             inputs = 0;
@@ -206,7 +210,10 @@ pub async fn serve<S>(
                 inputs = inputs.saturating_add(1);
                 match r {
                     Ok(0) | Err(_) => c.session.handle_eof(),
-                    Ok(_) => c.session.handle_input(now(), &mut rbuf),
+                    Ok(_) => {
+                        unacked.read();
+                        c.session.handle_input(now(), &mut rbuf)
+                    }
                 }
             }
             r = wr.write_buf(&mut wbuf), if !wbuf.is_empty() => {
@@ -336,6 +343,11 @@ impl Conn {
                 status,
             } => {
                 tracing::debug!(session = self.id, %command_id, sequence_number, %status, "stray PDU dropped");
+            }
+            Event::Refused {
+                command_id, status, ..
+            } => {
+                tracing::debug!(session = self.id, %command_id, %status, "request refused for the bind state");
             }
             _ => {}
         }

@@ -29,6 +29,7 @@ pub use registry::{DeliverError, Registry, SessionInfo};
 
 use crate::config::Accounts;
 use crate::config::router::{Limits, RouterConfig};
+use crate::quick_ack::QuickAck;
 use crate::smpp::session::{Role, SessionConfig};
 use auth::BindGuard;
 use runtime::Runtimes;
@@ -321,13 +322,16 @@ async fn accept_loop(
                     return;
                 }
             };
+            let ack = QuickAck::of(&sock);
             match tls {
-                None => connection::serve(sock, peer, shared, shutdown).await,
+                None => connection::serve(sock, ack, peer, shared, shutdown).await,
                 Some(acceptor) => {
                     let handshake =
                         tokio::time::timeout(Duration::from_secs(10), acceptor.accept(sock));
                     match handshake.await {
-                        Ok(Ok(stream)) => connection::serve(stream, peer, shared, shutdown).await,
+                        Ok(Ok(stream)) => {
+                            connection::serve(stream, ack, peer, shared, shutdown).await
+                        }
                         Ok(Err(e)) => tracing::info!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
                     }

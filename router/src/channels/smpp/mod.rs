@@ -35,14 +35,15 @@ use tokio::time::Instant;
 pub use settings::{BindStyle, Settings};
 
 use crate::esme::{self, EsmeEvent, EsmeHandle, InboundRequest, TlsClientSettings};
+use crate::log_every::LogEvery;
 use crate::outbox::Outbox;
 use crate::routing::{Attempt, AttemptFuture, Channel, Message, StopFuture};
-use crate::smpp::CommandStatus;
 use crate::smpp::pdu::{Pdu, Sm};
 use crate::smpp::receipt;
 use crate::smpp::session::BindMode;
 use crate::smpp::tlv::tag;
 use crate::smpp::values::{interface_version, ton};
+use crate::smpp::{CommandId, CommandStatus};
 
 /// How long `ESME_RTHROTTLED` pauses the channel.
 const THROTTLE_PAUSE: Duration = Duration::from_millis(200);
@@ -87,6 +88,7 @@ pub fn start(name: &str, table: &toml::Table, outbox: Arc<Outbox>) -> Result<Smp
         first_shard: NEXT_SHARD.fetch_add(settings.binds, Ordering::Relaxed),
         settings,
         outbox,
+        refused_log: LogEvery::new(Duration::from_secs(10)),
     });
     for slot in 0..inner.settings.binds {
         let modes: &[BindMode] = match inner.settings.style {
@@ -141,6 +143,8 @@ struct Inner {
     outbox: Arc<Outbox>,
     /// Bind slot `s` runs on shard `first_shard + s` (modulo their count).
     first_shard: usize,
+    /// Requests the carrier sent on a bind that may not carry them: logged at most this often.
+    refused_log: LogEvery,
 }
 
 /// Where the next channel's first bind goes (see [`crate::shards`]).
@@ -179,6 +183,22 @@ impl Channel for SmppChannel {
 }
 
 impl Inner {
+    /// The carrier sent a request that the bind it came on may not carry (SMPP: receipts only on
+    /// receiver and transceiver binds); the session answered it `status`. Counted, and logged at
+    /// most every 10 s, since the carrier will not resend it to another bind by itself.
+    fn refused(&self, slot: usize, mode: BindMode, command_id: CommandId, status: CommandStatus) {
+        let command = command_id.name().unwrap_or("other");
+        crate::metrics::global().channel_refused(&self.name, command);
+        if let Some(held_back) = self.refused_log.allow(std::time::Instant::now()) {
+            let hint = if matches!(command_id, CommandId::DELIVER_SM | CommandId::DATA_SM) {
+                "; if this carrier sends receipts on any bind, set receipts_on_any_bind = true on the channel"
+            } else {
+                ""
+            };
+            tracing::warn!(channel = %self.name, slot, ?mode, command, %status, also_since_last_line = held_back, "the carrier sent a request this bind may not carry; it was refused{hint}");
+        }
+    }
+
     /// The `submit_sm` as the carrier gets it: the client's, with the source rewritten if set.
     fn outgoing(&self, sm: &Sm) -> Sm {
         let mut sm = sm.clone();
@@ -474,6 +494,9 @@ async fn keep_bound(
                         ev = events.recv() => match ev {
                             Some(EsmeEvent::Request(req)) => {
                                 handling.push(handle_request(inner.clone(), req));
+                            }
+                            Some(EsmeEvent::Refused { command_id, status }) => {
+                                inner.refused(slot, mode, command_id, status);
                             }
                             Some(EsmeEvent::Closed(why)) => {
                                 tracing::warn!(channel = %inner.name, slot, ?mode, reason = ?why, "carrier session closed; rebinding");

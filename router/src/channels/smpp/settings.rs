@@ -103,6 +103,8 @@ struct Raw {
     source: Option<String>,
     #[serde(default)]
     mo: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    receipts_on_any_bind: bool,
 }
 
 fn duration(v: Option<&str>, key: &str, default: Duration) -> Result<Duration, String> {
@@ -159,6 +161,8 @@ impl Settings {
         // Receipts in flight from the carrier per bind: each waits for a store commit before
         // its answer, so allow many at once (the carrier's own window is the real limit).
         session.inbound_window = 1000;
+        // For carriers that send receipts on the transmitter bind of a tx+rx pair too.
+        session.deliveries_on_any_bind = raw.receipts_on_any_bind;
         // tyntec's interface: enquire_link every 90 minutes.
         let enquire = duration(
             raw.enquire_link.as_deref(),

@@ -106,6 +106,11 @@ where
             } => {
                 tracing::debug!(%command_id, sequence_number, %status, "stray PDU from the MC dropped");
             }
+            Event::Refused {
+                command_id, status, ..
+            } => self
+                .outbox
+                .push_back(EsmeEvent::Refused { command_id, status }),
             Event::Unbound { .. } => {
                 let _ = self.life.send(Life::Unbinding);
             }

@@ -19,6 +19,7 @@ use tokio::time::Sleep;
 
 use super::{BoundInfo, ConnectError, Disconnect, EsmeEvent, EsmeEvents, EsmeHandle, SubmitError};
 use crate::fast_map::{FastMap, FastState};
+use crate::quick_ack::{QuickAck, Unacked};
 use crate::smpp::pdu::{Bind, Command, Pdu};
 use crate::smpp::session::{BindMode, CloseReason, Session, SessionConfig};
 
@@ -105,6 +106,7 @@ fn now() -> Instant {
 pub(super) fn start<R, W>(
     rd: R,
     wr: W,
+    ack: QuickAck,
     mode: BindMode,
     bind: Bind,
     config: SessionConfig,
@@ -148,6 +150,7 @@ where
         armed: None,
         linger: None,
         yielded: false,
+        unacked: Unacked::new(ack),
     };
     tokio::spawn(driver.run());
     Ok(Started {
@@ -187,6 +190,8 @@ struct Driver<R, W> {
     linger: Option<Instant>,
     /// Whether the loop has let other tasks run since it last took output.
     yielded: bool,
+    /// Input read since output last went out (see [`QuickAck`]).
+    unacked: Unacked,
 }
 
 async fn reserve(
@@ -224,6 +229,7 @@ where
                 self.taken += 1;
                 self.yielded = false;
             }
+            self.unacked.settle(!self.wbuf.is_empty());
             while let Some(event) = self.session.poll_event() {
                 self.on_event(event);
             }
@@ -244,7 +250,10 @@ where
                 r = self.wr.write_buf(&mut self.wbuf), if !self.wbuf.is_empty() => self.on_written(r),
                 r = self.rd.read_buf(&mut self.rbuf), if can_read => match r {
                     Ok(0) => self.session.handle_eof(),
-                    Ok(_) => self.session.handle_input(now(), &mut self.rbuf),
+                    Ok(_) => {
+                        self.unacked.read();
+                        self.session.handle_input(now(), &mut self.rbuf)
+                    }
                     Err(e) => self.fail(e.kind()),
                 },
                 op = self.ops.recv(), if self.ops_open && !closed => self.on_ops(op),

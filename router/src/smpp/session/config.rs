@@ -92,6 +92,12 @@ pub struct SessionConfig {
     pub max_session: Option<Duration>,
     /// How long to wait for `unbind_resp`, and after answering an unbind for the peer to close.
     pub unbind_timeout: Duration,
+    /// ESME: take the MC's `deliver_sm` and `data_sm` on a transmitter bind too. SMPP does not
+    /// allow them there, but some carriers send receipts on any bind of a transmitter/receiver
+    /// pair; without this they are answered `ESME_RINVBNDSTS` (and told as [`Event::Refused`]).
+    ///
+    /// [`Event::Refused`]: super::Event::Refused
+    pub deliveries_on_any_bind: bool,
 }
 
 impl SessionConfig {
@@ -111,6 +117,7 @@ impl SessionConfig {
             inactivity_timeout: Some(Duration::from_secs(90)),
             max_session: Some(Duration::from_secs(24 * 3600)),
             unbind_timeout: Duration::from_secs(5),
+            deliveries_on_any_bind: false,
         }
     }
 
@@ -130,6 +137,7 @@ impl SessionConfig {
             inactivity_timeout: None,
             max_session: None,
             unbind_timeout: Duration::from_secs(5),
+            deliveries_on_any_bind: false,
         }
     }
 }

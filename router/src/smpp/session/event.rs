@@ -60,6 +60,17 @@ pub enum Event {
         /// Its status.
         status: CommandStatus,
     },
+    /// A request of the peer's that the session answered itself with an error because the
+    /// session's state does not allow it (`ESME_RINVBNDSTS`, `ESME_RALYBND`): for the
+    /// application to log and count, nothing to answer.
+    Refused {
+        /// The request's id.
+        command_id: CommandId,
+        /// Its sequence number.
+        sequence_number: u32,
+        /// The status it was answered with.
+        status: CommandStatus,
+    },
     /// The unbind handshake finished or the peer unbound: no new requests either way.
     Unbound {
         /// Whether the peer started it.

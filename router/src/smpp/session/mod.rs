@@ -243,11 +243,18 @@ impl Session {
             // Both sides unbound at once: agree.
             return self.emit_or_log(&Command::new(seq, Pdu::UnbindResp));
         }
-        if let Err(refusal) = matrix::check(self.config.role.peer(), self.state, id) {
+        if let Err(refusal) = matrix::check(self.config.role.peer(), self.state, id)
+            && !self.takes_delivery_anyway(id)
+        {
             let status = match refusal {
                 Refusal::AlreadyBound => CommandStatus::RALYBND,
                 Refusal::WrongState => CommandStatus::RINVBNDSTS,
             };
+            self.events.push_back(Event::Refused {
+                command_id: id,
+                sequence_number: seq,
+                status,
+            });
             return self.answer_status(id, seq, status);
         }
         match cmd.pdu {
@@ -277,6 +284,15 @@ impl Session {
                 self.events.push_back(Event::Request(cmd));
             }
         }
+    }
+
+    /// ESME with `deliveries_on_any_bind`: the MC's `deliver_sm` / `data_sm` on a transmitter
+    /// bind is taken as on a receiver.
+    fn takes_delivery_anyway(&self, id: CommandId) -> bool {
+        self.config.deliveries_on_any_bind
+            && self.config.role == Role::Esme
+            && self.state == State::Bound(BindMode::Transmitter)
+            && matches!(id, CommandId::DELIVER_SM | CommandId::DATA_SM)
     }
 
     fn on_bind(&mut self, seq: u32, mode: BindMode, bind: Bind) {

@@ -794,3 +794,45 @@ fn an_answer_that_breaks_a_limit_becomes_a_system_error() {
         (CommandId::SUBMIT_SM_RESP, CommandStatus::RSYSERR)
     );
 }
+
+#[test]
+fn a_receipt_on_a_transmitter_bind_is_refused_and_told_unless_taken_on_any_bind() {
+    for any_bind in [false, true] {
+        let esme = SessionConfig {
+            deliveries_on_any_bind: any_bind,
+            ..SessionConfig::esme()
+        };
+        let mut p = Pair::new(esme, SessionConfig::mc());
+        p.bind(BindMode::Transmitter);
+        p.esme_events.clear();
+        let out = exchange(
+            &mut p.esme,
+            p.now,
+            &[Command::new(9, Pdu::DeliverSm(Sm::default()))],
+        );
+        let events: Vec<Event> = std::iter::from_fn(|| p.esme.poll_event()).collect();
+        if any_bind {
+            assert!(out.is_empty(), "answered by the application: {out:?}");
+            assert!(
+                matches!(&events[..], [Event::Request(c)] if c.sequence_number == 9),
+                "{events:?}"
+            );
+        } else {
+            assert_eq!(
+                (out[0].command_id(), out[0].status),
+                (CommandId::DELIVER_SM_RESP, CommandStatus::RINVBNDSTS)
+            );
+            assert!(
+                matches!(
+                    &events[..],
+                    [Event::Refused {
+                        command_id: CommandId::DELIVER_SM,
+                        sequence_number: 9,
+                        status: CommandStatus::RINVBNDSTS,
+                    }]
+                ),
+                "{events:?}"
+            );
+        }
+    }
+}
