@@ -3,7 +3,7 @@
 //! | request | answer |
 //! |---|---|
 //! | `GET /healthz` | `200 ok` while the process serves |
-//! | `GET /readyz` | `200` once routes are loaded and a listener is up, else `503` |
+//! | `GET /readyz` | `200` once routes are loaded and a listener is up and the store can write, else `503` with the reason |
 //! | `GET /metrics` | Prometheus text: message counters and latency, sessions, channels, reloads, store |
 //! | `GET /routes` | JSON: the table in service (routes, channels and whether each is up) and the last reload's outcome with its errors |
 //! | `GET /sessions` | JSON: bound client sessions |
@@ -147,7 +147,16 @@ impl Admin {
 
     fn ready(&self) -> Response<Full<Bytes>> {
         let loaded = self.router.status().generation > 0;
-        if loaded {
+        let health = self.store.health();
+        if let Some(fault) = &health.fault {
+            let body = format!(
+                "store cannot write for {} s ({}); new messages are refused with ESME_RMSGQFUL, {} operations held in memory\n",
+                fault.since.elapsed().as_secs(),
+                fault.reason,
+                health.held
+            );
+            reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", body)
+        } else if loaded {
             reply(StatusCode::OK, "text/plain", "ready\n".into())
         } else {
             reply(
@@ -306,6 +315,25 @@ impl Admin {
             "Message records not yet in the store's carrier-id index (kept in memory meanwhile).",
         );
         let _ = writeln!(out, "smpp_router_store_unindexed {}", st.unindexed);
+        let health = self.store.health();
+        metric_header(
+            &mut out,
+            "smpp_router_store_writable",
+            "gauge",
+            "1 while the store can write; 0 while it cannot (new messages are refused with ESME_RMSGQFUL until it recovers by itself).",
+        );
+        let _ = writeln!(
+            out,
+            "smpp_router_store_writable {}",
+            u8::from(health.writable())
+        );
+        metric_header(
+            &mut out,
+            "smpp_router_store_held",
+            "gauge",
+            "Store writes held in memory while the store cannot write (records of messages already sent, removals of delivered receipts).",
+        );
+        let _ = writeln!(out, "smpp_router_store_held {}", health.held);
         metric_header(
             &mut out,
             "smpp_router_thread_connections",

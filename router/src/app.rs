@@ -178,6 +178,7 @@ fn open_store(config: &crate::config::router::Store) -> anyhow::Result<Arc<dyn S
             &RedbOptions {
                 recent_records: config.recent_records,
                 cache_bytes: config.cache_mb.saturating_mul(1024 * 1024),
+                max_held: config.max_held,
                 ..RedbOptions::default()
             },
         )

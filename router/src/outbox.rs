@@ -39,6 +39,10 @@ const MAX_REFUSED: usize = 64;
 /// carriers keep unanswered in flight (a window per bind).
 const REMEMBER_AT_START: usize = 65_536;
 
+/// How long a receipt that nobody would send again (one the router made itself, a plugin's)
+/// waits for a store that cannot write, trying again every second, before it is given up.
+const OWN_RECEIPT_PATIENCE: Duration = Duration::from_secs(15 * 60);
+
 /// Durable delivery to client accounts.
 pub struct Outbox {
     store: Arc<dyn Store>,
@@ -176,6 +180,19 @@ impl Outbox {
             }
         });
         Ok(())
+    }
+
+    /// [`Outbox::push`] for a receipt nobody would send again if it failed (the router's own,
+    /// a plugin's): while the store cannot write it tries again every second, for up to
+    /// [`OWN_RECEIPT_PATIENCE`], instead of failing at once as a carrier's receipt does (the
+    /// carrier resends those).
+    pub async fn push_own(self: &Arc<Self>, account: &str, sm: Sm) -> Result<(), StoreError> {
+        patiently(|| self.push(account, sm.clone())).await
+    }
+
+    /// [`Outbox::keep`], as patient as [`Outbox::push_own`].
+    pub async fn keep_own(&self, account: &str, sm: Sm) -> Result<(), StoreError> {
+        patiently(|| self.keep(account, sm.clone())).await
     }
 
     /// Keeps `sm` for `account` in the store without offering it now (the client refused it for
@@ -425,5 +442,22 @@ fn decode(bytes: &Bytes) -> Option<Sm> {
     match Command::decode(bytes.clone()).ok()?.pdu {
         Pdu::DeliverSm(sm) => Some(sm),
         _ => None,
+    }
+}
+
+/// Runs `attempt` until it does not fail with [`StoreError::Unavailable`], every second, for at
+/// most [`OWN_RECEIPT_PATIENCE`].
+pub(crate) async fn patiently<F, T>(mut attempt: impl FnMut() -> F) -> Result<T, StoreError>
+where
+    F: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let deadline = tokio::time::Instant::now() + OWN_RECEIPT_PATIENCE;
+    loop {
+        match attempt().await {
+            Err(StoreError::Unavailable(_)) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            outcome => return outcome,
+        }
     }
 }

@@ -2,7 +2,9 @@
 // ({host, port, tls, steps}) and prints the outcome of every step as JSON; the Rust end-to-end
 // tests assert on it.
 // Steps: bind {mode, system_id, password}, submit {count, window, to, text, from,
-// registered_delivery, all_ids}, wait_receipts {count, timeout, show}, idle {seconds} (answering
+// registered_delivery, all_ids}, wait_receipts {count | for_accepted, timeout, show} (with
+// for_accepted: a receipt for every id answered ESME_ROK, and the ledger: missing, duplicates,
+// unknown), idle {seconds} (answering
 // the router's enquire_link), enquire_link, unbind.
 'use strict';
 const smpp = require('smpp');
@@ -10,6 +12,8 @@ const smpp = require('smpp');
 const plan = JSON.parse(process.argv[2]);
 const receipts = [];
 const out = [];
+// Every id answered ESME_ROK so far, over all submit steps.
+const accepted = [];
 
 function call(session, name, pdu) {
   return new Promise((resolve) => session[name](pdu, (resp) => resolve(resp)));
@@ -35,6 +39,7 @@ async function submit(session, s) {
         }, (resp) => {
           done += 1;
           statuses[resp.command_status] = (statuses[resp.command_status] || 0) + 1;
+          if (resp.command_status === 0) accepted.push(resp.message_id);
           if (s.all_ids || ids.length < 5) ids.push(resp.message_id);
           if (done === count) resolve(); else pump();
         });
@@ -65,9 +70,22 @@ async function main() {
     } else if (s.op === 'submit') {
       out.push(await submit(session, s));
     } else if (s.op === 'wait_receipts') {
+      // With for_accepted, wait for a receipt for every id answered ESME_ROK so far (the
+      // ledger: which ids are missing one, which got more than one).
       const deadline = Date.now() + (s.timeout || 5) * 1000;
-      while (receipts.length < s.count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      out.push({ receipts: receipts.length, items: receipts.slice(0, s.show === undefined ? 3 : s.show) });
+      const want = () => (s.for_accepted ? accepted.length : s.count);
+      while (receipts.length < want() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      const step = { receipts: receipts.length, items: receipts.slice(0, s.show === undefined ? 3 : s.show) };
+      if (s.for_accepted) {
+        const got = new Map();
+        for (const r of receipts) got.set(r.id, (got.get(r.id) || 0) + 1);
+        step.accepted = accepted.length;
+        step.missing = accepted.filter((id) => !got.has(id)).length;
+        step.duplicates = [...got.values()].filter((n) => n > 1).length;
+        const acc = new Set(accepted);
+        step.unknown = [...got.keys()].filter((id) => !acc.has(id)).length;
+      }
+      out.push(step);
     } else if (s.op === 'idle') {
       await new Promise((r) => setTimeout(r, (s.seconds || 1) * 1000));
       out.push({ closed: session.closed === true, receipts: receipts.length });
@@ -84,5 +102,7 @@ async function main() {
   process.exit(0);
 }
 
-setTimeout(() => { console.log(JSON.stringify(out.concat([{ error: 'timeout' }]))); process.exit(0); }, (plan.timeout || 30) * 1000);
+// The whole plan's limit: 30 s plus what its wait_receipts steps may take.
+const waits = plan.steps.filter((s) => s.op === 'wait_receipts').reduce((t, s) => t + (s.timeout || 5), 0);
+setTimeout(() => { console.log(JSON.stringify(out.concat([{ error: 'timeout' }]))); process.exit(0); }, (plan.timeout || 30 + waits) * 1000);
 main().catch((e) => { console.log(JSON.stringify(out.concat([{ error: String(e) }]))); process.exit(0); });

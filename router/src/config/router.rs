@@ -72,6 +72,9 @@ pub struct Store {
     pub recent_records: usize,
     /// The store file's page cache in memory, in MiB.
     pub cache_mb: usize,
+    /// While the store cannot write (disk full, I/O errors), how many writes it holds in memory
+    /// to write once it can: records of messages already sent, removals of delivered receipts.
+    pub max_held: usize,
 }
 
 impl Default for Store {
@@ -83,6 +86,7 @@ impl Default for Store {
             retention: Duration::from_secs(72 * 3600),
             recent_records: crate::store::DEFAULT_RECENT_RECORDS,
             cache_mb: 256,
+            max_held: crate::store::DEFAULT_MAX_HELD,
         }
     }
 }
@@ -332,6 +336,10 @@ impl RouterConfig {
         if config.store.cache_mb == 0 || config.store.cache_mb > 1 << 20 {
             let at = key_offset(text, "cache_mb");
             src.error(at..at, "store.cache_mb: 1 to 1048576 (MiB)");
+        }
+        if config.store.max_held == 0 || config.store.max_held > 100_000_000 {
+            let at = key_offset(text, "max_held");
+            src.error(at..at, "store.max_held: 1 to 100000000 (writes)");
         }
         if !["redb", "memory"].contains(&config.store.engine.as_str()) {
             let at = key_offset(text, "engine");

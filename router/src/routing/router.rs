@@ -14,6 +14,7 @@ use super::groups::{self, Decision, Groups, Role};
 use super::table::{RouteInput, RouteTable};
 use crate::config::{Diagnostic, RoutesFile};
 use crate::ids::IdMinter;
+use crate::log_every::LogEvery;
 use crate::outbox::Outbox;
 use crate::phone::Masked;
 use crate::receipts::{self, ReceiptInfo};
@@ -48,6 +49,8 @@ pub struct Router {
     outbox: Mutex<Option<Arc<Outbox>>>,
     /// Concatenated messages whose parts are coming in: all take one channel.
     groups: Groups,
+    /// Messages refused while the store cannot write: logged at most this often.
+    store_refusals: LogEvery,
 }
 
 impl Router {
@@ -63,6 +66,7 @@ impl Router {
             server: Mutex::new(None),
             groups: Groups::default(),
             outbox: Mutex::new(None),
+            store_refusals: LogEvery::new(Duration::from_secs(10)),
         }
     }
 
@@ -179,8 +183,23 @@ impl SubmitHandler for Router {
                 CommandStatus::RINVDSTADR,
             )));
         };
-        let id = self.ids.next();
         let outbox = self.outbox();
+        if let Some(outbox) = &outbox
+            && let health = outbox.store().health()
+            && let Some(fault) = &health.fault
+        {
+            // Fail closed: a message sent now could not be recorded, so its receipt could not
+            // find the client. ESME_RMSGQFUL is temporary: clients (Kannel, smpplib users, the
+            // SMPP libraries' retry policies) send it again later, as for a full queue.
+            crate::metrics::global().refused(&s.account.system_id, CommandStatus::RMSGQFUL.0);
+            if let Some(also) = self.store_refusals.allow(std::time::Instant::now()) {
+                tracing::warn!(account = %s.account.system_id, error = %fault.reason, refused_since_last_line = also, "the store cannot write: message refused with ESME_RMSGQFUL");
+            }
+            return Box::pin(std::future::ready(Outcome::Rejected(
+                CommandStatus::RMSGQFUL,
+            )));
+        }
+        let id = self.ids.next();
         // The parts of a concatenated message all take the channel the first one took.
         let role = crate::smpp::concat::part_of(&s.sm)
             .filter(|part| part.total > 1)

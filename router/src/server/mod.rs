@@ -91,7 +91,7 @@ impl Shared {
     pub(crate) async fn deliver_receipt(&self, system_id: &str, sm: crate::smpp::pdu::Sm) {
         let failed = match self.outbox.get() {
             Some(outbox) => outbox
-                .push(system_id, sm)
+                .push_own(system_id, sm)
                 .await
                 .err()
                 .map(|e| e.to_string()),
@@ -112,7 +112,7 @@ impl Shared {
     pub(crate) async fn keep_receipt(&self, system_id: &str, sm: crate::smpp::pdu::Sm) {
         let failed = match self.outbox.get() {
             Some(outbox) => outbox
-                .keep(system_id, sm)
+                .keep_own(system_id, sm)
                 .await
                 .err()
                 .map(|e| e.to_string()),

@@ -55,7 +55,9 @@ use bytes::Bytes;
 
 pub use memory::MemoryStore;
 pub use recent::DEFAULT_CAPACITY as DEFAULT_RECENT_RECORDS;
-pub use redb_store::{MAX_BATCH, RedbOptions, RedbStore};
+#[cfg(test)]
+pub(crate) use redb_store::faults::Faults;
+pub use redb_store::{DEFAULT_MAX_HELD, MAX_BATCH, RedbOptions, RedbStore};
 
 /// What the router keeps per accepted message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -146,6 +148,11 @@ pub enum StoreError {
     /// The store was closed (its writer is gone); nothing was written.
     #[error("the store is closed")]
     Closed,
+    /// The store cannot write for now (disk full, an I/O error): the operation did not happen
+    /// and is not held. The store recovers by itself when writes succeed again; see
+    /// [`Store::health`].
+    #[error("the store cannot write for now: {0}")]
+    Unavailable(String),
 }
 
 impl Clone for StoreError {
@@ -160,7 +167,34 @@ impl Clone for StoreError {
                 expected: *expected,
             },
             Self::Closed => Self::Closed,
+            Self::Unavailable(m) => Self::Unavailable(m.clone()),
         }
+    }
+}
+
+/// Whether a store can write, as the data path and `/readyz` see it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreHealth {
+    /// Why writes fail, since when; `None` while the store writes.
+    pub fault: Option<StoreFault>,
+    /// Operations accepted while the store could not write, held in memory until it can
+    /// (records of messages already sent, removals of delivered receipts).
+    pub held: u64,
+}
+
+/// A store that cannot write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreFault {
+    /// The engine's error, as last seen.
+    pub reason: String,
+    /// When writes began to fail.
+    pub since: std::time::Instant,
+}
+
+impl StoreHealth {
+    /// Whether writes succeed (new messages may be taken).
+    pub fn writable(&self) -> bool {
+        self.fault.is_none()
     }
 }
 
@@ -218,6 +252,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Counters: commits (fsyncs) so far, operations committed, queue depth.
     fn stats(&self) -> StoreStats;
+
+    /// Whether the store can write now. While it cannot, [`Store::record`] and
+    /// [`Store::dequeue`] are held in memory (up to a bound) and written once it can again,
+    /// everything else fails with [`StoreError::Unavailable`].
+    fn health(&self) -> StoreHealth {
+        StoreHealth::default()
+    }
 
     /// Resolves once every write submitted before the call is durable (a barrier, e.g. for
     /// shutdown). Writes are durable when their own futures resolve anyway.

@@ -39,13 +39,14 @@
 //! same key again, removals of what is gone are no-ops). The thread exits once the store is
 //! dropped, after committing everything queued.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use redb::{
     Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, TableDefinition,
@@ -54,14 +55,20 @@ use redb::{
 use tokio::sync::oneshot;
 
 mod deferred;
+mod fault;
+#[cfg(test)]
+pub(crate) mod faults;
 pub(super) mod v1;
 
 use super::codec::{
     decode_keys, decode_pending, decode_record, encode_pending, encode_record, pending_head,
 };
 use super::recent::Recent;
-use super::{MessageRecord, PendingDelivery, Store, StoreError, StoreFuture, StoreStats};
+use super::{
+    MessageRecord, PendingDelivery, Store, StoreError, StoreFuture, StoreHealth, StoreStats,
+};
 use deferred::Deferred;
+use fault::{Fault, HealthCell, Held};
 
 /// The most operations one write transaction takes.
 pub const MAX_BATCH: usize = 4096;
@@ -101,28 +108,76 @@ const PENDING_BY_EXPIRY: TableDefinition<(u64, u64), ()> =
     TableDefinition::new("pending_by_expiry");
 pub(in crate::store) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
-macro_rules! engine_errors {
-    ($($t:ty),*) => {$(
-        impl From<$t> for StoreError {
-            fn from(e: $t) -> Self {
-                StoreError::Engine(e.to_string())
-            }
-        }
-    )*};
+/// An engine error: [`StoreError::Unavailable`] when the file cannot be written or read for now
+/// (an I/O error, a full disk; redb then refuses everything until the file is closed and opened
+/// again), [`StoreError::Engine`] otherwise.
+fn engine_error(storage: Option<&redb::StorageError>, message: String) -> StoreError {
+    match storage {
+        Some(
+            redb::StorageError::Io(_)
+            | redb::StorageError::PreviousIo
+            | redb::StorageError::DatabaseClosed,
+        ) => StoreError::Unavailable(message),
+        _ => StoreError::Engine(message),
+    }
 }
-engine_errors!(
-    redb::Error,
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError
-);
+
+impl From<redb::StorageError> for StoreError {
+    fn from(e: redb::StorageError) -> Self {
+        let message = e.to_string();
+        engine_error(Some(&e), message)
+    }
+}
+
+impl From<redb::TransactionError> for StoreError {
+    fn from(e: redb::TransactionError) -> Self {
+        let message = e.to_string();
+        match &e {
+            redb::TransactionError::Storage(s) => engine_error(Some(s), message),
+            _ => engine_error(None, message),
+        }
+    }
+}
+
+impl From<redb::TableError> for StoreError {
+    fn from(e: redb::TableError) -> Self {
+        let message = e.to_string();
+        match &e {
+            redb::TableError::Storage(s) => engine_error(Some(s), message),
+            _ => engine_error(None, message),
+        }
+    }
+}
+
+impl From<redb::CommitError> for StoreError {
+    fn from(e: redb::CommitError) -> Self {
+        let message = e.to_string();
+        match &e {
+            redb::CommitError::Storage(s) => engine_error(Some(s), message),
+            _ => engine_error(None, message),
+        }
+    }
+}
+
+impl From<redb::Error> for StoreError {
+    fn from(e: redb::Error) -> Self {
+        let message = e.to_string();
+        match &e {
+            redb::Error::Io(_) | redb::Error::PreviousIo | redb::Error::DatabaseClosed => {
+                StoreError::Unavailable(message)
+            }
+            _ => StoreError::Engine(message),
+        }
+    }
+}
 
 impl From<redb::DatabaseError> for StoreError {
     fn from(e: redb::DatabaseError) -> Self {
+        let message = e.to_string();
         match e {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse,
-            e => StoreError::Engine(e.to_string()),
+            redb::DatabaseError::Storage(s) => engine_error(Some(&s), message),
+            _ => StoreError::Engine(message),
         }
     }
 }
@@ -142,6 +197,13 @@ pub struct RedbOptions {
     /// matched without reading the file. A quarter of it is how many records the carrier-id
     /// index takes at a time; records not yet indexed stay in memory on top of this many.
     pub recent_records: usize,
+    /// While the file cannot be written (disk full, I/O errors), how many operations are held
+    /// in memory to be written once it can: records of messages already sent, removals of
+    /// delivered receipts. Beyond it they fail.
+    pub max_held: usize,
+    /// Tests: storage whose writes can be made to fail.
+    #[cfg(test)]
+    pub(crate) faults: Option<Arc<faults::Faults>>,
 }
 
 impl Default for RedbOptions {
@@ -150,7 +212,33 @@ impl Default for RedbOptions {
             cache_bytes: 256 * 1024 * 1024,
             check_integrity: true,
             recent_records: super::recent::DEFAULT_CAPACITY,
+            max_held: DEFAULT_MAX_HELD,
+            #[cfg(test)]
+            faults: None,
         }
+    }
+}
+
+/// The default [`RedbOptions::max_held`]: well above every session's window together.
+pub const DEFAULT_MAX_HELD: usize = 100_000;
+
+/// Opens the file, at start and again after a failure.
+struct Opener {
+    path: PathBuf,
+    options: RedbOptions,
+}
+
+impl Opener {
+    fn open(&self) -> Result<Arc<Database>, StoreError> {
+        let mut builder = Database::builder();
+        builder
+            .set_cache_size(self.options.cache_bytes)
+            .set_check_integrity_on_open(self.options.check_integrity);
+        #[cfg(test)]
+        if let Some(faults) = &self.options.faults {
+            return Ok(Arc::new(faults.open(&builder, &self.path)?));
+        }
+        Ok(Arc::new(builder.create(&self.path)?))
     }
 }
 
@@ -226,7 +314,9 @@ struct Counters {
 /// through read transactions. Dropping the last handle commits what is queued, stops the thread
 /// and closes the file. See [`crate::store`].
 pub struct RedbStore {
-    db: Arc<Database>,
+    /// `None` while the writer closes and opens the file again after a failure.
+    db: Arc<ArcSwapOption<Database>>,
+    health: Arc<HealthCell>,
     recent: Recent,
     counters: Arc<Counters>,
     ops: Option<mpsc::Sender<Op>>,
@@ -253,10 +343,11 @@ impl RedbStore {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let db = Database::builder()
-            .set_cache_size(options.cache_bytes)
-            .set_check_integrity_on_open(options.check_integrity)
-            .create(path)?;
+        let opener = Opener {
+            path: path.to_owned(),
+            options: options.clone(),
+        };
+        let db = opener.open()?;
         let (next_key, depth) = prepare(&db)?;
         let recent = Recent::new(options.recent_records);
         let (unindexed, next_log) = read_unindexed(&db)?;
@@ -280,7 +371,8 @@ impl RedbStore {
             options.recent_records / 4,
             recent.index_progress(),
         );
-        let db = Arc::new(db);
+        let shared = Arc::new(ArcSwapOption::from(Some(db.clone())));
+        let health = Arc::new(HealthCell::default());
         let counters = Arc::new(Counters {
             commits: AtomicU64::new(0),
             ops: AtomicU64::new(0),
@@ -291,7 +383,12 @@ impl RedbStore {
         });
         let (tx, rx) = mpsc::channel();
         let writer = Writer {
-            db: db.clone(),
+            db: Some(db),
+            shared: shared.clone(),
+            opener,
+            health: health.clone(),
+            fault: None,
+            held: Vec::new(),
             counters: counters.clone(),
             next_key,
             deferred,
@@ -301,7 +398,8 @@ impl RedbStore {
             .name("store-writer".into())
             .spawn(move || writer.run(rx))?;
         Ok(Arc::new(RedbStore {
-            db,
+            db: shared,
+            health,
             recent,
             counters,
             ops: Some(tx),
@@ -359,7 +457,13 @@ impl RedbStore {
         &self,
         f: impl FnOnce(&redb::ReadTransaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let txn = self.db.begin_read()?;
+        let Some(db) = self.db.load_full() else {
+            return Err(StoreError::Unavailable(
+                "the store file is being opened again after a failure".into(),
+            ));
+        };
+        let txn = db.begin_read()?;
+        drop(db);
         f(&txn)
     }
 }
@@ -458,7 +562,16 @@ fn read_unindexed(db: &Database) -> Result<(Vec<MessageRecord>, u64), StoreError
 }
 
 struct Writer {
-    db: Arc<Database>,
+    /// `None` while the file cannot be used (see [`fault`]).
+    db: Option<Arc<Database>>,
+    /// The readers' handle on the file.
+    shared: Arc<ArcSwapOption<Database>>,
+    opener: Opener,
+    health: Arc<HealthCell>,
+    /// Set while writes fail.
+    fault: Option<Fault>,
+    /// Operations accepted while writes fail, to write once they succeed.
+    held: Vec<Held>,
     counters: Arc<Counters>,
     next_key: u64,
     /// The carrier-id index entries still to write.
@@ -468,10 +581,24 @@ struct Writer {
 }
 
 impl Writer {
+    fn db(&self) -> Result<&Database, StoreError> {
+        self.db
+            .as_deref()
+            .ok_or_else(|| StoreError::Unavailable("the store file is not open".into()))
+    }
+
     fn run(mut self, rx: mpsc::Receiver<Op>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         let mut last = 0usize;
         loop {
+            if let Some(wait) = self.fault.as_ref().map(Fault::until_retry) {
+                match rx.recv_timeout(wait) {
+                    Ok(op) => self.while_faulted(op),
+                    Err(mpsc::RecvTimeoutError::Timeout) => self.try_recover(),
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+                continue;
+            }
             let op = if self.deferred.is_empty() {
                 rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected)
             } else {
@@ -511,6 +638,16 @@ impl Writer {
             }
             self.commit(&mut batch);
         }
+        if self.fault.is_some() {
+            self.try_recover();
+            if self.fault.is_some() {
+                tracing::error!(
+                    held = self.held.len(),
+                    "store: closing while it cannot write; the operations held in memory are lost (their receipts may not find their clients)"
+                );
+                return;
+            }
+        }
         // Closing: index what is left, so that the next open has nothing to catch up on.
         while !self.deferred.is_empty() {
             if !self.index_all() {
@@ -524,7 +661,7 @@ impl Writer {
     /// across a restart.
     fn index_all(&mut self) -> bool {
         let result = (|| -> Result<usize, StoreError> {
-            let txn = self.db.begin_write()?;
+            let txn = self.db()?.begin_write()?;
             let taken = {
                 let records = txn.open_table(RECORDS)?;
                 let mut index = txn.open_table(RECORDS_BY_CHANNEL)?;
@@ -542,6 +679,10 @@ impl Writer {
                     .unindexed
                     .store(self.deferred.waiting(), Ordering::Relaxed);
                 true
+            }
+            Err(e @ StoreError::Unavailable(_)) => {
+                self.enter_fault(e, &mut Vec::new());
+                false
             }
             Err(e) => {
                 tracing::warn!(error = %e, "store: indexing carrier ids failed; will retry");
@@ -569,6 +710,11 @@ impl Writer {
                 for (op, effect) in batch.drain(..).zip(effects) {
                     op.complete(Ok(effect));
                 }
+            }
+            Err(e @ StoreError::Unavailable(_)) => {
+                // The file needs closing and opening again: hold what can be held meanwhile.
+                self.next_key = first_key;
+                self.enter_fault(e, batch);
             }
             Err(e) => {
                 self.next_key = first_key;
@@ -616,7 +762,7 @@ impl Writer {
     /// `with_index`, and commits it.
     fn transact(&mut self, batch: &[Op], with_index: bool) -> Result<Vec<Effect>, StoreError> {
         let t0 = Instant::now();
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         let records = || {
             batch.iter().filter_map(|op| match op {
                 Op::Record { rec, seq, .. } => Some((rec, *seq)),
@@ -991,5 +1137,9 @@ impl Store for RedbStore {
 
     fn flush(&self) -> StoreFuture<'_, ()> {
         self.write(|done| Op::Flush { done })
+    }
+
+    fn health(&self) -> StoreHealth {
+        self.health.get()
     }
 }

@@ -882,3 +882,128 @@ async fn a_damaged_delivery_holds_up_no_other() {
     assert_eq!(store.expire(1000, 0).unwrap(), 2);
     assert!(store.pending("acme", 0, 10).unwrap().is_empty());
 }
+
+/// Waits (up to 10 s) until the store writes again.
+async fn until_writable(store: &dyn Store) {
+    let t0 = std::time::Instant::now();
+    while !store.health().writable() {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(10),
+            "the store did not recover: {:?}",
+            store.health()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Writes fail (a full or failing disk), at once or part-way through a commit: records of
+/// messages already sent and removals are held in memory (their callers done, the records
+/// findable), a receipt to keep fails with `Unavailable` (its carrier resends it), the store
+/// reports the fault; once writes succeed it opens the file again by itself and writes what it
+/// held — found after a reopen.
+#[tokio::test]
+async fn a_failing_disk_holds_records_and_recovers_without_a_restart() {
+    for writes_before_failing in [0, 1, 3, 7] {
+        let dir = TempDir::new("faults");
+        let faults = Arc::new(Faults::default());
+        let options = RedbOptions {
+            faults: Some(faults.clone()),
+            ..RedbOptions::default()
+        };
+        let store = RedbStore::open_with(&dir.file(), &options).unwrap();
+        store
+            .record(rec("R0", "acme", "c", "id0", 100))
+            .await
+            .unwrap();
+        let kept = store
+            .enqueue("acme", Bytes::from_static(b"r0"), u64::MAX)
+            .await
+            .unwrap();
+        assert!(store.health().writable());
+
+        faults.fail_after(writes_before_failing);
+        // Many at once: one commit, failing part-way.
+        let records: Vec<_> = (1..=20)
+            .map(|i| {
+                store.record(rec(
+                    &format!("R{i}"),
+                    "acme",
+                    "c",
+                    &format!("id{i}"),
+                    100 + i,
+                ))
+            })
+            .collect();
+        for r in futures_util::future::join_all(records).await {
+            r.unwrap();
+        }
+        store.dequeue(kept).await.unwrap();
+        let health = store.health();
+        assert!(!health.writable(), "{writes_before_failing}: {health:?}");
+        assert!(health.held >= 21, "{health:?}");
+        assert!(matches!(
+            store
+                .enqueue("acme", Bytes::from_static(b"r1"), u64::MAX)
+                .await,
+            Err(StoreError::Unavailable(_))
+        ));
+        // A receipt still finds its message meanwhile.
+        assert_eq!(store.lookup("c", "id7").unwrap().unwrap().router_id, "R7");
+
+        faults.heal();
+        until_writable(&*store).await;
+        assert_eq!(store.health().held, 0);
+        store
+            .record(rec("R21", "acme", "c", "id21", 121))
+            .await
+            .unwrap();
+        drop(store);
+
+        let store = RedbStore::open(&dir.file()).unwrap();
+        for i in 0..=21 {
+            let found = store.lookup("c", &format!("id{i}")).unwrap();
+            assert_eq!(
+                found.map(|r| r.router_id.clone()),
+                Some(format!("R{i}")),
+                "{writes_before_failing}: record {i} after the reopen"
+            );
+        }
+        assert!(
+            !store.is_pending(kept).unwrap(),
+            "the held removal was written"
+        );
+        assert_eq!(store.stats().queue_depth, 0);
+        assert!(faults.failed.load(Ordering::Relaxed) > 0);
+    }
+}
+
+/// What is held in memory is bounded: beyond `max_held` records fail too.
+#[tokio::test]
+async fn what_is_held_while_failing_is_bounded() {
+    let dir = TempDir::new("faults-bound");
+    let faults = Arc::new(Faults::default());
+    let options = RedbOptions {
+        faults: Some(faults.clone()),
+        max_held: 5,
+        ..RedbOptions::default()
+    };
+    let store = RedbStore::open_with(&dir.file(), &options).unwrap();
+    faults.fail();
+    let mut outcomes = Vec::new();
+    for i in 0..8 {
+        outcomes.push(
+            store
+                .record(rec(&format!("R{i}"), "acme", "c", &format!("id{i}"), 100))
+                .await,
+        );
+    }
+    assert_eq!(
+        outcomes.iter().filter(|o| o.is_ok()).count(),
+        5,
+        "{outcomes:?}"
+    );
+    assert!(matches!(outcomes[7], Err(StoreError::Unavailable(_))));
+    assert_eq!(store.health().held, 5);
+    faults.heal();
+    until_writable(&*store).await;
+}

@@ -54,7 +54,12 @@ async fn relay_one(channel: &str, receipt: Receipt, outbox: &Arc<Outbox>) {
         if wait > 0 {
             tokio::time::sleep(Duration::from_millis(wait)).await;
         }
-        match store.lookup(channel, &receipt.message_id) {
+        // While the store cannot be read (it is failing), wait for it: nobody sends this again.
+        let found = crate::outbox::patiently(|| {
+            std::future::ready(store.lookup(channel, &receipt.message_id))
+        })
+        .await;
+        match found {
             Ok(Some(r)) => {
                 record = Some(r);
                 break;
@@ -101,7 +106,7 @@ async fn relay_one(channel: &str, receipt: Receipt, outbox: &Arc<Outbox>) {
     );
     crate::metrics::global().receipt_from_channel(channel);
     crate::answers::gate().wait(&record.router_id).await;
-    let pushed = outbox.push(&record.account, sm).await;
+    let pushed = outbox.push_own(&record.account, sm).await;
     crate::resends::handed_on(&record.router_id, state.0, pushed.is_ok());
     if let Err(e) = pushed {
         tracing::error!(%channel, id = %record.router_id, error = %e, "store: cannot keep a plugin receipt; dropped");
