@@ -21,10 +21,20 @@ pub fn diagnostics_error(what: &str, diags: Vec<Diagnostic>) -> anyhow::Error {
     anyhow::anyhow!("{what} has {} error(s):\n{}", diags.len(), lines.join("\n"))
 }
 
+/// Third-party crates whose log lines are never shown, whatever the level: the number-parsing
+/// library's trace lines carry whole phone numbers, and the file watcher's would report the
+/// router's own log file when it sits beside `routes.toml` — each line a new event, logged again.
+const SILENCED: [&str; 3] = ["rlibphonenumber=off", "phonenumber=off", "notify=off"];
+
 /// Sets up `tracing` as `router.toml` asks (text or JSON); `RUST_LOG` overrides the level.
 pub fn init_logging(format: &str, level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    for directive in SILENCED {
+        if let Ok(d) = directive.parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

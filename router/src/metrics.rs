@@ -97,6 +97,8 @@ struct Inner {
     latency: Named<Histogram>,
     attempts: Named<FastMap<Outcome, u64>>,
     receipts_from_channels: Named<u64>,
+    /// channel → receipts for messages it has no record of (answered and dropped).
+    receipts_unknown: Named<u64>,
     deliveries: Named<FastMap<&'static str, u64>>,
     unroutable: Named<u64>,
     binds: Named<FastMap<u32, u64>>,
@@ -135,6 +137,7 @@ impl Inner {
             &o.receipts_from_channels,
             &add_u64,
         );
+        add_map(&mut self.receipts_unknown, &o.receipts_unknown, &add_u64);
         add_map(&mut self.deliveries, &o.deliveries, &|a, b| {
             add_map(a, b, &add_u64)
         });
@@ -271,6 +274,11 @@ impl Metrics {
     /// A message matched no route.
     pub fn unroutable(&self, account: &str) {
         self.with(|m| bump(&mut m.unroutable, account, |n| *n += 1));
+    }
+
+    /// A receipt from `channel`'s carrier named a message the router has no record of.
+    pub fn receipt_unknown(&self, channel: &str) {
+        self.with(|m| bump(&mut m.receipts_unknown, channel, |n| *n += 1));
     }
 
     /// A channel relayed a receipt (or MO) from its carrier.
@@ -479,6 +487,19 @@ impl Metrics {
             "smpp_router_channel_receipts_total",
             "counter",
             "Receipts and MO relayed from each channel's carrier.",
+        );
+        for (channel, v) in &m.receipts_unknown {
+            lines.push(format!(
+                "smpp_router_channel_receipts_unknown_total{{channel=\"{}\"}} {v}",
+                esc(channel)
+            ));
+        }
+        section(
+            out,
+            &mut lines,
+            "smpp_router_channel_receipts_unknown_total",
+            "counter",
+            "Receipts from each channel's carrier for messages the router has no record of (answered and dropped: records past retention, a replaced store).",
         );
         for (channel, by_command) in &m.channel_refused {
             for (command, v) in by_command {

@@ -70,7 +70,16 @@ impl<'a> Source<'a> {
         let span = e
             .span()
             .map_or(base..base, |s| base + s.start..base + s.end);
-        self.error(span, e.message().trim().to_string());
+        // The key written on the error's line, so that a secret's value is not repeated.
+        let line_start = self.text[..span.start.min(self.text.len())]
+            .rfind('\n')
+            .map_or(0, |i| i + 1);
+        let key = self.text[line_start..]
+            .lines()
+            .next()
+            .and_then(|l| l.split_once('='))
+            .map(|(k, _)| k.trim().trim_matches('"'));
+        self.error(span, super::redact_value(e.message().trim(), key));
     }
 
     /// The 1-based line and column of byte `offset`.

@@ -191,9 +191,16 @@ fn parse_listen(s: &str) -> Result<Option<SocketAddr>, String> {
 pub struct Limits {
     /// Connections beyond this are closed at once.
     pub max_connections: usize,
+    /// Connections from one address that have not bound yet; more are closed at once, so that
+    /// one address cannot take the slots other clients need to come back.
+    pub max_unbound_per_address: usize,
     /// A connection must bind within this time.
     #[serde(with = "humantime_serde")]
     pub pre_bind_timeout: Duration,
+    /// The pre-bind timeout of connections accepted while nine tenths of `max_connections` are
+    /// in use (at most `pre_bind_timeout`).
+    #[serde(with = "humantime_serde")]
+    pub crowded_pre_bind_timeout: Duration,
     /// A session that sends nothing for this long is closed.
     #[serde(with = "humantime_serde")]
     pub inactivity_timeout: Duration,
@@ -225,7 +232,9 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_connections: 1000,
+            max_unbound_per_address: 16,
             pre_bind_timeout: Duration::from_secs(30),
+            crowded_pre_bind_timeout: Duration::from_secs(5),
             inactivity_timeout: Duration::from_secs(90),
             max_session: Duration::from_secs(24 * 3600),
             enquire_link_interval: Duration::from_secs(60),

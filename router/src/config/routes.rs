@@ -84,6 +84,7 @@ pub fn parse_entries<T: DeserializeOwned>(
                 });
                 let at = fixed.map_or(span.start, |s| span.start + s.start);
                 let message = with_key(src.text(), at, e.message().trim());
+                let message = super::redact_value(&message, key_named_by(&message));
                 src.error(at..at, message);
             }
         }

@@ -6,9 +6,17 @@
 //! key drawn at start (never stored, never logged): the same `system_id`, hash and password bind
 //! again without argon2. Only a correct password takes that path; anything else still runs
 //! argon2, so timing tells an attacker nothing new.
+//!
+//! Checks are paced per address: one address has at most one argon2 check under way or queued
+//! for the shared verifiers, and its other binds wait behind it (at most
+//! [`MAX_WAITING_PER_ADDRESS`]; beyond that they are refused at once). The block is looked at
+//! again right before each check, so binds sent all at once get no more full checks than
+//! `max_bind_failures` — and a first bind from another address waits for at most one check per
+//! address ahead of it, not for one address's whole queue.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -20,6 +28,10 @@ use crate::config::router::Security;
 use crate::config::{Account, Accounts};
 use crate::smpp::CommandStatus;
 use crate::smpp::session::BindMode;
+
+/// Binds from one address that may wait for their password check; beyond it they are refused
+/// (`ESME_RBINDFAIL`) without one.
+pub const MAX_WAITING_PER_ADDRESS: u32 = 64;
 
 /// Failed binds from one address.
 #[derive(Clone, Copy, Debug)]
@@ -33,9 +45,17 @@ struct Failures {
 pub struct BindGuard {
     security: Security,
     failures: Mutex<HashMap<IpAddr, Failures>>,
-    /// Argon2 uses ~19 MiB per check, which the allocator keeps per thread afterwards: one at a
-    /// time (correct passwords are remembered, so this only paces first binds and failures).
+    /// Argon2 uses ~19 MiB per check, which the allocator keeps per thread afterwards: as many at
+    /// once as there are cores, at most 4 (correct passwords are remembered, so this only paces
+    /// first binds and failures). Fair: first come, first served.
     permits: Semaphore,
+    /// One check at a time per address, so that one address cannot fill the queue for
+    /// `permits` (see the module docs).
+    addresses: Mutex<HashMap<IpAddr, AddressTurn>>,
+    /// Full password checks done (argon2 runs).
+    checks: AtomicU64,
+    /// Binds refused for their address's full line: logged at most this often.
+    full_line_log: crate::log_every::LogEvery,
     /// Checked against when the `system_id` is unknown, so both cases cost the same.
     dummy_hash: String,
     /// Passwords that verified: system_id → (the PHC hash they verified against, HMAC).
@@ -49,7 +69,12 @@ impl BindGuard {
         Self {
             security,
             failures: Mutex::new(HashMap::new()),
-            permits: Semaphore::new(1),
+            permits: Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            ),
+            addresses: Mutex::new(HashMap::new()),
+            checks: AtomicU64::new(0),
+            full_line_log: crate::log_every::LogEvery::new(std::time::Duration::from_secs(10)),
             dummy_hash: hash_password("not a real password").unwrap_or_default(),
             verified: Mutex::new(HashMap::new()),
             hmac_key: hmac_key(),
@@ -147,20 +172,36 @@ impl BindGuard {
             .as_ref()
             .map_or(self.dummy_hash.clone(), |a| a.password_hash.clone());
         let plain = password.to_vec();
+        let arrived = Instant::now();
+        let later = || now + arrived.elapsed();
         let verified = {
+            // This address's turn: its earlier binds are checked first, one at a time.
+            let Some(turn) = self.queue(ip) else {
+                if let Some(also) = self.full_line_log.allow(Instant::now()) {
+                    tracing::warn!(%ip, waiting = MAX_WAITING_PER_ADDRESS, also_since_last_line = also, "too many binds from one address waiting for their password check; refused");
+                }
+                return Err(CommandStatus::RBINDFAIL);
+            };
+            let _turn = turn.acquire().await.map_err(|_| CommandStatus::RSYSERR)?;
             let _permit = self
                 .permits
                 .acquire()
                 .await
                 .map_err(|_| CommandStatus::RSYSERR)?;
-            // A bind of the same account may have verified while this one waited.
+            // The binds ahead of this one may have failed enough to block the address, or
+            // verified the same password.
+            if self.is_blocked(ip, later()) {
+                return Err(CommandStatus::RBINDFAIL);
+            }
             if let Some(a) = account.as_ref().filter(|a| self.remembered(a, password)) {
                 return self.admit(a.clone(), mode, ip);
             }
+            self.checks.fetch_add(1, Ordering::Relaxed);
             tokio::task::spawn_blocking(move || verify_password(&plain, &hash))
                 .await
                 .unwrap_or(false)
         };
+        let now = later();
         let Some(account) = account.filter(|_| verified) else {
             self.record_failure(ip, now);
             return Err(CommandStatus::RINVPASWD);
@@ -168,6 +209,29 @@ impl BindGuard {
         self.remember(&account, password);
         self.admit(account, mode, ip)
             .inspect_err(|_| self.record_failure(ip, now))
+    }
+
+    /// Full password checks (argon2 runs) so far.
+    pub fn checks(&self) -> u64 {
+        self.checks.load(Ordering::Relaxed)
+    }
+
+    /// A place in `ip`'s line for a password check, or `None` when too many of its binds wait.
+    fn queue(&self, ip: IpAddr) -> Option<Turn<'_>> {
+        let mut map = self.addresses.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = map.entry(ip).or_insert_with(|| AddressTurn {
+            line: Arc::new(Semaphore::new(1)),
+            waiting: 0,
+        });
+        if entry.waiting >= MAX_WAITING_PER_ADDRESS {
+            return None;
+        }
+        entry.waiting += 1;
+        Some(Turn {
+            guard: self,
+            ip,
+            line: entry.line.clone(),
+        })
     }
 
     /// The checks after the password: network and bind mode.
@@ -182,6 +246,42 @@ impl BindGuard {
         }
         self.record_success(ip);
         Ok(account)
+    }
+}
+
+/// The binds of one address waiting for (or in) their password check.
+struct AddressTurn {
+    /// One permit: the address's check under way.
+    line: Arc<Semaphore>,
+    waiting: u32,
+}
+
+/// A bind's place in its address's line; leaving it (drop) frees the place.
+struct Turn<'a> {
+    guard: &'a BindGuard,
+    ip: IpAddr,
+    line: Arc<Semaphore>,
+}
+
+impl Turn<'_> {
+    async fn acquire(&self) -> Result<tokio::sync::SemaphorePermit<'_>, tokio::sync::AcquireError> {
+        self.line.acquire().await
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let mut map = self
+            .guard
+            .addresses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = map.get_mut(&self.ip) {
+            entry.waiting = entry.waiting.saturating_sub(1);
+            if entry.waiting == 0 {
+                map.remove(&self.ip);
+            }
+        }
     }
 }
 
@@ -258,6 +358,54 @@ mod tests {
             CommandStatus::RINVPASWD
         );
         assert!(bind(&new, "new").await.is_ok());
+    }
+
+    /// 900 wrong binds from one address sent at once get no more full checks than
+    /// `max_bind_failures` (the block is looked at again before each), and a first bind from
+    /// another address meanwhile waits for at most the one check under way per address.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_wrong_binds_get_no_more_checks_than_the_lockout_allows() {
+        let g = Arc::new(BindGuard::new(Security::default()));
+        let acc = Arc::new(accounts(&cheap_hash("right")));
+        let attacker: IpAddr = "192.0.2.66".parse().unwrap();
+        let now = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..900 {
+            let (g, acc) = (g.clone(), acc.clone());
+            tasks.push(tokio::spawn(async move {
+                g.authorize(
+                    &acc,
+                    b"acme",
+                    b"wrong",
+                    BindMode::Transceiver,
+                    attacker,
+                    now,
+                )
+                .await
+                .unwrap_err()
+            }));
+        }
+        let other: IpAddr = "198.51.100.1".parse().unwrap();
+        let ok = g
+            .authorize(&acc, b"acme", b"right", BindMode::Transceiver, other, now)
+            .await;
+        assert!(ok.is_ok());
+        let mut statuses = std::collections::BTreeMap::new();
+        for t in tasks {
+            *statuses.entry(t.await.unwrap().0).or_insert(0u32) += 1;
+        }
+        let wrong_checked = statuses
+            .get(&CommandStatus::RINVPASWD.0)
+            .copied()
+            .unwrap_or(0);
+        assert!(
+            wrong_checked <= Security::default().max_bind_failures,
+            "{statuses:?}"
+        );
+        // The good bind's check, and the wrong ones that were answered ESME_RINVPASWD.
+        assert_eq!(g.checks(), u64::from(wrong_checked) + 1, "{statuses:?}");
+        assert!(g.is_blocked(attacker, Instant::now()));
+        assert!(g.addresses.lock().unwrap().is_empty(), "every line is gone");
     }
 
     #[test]

@@ -73,25 +73,44 @@ struct Conn {
     answered: Vec<Option<u64>>,
     /// The accounts reload this session's account was last looked at for.
     accounts_seen: u64,
+    /// Counted against its address until the session binds.
+    unbound: Option<super::Unbound>,
 }
 
 fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
 }
 
-/// Serves one accepted connection until it closes. `ack` is its TCP socket (see [`QuickAck`]).
+/// What the listener knows of a connection it accepted.
+pub struct Accepted {
+    /// Its TCP socket (see [`QuickAck`]).
+    pub ack: QuickAck,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Its place among its address's connections that have not bound yet.
+    pub unbound: super::Unbound,
+    /// Accepted while nearly every connection slot was taken: it must bind sooner.
+    pub crowded: bool,
+}
+
+/// Serves one accepted connection until it closes.
 pub async fn serve<S>(
     io: S,
-    ack: QuickAck,
-    peer: SocketAddr,
+    accepted: Accepted,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
+    let Accepted {
+        ack,
+        peer,
+        unbound,
+        crowded,
+    } = accepted;
     let (mut rd, mut wr) = tokio::io::split(io);
     let id = shared.registry.next_session_id();
-    let session = Session::new(shared.session_config(), now());
+    let session = Session::new(shared.session_config(crowded), now());
     let (deliver_tx, mut deliver_rx) = mpsc::channel(64);
     let mut c = Conn {
         shared,
@@ -107,6 +126,7 @@ pub async fn serve<S>(
         local_receipts: FastMap::default(),
         answered: Vec::new(),
         accounts_seen: 0,
+        unbound: Some(unbound),
     };
     let mut rbuf = BytesMut::with_capacity(4 * 1024);
     let mut wbuf = BytesMut::with_capacity(4 * 1024);
@@ -397,6 +417,7 @@ impl Conn {
         tracing::info!(session = self.id, peer = %self.peer, system_id = %account.system_id, mode = mode.as_str(), version = format_args!("{:#x}", self.session.interface_version()), "bound");
         crate::metrics::global().bind(Some(&account.system_id), 0);
         self.bound = Some((account, rt));
+        self.unbound = None;
     }
 
     /// After a reload of the accounts: takes the account's new settings, or unbinds when the

@@ -14,8 +14,9 @@ mod submissions;
 pub mod tls;
 pub mod validate;
 
-use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -29,6 +30,7 @@ pub use registry::{DeliverError, Registry, SessionInfo};
 
 use crate::config::Accounts;
 use crate::config::router::{Limits, RouterConfig};
+use crate::log_every::LogEvery;
 use crate::quick_ack::QuickAck;
 use crate::smpp::session::{Role, SessionConfig};
 use auth::BindGuard;
@@ -59,18 +61,67 @@ pub struct Shared {
     /// Where receipts the router makes itself go when the session cannot take them.
     outbox: OnceLock<Arc<crate::outbox::Outbox>>,
     limits: Limits,
+    /// Connections not bound yet, by address (see [`Unbound`]).
+    unbound: Mutex<HashMap<IpAddr, usize>>,
+    /// Connections closed at once because their address had too many unbound.
+    refused_log: LogEvery,
+}
+
+/// A connection from `ip` that has not bound yet: counted against its address until it binds
+/// or closes.
+pub struct Unbound {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+}
+
+impl Drop for Unbound {
+    fn drop(&mut self) {
+        let mut map = self
+            .shared
+            .unbound
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
 }
 
 impl Shared {
-    fn session_config(&self) -> SessionConfig {
+    /// A slot for an unbound connection from `ip`, or `None` when its address has
+    /// `max_unbound_per_address` already.
+    fn unbound(self: &Arc<Self>, ip: IpAddr) -> Option<Unbound> {
+        let mut map = self.unbound.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if *n >= self.limits.max_unbound_per_address.max(1) {
+            return None;
+        }
+        *n += 1;
+        Some(Unbound {
+            shared: self.clone(),
+            ip,
+        })
+    }
+
+    /// The session settings of a new connection; `crowded` when nearly every connection slot
+    /// is taken: it must then bind sooner.
+    fn session_config(&self, crowded: bool) -> SessionConfig {
         let l = &self.limits;
+        let pre_bind = if crowded {
+            l.pre_bind_timeout.min(l.crowded_pre_bind_timeout)
+        } else {
+            l.pre_bind_timeout
+        };
         SessionConfig {
             role: Role::Mc,
             max_pdu_len: l.max_pdu_len,
             window: l.deliver_window.max(1),
             inbound_window: 1,
             response_timeout: l.response_timeout,
-            bind_timeout: l.pre_bind_timeout,
+            bind_timeout: pre_bind,
             enquire_link_interval: Some(l.enquire_link_interval),
             inactivity_timeout: Some(l.inactivity_timeout),
             max_session: Some(l.max_session),
@@ -182,6 +233,8 @@ impl Server {
             detached: submissions::Detached::default(),
             outbox: OnceLock::new(),
             limits,
+            unbound: Mutex::new(HashMap::new()),
+            refused_log: LogEvery::new(Duration::from_secs(10)),
         });
         let max = config
             .limits
@@ -214,9 +267,11 @@ impl Server {
         addr: SocketAddr,
         tls: Option<TlsAcceptor>,
     ) -> anyhow::Result<SocketAddr> {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        // A backlog as deep as the connection limit: a burst of connections is answered (or
+        // closed) rather than left complete on the client's side and never served.
+        let backlog = self.max_connections.max(128);
+        let listener =
+            listen(addr, backlog).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
         let local = listener.local_addr()?;
         tracing::info!(addr = %local, tls = tls.is_some(), "SMPP listener up");
         let task = tokio::spawn(accept_loop(
@@ -279,6 +334,18 @@ impl Server {
     }
 }
 
+/// A listening socket on `addr` with `backlog` (the kernel caps it at `net.core.somaxconn`).
+fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
+
 async fn accept_loop(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
@@ -301,6 +368,15 @@ async fn accept_loop(
             drop(sock);
             continue;
         };
+        let Some(unbound) = shared.unbound(peer.ip()) else {
+            if let Some(also) = shared.refused_log.allow(std::time::Instant::now()) {
+                tracing::warn!(ip = %peer.ip(), limit = shared.limits.max_unbound_per_address, also_since_last_line = also, "too many connections from one address that have not bound; closing new ones (limits.max_unbound_per_address)");
+            }
+            drop(sock);
+            continue;
+        };
+        // Nine tenths of the slots taken: new connections must bind sooner.
+        let crowded = connections.available_permits() * 10 < shared.limits.max_connections;
         let _ = sock.set_nodelay(true);
         // The socket moves to the shard that serves the connection (its own event loop).
         let sock = match sock.into_std() {
@@ -323,14 +399,20 @@ async fn accept_loop(
                 }
             };
             let ack = QuickAck::of(&sock);
+            let accepted = connection::Accepted {
+                ack,
+                peer,
+                unbound,
+                crowded,
+            };
             match tls {
-                None => connection::serve(sock, ack, peer, shared, shutdown).await,
+                None => connection::serve(sock, accepted, shared, shutdown).await,
                 Some(acceptor) => {
                     let handshake =
                         tokio::time::timeout(Duration::from_secs(10), acceptor.accept(sock));
                     match handshake.await {
                         Ok(Ok(stream)) => {
-                            connection::serve(stream, ack, peer, shared, shutdown).await
+                            connection::serve(stream, accepted, shared, shutdown).await
                         }
                         Ok(Err(e)) => tracing::info!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::info!(%peer, "TLS handshake timed out"),

@@ -122,9 +122,7 @@ pub struct Settings {
 impl Settings {
     /// Validates a channel's table; errors are one line and name the key.
     pub fn parse(settings: &toml::Table) -> Result<Self, String> {
-        let raw: Raw = toml::Value::Table(settings.clone())
-            .try_into()
-            .map_err(|e: toml::de::Error| one_line(&e.to_string()))?;
+        let raw: Raw = crate::config::channel_settings(settings)?;
         let base_url = raw.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
         let endpoint = endpoint(base_url).map_err(|e| format!("base_url: {e}"))?;
         let api_key = match raw.api_key.as_deref() {

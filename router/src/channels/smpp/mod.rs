@@ -20,6 +20,7 @@
 //! - **MO** (other `deliver_sm`): handed to the account that `mo` maps its destination to (longest
 //!   prefix), through the outbox like a receipt; answered and logged when no account claims it.
 
+mod in_flight;
 mod settings;
 
 use std::panic::AssertUnwindSafe;
@@ -44,13 +45,14 @@ use crate::smpp::session::BindMode;
 use crate::smpp::tlv::tag;
 use crate::smpp::values::{interface_version, ton};
 use crate::smpp::{CommandId, CommandStatus};
+use in_flight::InFlight;
 
 /// How long `ESME_RTHROTTLED` pauses the channel.
 const THROTTLE_PAUSE: Duration = Duration::from_millis(200);
-/// Waits (ms) before giving up on a receipt whose message is not (yet) in the store: a receipt
-/// can overtake the store write of its own `submit_sm_resp`. The first retry comes as soon as the
-/// store's pending writes are committed, these after it.
-const LOOKUP_WAITS: [u64; 4] = [10, 50, 250, 1000];
+/// How long a receipt whose message is not found waits at most for the submits that were under
+/// way when it came (see [`in_flight`]): a receipt can overtake the handling of its own
+/// `submit_sm_resp`.
+const RACE_LIMIT: Duration = Duration::from_millis(1300);
 
 /// Builds the channel and starts its binds.
 pub fn start(name: &str, table: &toml::Table, outbox: Arc<Outbox>) -> Result<SmppChannel, String> {
@@ -89,6 +91,8 @@ pub fn start(name: &str, table: &toml::Table, outbox: Arc<Outbox>) -> Result<Smp
         settings,
         outbox,
         refused_log: LogEvery::new(Duration::from_secs(10)),
+        in_flight: InFlight::default(),
+        unknown_log: LogEvery::new(Duration::from_secs(10)),
     });
     for slot in 0..inner.settings.binds {
         let modes: &[BindMode] = match inner.settings.style {
@@ -145,6 +149,10 @@ struct Inner {
     first_shard: usize,
     /// Requests the carrier sent on a bind that may not carry them: logged at most this often.
     refused_log: LogEvery,
+    /// Submits under way, for receipts that overtake their message's record.
+    in_flight: InFlight,
+    /// Receipts for unknown messages: logged at most this often.
+    unknown_log: LogEvery,
 }
 
 /// Where the next channel's first bind goes (see [`crate::shards`]).
@@ -298,6 +306,7 @@ impl Inner {
             tracing::warn!(channel = %self.name, %id, error = %e, "refused: the carrier speaks SMPP 3.3");
             return Attempt::Refused(CommandStatus::RINVMSGLEN);
         }
+        let _under_way = self.in_flight.start();
         match handle.submit(Pdu::SubmitSm(sm)).await {
             Ok(resp) if resp.status.is_ok() => match resp.pdu {
                 Pdu::SubmitSmResp(r) => {
@@ -402,19 +411,17 @@ impl Inner {
         };
         let mut record = lookup()?;
         if record.is_none() {
-            // Usually the record is among the writes being committed right now.
+            // Its submit_sm_resp may still be in hand: once the submits under way now are
+            // done, their records are in the store (in memory at once, durable at the flush).
+            self.in_flight.settle(RACE_LIMIT).await;
             let _ = store.flush().await;
             record = lookup()?;
         }
-        for wait in LOOKUP_WAITS {
-            if record.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(wait)).await;
-            record = lookup()?;
-        }
         let Some(record) = record else {
-            tracing::warn!(channel = %self.name, carrier_id = %key, "a receipt for an unknown message was answered and dropped");
+            crate::metrics::global().receipt_unknown(&self.name);
+            if let Some(also) = self.unknown_log.allow(std::time::Instant::now()) {
+                tracing::warn!(channel = %self.name, carrier_id = %key, also_since_last_line = also, "a receipt for an unknown message was answered and dropped");
+            }
             return Ok(());
         };
         let state = crate::resends::state_of(&sm, &text);

@@ -289,6 +289,28 @@ impl Control {
             .push(std::iter::once((now, item)), usize::MAX);
     }
 
+    /// Queues `n` DELIVRD receipts for ids this carrier never gave out, for account
+    /// `system_id`: what a router meets after losing its records (a replaced store, records
+    /// past their retention). Sent like any receipt.
+    pub fn inject_unknown_receipts(&self, system_id: &str, n: usize) {
+        let now = tokio::time::Instant::now().into_std();
+        let submitted = super::receipts::unix_now();
+        let items = (0..n as u64).map(|i| {
+            let item = Item {
+                source: address("447911123456"),
+                dest: address("MyBank"),
+                kind: Kind::Receipt {
+                    id: 0xF0_0000_0000_u64 + i,
+                    submitted,
+                    state: crate::smpp::values::MessageState::DELIVERED,
+                },
+                attempts: 0,
+            };
+            (now, item)
+        });
+        self.account(system_id.as_bytes()).push(items, usize::MAX);
+    }
+
     /// `deliver_sm`s (receipts and MOs) queued for `system_id` and not yet sent: those held
     /// for lack of a receiver bind, not yet due, or waiting to be resent.
     pub fn pending(&self, system_id: &str) -> usize {
