@@ -9,6 +9,11 @@
 //! - [`smpp`]: the SMPP 3.4/5.0 protocol, sans-IO — PDU codec, framing, the session state machine,
 //!   delivery receipts and SMS text encodings. No sockets, no clock.
 
+/// The SMPP protocol, sans-IO: the `smpp-proto` crate.
+pub use smpp_proto as smpp;
+/// Hash maps for the per-message paths (from `smpp-proto`, which uses them too).
+pub use smpp_proto::fast_map;
+
 pub mod admin;
 pub mod answers;
 pub mod app;
@@ -16,7 +21,6 @@ pub mod channels;
 pub mod cli;
 pub mod config;
 pub mod esme;
-pub mod fast_map;
 pub mod ids;
 pub mod load;
 pub mod log_every;
@@ -31,5 +35,4 @@ pub mod routing;
 pub mod server;
 pub mod shards;
 pub mod sim;
-pub mod smpp;
 pub mod store;

@@ -4,13 +4,13 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::body::{Body, BodyError, field, int, tlvs};
-use crate::smpp::addr::AddrBytes;
-use crate::smpp::head::Head;
-use crate::smpp::short::ShortStr;
-use crate::smpp::status::CommandStatus;
-use crate::smpp::tlv::Tlvs;
-use crate::smpp::values::{EsmClass, RegisteredDelivery};
-use crate::smpp::wire::{EncodeError, Reader, check_cstr, check_time, put_cstr};
+use crate::addr::AddrBytes;
+use crate::head::Head;
+use crate::short::ShortStr;
+use crate::status::CommandStatus;
+use crate::tlv::Tlvs;
+use crate::values::{EsmClass, RegisteredDelivery};
+use crate::wire::{EncodeError, Reader, check_cstr, check_time, put_cstr};
 
 /// A TON/NPI/address triple.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

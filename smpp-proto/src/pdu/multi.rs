@@ -4,10 +4,10 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::body::{Body, BodyError, field, int, tlvs};
 use super::sm::Address;
-use crate::smpp::status::CommandStatus;
-use crate::smpp::tlv::Tlvs;
-use crate::smpp::values::{EsmClass, RegisteredDelivery};
-use crate::smpp::wire::{EncodeError, Reader, put_cstr, put_time};
+use crate::status::CommandStatus;
+use crate::tlv::Tlvs;
+use crate::values::{EsmClass, RegisteredDelivery};
+use crate::wire::{EncodeError, Reader, put_cstr, put_time};
 
 /// One destination of a `submit_multi`.
 #[derive(Clone, Debug, PartialEq, Eq)]

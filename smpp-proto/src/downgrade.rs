@@ -61,8 +61,8 @@ pub fn to_v33(sm: &mut Sm) -> Result<(), TooLong> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::smpp::concat::part_of;
-    use crate::smpp::tlv::TlvsBuilder;
+    use crate::concat::part_of;
+    use crate::tlv::TlvsBuilder;
 
     #[test]
     fn a_payload_moves_into_short_message() {

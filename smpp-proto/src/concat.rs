@@ -45,8 +45,8 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::smpp::tlv::{TlvsBuilder, tag};
-    use crate::smpp::values::EsmClass;
+    use crate::tlv::{TlvsBuilder, tag};
+    use crate::values::EsmClass;
 
     fn with_udh(udh: &[u8]) -> Sm {
         let mut payload = udh.to_vec();

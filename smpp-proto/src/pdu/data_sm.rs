@@ -5,10 +5,10 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::body::{Body, BodyError, field, int, tlvs};
 use super::sm::Address;
-use crate::smpp::status::CommandStatus;
-use crate::smpp::tlv::Tlvs;
-use crate::smpp::values::{EsmClass, RegisteredDelivery};
-use crate::smpp::wire::{EncodeError, Reader, put_cstr};
+use crate::status::CommandStatus;
+use crate::tlv::Tlvs;
+use crate::values::{EsmClass, RegisteredDelivery};
+use crate::wire::{EncodeError, Reader, put_cstr};
 
 /// `data_sm`: a message with its content in `message_payload`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -65,13 +65,13 @@ impl DataSm {
             short_message = Bytes::copy_from_slice(payload);
             tlvs = tlvs
                 .to_builder()
-                .remove(crate::smpp::tlv::tag::MESSAGE_PAYLOAD)
+                .remove(crate::tlv::tag::MESSAGE_PAYLOAD)
                 .build();
         }
         super::Sm {
             // A decoded service_type has at most 5 octets; a longer one built in code could not
             // be encoded anyway.
-            service_type: crate::smpp::short::ShortStr::new(&self.service_type).unwrap_or_default(),
+            service_type: crate::short::ShortStr::new(&self.service_type).unwrap_or_default(),
             source: self.source,
             dest: self.dest,
             esm_class: self.esm_class,

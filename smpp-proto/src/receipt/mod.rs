@@ -28,7 +28,7 @@ use std::fmt::Write as _;
 pub use date::ReceiptDate;
 pub use id::{IdMatch, decimal_to_hex, hex_to_decimal, normalize_id};
 
-use crate::smpp::values::MessageState;
+use crate::values::MessageState;
 
 /// The labels looked for before `text:`; indexes are the `L_*` constants.
 const LABELS: [&str; 7] = [

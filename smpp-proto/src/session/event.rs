@@ -1,9 +1,9 @@
 //! What a session tells its driver: [`Event`]s to act on and the [`CloseReason`] when it ends.
 
-use crate::smpp::command_id::CommandId;
-use crate::smpp::frame::FrameError;
-use crate::smpp::pdu::{Bind, Command};
-use crate::smpp::status::CommandStatus;
+use crate::command_id::CommandId;
+use crate::frame::FrameError;
+use crate::pdu::{Bind, Command};
+use crate::status::CommandStatus;
 
 use super::config::BindMode;
 

@@ -4,9 +4,9 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::body::{Body, BodyError, field, int, tlvs};
-use crate::smpp::status::CommandStatus;
-use crate::smpp::tlv::Tlvs;
-use crate::smpp::wire::{EncodeError, Reader, put_cstr};
+use crate::status::CommandStatus;
+use crate::tlv::Tlvs;
+use crate::wire::{EncodeError, Reader, put_cstr};
 
 /// The body shared by the three bind requests.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

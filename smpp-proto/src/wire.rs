@@ -123,9 +123,9 @@ impl Reader {
 
     /// Reads a `COS(max)` like [`Reader::cstr`], copying the value (for addresses, kept inline).
     #[inline]
-    pub fn cstr_inline(&mut self, max: usize) -> Result<crate::smpp::addr::AddrBytes, FieldError> {
+    pub fn cstr_inline(&mut self, max: usize) -> Result<crate::addr::AddrBytes, FieldError> {
         let n = self.cstr_len(max)?;
-        let v = crate::smpp::addr::AddrBytes::from_prefix(&self.buf[self.pos..], n);
+        let v = crate::addr::AddrBytes::from_prefix(&self.buf[self.pos..], n);
         self.pos += n + 1;
         Ok(v)
     }
@@ -133,9 +133,9 @@ impl Reader {
     /// Reads a `COS(N + 1)` into a [`ShortStr`] (no reference count).
     pub fn cstr_short<const N: usize>(
         &mut self,
-    ) -> Result<crate::smpp::short::ShortStr<N>, FieldError> {
+    ) -> Result<crate::short::ShortStr<N>, FieldError> {
         let n = self.cstr_len(N + 1)?;
-        let v = crate::smpp::short::ShortStr::new(&self.buf[self.pos..self.pos + n])
+        let v = crate::short::ShortStr::new(&self.buf[self.pos..self.pos + n])
             .ok_or(FieldError::TooLong)?;
         self.pos += n + 1;
         Ok(v)
@@ -150,14 +150,14 @@ impl Reader {
         }
     }
 
-    /// The TLV area: everything not yet read, checked by [`crate::smpp::tlv::Tlvs::parse`]
+    /// The TLV area: everything not yet read, checked by [`crate::tlv::Tlvs::parse`]
     /// on the borrowed octets and then sliced once (one reference count, not two).
-    pub fn tlvs(&mut self) -> Result<crate::smpp::tlv::Tlvs, crate::smpp::tlv::TlvError> {
+    pub fn tlvs(&mut self) -> Result<crate::tlv::Tlvs, crate::tlv::TlvError> {
         let rest = self.buf.get(self.pos..).unwrap_or_default();
-        let whole = crate::smpp::tlv::Tlvs::whole_len(rest)?;
+        let whole = crate::tlv::Tlvs::whole_len(rest)?;
         let area = self.buf.slice(self.pos..self.pos + whole);
         self.pos = self.buf.len();
-        Ok(crate::smpp::tlv::Tlvs::from_checked(area))
+        Ok(crate::tlv::Tlvs::from_checked(area))
     }
 
     /// Everything not yet read.

@@ -5,9 +5,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::body::{Body, BodyError, field, int, tlvs};
 use super::sm::Address;
-use crate::smpp::status::CommandStatus;
-use crate::smpp::tlv::Tlvs;
-use crate::smpp::wire::{EncodeError, Reader, put_cstr, put_time};
+use crate::status::CommandStatus;
+use crate::tlv::Tlvs;
+use crate::wire::{EncodeError, Reader, put_cstr, put_time};
 
 /// `broadcast_sm`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

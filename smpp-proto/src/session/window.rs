@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use crate::fast_map::{FastMap, FastState};
 use std::time::Instant;
 
-use crate::smpp::command_id::CommandId;
+use crate::command_id::CommandId;
 
 /// The highest sequence number; the counter wraps back to 1 (reference §7.2).
 pub const MAX_SEQUENCE: u32 = 0x7FFF_FFFF;
@@ -141,6 +141,7 @@ fn following(seq: u32) -> u32 {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // a time base for the tests
 mod tests {
     use std::time::Duration;
 

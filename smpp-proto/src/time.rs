@@ -2,7 +2,7 @@
 //! (immediately / the default validity), or 16 characters, absolute `YYMMDDhhmmsstnnp` (`p` is
 //! `+` or `-`, `nn` the offset from UTC in quarter-hours, 00–48) or relative `YYMMDDhhmmss000R`.
 
-use crate::smpp::receipt::date::days_in_month;
+use crate::receipt::date::days_in_month;
 
 /// What a valid time field says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,12 +3,12 @@
 //!
 //! Appending field by field costs a capacity check and a call to `memcpy` per field — seven for
 //! the mandatory part of a `submit_sm`, most of them a handful of octets. Inline values
-//! ([`crate::smpp::addr::AddrBytes`], [`crate::smpp::short::ShortStr`]) are instead copied whole
+//! ([`crate::addr::AddrBytes`], [`crate::short::ShortStr`]) are instead copied whole
 //! into a stack buffer — a copy of a size known at compile time, done in registers — and the
 //! cursor moves on by the value's length plus its NUL, so the next field overwrites what lay
 //! beyond (`cargo bench -p smpp-router --bench codec`).
 
-use crate::smpp::wire::EncodeError;
+use crate::wire::EncodeError;
 
 /// Room for the largest mandatory part the router assembles here (`submit_sm`: 94 octets, whose
 /// furthest whole-window copy ends at octet 88) with slack to spare.

@@ -4,7 +4,7 @@
 //! connected state, `replace_sm` on transceiver binds.
 
 use super::config::{BindMode, Role};
-use crate::smpp::command_id::CommandId;
+use crate::command_id::CommandId;
 
 /// Where a session is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -1,4 +1,6 @@
-//! The SMPP 3.4 / 5.0 protocol, sans-IO: no sockets and no clock.
+//! The SMPP 3.4 / 5.0 protocol, sans-IO: no sockets and no clock. The router (`smpp-router`)
+//! re-exports this crate as `smpp_router::smpp`; it depends on no runtime, and the clock is
+//! banned here (`clippy.toml`): every step takes the time as an argument.
 //!
 //! - [`frame`] cuts a byte stream into frames, checking `command_length` before buffering;
 //! - [`pdu`] decodes a frame into a [`Command`] (zero-copy) and encodes commands;
@@ -12,6 +14,7 @@ pub mod addr;
 pub mod command_id;
 pub mod concat;
 pub mod downgrade;
+pub mod fast_map;
 pub mod frame;
 pub(crate) mod head;
 pub mod pdu;

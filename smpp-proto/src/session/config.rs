@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::smpp::frame::DEFAULT_MAX_PDU_LEN;
-use crate::smpp::values::interface_version;
+use crate::frame::DEFAULT_MAX_PDU_LEN;
+use crate::values::interface_version;
 
 /// Which side of the protocol this session plays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -4,9 +4,9 @@
 use bytes::Bytes;
 
 use super::*;
-use crate::smpp::short::ShortStr;
-use crate::smpp::tlv::{Tlvs, TlvsBuilder, tag};
-use crate::smpp::values::{EsmClass, RegisteredDelivery};
+use crate::short::ShortStr;
+use crate::tlv::{Tlvs, TlvsBuilder, tag};
+use crate::values::{EsmClass, RegisteredDelivery};
 
 fn otp_submit() -> Sm {
     Sm {
@@ -261,7 +261,7 @@ fn every_pdu() -> Vec<Pdu> {
         Pdu::QuerySmResp(QuerySmResp {
             message_id: "m1".into(),
             final_date: "250315143000004+".into(),
-            message_state: crate::smpp::values::MessageState::DELIVERED,
+            message_state: crate::values::MessageState::DELIVERED,
             error_code: 0,
         }),
         Pdu::SubmitSm(sm.clone()),

@@ -3,9 +3,9 @@
 
 use bytes::BytesMut;
 
-use crate::smpp::status::CommandStatus;
-use crate::smpp::tlv::Tlvs;
-use crate::smpp::wire::{EncodeError, FieldError, Reader};
+use crate::status::CommandStatus;
+use crate::tlv::Tlvs;
+use crate::wire::{EncodeError, FieldError, Reader};
 
 /// Why a body could not be decoded: the status to answer with, and a short reason for logs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,13 +1,15 @@
 //! Deterministic session tests: an ESME and an MC session stepped against each other on
 //! simulated time (no sockets, no sleeping), and single sessions fed raw PDUs from misbehaving
-//! peers.
+//! peers. An `Instant` is needed as the time base; the sessions never read the clock themselves.
+
+#![allow(clippy::disallowed_methods)]
 
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
 use super::*;
-use crate::smpp::pdu::{Address, Sm, SmResp};
+use crate::pdu::{Address, Sm, SmResp};
 
 const SEC: Duration = Duration::from_secs(1);
 
