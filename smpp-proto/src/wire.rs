@@ -131,9 +131,7 @@ impl Reader {
     }
 
     /// Reads a `COS(N + 1)` into a [`ShortStr`] (no reference count).
-    pub fn cstr_short<const N: usize>(
-        &mut self,
-    ) -> Result<crate::short::ShortStr<N>, FieldError> {
+    pub fn cstr_short<const N: usize>(&mut self) -> Result<crate::short::ShortStr<N>, FieldError> {
         let n = self.cstr_len(N + 1)?;
         let v = crate::short::ShortStr::new(&self.buf[self.pos..self.pos + n])
             .ok_or(FieldError::TooLong)?;
