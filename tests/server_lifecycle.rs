@@ -244,12 +244,9 @@ async fn shutdown_waits_for_the_messages_of_clients_that_left() {
     drop(tx);
     tokio::time::sleep(Duration::from_millis(50)).await;
     let store = r.store.clone();
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        r.server.shutdown(Duration::from_secs(5)),
-    )
-    .await
-    .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), r.shutdown(Duration::from_secs(5)))
+        .await
+        .unwrap();
     // The message was still routed, and its receipt kept for the client's next bind.
     assert_eq!(store.stats().queue_depth, 1);
 }
@@ -268,7 +265,7 @@ async fn shutdown_keeps_the_receipts_a_client_left_unanswered() {
         got_receipt = cmd.command_id() == CommandId::DELIVER_SM;
     }
     let store = r.store.clone();
-    let stopping = tokio::spawn(r.server.shutdown(Duration::from_secs(5)));
+    let stopping = tokio::spawn(r.shutdown(Duration::from_secs(5)));
     loop {
         let Some(cmd) = c.recv().await else { break };
         if cmd.pdu == Pdu::Unbind {
@@ -389,4 +386,69 @@ async fn a_client_that_stops_reading_holds_up_no_one_and_loses_nothing() {
     assert_eq!(answered.len() as u32, sent);
     assert!(receipts > 0);
     drop(deaf_wr);
+}
+
+/// Two routers in one process, each built by the composition root (`app::start`) on port 0
+/// from its own files, each with an admin interface: each serves its own accounts, its
+/// messages get their receipts, and a reload of one leaves the other's table as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_routers_live_side_by_side_in_one_process() {
+    let routes = |system_id: &str| {
+        let path = scratch_dir(&format!("two-{system_id}")).join("routes.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "{}\n[[channel]]\nname = \"sink\"\nkind = \"test\"\noutcomes = [\"delivered\"]\n\n\
+                 [[route]]\nname = \"all\"\nchannels = [\"sink\"]\n",
+                account(system_id, "pw", "")
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let (a_path, b_path) = (routes("alpha"), routes("beta"));
+    let admin = "[admin]\nlisten = \"127.0.0.1:0\"\n";
+    let a = LiveRouter::start_with(&a_path, admin).await;
+    let b = LiveRouter::start_with(&b_path, admin).await;
+    assert_ne!(a.plain, b.plain);
+    assert_ne!(a.admin, b.admin);
+    for (router, mine, other) in [(&a, "alpha", "beta"), (&b, "beta", "alpha")] {
+        let mut c = Raw::connect(router.plain).await;
+        c.send(&Command::new(1, Pdu::BindTransceiver(creds(mine))))
+            .await;
+        assert_eq!(c.recv().await.unwrap().status, CommandStatus::ROK, "{mine}");
+        c.send(&submit_with_receipt(2)).await;
+        let answer = c.recv().await.unwrap();
+        assert_eq!(answer.status, CommandStatus::ROK);
+        let Pdu::SubmitSmResp(resp) = answer.pdu else {
+            panic!("{answer:?}")
+        };
+        let id = String::from_utf8_lossy(&resp.message_id).into_owned();
+        assert_eq!(take_receipt(&mut c).await, id, "{mine}: its receipt");
+        let mut c = Raw::connect(router.plain).await;
+        c.send(&Command::new(1, Pdu::BindTransceiver(creds(other))))
+            .await;
+        assert_eq!(
+            c.recv().await.unwrap().status,
+            CommandStatus::RINVPASWD,
+            "{other} is not an account of this router"
+        );
+    }
+    std::fs::write(
+        &a_path,
+        std::fs::read_to_string(&a_path).unwrap() + "\n# edited\n",
+    )
+    .unwrap();
+    let generation = a.router.reload().unwrap();
+    assert!(generation >= 2);
+    assert_eq!(b.router.status().generation, 1, "b's table untouched");
+}
+
+fn creds(system_id: &str) -> Bind {
+    Bind {
+        system_id: system_id.as_bytes().to_vec().into(),
+        password: b"pw".to_vec().into(),
+        interface_version: 0x34,
+        ..Bind::default()
+    }
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use smpp_router::config::Account;
-use smpp_router::outbox::Outbox;
+use smpp_router::delivery::outbox::Outbox;
 use smpp_router::routing::{Attempt, AttemptFuture, Channel, Message};
 use smpp_router::smpp::pdu::{Address, Sm};
 use smpp_router::store::MemoryStore;
@@ -106,6 +106,9 @@ fn bench(c: &mut Criterion) {
     let _guard = rt.enter();
     let outbox = Outbox::new(
         Arc::new(MemoryStore::new()),
+        Arc::new(smpp_router::delivery::registry::Registry::new(
+            Duration::from_secs(30),
+        )),
         Duration::from_secs(3600),
         Vec::<String>::new(),
     );

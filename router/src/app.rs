@@ -1,6 +1,9 @@
-//! `smpp-router run`: loads both configuration files, starts the server, and handles signals —
-//! SIGHUP reloads `routes.toml`, SIGTERM drains gracefully, SIGINT stops fast.
+//! The composition root: [`start`] builds every service of a router in dependency order and
+//! returns it [`Running`]; `smpp-router run` ([`run`]) loads both configuration files, starts it,
+//! and handles signals — SIGHUP reloads `routes.toml`, SIGTERM drains gracefully, SIGINT stops
+//! fast.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,11 +11,12 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::config::{Diagnostic, RouterConfig};
+use crate::delivery::outbox::Outbox;
+use crate::delivery::registry::Registry;
 use crate::ids::IdMinter;
-use crate::outbox::Outbox;
 use crate::routing::router::Router;
 use crate::routing::watch::{self, Reloads, Trigger};
-use crate::server::{Server, tls};
+use crate::server::{Server, Services, tls};
 use crate::store::{MemoryStore, RedbOptions, RedbStore, Store};
 
 /// Turns configuration diagnostics into one error listing every line.
@@ -47,6 +51,138 @@ pub fn init_logging(format: &str, level: &str) {
     };
 }
 
+/// A router built and serving: what [`start`] returns. Dropping it stops nothing gracefully;
+/// call [`Running::shutdown`].
+pub struct Running {
+    /// The routing core: the table in service and the one reload path.
+    pub router: Arc<Router>,
+    /// The SMPP server.
+    pub server: Server,
+    /// The message store.
+    pub store: Arc<dyn Store>,
+    /// Receipts on their way to clients.
+    pub outbox: Arc<Outbox>,
+    /// Asks for a reload (SIGHUP, the admin API and the file watcher use it).
+    pub reloads: Reloads,
+    /// The admin interface's address, when it listens.
+    pub admin: Option<SocketAddr>,
+    _watcher: notify::RecommendedWatcher,
+}
+
+/// Builds the router's services in dependency order — store, delivery (registry and outbox),
+/// router (its channels and routes), server, file watcher, admin — and starts serving. This is
+/// the one place the services are wired: `smpp-router run` and the end-to-end tests both start
+/// here. `ids` mints the message ids (one minter per router).
+///
+/// Process-wide, not per router: the data-path threads (`shards`, installed by [`run`] before
+/// this) and the plugin host's copy folder (set here).
+pub async fn start(config: &RouterConfig, ids: Arc<IdMinter>) -> anyhow::Result<Running> {
+    let store = open_store(&config.store)?;
+    let registry = Arc::new(Registry::new(config.limits.response_timeout));
+    let outbox = Outbox::new(
+        store.clone(),
+        registry.clone(),
+        config.store.receipt_ttl,
+        Vec::<String>::new(),
+    );
+    // Before the carrier channels bind: a carrier that sends again a receipt stored just before
+    // the last stop is answered without a second delivery.
+    outbox.remember_stored();
+    // Plugin libraries are opened from private copies kept here (see `channels::plugin`).
+    crate::channels::plugin::set_copy_dir(config.data_dir.join("plugins"));
+    let router = Arc::new(Router::new(&config.routes, ids, Some(outbox.clone())));
+    router
+        .reload()
+        .map_err(|d| diagnostics_error(&config.routes.display().to_string(), d))?;
+    // Receipts left from an earlier run go out as soon as their clients bind.
+    outbox.recheck(router.table().accounts.iter().map(|a| a.system_id.clone()));
+    outbox.start_sweeper();
+    let services = Services {
+        accounts: router.clone(),
+        handler: router.clone(),
+        registry,
+        outbox: Some(outbox.clone()),
+    };
+    let server = Server::start(config, services, tls_acceptor(config)?)
+        .await
+        .context("starting the SMPP server")?;
+    spawn_expiry(Arc::downgrade(&store), config.store.retention);
+    let (reloads, watcher) =
+        watch::start(router.clone(), &config.routes, Duration::from_millis(200))
+            .context("watching routes.toml")?;
+    let admin = match admin_addr(&config.admin.listen)? {
+        None => None,
+        Some(addr) => {
+            let token = match &config.admin.token {
+                Some(spec) => Some(
+                    crate::config::resolve_secret(spec)
+                        .map_err(|e| anyhow::anyhow!("admin.token: {e}"))?,
+                ),
+                None => None,
+            };
+            let admin = crate::admin::Admin {
+                router: router.clone(),
+                server: server.shared().clone(),
+                store: store.clone(),
+                token,
+            };
+            Some(crate::admin::start(addr, admin).await?)
+        }
+    };
+    Ok(Running {
+        router,
+        server,
+        store,
+        outbox,
+        reloads,
+        admin,
+        _watcher: watcher,
+    })
+}
+
+impl Running {
+    /// Stops serving: sessions unbind once their messages are answered, plugins and carrier
+    /// binds finish what they hold, all within `grace` (at least a second for each step).
+    pub async fn shutdown(self, grace: Duration) {
+        let started = tokio::time::Instant::now();
+        self.server.shutdown(grace).await;
+        let left = || {
+            grace
+                .saturating_sub(started.elapsed())
+                .max(Duration::from_secs(1))
+        };
+        // Plugins finish their own work (pending receipts go to the store) in what is left.
+        crate::channels::plugin::drain_all(left()).await;
+        // The carrier binds unbind (a receipt they still hold is stored and answered first, or
+        // resent by its carrier at the next bind).
+        if !self.router.stop_channels(left()).await {
+            tracing::warn!("shutdown grace over; closing carrier binds without unbind");
+        }
+    }
+}
+
+/// The TLS listener's acceptor: the configured certificate, or a self-signed one made in the
+/// data directory; `None` when the TLS listener is off.
+fn tls_acceptor(config: &RouterConfig) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
+    if config
+        .listen
+        .tls_addr()
+        .map_err(anyhow::Error::msg)?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    let (cert, key) = match (&config.listen.tls_cert, &config.listen.tls_key) {
+        (Some(c), Some(k)) => (c.clone(), k.clone()),
+        _ => {
+            let pair = tls::self_signed(&config.data_dir)?;
+            tracing::warn!(cert = %pair.0.display(), "no TLS certificate configured; using a self-signed one");
+            pair
+        }
+    };
+    Ok(Some(tls::acceptor(&cert, &key)?))
+}
+
 /// Runs the router until a signal stops it.
 pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let config =
@@ -62,23 +198,9 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     if let Err(extra) = crate::shards::install(shards) {
         extra.stop();
     }
-    let store = open_store(&config.store)?;
-    let outbox = Outbox::new(
-        store.clone(),
-        config.store.receipt_ttl,
-        Vec::<String>::new(),
-    );
-    // Before the carrier channels bind: a carrier that sends again a receipt stored just before
-    // the last stop is answered without a second delivery.
-    outbox.remember_stored();
-    // Plugin libraries are opened from private copies kept here (see `channels::plugin`).
-    crate::channels::plugin::set_copy_dir(config.data_dir.join("plugins"));
-    let router = Arc::new(Router::new(&config.routes, Arc::new(IdMinter::new(0))));
-    router.set_outbox(outbox.clone());
-    router
-        .reload()
-        .map_err(|d| diagnostics_error(&config.routes.display().to_string(), d))?;
-    let mut ids: Vec<String> = router
+    let running = start(&config, Arc::new(IdMinter::new(0))).await?;
+    let mut ids: Vec<String> = running
+        .router
         .table()
         .accounts
         .iter()
@@ -95,80 +217,25 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
             ""
         }
     );
-    // Receipts left from an earlier run go out as soon as their clients bind.
-    outbox.recheck(router.table().accounts.iter().map(|a| a.system_id.clone()));
-    let acceptor = match config.listen.tls_addr().map_err(anyhow::Error::msg)? {
-        None => None,
-        Some(_) => {
-            let (cert, key) = match (&config.listen.tls_cert, &config.listen.tls_key) {
-                (Some(c), Some(k)) => (c.clone(), k.clone()),
-                _ => {
-                    let pair = tls::self_signed(&config.data_dir)?;
-                    tracing::warn!(cert = %pair.0.display(), "no TLS certificate configured; using a self-signed one");
-                    pair
-                }
-            };
-            Some(tls::acceptor(&cert, &key)?)
-        }
-    };
-    let accounts = router.table().accounts.clone();
-    let server = Server::start(&config, accounts, router.clone(), acceptor)
-        .await
-        .context("starting the SMPP server")?;
-    router.attach_server(server.shared().clone());
-    outbox.attach(server.shared());
-    spawn_expiry(store.clone(), config.store.retention);
-    let (reloads, _watcher) =
-        watch::start(router.clone(), &config.routes, Duration::from_millis(200))
-            .context("watching routes.toml")?;
-    if let Some(addr) = admin_addr(&config.admin.listen)? {
-        let token = match &config.admin.token {
-            Some(spec) => Some(
-                crate::config::resolve_secret(spec)
-                    .map_err(|e| anyhow::anyhow!("admin.token: {e}"))?,
-            ),
-            None => None,
-        };
-        let admin = crate::admin::Admin {
-            router: router.clone(),
-            server: server.shared().clone(),
-            store: store.clone(),
-            token,
-        };
-        let local = crate::admin::start(addr, admin).await?;
+    if let Some(local) = running.admin {
         println!(
             "smpp-router: admin HTTP on http://{local} (/metrics, /healthz, /readyz, /routes, /sessions, POST /reload)"
         );
     }
-    if let Some(a) = server.plain_addr() {
+    if let Some(a) = running.server.plain_addr() {
         println!("smpp-router: SMPP on {a} (plaintext)");
     }
-    if let Some(a) = server.tls_addr() {
+    if let Some(a) = running.server.tls_addr() {
         println!("smpp-router: SMPP on {a} (TLS)");
     }
-    let fast = wait_for_signals(&reloads).await?;
+    let fast = wait_for_signals(&running.reloads).await?;
     let grace = if fast {
         Duration::from_secs(1)
     } else {
         config.limits.shutdown_grace
     };
-    let started = tokio::time::Instant::now();
-    server.shutdown(grace).await;
-    // Plugins finish their own work (pending receipts go to the store) in what is left.
-    crate::channels::plugin::drain_all(
-        grace
-            .saturating_sub(started.elapsed())
-            .max(Duration::from_secs(1)),
-    )
-    .await;
-    // The carrier binds unbind (a receipt they still hold is stored and answered first, or
-    // resent by its carrier at the next bind).
-    let left = grace
-        .saturating_sub(started.elapsed())
-        .max(Duration::from_secs(1));
-    if !router.stop_channels(left).await {
-        tracing::warn!("shutdown grace over; closing carrier binds without unbind");
-    }
+    let store = running.store.clone();
+    running.shutdown(grace).await;
     // What is left on the data path is dropped here.
     crate::shards::stop();
     let st = store.stats();
@@ -196,14 +263,14 @@ fn open_store(config: &crate::config::router::Store) -> anyhow::Result<Arc<dyn S
     })
 }
 
-/// Deletes expired receipts and old message records once a minute.
-fn spawn_expiry(store: Arc<dyn Store>, retention: Duration) {
+/// Deletes expired receipts and old message records once a minute, until the store is gone.
+fn spawn_expiry(store: std::sync::Weak<dyn Store>, retention: Duration) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            let now = crate::receipts::unix_now();
-            let store = store.clone();
+            let now = crate::delivery::receipts::unix_now();
+            let Some(store) = store.upgrade() else { return };
             let before = now.saturating_sub(retention.as_secs());
             match tokio::task::spawn_blocking(move || store.expire(now, before)).await {
                 Ok(Ok(n)) if n > 0 => tracing::info!(removed = n, "store: expired entries removed"),

@@ -12,8 +12,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use argon2::password_hash::{PasswordHasher, SaltString};
 use serde_json::Value;
+use smpp_router::app::Running;
 use smpp_router::config::{RouterConfig, RoutesFile};
-use smpp_router::server::{Server, SubmitHandler, tls};
+use smpp_router::server::{FixedAccounts, Registry, Server, Services, SubmitHandler, tls};
 
 /// A router running in this process on loopback ports chosen by the OS.
 pub struct TestRouter {
@@ -109,9 +110,13 @@ impl TestRouter {
             let (cert, key) = tls::self_signed(&dir).unwrap();
             tls::acceptor(&cert, &key).unwrap()
         });
-        let server = Server::start(&config, routes.accounts, handler, acceptor)
-            .await
-            .unwrap();
+        let services = Services {
+            accounts: FixedAccounts::new(routes.accounts),
+            handler,
+            registry: Arc::new(Registry::new(config.limits.response_timeout)),
+            outbox: None,
+        };
+        let server = Server::start(&config, services, acceptor).await.unwrap();
         Self {
             plain: server.plain_addr().unwrap(),
             tls: server.tls_addr(),
@@ -279,20 +284,24 @@ impl Raw {
     }
 }
 
-/// The whole router in this process: the routes file at `path` (accounts, channels and routes),
-/// the server on a loopback port, and the file watcher.
+/// The whole router in this process, started by the same composition root as
+/// `smpp-router run` (`smpp_router::app::start`): the routes file at `path` (accounts, channels
+/// and routes), its store beside it, the server on loopback ports chosen by the OS, the file
+/// watcher. Derefs to [`Running`] (`router`, `server`, `store`, `outbox`, `admin`).
 pub struct LiveRouter {
-    /// The routing core.
-    pub router: Arc<smpp_router::routing::router::Router>,
-    /// The server.
-    pub server: Server,
+    running: Running,
     /// The plaintext SMPP address.
     pub plain: SocketAddr,
     /// The TLS SMPP address, when started with TLS.
     pub tls: Option<SocketAddr>,
-    /// The message store (a redb file beside the routes file).
-    pub store: Arc<dyn smpp_router::store::Store>,
-    _watcher: notify::RecommendedWatcher,
+}
+
+impl std::ops::Deref for LiveRouter {
+    type Target = Running;
+
+    fn deref(&self) -> &Running {
+        &self.running
+    }
 }
 
 impl LiveRouter {
@@ -301,7 +310,8 @@ impl LiveRouter {
         Self::start_with(path, "").await
     }
 
-    /// The same with `router_toml` (its listeners are replaced by a loopback port).
+    /// The same with `router_toml` (its listeners are replaced by loopback ports; the admin
+    /// interface is off unless it has an `[admin]` section).
     pub async fn start_with(path: &Path, router_toml: &str) -> Self {
         Self::start_full(path, router_toml, false).await
     }
@@ -309,52 +319,32 @@ impl LiveRouter {
     /// The same, with a TLS listener too (a self-signed certificate beside the routes file)
     /// when `tls`.
     pub async fn start_full(path: &Path, router_toml: &str, tls: bool) -> Self {
-        use smpp_router::routing::{router::Router, watch};
         // Each router of a test process mints its own ids (one router per process is what
         // production runs; several here must not hand out the same ids).
         static INSTANCE: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(100);
         let instance = INSTANCE.fetch_add(1, Ordering::Relaxed);
-        let router = Arc::new(Router::new(
-            path,
-            Arc::new(smpp_router::ids::IdMinter::new(instance)),
-        ));
-        let store: Arc<dyn smpp_router::store::Store> =
-            smpp_router::store::RedbStore::open(&path.with_file_name("store.redb")).unwrap();
-        let outbox = smpp_router::outbox::Outbox::new(
-            store.clone(),
-            std::time::Duration::from_secs(3600),
-            Vec::<String>::new(),
-        );
-        router.set_outbox(outbox.clone());
-        router.reload().unwrap();
-        outbox.recheck(router.table().accounts.iter().map(|a| a.system_id.clone()));
+        let dir = path.parent().unwrap();
         let mut config = RouterConfig::parse(Path::new("router.toml"), router_toml).unwrap();
+        config.routes = path.to_path_buf();
+        config.data_dir = dir.to_path_buf();
+        config.store.path = dir.join("store.redb");
         config.listen.plain = "127.0.0.1:0".into();
         config.listen.tls = if tls { "127.0.0.1:0" } else { "off" }.into();
-        let acceptor = tls.then(|| {
-            let (cert, key) = tls::self_signed(path.parent().unwrap()).unwrap();
-            tls::acceptor(&cert, &key).unwrap()
-        });
-        let server = Server::start(
-            &config,
-            router.table().accounts.clone(),
-            router.clone(),
-            acceptor,
-        )
-        .await
-        .unwrap();
-        router.attach_server(server.shared().clone());
-        outbox.attach(server.shared());
-        let (_reloads, watcher) =
-            watch::start(router.clone(), path, std::time::Duration::from_millis(50)).unwrap();
-        Self {
-            store,
-            plain: server.plain_addr().unwrap(),
-            tls: server.tls_addr(),
-            router,
-            server,
-            _watcher: watcher,
+        if !router_toml.contains("[admin]") {
+            config.admin.listen = "off".into();
         }
+        let ids = Arc::new(smpp_router::ids::IdMinter::new(instance));
+        let running = smpp_router::app::start(&config, ids).await.unwrap();
+        Self {
+            plain: running.server.plain_addr().unwrap(),
+            tls: running.server.tls_addr(),
+            running,
+        }
+    }
+
+    /// Stops it as `smpp-router run` does on SIGTERM (see `Running::shutdown`).
+    pub async fn shutdown(self, grace: std::time::Duration) {
+        self.running.shutdown(grace).await;
     }
 }
 

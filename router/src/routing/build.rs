@@ -14,7 +14,7 @@ use super::test_channel::{Script, TestChannel};
 use crate::config::diag::Source;
 use crate::config::route::ChannelConfig;
 use crate::config::{Diagnostic, RoutesFile};
-use crate::outbox::Outbox;
+use crate::delivery::outbox::Outbox;
 
 /// Builds the next table; `previous` lends the channels whose configuration is unchanged.
 pub fn build(

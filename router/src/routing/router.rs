@@ -12,13 +12,14 @@ use super::channel::Message;
 use super::engine::{self, Verdict};
 use super::groups::{self, Decision, Groups, Role};
 use super::table::{RouteInput, RouteTable};
+use crate::config::Accounts;
 use crate::config::{Diagnostic, RoutesFile};
+use crate::delivery::outbox::Outbox;
+use crate::delivery::receipts::{self, ReceiptInfo};
 use crate::ids::IdMinter;
 use crate::log_every::LogEvery;
-use crate::outbox::Outbox;
 use crate::phone::Masked;
-use crate::receipts::{self, ReceiptInfo};
-use crate::server::{Outcome, OutcomeFuture, Shared, Submission, SubmitHandler};
+use crate::server::{AccountBook, Outcome, OutcomeFuture, Submission, SubmitHandler};
 use crate::smpp::CommandStatus;
 use crate::store::MessageRecord;
 
@@ -44,9 +45,11 @@ pub struct Router {
     status: Mutex<ReloadStatus>,
     /// Serialises reloads from the file watcher, SIGHUP and the admin API.
     reload_lock: Mutex<()>,
-    server: Mutex<Option<Arc<Shared>>>,
-    /// The store and the way receipts reach clients (needed by carrier channels).
-    outbox: Mutex<Option<Arc<Outbox>>>,
+    /// Bumped after each reload swapped the table: sessions look at their account again.
+    accounts_changed: tokio::sync::watch::Sender<u64>,
+    /// The store and the way receipts reach clients (needed by carrier channels); `None` runs
+    /// without a store (tests of routing alone).
+    outbox: Option<Arc<Outbox>>,
     /// Concatenated messages whose parts are coming in: all take one channel.
     groups: Groups,
     /// Messages refused while the store cannot write: logged at most this often.
@@ -54,8 +57,11 @@ pub struct Router {
 }
 
 impl Router {
-    /// A router with an empty table that reads `routes_path` on [`Router::reload`].
-    pub fn new(routes_path: &Path, ids: Arc<IdMinter>) -> Self {
+    /// A router with an empty table that reads `routes_path` on [`Router::reload`]. With an
+    /// `outbox` (the store, and the way receipts reach clients) carrier channels can relay
+    /// receipts, and every message a channel accepts without a final state is recorded before
+    /// the client hears `ESME_ROK`.
+    pub fn new(routes_path: &Path, ids: Arc<IdMinter>, outbox: Option<Arc<Outbox>>) -> Self {
         Self {
             table: ArcSwap::from_pointee(RouteTable::empty()),
             ids,
@@ -63,30 +69,15 @@ impl Router {
             generation: AtomicU64::new(0),
             status: Mutex::new(ReloadStatus::default()),
             reload_lock: Mutex::new(()),
-            server: Mutex::new(None),
+            accounts_changed: tokio::sync::watch::channel(0).0,
             groups: Groups::default(),
-            outbox: Mutex::new(None),
+            outbox,
             store_refusals: LogEvery::new(Duration::from_secs(10)),
         }
     }
 
-    /// Gives the router its store and outbox: carrier channels need them, and every message a
-    /// channel accepts without a final state is recorded before the client hears `ESME_ROK`.
-    pub fn set_outbox(&self, outbox: Arc<Outbox>) {
-        if let Ok(mut o) = self.outbox.lock() {
-            *o = Some(outbox);
-        }
-    }
-
     fn outbox(&self) -> Option<Arc<Outbox>> {
-        self.outbox.lock().ok().and_then(|o| o.clone())
-    }
-
-    /// Lets reloads update the server's accounts too.
-    pub fn attach_server(&self, shared: Arc<Shared>) {
-        if let Ok(mut s) = self.server.lock() {
-            *s = Some(shared);
-        }
+        self.outbox.clone()
     }
 
     /// The table in service.
@@ -162,12 +153,22 @@ impl Router {
             &text,
             outbox.as_ref(),
         )?;
-        if let Some(shared) = self.server.lock().ok().and_then(|s| s.clone()) {
-            shared.reload_accounts(file.accounts.clone());
-        }
+        // One swap: routes, channels and accounts together; then bound sessions are woken to
+        // look at their account in it.
         self.table.store(Arc::new(table));
         self.generation.store(generation, Ordering::Relaxed);
+        self.accounts_changed.send_modify(|g| *g += 1);
         Ok(generation)
+    }
+}
+
+impl AccountBook for Router {
+    fn accounts(&self) -> Arc<Accounts> {
+        self.table.load().accounts.clone()
+    }
+
+    fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.accounts_changed.subscribe()
     }
 }
 
@@ -205,7 +206,7 @@ impl SubmitHandler for Router {
             .filter(|part| part.total > 1)
             .map(|part| self.groups.join(&s.account.system_id, &s.sm, part));
         // Receipts for this id wait until the client has its answer (see `answers`).
-        crate::answers::gate().open(&id);
+        crate::delivery::answers::gate().open(&id);
         Box::pin(async move {
             let route = &table.routes[index];
             let deadline = tokio::time::Instant::now() + route.deadline();
@@ -305,7 +306,8 @@ impl SubmitHandler for Router {
                     }
                 }
                 Verdict::Rejected(status) => {
-                    crate::answers::gate().close(crate::answers::key(&message.id));
+                    crate::delivery::answers::gate()
+                        .close(crate::delivery::answers::key(&message.id));
                     tracing::info!(id = %message.id, account = %message.account.system_id, route = %route.spec.name, %status, attempts = %crate::routing::engine::describe(&history), latency_ms = latency.as_millis() as u64, "rejected");
                     crate::metrics::global().message(
                         &message.account.system_id,

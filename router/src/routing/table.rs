@@ -78,8 +78,8 @@ struct Node {
 pub struct RouteTable {
     /// Increases with every successful reload.
     pub generation: u64,
-    /// The accounts.
-    pub accounts: Accounts,
+    /// The accounts (shared with the server, which binds against this snapshot's).
+    pub accounts: Arc<Accounts>,
     /// The channels by name.
     pub channels: HashMap<String, Arc<dyn Channel>>,
     /// The routes in file order.
@@ -101,7 +101,7 @@ impl RouteTable {
     ) -> Self {
         let mut t = Self {
             generation,
-            accounts,
+            accounts: Arc::new(accounts),
             channels,
             routes,
             channel_configs: HashMap::new(),

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use super::handler::{Outcome, OutcomeFuture, Submission, SubmitHandler};
+use crate::delivery::receipts::{self, ReceiptInfo};
 use crate::ids::IdMinter;
-use crate::receipts::{self, ReceiptInfo};
 use crate::smpp::values::MessageState;
 
 /// Accepts everything.

@@ -13,11 +13,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::Shared;
 use super::handler::{Outcome, Submission};
-use super::registry::{DeliverError, DeliverJob, SessionInfo};
 use super::runtime::AccountRuntime;
 use super::submissions::Submissions;
 use super::validate;
 use crate::config::Account;
+use crate::delivery::registry::{DeliverError, DeliverJob, SessionInfo};
 use crate::fast_map::FastMap;
 use crate::phone::Masked;
 use crate::quick_ack::{QuickAck, Unacked};
@@ -137,7 +137,7 @@ pub async fn serve<S>(
     let mut inputs = 0;
     let mut unacked = Unacked::new(ack);
     let mut linger: Option<tokio::time::Instant> = None;
-    let mut accounts_changed = c.shared.accounts_changed.subscribe();
+    let mut accounts_changed = c.shared.book.changes();
     loop {
         c.follow_account();
         c.on_events(&mut requests).await;
@@ -275,7 +275,7 @@ impl Conn {
             else {
                 return;
             };
-            crate::answers::gate().close(crate::answers::key(&message_id));
+            crate::delivery::answers::gate().close(crate::delivery::answers::key(&message_id));
             if let (Some(sm), Some(system_id)) = (receipt, system_id.clone()) {
                 let shared = shared.clone();
                 let working = shared.detached.enter();
@@ -375,7 +375,7 @@ impl Conn {
 
     async fn on_bind(&mut self, mode: BindMode, system_id: &[u8], password: &[u8]) {
         let shared = self.shared.clone();
-        let accounts = shared.accounts.load();
+        let accounts = shared.book.accounts();
         let result = shared
             .guard
             .authorize(&accounts, system_id, password, mode, self.peer.ip(), now())
@@ -429,10 +429,10 @@ impl Conn {
             return;
         }
         self.accounts_seen = generation;
-        let (Some((old, rt)), Some(mode)) = (&self.bound, self.session.bind_mode()) else {
+        let (Some((old, _)), Some(mode)) = (&self.bound, self.session.bind_mode()) else {
             return;
         };
-        let accounts = self.shared.accounts.load();
+        let accounts = self.shared.book.accounts();
         match accounts.get(&old.system_id) {
             Some(new)
                 if new.password_hash == old.password_hash
@@ -441,7 +441,9 @@ impl Conn {
             {
                 if !Arc::ptr_eq(new, old) {
                     self.session.set_inbound_window(new.window as usize);
-                    self.bound = Some((new.clone(), rt.clone()));
+                    // The account's TPS limiter (shared by its sessions) takes the new rate.
+                    let rt = self.shared.runtimes.get(new);
+                    self.bound = Some((new.clone(), rt));
                 }
             }
             _ => {
@@ -515,7 +517,7 @@ impl Conn {
                 message_id,
                 receipt,
             } => {
-                let answered = crate::answers::key(&message_id);
+                let answered = crate::delivery::answers::key(&message_id);
                 let body = SmResp::new(message_id);
                 let pdu = if request == CommandId::DATA_SM {
                     Pdu::DataSmResp(body)
@@ -635,7 +637,7 @@ impl Conn {
     /// The answers queued so far are written: their receipts may go out on any session.
     fn release_answered(&mut self) {
         for key in self.answered.drain(..) {
-            crate::answers::gate().close(key);
+            crate::delivery::answers::gate().close(key);
         }
     }
 

@@ -8,7 +8,6 @@ pub mod accept_all;
 pub mod auth;
 mod connection;
 pub mod handler;
-pub mod registry;
 pub mod runtime;
 mod submissions;
 pub mod tls;
@@ -16,17 +15,16 @@ pub mod validate;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
+pub use crate::delivery::registry::{DeliverError, Registry, SessionInfo};
 pub use handler::{Outcome, OutcomeFuture, Submission, SubmitHandler};
-pub use registry::{DeliverError, Registry, SessionInfo};
 
 use crate::config::Accounts;
 use crate::config::router::{Limits, RouterConfig};
@@ -36,19 +34,66 @@ use crate::smpp::session::{Role, SessionConfig};
 use auth::BindGuard;
 use runtime::Runtimes;
 
+/// Where the server reads the accounts clients bind as, and learns that they changed (the
+/// router's table: one snapshot of routes, channels and accounts).
+pub trait AccountBook: Send + Sync + 'static {
+    /// The accounts in service.
+    fn accounts(&self) -> Arc<Accounts>;
+    /// Bumped after every change: bound sessions look at their account again (it wakes them).
+    fn changes(&self) -> watch::Receiver<u64>;
+}
+
+/// Accounts that never change (tests, benchmarks).
+pub struct FixedAccounts {
+    accounts: Arc<Accounts>,
+    changes: watch::Sender<u64>,
+}
+
+impl FixedAccounts {
+    /// `accounts`, for good.
+    pub fn new(accounts: Accounts) -> Arc<Self> {
+        Arc::new(Self {
+            accounts: Arc::new(accounts),
+            changes: watch::channel(0).0,
+        })
+    }
+}
+
+impl AccountBook for FixedAccounts {
+    fn accounts(&self) -> Arc<Accounts> {
+        self.accounts.clone()
+    }
+
+    fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+}
+
+/// What the server is built from: the services it calls, made before it (see `app`).
+pub struct Services {
+    /// The accounts clients bind as.
+    pub accounts: Arc<dyn AccountBook>,
+    /// Where valid messages go.
+    pub handler: Arc<dyn SubmitHandler>,
+    /// Bound sessions, for deliveries (shared with the outbox).
+    pub registry: Arc<Registry>,
+    /// Where receipts the router makes itself go when the session that sent the message cannot
+    /// take them: durably, through the store. Without one they go to a bound session or are lost.
+    pub outbox: Option<Arc<crate::delivery::outbox::Outbox>>,
+}
+
 /// What every connection shares.
 pub struct Shared {
-    /// The accounts; swapped whole on reload.
-    pub accounts: ArcSwap<Accounts>,
-    /// Bumped by every reload of the accounts, so that bound sessions look at theirs again (it
-    /// wakes them).
-    accounts_changed: watch::Sender<u64>,
+    /// The accounts clients bind as.
+    pub book: Arc<dyn AccountBook>,
+    /// The book's changes, for the generation sessions compare with theirs.
+    accounts_changed: watch::Receiver<u64>,
     /// Bind authorisation and lockout.
     pub guard: BindGuard,
     /// Per-account limiters and counts.
     pub runtimes: Runtimes,
     /// Bound sessions, for deliveries.
-    pub registry: Registry,
+    pub registry: Arc<Registry>,
     /// Where valid messages go.
     pub handler: Arc<dyn SubmitHandler>,
     /// The `system_id` the router answers binds with.
@@ -59,7 +104,7 @@ pub struct Shared {
     /// their way), which shutdown waits for.
     detached: submissions::Detached,
     /// Where receipts the router makes itself go when the session cannot take them.
-    outbox: OnceLock<Arc<crate::outbox::Outbox>>,
+    outbox: Option<Arc<crate::delivery::outbox::Outbox>>,
     limits: Limits,
     /// Connections not bound yet, by address (see [`Unbound`]).
     unbound: Mutex<HashMap<IpAddr, usize>>,
@@ -129,18 +174,10 @@ impl Shared {
         }
     }
 
-    /// Lets receipts the router makes itself (a channel's final state, e.g. iMessage
-    /// delivered) go through `outbox`, durably, when the session that sent the message cannot
-    /// take them. Without one they go to a bound session or are lost. [`crate::outbox::Outbox::attach`]
-    /// calls this.
-    pub fn set_outbox(&self, outbox: Arc<crate::outbox::Outbox>) {
-        let _ = self.outbox.set(outbox);
-    }
-
     /// Hands a receipt for `system_id` on: through the outbox (to a receiving session at once,
     /// or kept in the store until one binds), or without an outbox straight to a session.
     pub(crate) async fn deliver_receipt(&self, system_id: &str, sm: crate::smpp::pdu::Sm) {
-        let failed = match self.outbox.get() {
+        let failed = match self.outbox.as_ref() {
             Some(outbox) => outbox
                 .push_own(system_id, sm)
                 .await
@@ -161,7 +198,7 @@ impl Shared {
     /// Keeps a receipt the client refused for now, to be offered again a second later: in the
     /// store when there is one.
     pub(crate) async fn keep_receipt(&self, system_id: &str, sm: crate::smpp::pdu::Sm) {
-        let failed = match self.outbox.get() {
+        let failed = match self.outbox.as_ref() {
             Some(outbox) => outbox
                 .keep_own(system_id, sm)
                 .await
@@ -179,16 +216,6 @@ impl Shared {
         if let Some(error) = failed {
             tracing::warn!(%system_id, %error, "receipt not delivered");
         }
-    }
-
-    /// Applies reloaded accounts: new binds see them at once, and so do the TPS limiters; bound
-    /// sessions take their account's new settings at their next step, and those whose account
-    /// is gone, whose password changed or whose address or bind mode is no longer allowed are
-    /// unbound.
-    pub fn reload_accounts(&self, accounts: Accounts) {
-        self.runtimes.update(accounts.iter());
-        self.accounts.store(Arc::new(accounts));
-        self.accounts_changed.send_modify(|g| *g += 1);
     }
 
     /// The number of account reloads so far.
@@ -212,26 +239,31 @@ impl Server {
     /// Binds the listeners of `config` (port 0 picks a free port) and starts serving.
     pub async fn start(
         config: &RouterConfig,
-        accounts: Accounts,
-        handler: Arc<dyn SubmitHandler>,
+        services: Services,
         tls: Option<TlsAcceptor>,
     ) -> anyhow::Result<Self> {
+        let Services {
+            accounts,
+            handler,
+            registry,
+            outbox,
+        } = services;
         // Compile the main markets' numbering rules off the data path; a message that arrives
         // first (or for another country) compiles its country itself, once (3–4 ms).
         let regions = config.limits.phone_warm_up.clone();
         std::thread::spawn(move || crate::phone::warm_up(&regions));
         let limits = config.limits.clone();
         let shared = Arc::new(Shared {
-            accounts: ArcSwap::from_pointee(accounts),
-            accounts_changed: watch::channel(0).0,
+            accounts_changed: accounts.changes(),
+            book: accounts,
             guard: BindGuard::new(config.security.clone()),
             runtimes: Runtimes::default(),
-            registry: Registry::new(limits.response_timeout),
+            registry,
             handler,
             system_id: "smpp-router".into(),
             max_message_len: limits.max_message_len,
             detached: submissions::Detached::default(),
-            outbox: OnceLock::new(),
+            outbox,
             limits,
             unbound: Mutex::new(HashMap::new()),
             refused_log: LogEvery::new(Duration::from_secs(10)),

@@ -63,16 +63,6 @@ impl Runtimes {
         rt.set_tps(account.tps);
         rt.clone()
     }
-
-    /// Applies reloaded account settings to every runtime at once.
-    pub fn update<'a>(&self, accounts: impl Iterator<Item = &'a Arc<Account>>) {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        for a in accounts {
-            if let Some(rt) = map.get(&a.system_id) {
-                rt.set_tps(a.tps);
-            }
-        }
-    }
 }
 
 #[cfg(test)]

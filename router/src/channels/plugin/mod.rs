@@ -42,7 +42,7 @@ use smpp_router_plugin_api::abi::{self, SrpMessage, SrpStr};
 use self::host::HostCtx;
 use self::instance::{Instance, Parts};
 use self::library::Library;
-use crate::outbox::Outbox;
+use crate::delivery::outbox::Outbox;
 use crate::routing::{Attempt, AttemptFuture, Channel, Message};
 use crate::smpp::CommandStatus;
 use crate::smpp::values::MessageState;

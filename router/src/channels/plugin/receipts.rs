@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use smpp_router_plugin_api::Receipt;
 
-use crate::outbox::Outbox;
-use crate::receipts::{self, ReceiptInfo};
+use crate::delivery::outbox::Outbox;
+use crate::delivery::receipts::{self, ReceiptInfo};
 use crate::smpp::pdu::{Address, Sm};
 use crate::smpp::values::{MessageState, RegisteredDelivery};
 
@@ -55,7 +55,7 @@ async fn relay_one(channel: &str, receipt: Receipt, outbox: &Arc<Outbox>) {
             tokio::time::sleep(Duration::from_millis(wait)).await;
         }
         // While the store cannot be read (it is failing), wait for it: nobody sends this again.
-        let found = crate::outbox::patiently(|| {
+        let found = crate::delivery::outbox::patiently(|| {
             std::future::ready(store.lookup(channel, &receipt.message_id))
         })
         .await;
@@ -80,7 +80,9 @@ async fn relay_one(channel: &str, receipt: Receipt, outbox: &Arc<Outbox>) {
         return;
     };
     let state = MessageState(receipt.state.to_abi());
-    if crate::resends::claim(&record.router_id, state.0) != crate::resends::Claim::New {
+    if crate::delivery::resends::claim(&record.router_id, state.0)
+        != crate::delivery::resends::Claim::New
+    {
         tracing::debug!(%channel, id = %record.router_id, "plugin emitted a receipt again; not delivered twice");
         return;
     }
@@ -105,9 +107,11 @@ async fn relay_one(channel: &str, receipt: Receipt, outbox: &Arc<Outbox>) {
         },
     );
     crate::metrics::global().receipt_from_channel(channel);
-    crate::answers::gate().wait(&record.router_id).await;
+    crate::delivery::answers::gate()
+        .wait(&record.router_id)
+        .await;
     let pushed = outbox.push_own(&record.account, sm).await;
-    crate::resends::handed_on(&record.router_id, state.0, pushed.is_ok());
+    crate::delivery::resends::handed_on(&record.router_id, state.0, pushed.is_ok());
     if let Err(e) = pushed {
         tracing::error!(%channel, id = %record.router_id, error = %e, "store: cannot keep a plugin receipt; dropped");
     }

@@ -35,9 +35,9 @@ use tokio::time::Instant;
 
 pub use settings::{BindStyle, Settings};
 
+use crate::delivery::outbox::Outbox;
 use crate::esme::{self, EsmeEvent, EsmeHandle, InboundRequest, TlsClientSettings};
 use crate::log_every::LogEvery;
-use crate::outbox::Outbox;
 use crate::routing::{Attempt, AttemptFuture, Channel, Message, StopFuture};
 use crate::smpp::pdu::{Pdu, Sm};
 use crate::smpp::receipt;
@@ -424,14 +424,14 @@ impl Inner {
             }
             return Ok(());
         };
-        let state = crate::resends::state_of(&sm, &text);
-        match crate::resends::claim(&record.router_id, state) {
-            crate::resends::Claim::New => {}
-            crate::resends::Claim::Delivered => {
+        let state = crate::delivery::resends::state_of(&sm, &text);
+        match crate::delivery::resends::claim(&record.router_id, state) {
+            crate::delivery::resends::Claim::New => {}
+            crate::delivery::resends::Claim::Delivered => {
                 tracing::debug!(channel = %self.name, id = %record.router_id, "the carrier sent a receipt again; answered, not delivered twice");
                 return Ok(());
             }
-            crate::resends::Claim::InProgress => {
+            crate::delivery::resends::Claim::InProgress => {
                 tracing::debug!(channel = %self.name, id = %record.router_id, "a copy of this receipt is being handed on; the carrier will resend");
                 return Err(CommandStatus::RX_T_APPN);
             }
@@ -452,9 +452,11 @@ impl Inner {
             None => {}
         }
         out.tlvs = tlvs.build();
-        crate::answers::gate().wait(&record.router_id).await;
+        crate::delivery::answers::gate()
+            .wait(&record.router_id)
+            .await;
         let pushed = self.outbox.push(&record.account, out).await;
-        crate::resends::handed_on(&record.router_id, state, pushed.is_ok());
+        crate::delivery::resends::handed_on(&record.router_id, state, pushed.is_ok());
         pushed.map_err(|e| {
             tracing::error!(channel = %self.name, error = %e, "store: cannot keep a receipt; the carrier will resend");
             CommandStatus::RX_T_APPN

@@ -11,13 +11,13 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::receipts::unix_now;
-use crate::server::{DeliverError, Shared};
+use crate::delivery::receipts::unix_now;
+use crate::delivery::registry::{DeliverError, Registry};
 use crate::smpp::pdu::{Command, Pdu, Sm};
 use crate::store::{Store, StoreError};
 
@@ -47,7 +47,8 @@ const OWN_RECEIPT_PATIENCE: Duration = Duration::from_secs(15 * 60);
 pub struct Outbox {
     store: Arc<dyn Store>,
     ttl: Duration,
-    server: OnceLock<Weak<Shared>>,
+    /// The sessions that can receive.
+    registry: Arc<Registry>,
     /// Accounts that may have stored deliveries (all of them after a start).
     waiting: Mutex<HashSet<String>>,
     /// Accounts being drained now.
@@ -59,17 +60,18 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    /// An outbox over `store`; deliveries expire after `ttl`. Every account in `accounts` is
-    /// checked for deliveries left from an earlier run.
+    /// An outbox over `store` delivering to `registry`'s sessions; deliveries expire after
+    /// `ttl`. Every account in `accounts` is checked for deliveries left from an earlier run.
     pub fn new(
         store: Arc<dyn Store>,
+        registry: Arc<Registry>,
         ttl: Duration,
         accounts: impl IntoIterator<Item = String>,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
             ttl,
-            server: OnceLock::new(),
+            registry,
             waiting: Mutex::new(accounts.into_iter().collect()),
             draining: Mutex::new(HashSet::new()),
             held: Mutex::new(HashSet::new()),
@@ -82,11 +84,9 @@ impl Outbox {
         &self.store
     }
 
-    /// Connects the outbox to the server's sessions (both ways: receipts the router makes
-    /// itself come through it too) and starts the sweeper.
-    pub fn attach(self: &Arc<Self>, server: &Arc<Shared>) {
-        let _ = self.server.set(Arc::downgrade(server));
-        server.set_outbox(self.clone());
+    /// Starts the sweeper: every second, stored deliveries go out to accounts that have a
+    /// receiving session. It stops when the outbox is dropped.
+    pub fn start_sweeper(self: &Arc<Self>) {
         let me = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(SWEEP_EVERY);
@@ -112,11 +112,10 @@ impl Outbox {
         // The client refused it for now: the stored copy waits for the next sweep (a second)
         // instead of being offered again at once.
         let mut refused = false;
-        if let Some(server) = self.server.get().and_then(Weak::upgrade)
-            && server.registry.can_receive(account)
-        {
+        if self.registry.can_receive(account) {
             let (to, copy) = (account.to_string(), sm.clone());
-            let mut delivery = Box::pin(async move { server.registry.deliver(&to, copy).await });
+            let registry = self.registry.clone();
+            let mut delivery = Box::pin(async move { registry.deliver(&to, copy).await });
             match tokio::time::timeout(DIRECT_WAIT, &mut delivery).await {
                 Ok(Ok(())) => {
                     crate::metrics::global().delivery(account, "direct");
@@ -217,7 +216,9 @@ impl Outbox {
             Ok(items) => {
                 let n = items
                     .iter()
-                    .filter(|item| decode(&item.pdu).is_some_and(|sm| crate::resends::stored(&sm)))
+                    .filter(|item| {
+                        decode(&item.pdu).is_some_and(|sm| crate::delivery::resends::stored(&sm))
+                    })
                     .count();
                 if n > 0 {
                     tracing::info!(
@@ -259,10 +260,7 @@ impl Outbox {
     /// Tries one delivery of stored item `key`; it leaves the store when the client acknowledged
     /// it, or refused it for good.
     async fn deliver_one(&self, account: &str, key: u64, sm: Sm) -> Sent {
-        let Some(server) = self.server.get().and_then(Weak::upgrade) else {
-            return Sent::Failed;
-        };
-        let r = server.registry.deliver(account, sm).await;
+        let r = self.registry.deliver(account, sm).await;
         if r.is_ok() || refused_for_good(account, Some(key), &r) {
             if r.is_ok() {
                 crate::metrics::global().delivery(account, "from_store");
@@ -287,13 +285,10 @@ impl Outbox {
 
     /// Starts a drain for every waiting account that has a receiving session now.
     fn sweep(self: &Arc<Self>) {
-        let Some(server) = self.server.get().and_then(Weak::upgrade) else {
-            return;
-        };
         let ready: Vec<String> = match self.waiting.lock() {
             Ok(w) => w
                 .iter()
-                .filter(|a| server.registry.can_receive(a))
+                .filter(|a| self.registry.can_receive(a))
                 .cloned()
                 .collect(),
             Err(_) => return,
