@@ -229,9 +229,9 @@ async fn receipts_on_a_transmitter_bind_are_counted_or_taken_with_receipts_on_an
         {"op": "unbind"},
     ]);
     let settings = json!({"port": 0, "receipt_delay_ms": 0, "receipts_on": "submitting"});
-    let refused = || {
+    let refused = |live: &LiveRouter| {
         let mut out = String::new();
-        smpp_router::metrics::global().render(&mut out);
+        live.metrics.render(&mut out);
         out.lines()
             .find(|l| {
                 l.starts_with("smpp_router_channel_requests_refused_total{channel=\"carrier\",command=\"deliver_sm\"}")
@@ -243,15 +243,15 @@ async fn receipts_on_a_transmitter_bind_are_counted_or_taken_with_receipts_on_an
     // Refused: the receipts never reach the client, and the refusals are counted.
     let smsc = NodeSmsc::start(settings.clone()).await;
     let live = router(smsc.port, "tx+rx").await;
-    let before = refused();
+    let before = refused(&live);
     let out = smpplib(live.plain, false, steps.clone()).await;
     assert_eq!(count(&out[1], 0), 5, "{out:?}");
     assert_eq!(out[2]["receipts"], 0, "{out:?}");
     assert!(
-        refused() >= before + 5,
+        refused(&live) >= before + 5,
         "counted: {} -> {}",
         before,
-        refused()
+        refused(&live)
     );
     let counters = smsc.finish().await;
     assert!(

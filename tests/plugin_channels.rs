@@ -43,9 +43,10 @@ async fn router(body: &str) -> (LiveRouter, PathBuf) {
     (LiveRouter::start(&path).await, path)
 }
 
-fn metrics() -> String {
+/// What `/metrics` shows of this router's counters.
+fn metrics(live: &LiveRouter) -> String {
     let mut out = String::new();
-    smpp_router::metrics::global().render(&mut out);
+    live.metrics.render(&mut out);
     out
 }
 
@@ -82,7 +83,7 @@ async fn the_simulated_plugin_delivers_and_its_receipts_reach_the_client() {
     let out = smpplib(live.plain, false, submit_plan(2, "14155551234", 2)).await;
     assert_eq!(count(&out[1], 0), 2, "{out:?}");
     assert_receipts(&out[1], &out[2], 2, "UNDELIV");
-    assert!(metrics().contains("smpp_router_plugin_up{channel=\"sim\"} 1"));
+    assert!(metrics(&live).contains("smpp_router_plugin_up{channel=\"sim\"} 1"));
 }
 
 /// A webhook receiver: answers `{"id": "wh-N"}` and keeps the JSON bodies.
@@ -252,7 +253,7 @@ async fn messages_fail_over_when_a_plugin_refuses_panics_or_times_out() {
         );
     }
     assert!(
-        metrics()
+        metrics(&live)
             .contains("smpp_router_plugin_events_total{channel=\"hangs\",event=\"timeout\"} 3")
     );
     assert!(
@@ -267,7 +268,7 @@ async fn messages_fail_over_when_a_plugin_refuses_panics_or_times_out() {
     assert_eq!(count(&out[1], 0), 1, "{out:?}");
     assert_eq!(fallback(&out).channel, "fallback");
     assert!(!live.router.table().channels["faulty"].is_up());
-    let m = metrics();
+    let m = metrics(&live);
     assert!(
         m.contains("smpp_router_plugin_events_total{channel=\"faulty\",event=\"panic\"} 1"),
         "{m}"
@@ -309,7 +310,7 @@ async fn a_plugin_that_reports_itself_down_is_skipped() {
     let r = live.store.by_router_id(id).unwrap().unwrap();
     assert_eq!(r.channel, "backup");
     assert!(r.attempts.starts_with("sleepy down"), "{}", r.attempts);
-    assert!(metrics().contains("smpp_router_plugin_up{channel=\"sleepy\"} 0"));
+    assert!(metrics(&live).contains("smpp_router_plugin_up{channel=\"sleepy\"} 0"));
 }
 
 fn errors_of(body: &str) -> String {
@@ -453,7 +454,7 @@ async fn plugins_are_added_and_replaced_by_editing_routes_under_load_without_los
     ];
     // Edit only once messages flow (the client takes a while to start on a loaded machine).
     let t0 = Instant::now();
-    while !metrics()
+    while !metrics(&live)
         .contains("smpp_router_channel_attempts_total{channel=\"a\",outcome=\"accepted\"}")
     {
         assert!(t0.elapsed() < Duration::from_secs(30), "no traffic");
@@ -549,7 +550,7 @@ async fn a_plugin_at_its_in_flight_cap_takes_no_more_and_messages_fail_over() {
         "{attempts:?}"
     );
     assert!(
-        metrics()
+        metrics(&live)
             .contains("smpp_router_plugin_events_total{channel=\"capped\",event=\"at_capacity\"}")
     );
 }

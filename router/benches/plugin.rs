@@ -109,6 +109,7 @@ fn bench(c: &mut Criterion) {
         Arc::new(smpp_router::delivery::registry::Registry::new(
             Duration::from_secs(30),
         )),
+        Arc::default(),
         Duration::from_secs(3600),
         Vec::<String>::new(),
     );
@@ -118,7 +119,15 @@ fn bench(c: &mut Criterion) {
     )
     .parse()
     .unwrap();
-    let plugin = smpp_router::channels::plugin::start("sim", &table, outbox).unwrap();
+    let plugin = smpp_router::channels::plugin::start(
+        "sim",
+        &table,
+        smpp_router::channels::ChannelContext {
+            outbox,
+            metrics: Arc::default(),
+        },
+    )
+    .unwrap();
     let builtin = Accepting(AtomicU64::new(0));
     let msg = message();
     let mut g = c.benchmark_group("channel_submit");

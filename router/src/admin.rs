@@ -37,6 +37,8 @@ pub struct Admin {
     pub server: Arc<Shared>,
     /// The store (its counters).
     pub store: Arc<dyn Store>,
+    /// The router's counters.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// The bearer token every request must carry, if set.
     pub token: Option<String>,
 }
@@ -219,7 +221,7 @@ impl Admin {
 
     fn metrics(&self) -> String {
         let mut out = String::new();
-        crate::metrics::global().render(&mut out);
+        self.metrics.render(&mut out);
         metric_header(
             &mut out,
             "smpp_router_sessions",

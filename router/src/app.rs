@@ -14,6 +14,7 @@ use crate::config::{Diagnostic, RouterConfig};
 use crate::delivery::outbox::Outbox;
 use crate::delivery::registry::Registry;
 use crate::ids::IdMinter;
+use crate::metrics::Metrics;
 use crate::routing::router::Router;
 use crate::routing::watch::{self, Reloads, Trigger};
 use crate::server::{Server, Services, tls};
@@ -62,6 +63,8 @@ pub struct Running {
     pub store: Arc<dyn Store>,
     /// Receipts on their way to clients.
     pub outbox: Arc<Outbox>,
+    /// Its counters (what `/metrics` shows).
+    pub metrics: Arc<Metrics>,
     /// Asks for a reload (SIGHUP, the admin API and the file watcher use it).
     pub reloads: Reloads,
     /// The admin interface's address, when it listens.
@@ -77,11 +80,13 @@ pub struct Running {
 /// Process-wide, not per router: the data-path threads (`shards`, installed by [`run`] before
 /// this) and the plugin host's copy folder (set here).
 pub async fn start(config: &RouterConfig, ids: Arc<IdMinter>) -> anyhow::Result<Running> {
+    let metrics = Arc::new(Metrics::default());
     let store = open_store(&config.store)?;
     let registry = Arc::new(Registry::new(config.limits.response_timeout));
     let outbox = Outbox::new(
         store.clone(),
         registry.clone(),
+        metrics.clone(),
         config.store.receipt_ttl,
         Vec::<String>::new(),
     );
@@ -90,7 +95,12 @@ pub async fn start(config: &RouterConfig, ids: Arc<IdMinter>) -> anyhow::Result<
     outbox.remember_stored();
     // Plugin libraries are opened from private copies kept here (see `channels::plugin`).
     crate::channels::plugin::set_copy_dir(config.data_dir.join("plugins"));
-    let router = Arc::new(Router::new(&config.routes, ids, Some(outbox.clone())));
+    let router = Arc::new(Router::new(
+        &config.routes,
+        ids,
+        Some(outbox.clone()),
+        metrics.clone(),
+    ));
     router
         .reload()
         .map_err(|d| diagnostics_error(&config.routes.display().to_string(), d))?;
@@ -102,6 +112,7 @@ pub async fn start(config: &RouterConfig, ids: Arc<IdMinter>) -> anyhow::Result<
         handler: router.clone(),
         registry,
         outbox: Some(outbox.clone()),
+        metrics: metrics.clone(),
     };
     let server = Server::start(config, services, tls_acceptor(config)?)
         .await
@@ -124,6 +135,7 @@ pub async fn start(config: &RouterConfig, ids: Arc<IdMinter>) -> anyhow::Result<
                 router: router.clone(),
                 server: server.shared().clone(),
                 store: store.clone(),
+                metrics: metrics.clone(),
                 token,
             };
             Some(crate::admin::start(addr, admin).await?)
@@ -134,6 +146,7 @@ pub async fn start(config: &RouterConfig, ids: Arc<IdMinter>) -> anyhow::Result<
         server,
         store,
         outbox,
+        metrics,
         reloads,
         admin,
         _watcher: watcher,

@@ -9,7 +9,7 @@
 use crate::fast_map::FastMap;
 use std::fmt::Write as _;
 use std::hash::Hash;
-use std::sync::{LazyLock, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::routing::Attempt;
@@ -175,13 +175,6 @@ impl Default for Metrics {
             slots: (0..SLOTS).map(|_| Mutex::default()).collect(),
         }
     }
-}
-
-static GLOBAL: LazyLock<Metrics> = LazyLock::new(Metrics::default);
-
-/// The process-wide registry.
-pub fn global() -> &'static Metrics {
-    &GLOBAL
 }
 
 impl Metrics {

@@ -227,7 +227,14 @@ mod tests {
         turns.sort();
         assert_eq!(turns, [0, 1, 2]);
 
-        // Long-lived tasks: the next goes to the shard with the fewest.
+        // Long-lived tasks: the next goes to the shard with the fewest. The short tasks above
+        // must have ended first (they may still count as live for a moment on a busy machine:
+        // two long tasks would then share a shard).
+        let t0 = std::time::Instant::now();
+        while shards.live.iter().any(|n| n.load(Ordering::Relaxed) > 0) {
+            assert!(t0.elapsed() < Duration::from_secs(10), "the short tasks end");
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let mut hold = Vec::new();
         let mut placed = Vec::new();
         for _ in 0..3 {

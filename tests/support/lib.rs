@@ -115,6 +115,7 @@ impl TestRouter {
             handler,
             registry: Arc::new(Registry::new(config.limits.response_timeout)),
             outbox: None,
+            metrics: Arc::default(),
         };
         let server = Server::start(&config, services, acceptor).await.unwrap();
         Self {

@@ -16,7 +16,12 @@ use crate::smpp::values::ton;
 /// one-screen summary.
 pub fn check(config_path: &Path) -> Result<String, String> {
     let config = RouterConfig::load(config_path).map_err(|d| join(&d))?;
-    let router = Router::new(&config.routes, Arc::new(IdMinter::new(0)), None);
+    let router = Router::new(
+        &config.routes,
+        Arc::new(IdMinter::new(0)),
+        None,
+        Arc::default(),
+    );
     router.reload().map_err(|d| join(&d))?;
     let table = router.table();
     let mut out = String::new();
@@ -67,7 +72,12 @@ pub fn explain(
     text: Option<&str>,
 ) -> Result<String, String> {
     let config = RouterConfig::load(config_path).map_err(|d| join(&d))?;
-    let router = Router::new(&config.routes, Arc::new(IdMinter::new(0)), None);
+    let router = Router::new(
+        &config.routes,
+        Arc::new(IdMinter::new(0)),
+        None,
+        Arc::default(),
+    );
     router.reload().map_err(|d| join(&d))?;
     let table = router.table();
     if table.accounts.get(account).is_none() {

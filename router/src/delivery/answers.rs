@@ -12,7 +12,7 @@
 //! Ids are the router's decimal ids; the set is sharded by id so that the two mutex operations a
 //! message costs do not contend.
 
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
@@ -45,13 +45,12 @@ pub struct AnswerGate {
     shards: [Mutex<Shard>; SHARDS],
 }
 
-static GATE: LazyLock<AnswerGate> = LazyLock::new(|| AnswerGate {
-    shards: std::array::from_fn(|_| Mutex::new(Shard::default())),
-});
-
-/// The process-wide gate.
-pub fn gate() -> &'static AnswerGate {
-    &GATE
+impl Default for AnswerGate {
+    fn default() -> Self {
+        Self {
+            shards: std::array::from_fn(|_| Mutex::new(Shard::default())),
+        }
+    }
 }
 
 /// The numeric key of a router id; `None` for ids the router did not mint.
@@ -150,11 +149,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_wait_ends_when_the_id_is_closed_and_unknown_ids_do_not_wait() {
-        let g = gate();
+        let g = Arc::new(AnswerGate::default());
         g.wait("not-a-router-id").await;
         g.wait("123456789").await;
         g.open("987654321");
-        let waiter = tokio::spawn(async { gate().wait("987654321").await });
+        let waiting = g.clone();
+        let waiter = tokio::spawn(async move { waiting.wait("987654321").await });
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert!(!waiter.is_finished(), "open: the receipt waits");
         g.close(key("987654321"));
@@ -166,10 +166,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_wait_gives_up_after_the_maximum() {
-        gate().open("555000111");
+        let gate = AnswerGate::default();
+        gate.open("555000111");
         let t0 = tokio::time::Instant::now();
-        gate().wait("555000111").await;
+        gate.wait("555000111").await;
         assert!(t0.elapsed() >= MAX_WAIT);
-        gate().close(key("555000111"));
+        gate.close(key("555000111"));
     }
 }

@@ -16,8 +16,10 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
+use crate::delivery::answers::AnswerGate;
 use crate::delivery::receipts::unix_now;
 use crate::delivery::registry::{DeliverError, Registry};
+use crate::delivery::resends::Resends;
 use crate::smpp::pdu::{Command, Pdu, Sm};
 use crate::store::{Store, StoreError};
 
@@ -49,6 +51,12 @@ pub struct Outbox {
     ttl: Duration,
     /// The sessions that can receive.
     registry: Arc<Registry>,
+    /// The router's counters.
+    metrics: Arc<crate::metrics::Metrics>,
+    /// Receipts wait for their message's answer here.
+    answers: AnswerGate,
+    /// The receipts handed on, so that a carrier's resend is not delivered twice.
+    resends: Resends,
     /// Accounts that may have stored deliveries (all of them after a start).
     waiting: Mutex<HashSet<String>>,
     /// Accounts being drained now.
@@ -65,6 +73,7 @@ impl Outbox {
     pub fn new(
         store: Arc<dyn Store>,
         registry: Arc<Registry>,
+        metrics: Arc<crate::metrics::Metrics>,
         ttl: Duration,
         accounts: impl IntoIterator<Item = String>,
     ) -> Arc<Self> {
@@ -72,6 +81,9 @@ impl Outbox {
             store,
             ttl,
             registry,
+            metrics,
+            answers: AnswerGate::default(),
+            resends: Resends::default(),
             waiting: Mutex::new(accounts.into_iter().collect()),
             draining: Mutex::new(HashSet::new()),
             held: Mutex::new(HashSet::new()),
@@ -82,6 +94,16 @@ impl Outbox {
     /// The store behind it.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The ids whose `submit_sm_resp` is not written yet: their receipts wait.
+    pub fn answers(&self) -> &AnswerGate {
+        &self.answers
+    }
+
+    /// The receipts already handed on.
+    pub fn resends(&self) -> &Resends {
+        &self.resends
     }
 
     /// Starts the sweeper: every second, stored deliveries go out to accounts that have a
@@ -118,10 +140,10 @@ impl Outbox {
             let mut delivery = Box::pin(async move { registry.deliver(&to, copy).await });
             match tokio::time::timeout(DIRECT_WAIT, &mut delivery).await {
                 Ok(Ok(())) => {
-                    crate::metrics::global().delivery(account, "direct");
+                    self.metrics.delivery(account, "direct");
                     return Ok(());
                 }
-                Ok(r) if refused_for_good(account, None, &r) => return Ok(()),
+                Ok(r) if refused_for_good(&self.metrics, account, None, &r) => return Ok(()),
                 Ok(r) => refused = matches!(r, Err(DeliverError::Refused(_))),
                 Err(_) => {
                     let slot = Late::take(self);
@@ -139,7 +161,7 @@ impl Outbox {
         };
         let expires = unix_now() + self.ttl.as_secs();
         let key = self.store.enqueue(account, pdu, expires).await?;
-        crate::metrics::global().delivery(account, "stored");
+        self.metrics.delivery(account, "stored");
         let claimed = self.claim(key);
         let me = self.clone();
         let account = account.to_string();
@@ -154,12 +176,12 @@ impl Outbox {
             }
             let late = match late {
                 Some(Ok(())) => {
-                    crate::metrics::global().delivery(&account, "direct_late");
+                    me.metrics.delivery(&account, "direct_late");
                     true
                 }
                 Some(r) => {
                     refused |= matches!(r, Err(DeliverError::Refused(_)));
-                    refused_for_good(&account, Some(key), &r)
+                    refused_for_good(&me.metrics, &account, Some(key), &r)
                 }
                 None => false,
             };
@@ -203,7 +225,7 @@ impl Outbox {
         };
         let expires = unix_now() + self.ttl.as_secs();
         self.store.enqueue(account, pdu, expires).await?;
-        crate::metrics::global().delivery(account, "stored");
+        self.metrics.delivery(account, "stored");
         self.mark_waiting(account);
         Ok(())
     }
@@ -216,9 +238,7 @@ impl Outbox {
             Ok(items) => {
                 let n = items
                     .iter()
-                    .filter(|item| {
-                        decode(&item.pdu).is_some_and(|sm| crate::delivery::resends::stored(&sm))
-                    })
+                    .filter(|item| decode(&item.pdu).is_some_and(|sm| self.resends.stored(&sm)))
                     .count();
                 if n > 0 {
                     tracing::info!(
@@ -261,9 +281,9 @@ impl Outbox {
     /// it, or refused it for good.
     async fn deliver_one(&self, account: &str, key: u64, sm: Sm) -> Sent {
         let r = self.registry.deliver(account, sm).await;
-        if r.is_ok() || refused_for_good(account, Some(key), &r) {
+        if r.is_ok() || refused_for_good(&self.metrics, account, Some(key), &r) {
             if r.is_ok() {
-                crate::metrics::global().delivery(account, "from_store");
+                self.metrics.delivery(account, "from_store");
             }
             if let Err(e) = self.store.dequeue(key).await {
                 tracing::error!(%account, error = %e, "store: cannot remove a delivered receipt; it may be sent again");
@@ -391,11 +411,16 @@ enum Sent {
 
 /// Whether `r` is a refusal for good (see [`DeliverError::is_final`]); logs it, since the receipt
 /// is then dropped: the client said it will never take it.
-fn refused_for_good(account: &str, key: Option<u64>, r: &Result<(), DeliverError>) -> bool {
+fn refused_for_good(
+    metrics: &crate::metrics::Metrics,
+    account: &str,
+    key: Option<u64>,
+    r: &Result<(), DeliverError>,
+) -> bool {
     match r {
         Err(e @ DeliverError::Refused(status)) if e.is_final() => {
             tracing::warn!(%account, ?key, %status, "the client refused a receipt for good; it is not offered again");
-            crate::metrics::global().delivery(account, "refused");
+            metrics.delivery(account, "refused");
             true
         }
         _ => false,

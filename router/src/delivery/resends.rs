@@ -10,7 +10,7 @@
 //! killed (its answer to the carrier lost with the process) is not delivered twice when the
 //! carrier sends it again, the receipts stored last are remembered at start ([`stored`]).
 
-use std::sync::{LazyLock, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::smpp::pdu::Sm;
@@ -45,22 +45,23 @@ struct Bucket([Slot; WAYS]);
 /// a full bucket forgets its oldest receipt. No growth, rehashing or pruning scans.
 struct Shard(Box<[Bucket]>);
 
-static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
-
-static SEEN: LazyLock<[Mutex<Shard>; SHARDS]> = LazyLock::new(|| {
-    std::array::from_fn(|_| Mutex::new(Shard(vec![Bucket::default(); BUCKETS].into())))
-});
-
-fn now_secs() -> u32 {
-    u32::try_from(EPOCH.elapsed().as_secs()).unwrap_or(u32::MAX)
+/// The receipts one router has handed on (part of its delivery layer, see
+/// [`super::outbox::Outbox::resends`]).
+pub struct Resends {
+    shards: Box<[Mutex<Shard>]>,
+    /// Slots keep seconds since this.
+    epoch: Instant,
 }
 
-/// The shard and the bucket of a router id (all the states of one message share its bucket).
-fn place(id: u64) -> (&'static Mutex<Shard>, usize) {
-    // Router ids are time, instance and sequence: mix them so that neighbours spread out.
-    let h = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    let h = h ^ (h >> 29);
-    (&SEEN[(h as usize) % SHARDS], ((h >> 8) as usize) % BUCKETS)
+impl Default for Resends {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(Shard(vec![Bucket::default(); BUCKETS].into())))
+                .collect(),
+            epoch: Instant::now(),
+        }
+    }
 }
 
 impl Shard {
@@ -100,42 +101,106 @@ pub enum Claim {
     Delivered,
 }
 
-/// Claims the receipt of `router_id` with `state`.
-pub fn claim(router_id: &str, state: u8) -> Claim {
-    let Ok(id) = router_id.parse::<u64>() else {
-        return Claim::New;
-    };
-    if id == 0 {
-        return Claim::New;
+impl Resends {
+    fn now_secs(&self) -> u32 {
+        u32::try_from(self.epoch.elapsed().as_secs()).unwrap_or(u32::MAX)
     }
-    let (shard, bucket) = place(id);
-    let Ok(mut s) = shard.lock() else {
-        return Claim::New;
-    };
-    let now = now_secs();
-    let age = |at: u32| Duration::from_secs(u64::from(now.saturating_sub(at)));
-    if let Some(slot) = s.find(bucket, id, state) {
-        match slot.delivered {
-            true if age(slot.at) < REMEMBER => return Claim::Delivered,
-            false if age(slot.at) < CLAIM_TIMEOUT => return Claim::InProgress,
-            _ => {
-                *slot = Slot {
-                    id,
-                    at: now,
-                    state,
-                    delivered: false,
-                };
-                return Claim::New;
+
+    /// The shard and the bucket of a router id (all the states of one message share its
+    /// bucket).
+    fn place(&self, id: u64) -> (&Mutex<Shard>, usize) {
+        // Router ids are time, instance and sequence: mix them so that neighbours spread out.
+        let h = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let h = h ^ (h >> 29);
+        (
+            &self.shards[(h as usize) % SHARDS],
+            ((h >> 8) as usize) % BUCKETS,
+        )
+    }
+
+    /// Claims the receipt of `router_id` with `state`.
+    pub fn claim(&self, router_id: &str, state: u8) -> Claim {
+        let Ok(id) = router_id.parse::<u64>() else {
+            return Claim::New;
+        };
+        if id == 0 {
+            return Claim::New;
+        }
+        let (shard, bucket) = self.place(id);
+        let Ok(mut s) = shard.lock() else {
+            return Claim::New;
+        };
+        let now = self.now_secs();
+        let age = |at: u32| Duration::from_secs(u64::from(now.saturating_sub(at)));
+        if let Some(slot) = s.find(bucket, id, state) {
+            match slot.delivered {
+                true if age(slot.at) < REMEMBER => return Claim::Delivered,
+                false if age(slot.at) < CLAIM_TIMEOUT => return Claim::InProgress,
+                _ => {
+                    *slot = Slot {
+                        id,
+                        at: now,
+                        state,
+                        delivered: false,
+                    };
+                    return Claim::New;
+                }
             }
         }
+        *s.vacant(bucket) = Slot {
+            id,
+            at: now,
+            state,
+            delivered: false,
+        };
+        Claim::New
     }
-    *s.vacant(bucket) = Slot {
-        id,
-        at: now,
-        state,
-        delivered: false,
-    };
-    Claim::New
+
+    /// Remembers `sm`, a receipt already stored for its client (its id the router's), as handed on;
+    /// false when it is not a receipt or names no id.
+    pub fn stored(&self, sm: &Sm) -> bool {
+        if !sm.esm_class.is_receipt() {
+            return false;
+        }
+        let text = String::from_utf8_lossy(sm.payload());
+        let id = match sm.tlvs.receipted_message_id() {
+            Some(id) => String::from_utf8_lossy(id).into_owned(),
+            None => match receipt::parse(&text).id {
+                Some(id) => id.to_string(),
+                None => return false,
+            },
+        };
+        self.handed_on(&id, state_of(sm, &text), true);
+        true
+    }
+
+    /// Ends a [`Claim::New`]: `ok` when the receipt is safe (delivered or stored), else the claim
+    /// is dropped so that the carrier's resend is taken.
+    pub fn handed_on(&self, router_id: &str, state: u8, ok: bool) {
+        let Ok(id) = router_id.parse::<u64>() else {
+            return;
+        };
+        let (shard, bucket) = self.place(id);
+        let Ok(mut s) = shard.lock() else {
+            return;
+        };
+        let now = self.now_secs();
+        if let Some(slot) = s.find(bucket, id, state) {
+            if ok {
+                slot.delivered = true;
+                slot.at = now;
+            } else {
+                *slot = Slot::default();
+            }
+        } else if ok && id != 0 {
+            *s.vacant(bucket) = Slot {
+                id,
+                at: now,
+                state,
+                delivered: true,
+            };
+        }
+    }
 }
 
 /// The state a receipt is remembered under: its `message_state`, else the `stat:` of its text,
@@ -147,58 +212,17 @@ pub fn state_of(sm: &Sm, text: &str) -> u8 {
         .map_or(0, |s| s.0)
 }
 
-/// Remembers `sm`, a receipt already stored for its client (its id the router's), as handed on;
-/// false when it is not a receipt or names no id.
-pub fn stored(sm: &Sm) -> bool {
-    if !sm.esm_class.is_receipt() {
-        return false;
-    }
-    let text = String::from_utf8_lossy(sm.payload());
-    let id = match sm.tlvs.receipted_message_id() {
-        Some(id) => String::from_utf8_lossy(id).into_owned(),
-        None => match receipt::parse(&text).id {
-            Some(id) => id.to_string(),
-            None => return false,
-        },
-    };
-    handed_on(&id, state_of(sm, &text), true);
-    true
-}
-
-/// Ends a [`Claim::New`]: `ok` when the receipt is safe (delivered or stored), else the claim
-/// is dropped so that the carrier's resend is taken.
-pub fn handed_on(router_id: &str, state: u8, ok: bool) {
-    let Ok(id) = router_id.parse::<u64>() else {
-        return;
-    };
-    let (shard, bucket) = place(id);
-    let Ok(mut s) = shard.lock() else {
-        return;
-    };
-    let now = now_secs();
-    if let Some(slot) = s.find(bucket, id, state) {
-        if ok {
-            slot.delivered = true;
-            slot.at = now;
-        } else {
-            *slot = Slot::default();
-        }
-    } else if ok && id != 0 {
-        *s.vacant(bucket) = Slot {
-            id,
-            at: now,
-            state,
-            delivered: true,
-        };
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn copies_wait_for_the_first_and_are_dropped_once_it_is_safe() {
+        let r = Resends::default();
+        let (claim, handed_on) = (
+            |id, st| r.claim(id, st),
+            |id, st, ok| r.handed_on(id, st, ok),
+        );
         let id = "386190000000000001";
         assert_eq!(claim(id, 2), Claim::New);
         assert_eq!(claim(id, 2), Claim::InProgress);
@@ -222,6 +246,8 @@ mod tests {
         use crate::smpp::tlv::{TlvsBuilder, tag};
         use crate::smpp::values::{EsmClass, MessageState};
 
+        let r = Resends::default();
+        let (claim, stored) = (|id, st| r.claim(id, st), |sm: &Sm| r.stored(sm));
         let receipt = |text: &str| Sm {
             esm_class: EsmClass(EsmClass::MC_DELIVERY_RECEIPT),
             short_message: Bytes::from(text.to_owned()),

@@ -11,10 +11,10 @@ use std::time::Duration;
 use super::channel::Channel;
 use super::table::{Route, RouteTable};
 use super::test_channel::{Script, TestChannel};
+use crate::channels::ChannelContext;
 use crate::config::diag::Source;
 use crate::config::route::ChannelConfig;
 use crate::config::{Diagnostic, RoutesFile};
-use crate::delivery::outbox::Outbox;
 
 /// Builds the next table; `previous` lends the channels whose configuration is unchanged.
 pub fn build(
@@ -23,7 +23,7 @@ pub fn build(
     generation: u64,
     path: &Path,
     text: &str,
-    outbox: Option<&Arc<Outbox>>,
+    ctx: Option<&ChannelContext>,
 ) -> Result<RouteTable, Vec<Diagnostic>> {
     let mut src = Source::new(path, text);
     let mut channels: HashMap<String, Arc<dyn Channel>> = HashMap::new();
@@ -35,7 +35,7 @@ pub fn build(
             channels.insert(name, ch.clone());
             continue;
         }
-        match make_channel(config, outbox) {
+        match make_channel(config, ctx) {
             Ok(ch) => {
                 channels.insert(name, ch);
             }
@@ -132,22 +132,22 @@ pub fn check_channel(c: &ChannelConfig) -> Result<(), String> {
 /// Makes a channel instance for one `[[channel]]` entry.
 fn make_channel(
     c: &ChannelConfig,
-    outbox: Option<&Arc<Outbox>>,
+    ctx: Option<&ChannelContext>,
 ) -> Result<Arc<dyn Channel>, String> {
     let name = c.name.get_ref();
     match c.kind.get_ref().as_str() {
         "test" => test_channel(name, &c.settings).map(|t| Arc::new(t) as Arc<dyn Channel>),
         "imessage" => crate::channels::imessage::from_settings(name, &c.settings)
             .map(|ch| Arc::new(ch) as Arc<dyn Channel>),
-        "smpp" => match outbox {
-            Some(outbox) => crate::channels::smpp::start(name, &c.settings, outbox.clone())
+        "smpp" => match ctx {
+            Some(ctx) => crate::channels::smpp::start(name, &c.settings, ctx.clone())
                 .map(|ch| Arc::new(ch) as Arc<dyn Channel>),
             // `check` and `explain` read the table without a store: validate, do not connect.
             None => crate::channels::smpp::check(&c.settings)
                 .map(|()| Arc::new(NotStarted(name.clone())) as Arc<dyn Channel>),
         },
-        "plugin" => match outbox {
-            Some(outbox) => crate::channels::plugin::start(name, &c.settings, outbox.clone())
+        "plugin" => match ctx {
+            Some(ctx) => crate::channels::plugin::start(name, &c.settings, ctx.clone())
                 .map(|ch| Arc::new(ch) as Arc<dyn Channel>),
             None => crate::channels::plugin::check(&c.settings)
                 .map(|()| Arc::new(NotStarted(name.clone())) as Arc<dyn Channel>),

@@ -18,6 +18,7 @@ use crate::delivery::outbox::Outbox;
 use crate::delivery::receipts::{self, ReceiptInfo};
 use crate::ids::IdMinter;
 use crate::log_every::LogEvery;
+use crate::metrics::Metrics;
 use crate::phone::Masked;
 use crate::server::{AccountBook, Outcome, OutcomeFuture, Submission, SubmitHandler};
 use crate::smpp::CommandStatus;
@@ -50,6 +51,8 @@ pub struct Router {
     /// The store and the way receipts reach clients (needed by carrier channels); `None` runs
     /// without a store (tests of routing alone).
     outbox: Option<Arc<Outbox>>,
+    /// The router's counters.
+    metrics: Arc<Metrics>,
     /// Concatenated messages whose parts are coming in: all take one channel.
     groups: Groups,
     /// Messages refused while the store cannot write: logged at most this often.
@@ -61,7 +64,12 @@ impl Router {
     /// `outbox` (the store, and the way receipts reach clients) carrier channels can relay
     /// receipts, and every message a channel accepts without a final state is recorded before
     /// the client hears `ESME_ROK`.
-    pub fn new(routes_path: &Path, ids: Arc<IdMinter>, outbox: Option<Arc<Outbox>>) -> Self {
+    pub fn new(
+        routes_path: &Path,
+        ids: Arc<IdMinter>,
+        outbox: Option<Arc<Outbox>>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             table: ArcSwap::from_pointee(RouteTable::empty()),
             ids,
@@ -72,6 +80,7 @@ impl Router {
             accounts_changed: tokio::sync::watch::channel(0).0,
             groups: Groups::default(),
             outbox,
+            metrics,
             store_refusals: LogEvery::new(Duration::from_secs(10)),
         }
     }
@@ -144,14 +153,17 @@ impl Router {
         let file = RoutesFile::parse(&self.routes_path, &text)?;
         let generation = self.generation.load(Ordering::Relaxed) + 1;
         let previous = self.table.load();
-        let outbox = self.outbox();
+        let ctx = self.outbox().map(|outbox| crate::channels::ChannelContext {
+            outbox,
+            metrics: self.metrics.clone(),
+        });
         let table = super::build::build(
             &file,
             &previous,
             generation,
             &self.routes_path,
             &text,
-            outbox.as_ref(),
+            ctx.as_ref(),
         )?;
         // One swap: routes, channels and accounts together; then bound sessions are woken to
         // look at their account in it.
@@ -178,7 +190,7 @@ impl SubmitHandler for Router {
         let input = RouteInput::new(&s.account.system_id, &s.sm, s.destination);
         let Some(index) = table.route_index(&input) else {
             tracing::info!(account = %s.account.system_id, to = %Masked(&s.sm.dest.addr), "no route");
-            crate::metrics::global().unroutable(&s.account.system_id);
+            self.metrics.unroutable(&s.account.system_id);
             // Not ESME_RSYSERR, which makes clients resend.
             return Box::pin(std::future::ready(Outcome::Rejected(
                 CommandStatus::RINVDSTADR,
@@ -192,7 +204,8 @@ impl SubmitHandler for Router {
             // Fail closed: a message sent now could not be recorded, so its receipt could not
             // find the client. ESME_RMSGQFUL is temporary: clients (Kannel, smpplib users, the
             // SMPP libraries' retry policies) send it again later, as for a full queue.
-            crate::metrics::global().refused(&s.account.system_id, CommandStatus::RMSGQFUL.0);
+            self.metrics
+                .refused(&s.account.system_id, CommandStatus::RMSGQFUL.0);
             if let Some(also) = self.store_refusals.allow(std::time::Instant::now()) {
                 tracing::warn!(account = %s.account.system_id, error = %fault.reason, refused_since_last_line = also, "the store cannot write: message refused with ESME_RMSGQFUL");
             }
@@ -206,7 +219,10 @@ impl SubmitHandler for Router {
             .filter(|part| part.total > 1)
             .map(|part| self.groups.join(&s.account.system_id, &s.sm, part));
         // Receipts for this id wait until the client has its answer (see `answers`).
-        crate::delivery::answers::gate().open(&id);
+        if let Some(outbox) = &outbox {
+            outbox.answers().open(&id);
+        }
+        let metrics = self.metrics.clone();
         Box::pin(async move {
             let route = &table.routes[index];
             let deadline = tokio::time::Instant::now() + route.deadline();
@@ -273,7 +289,7 @@ impl SubmitHandler for Router {
                         }
                     }
                     tracing::info!(id = %message.id, account = %message.account.system_id, route = %route.spec.name, %channel, attempts = %crate::routing::engine::describe(&history), latency_ms = latency.as_millis() as u64, "accepted");
-                    crate::metrics::global().message(
+                    metrics.message(
                         &message.account.system_id,
                         &route.spec.name,
                         Some(&channel),
@@ -306,10 +322,13 @@ impl SubmitHandler for Router {
                     }
                 }
                 Verdict::Rejected(status) => {
-                    crate::delivery::answers::gate()
-                        .close(crate::delivery::answers::key(&message.id));
+                    if let Some(outbox) = &outbox {
+                        outbox
+                            .answers()
+                            .close(crate::delivery::answers::key(&message.id));
+                    }
                     tracing::info!(id = %message.id, account = %message.account.system_id, route = %route.spec.name, %status, attempts = %crate::routing::engine::describe(&history), latency_ms = latency.as_millis() as u64, "rejected");
-                    crate::metrics::global().message(
+                    metrics.message(
                         &message.account.system_id,
                         &route.spec.name,
                         None,

@@ -275,7 +275,7 @@ impl Conn {
             else {
                 return;
             };
-            crate::delivery::answers::gate().close(crate::delivery::answers::key(&message_id));
+            shared.answered(crate::delivery::answers::key(&message_id));
             if let (Some(sm), Some(system_id)) = (receipt, system_id.clone()) {
                 let shared = shared.clone();
                 let working = shared.detached.enter();
@@ -329,7 +329,7 @@ impl Conn {
                 } else if let Some(sm) = self.local_receipts.remove(&seq) {
                     if command.status.is_ok() {
                         if let Some((account, _)) = &self.bound {
-                            crate::metrics::global().delivery(&account.system_id, "direct");
+                            self.shared.metrics.delivery(&account.system_id, "direct");
                         }
                         return;
                     }
@@ -337,7 +337,7 @@ impl Conn {
                         // The client will never take it (ESME_RX_P_APPN / ESME_RX_R_APPN).
                         if let Some((account, _)) = &self.bound {
                             tracing::warn!(session = self.id, system_id = %account.system_id, status = %command.status, "the client refused a receipt for good; it is not offered again");
-                            crate::metrics::global().delivery(&account.system_id, "refused");
+                            self.shared.metrics.delivery(&account.system_id, "refused");
                         }
                     } else {
                         self.hand_on(sm, true);
@@ -384,7 +384,7 @@ impl Conn {
             Ok(a) => a,
             Err(status) => {
                 tracing::info!(session = self.id, peer = %self.peer, system_id = %String::from_utf8_lossy(system_id), %status, "bind refused");
-                crate::metrics::global().bind(None, status.0);
+                self.shared.metrics.bind(None, status.0);
                 return self.session.reject_bind(status);
             }
         };
@@ -402,7 +402,9 @@ impl Conn {
             .register_within(info, self.deliver_tx.clone(), max)
         {
             tracing::info!(session = self.id, system_id = %account.system_id, "bind refused: too many binds");
-            crate::metrics::global().bind(Some(&account.system_id), CommandStatus::RALYBND.0);
+            self.shared
+                .metrics
+                .bind(Some(&account.system_id), CommandStatus::RALYBND.0);
             return self.session.reject_bind(CommandStatus::RALYBND);
         }
         self.session.set_inbound_window(account.window as usize);
@@ -415,7 +417,7 @@ impl Conn {
             return;
         }
         tracing::info!(session = self.id, peer = %self.peer, system_id = %account.system_id, mode = mode.as_str(), version = format_args!("{:#x}", self.session.interface_version()), "bound");
-        crate::metrics::global().bind(Some(&account.system_id), 0);
+        self.shared.metrics.bind(Some(&account.system_id), 0);
         self.bound = Some((account, rt));
         self.unbound = None;
     }
@@ -467,7 +469,7 @@ impl Conn {
             return self.answer(seq, request, CommandStatus::RINVBNDSTS);
         };
         if !rt.allow() {
-            crate::metrics::global().throttled(&account.system_id);
+            self.shared.metrics.throttled(&account.system_id);
             return self.answer(seq, request, CommandStatus::RTHROTTLED);
         }
         let backlog = self.receipts.len()
@@ -488,7 +490,7 @@ impl Conn {
             Ok(c) => c,
             Err(status) => {
                 tracing::debug!(session = self.id, to = %Masked(&sm.dest.addr), %status, "submit_sm refused");
-                crate::metrics::global().refused(&account.system_id, status.0);
+                self.shared.metrics.refused(&account.system_id, status.0);
                 return self.answer(seq, request, status);
             }
         };
@@ -637,7 +639,7 @@ impl Conn {
     /// The answers queued so far are written: their receipts may go out on any session.
     fn release_answered(&mut self) {
         for key in self.answered.drain(..) {
-            crate::delivery::answers::gate().close(key);
+            self.shared.answered(key);
         }
     }
 

@@ -80,6 +80,8 @@ pub struct Services {
     /// Where receipts the router makes itself go when the session that sent the message cannot
     /// take them: durably, through the store. Without one they go to a bound session or are lost.
     pub outbox: Option<Arc<crate::delivery::outbox::Outbox>>,
+    /// The router's counters.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// What every connection shares.
@@ -90,6 +92,8 @@ pub struct Shared {
     accounts_changed: watch::Receiver<u64>,
     /// Bind authorisation and lockout.
     pub guard: BindGuard,
+    /// The router's counters.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Per-account limiters and counts.
     pub runtimes: Runtimes,
     /// Bound sessions, for deliveries.
@@ -174,6 +178,14 @@ impl Shared {
         }
     }
 
+    /// The `submit_sm_resp` of the message with `key` is written (or never will be): its
+    /// receipts may go out.
+    pub(crate) fn answered(&self, key: Option<u64>) {
+        if let Some(outbox) = &self.outbox {
+            outbox.answers().close(key);
+        }
+    }
+
     /// Hands a receipt for `system_id` on: through the outbox (to a receiving session at once,
     /// or kept in the store until one binds), or without an outbox straight to a session.
     pub(crate) async fn deliver_receipt(&self, system_id: &str, sm: crate::smpp::pdu::Sm) {
@@ -247,6 +259,7 @@ impl Server {
             handler,
             registry,
             outbox,
+            metrics,
         } = services;
         // Compile the main markets' numbering rules off the data path; a message that arrives
         // first (or for another country) compiles its country itself, once (3–4 ms).
@@ -257,6 +270,7 @@ impl Server {
             accounts_changed: accounts.changes(),
             book: accounts,
             guard: BindGuard::new(config.security.clone()),
+            metrics,
             runtimes: Runtimes::default(),
             registry,
             handler,

@@ -25,6 +25,8 @@ const RECEIPT_QUEUE: usize = 65_536;
 pub struct HostCtx {
     /// The channel's name, for logs and metrics.
     pub channel: String,
+    /// The router's counters (a plugin's own metrics go there).
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// Submits waiting for their completion, by token.
     pending: Mutex<HashMap<u64, oneshot::Sender<Outcome>>>,
     next: AtomicU64,
@@ -36,10 +38,14 @@ pub struct HostCtx {
 impl HostCtx {
     /// A context for `channel` and the table that points to it (both live for the rest of the
     /// process), and the receiving end of its receipts.
-    pub fn new(channel: &str) -> (&'static Self, &'static SrpHost, mpsc::Receiver<Receipt>) {
+    pub fn new(
+        channel: &str,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+    ) -> (&'static Self, &'static SrpHost, mpsc::Receiver<Receipt>) {
         let (tx, rx) = mpsc::channel(RECEIPT_QUEUE);
         let ctx: &'static Self = Box::leak(Box::new(Self {
             channel: channel.to_string(),
+            metrics,
             pending: Mutex::new(HashMap::new()),
             next: AtomicU64::new(1),
             receipts: Mutex::new(Some(tx)),
@@ -152,12 +158,8 @@ unsafe extern "C" fn on_metric(c: *mut c_void, kind: i32, name: SrpStr, value: f
             return;
         }
         let name = std::str::from_utf8(name).unwrap_or_default();
-        crate::metrics::global().plugin_metric(
-            &c.channel,
-            name,
-            kind == abi::SRP_METRIC_GAUGE,
-            value,
-        );
+        c.metrics
+            .plugin_metric(&c.channel, name, kind == abi::SRP_METRIC_GAUGE, value);
     });
 }
 

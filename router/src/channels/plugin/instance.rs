@@ -50,6 +50,8 @@ pub(super) struct Instance {
     timeouts: AtomicU32,
     /// Skipped until then after [`TIMEOUTS_TO_SKIP`] timeouts in a row.
     skip_until: Mutex<Option<Instant>>,
+    /// The router's counters.
+    pub(super) metrics: Arc<crate::metrics::Metrics>,
 }
 
 // SAFETY: the plugin ABI requires instances to be callable from any thread at once; the raw
@@ -66,6 +68,7 @@ impl Instance {
         parts: Parts,
         timeout: Duration,
         max_in_flight: usize,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Arc<Self> {
         let instance = Arc::new(Self {
             name: name.to_string(),
@@ -78,12 +81,13 @@ impl Instance {
             drained: AtomicBool::new(false),
             timeouts: AtomicU32::new(0),
             skip_until: Mutex::new(None),
+            metrics,
         });
         if let Ok(mut live) = LIVE.lock() {
             live.retain(|w| w.strong_count() > 0);
             live.push(Arc::downgrade(&instance));
         }
-        crate::metrics::global().plugin_up(name, true);
+        instance.metrics.plugin_up(name, true);
         tokio::spawn(poll_health(Arc::downgrade(&instance)));
         instance
     }
@@ -95,7 +99,7 @@ impl Instance {
 
     /// Counts a timeout; the third in a row skips the plugin for a while.
     pub(super) fn timed_out(&self) {
-        crate::metrics::global().plugin_event(&self.name, "timeout");
+        self.metrics.plugin_event(&self.name, "timeout");
         if self.timeouts.fetch_add(1, Ordering::AcqRel) + 1 >= TIMEOUTS_TO_SKIP
             && let Ok(mut until) = self.skip_until.lock()
         {
@@ -139,9 +143,9 @@ impl Instance {
     pub(super) fn disable(&self, during: &str) {
         if !self.disabled.swap(true, Ordering::AcqRel) {
             tracing::error!(channel = %self.name, "plugin panicked in {during}; disabled until its channel is reloaded with a change or the router restarts");
-            crate::metrics::global().plugin_up(&self.name, false);
+            self.metrics.plugin_up(&self.name, false);
         }
-        crate::metrics::global().plugin_event(&self.name, "panic");
+        self.metrics.plugin_event(&self.name, "panic");
     }
 }
 
@@ -210,7 +214,7 @@ async fn poll_health(instance: Weak<Instance>) {
                 tracing::warn!(channel = %inst.name, "plugin reports itself down; skipped until it is up");
             }
         }
-        crate::metrics::global().plugin_up(&inst.name, up);
+        inst.metrics.plugin_up(&inst.name, up);
     }
 }
 

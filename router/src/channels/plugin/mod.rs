@@ -42,7 +42,6 @@ use smpp_router_plugin_api::abi::{self, SrpMessage, SrpStr};
 use self::host::HostCtx;
 use self::instance::{Instance, Parts};
 use self::library::Library;
-use crate::delivery::outbox::Outbox;
 use crate::routing::{Attempt, AttemptFuture, Channel, Message};
 use crate::smpp::CommandStatus;
 use crate::smpp::values::MessageState;
@@ -100,12 +99,13 @@ fn reason(bytes: &[u8]) -> String {
 pub fn start(
     name: &str,
     table: &toml::Table,
-    outbox: Arc<Outbox>,
+    ctx: crate::channels::ChannelContext,
 ) -> Result<PluginChannel, String> {
+    let crate::channels::ChannelContext { outbox, metrics } = ctx;
     let settings = Settings::parse(table)?;
     let library = library::open(&settings.path)?;
     validate(&library, &settings)?;
-    let (ctx, table, receipts) = HostCtx::new(name);
+    let (ctx, table, receipts) = HostCtx::new(name, metrics.clone());
     let mut raw: *mut c_void = std::ptr::null_mut();
     let mut error = vec![0u8; ERROR_CAP];
     let mut error_len = 0usize;
@@ -138,8 +138,19 @@ pub fn start(
         table,
         library,
     };
-    let instance = Instance::start(name, parts, settings.timeout, settings.max_in_flight);
-    tokio::spawn(receipts::relay_receipts(name.to_string(), receipts, outbox));
+    let instance = Instance::start(
+        name,
+        parts,
+        settings.timeout,
+        settings.max_in_flight,
+        metrics.clone(),
+    );
+    tokio::spawn(receipts::relay_receipts(
+        name.to_string(),
+        receipts,
+        outbox,
+        metrics,
+    ));
     Ok(PluginChannel { inner: instance })
 }
 
@@ -192,7 +203,7 @@ impl Channel for PluginChannel {
         }
         if inner.in_flight.fetch_add(1, Ordering::AcqRel) >= inner.max_in_flight {
             inner.in_flight.fetch_sub(1, Ordering::AcqRel);
-            crate::metrics::global().plugin_event(&inner.name, "at_capacity");
+            inner.metrics.plugin_event(&inner.name, "at_capacity");
             return Box::pin(std::future::ready(Attempt::NotSent));
         }
         let (token, rx) = parts.ctx.register();
@@ -234,7 +245,7 @@ impl Channel for PluginChannel {
             // had already handed it over — never a guess that could send an OTP twice.
             inner.disable("submit");
         } else if rc != abi::SRP_OK {
-            crate::metrics::global().plugin_event(&inner.name, "refused_call");
+            inner.metrics.plugin_event(&inner.name, "refused_call");
             slot.finished = true;
             drop(slot);
             return Box::pin(std::future::ready(Attempt::NotSent));

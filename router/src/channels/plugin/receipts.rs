@@ -36,18 +36,25 @@ pub(super) async fn relay_receipts(
     channel: String,
     mut receipts: tokio::sync::mpsc::Receiver<Receipt>,
     outbox: Arc<Outbox>,
+    metrics: Arc<crate::metrics::Metrics>,
 ) {
     while let Some(receipt) = receipts.recv().await {
         let channel = channel.clone();
         let outbox = outbox.clone();
+        let metrics = metrics.clone();
         tokio::spawn(async move {
-            relay_one(&channel, receipt, &outbox).await;
+            relay_one(&channel, receipt, &outbox, &metrics).await;
             RELAYING.fetch_sub(1, Ordering::AcqRel);
         });
     }
 }
 
-async fn relay_one(channel: &str, receipt: Receipt, outbox: &Arc<Outbox>) {
+async fn relay_one(
+    channel: &str,
+    receipt: Receipt,
+    outbox: &Arc<Outbox>,
+    metrics: &crate::metrics::Metrics,
+) {
     let store = outbox.store();
     let mut record = None;
     for wait in LOOKUP_RETRIES {
@@ -80,9 +87,7 @@ async fn relay_one(channel: &str, receipt: Receipt, outbox: &Arc<Outbox>) {
         return;
     };
     let state = MessageState(receipt.state.to_abi());
-    if crate::delivery::resends::claim(&record.router_id, state.0)
-        != crate::delivery::resends::Claim::New
-    {
+    if outbox.resends().claim(&record.router_id, state.0) != crate::delivery::resends::Claim::New {
         tracing::debug!(%channel, id = %record.router_id, "plugin emitted a receipt again; not delivered twice");
         return;
     }
@@ -106,12 +111,12 @@ async fn relay_one(channel: &str, receipt: Receipt, outbox: &Arc<Outbox>) {
             done_unix: receipts::unix_now(),
         },
     );
-    crate::metrics::global().receipt_from_channel(channel);
-    crate::delivery::answers::gate()
-        .wait(&record.router_id)
-        .await;
+    metrics.receipt_from_channel(channel);
+    outbox.answers().wait(&record.router_id).await;
     let pushed = outbox.push_own(&record.account, sm).await;
-    crate::delivery::resends::handed_on(&record.router_id, state.0, pushed.is_ok());
+    outbox
+        .resends()
+        .handed_on(&record.router_id, state.0, pushed.is_ok());
     if let Err(e) = pushed {
         tracing::error!(%channel, id = %record.router_id, error = %e, "store: cannot keep a plugin receipt; dropped");
     }

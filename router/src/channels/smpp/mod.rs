@@ -55,7 +55,12 @@ const THROTTLE_PAUSE: Duration = Duration::from_millis(200);
 const RACE_LIMIT: Duration = Duration::from_millis(1300);
 
 /// Builds the channel and starts its binds.
-pub fn start(name: &str, table: &toml::Table, outbox: Arc<Outbox>) -> Result<SmppChannel, String> {
+pub fn start(
+    name: &str,
+    table: &toml::Table,
+    ctx: crate::channels::ChannelContext,
+) -> Result<SmppChannel, String> {
+    let crate::channels::ChannelContext { outbox, metrics } = ctx;
     let settings = Settings::parse(table)?;
     let tls = match &settings.tls {
         None => None,
@@ -90,6 +95,7 @@ pub fn start(name: &str, table: &toml::Table, outbox: Arc<Outbox>) -> Result<Smp
         first_shard: NEXT_SHARD.fetch_add(settings.binds, Ordering::Relaxed),
         settings,
         outbox,
+        metrics,
         refused_log: LogEvery::new(Duration::from_secs(10)),
         in_flight: InFlight::default(),
         unknown_log: LogEvery::new(Duration::from_secs(10)),
@@ -147,6 +153,8 @@ struct Inner {
     outbox: Arc<Outbox>,
     /// Bind slot `s` runs on shard `first_shard + s` (modulo their count).
     first_shard: usize,
+    /// The router's counters.
+    metrics: Arc<crate::metrics::Metrics>,
     /// Requests the carrier sent on a bind that may not carry them: logged at most this often.
     refused_log: LogEvery,
     /// Submits under way, for receipts that overtake their message's record.
@@ -196,7 +204,7 @@ impl Inner {
     /// most every 10 s, since the carrier will not resend it to another bind by itself.
     fn refused(&self, slot: usize, mode: BindMode, command_id: CommandId, status: CommandStatus) {
         let command = command_id.name().unwrap_or("other");
-        crate::metrics::global().channel_refused(&self.name, command);
+        self.metrics.channel_refused(&self.name, command);
         if let Some(held_back) = self.refused_log.allow(std::time::Instant::now()) {
             let hint = if matches!(command_id, CommandId::DELIVER_SM | CommandId::DATA_SM) {
                 "; if this carrier sends receipts on any bind, set receipts_on_any_bind = true on the channel"
@@ -364,7 +372,7 @@ impl Inner {
         };
         let status = match relayed {
             Ok(()) => {
-                crate::metrics::global().receipt_from_channel(&self.name);
+                self.metrics.receipt_from_channel(&self.name);
                 CommandStatus::ROK
             }
             Err(status) => status,
@@ -418,14 +426,14 @@ impl Inner {
             record = lookup()?;
         }
         let Some(record) = record else {
-            crate::metrics::global().receipt_unknown(&self.name);
+            self.metrics.receipt_unknown(&self.name);
             if let Some(also) = self.unknown_log.allow(std::time::Instant::now()) {
                 tracing::warn!(channel = %self.name, carrier_id = %key, also_since_last_line = also, "a receipt for an unknown message was answered and dropped");
             }
             return Ok(());
         };
         let state = crate::delivery::resends::state_of(&sm, &text);
-        match crate::delivery::resends::claim(&record.router_id, state) {
+        match self.outbox.resends().claim(&record.router_id, state) {
             crate::delivery::resends::Claim::New => {}
             crate::delivery::resends::Claim::Delivered => {
                 tracing::debug!(channel = %self.name, id = %record.router_id, "the carrier sent a receipt again; answered, not delivered twice");
@@ -452,11 +460,11 @@ impl Inner {
             None => {}
         }
         out.tlvs = tlvs.build();
-        crate::delivery::answers::gate()
-            .wait(&record.router_id)
-            .await;
+        self.outbox.answers().wait(&record.router_id).await;
         let pushed = self.outbox.push(&record.account, out).await;
-        crate::delivery::resends::handed_on(&record.router_id, state, pushed.is_ok());
+        self.outbox
+            .resends()
+            .handed_on(&record.router_id, state, pushed.is_ok());
         pushed.map_err(|e| {
             tracing::error!(channel = %self.name, error = %e, "store: cannot keep a receipt; the carrier will resend");
             CommandStatus::RX_T_APPN
