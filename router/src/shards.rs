@@ -232,7 +232,10 @@ mod tests {
         // two long tasks would then share a shard).
         let t0 = std::time::Instant::now();
         while shards.live.iter().any(|n| n.load(Ordering::Relaxed) > 0) {
-            assert!(t0.elapsed() < Duration::from_secs(10), "the short tasks end");
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "the short tasks end"
+            );
             std::thread::sleep(Duration::from_millis(1));
         }
         let mut hold = Vec::new();
