@@ -183,7 +183,8 @@ async fn tx_rx_binds_to_the_node_smsc_relay_receipts_with_the_router_id() {
 /// its `submit_sm_resp` waits until the router acknowledges that answer. The router's carrier
 /// bind acknowledges at once what it read when it has nothing to send (`quick_ack`), so a client
 /// that waits for each receipt before its next message is not held ~40 ms a message by delayed
-/// ACKs (200 messages: 8 s or more). The 2 s bound is a stall detector, not a timing.
+/// ACKs (200 messages: at least 8 s, 17.5 s measured). The 7 s bound is a stall detector, not a
+/// timing: they take 0.66 s (2.9 s on a machine busy with a build), over ten times less.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_carrier_with_nagle_on_is_not_stalled_by_delayed_acks() {
     const N: u64 = 200;
@@ -208,7 +209,7 @@ async fn a_carrier_with_nagle_on_is_not_stalled_by_delayed_acks() {
         "smpplib -> router -> npm smpp SMSC: {N} messages, each after the last one's receipt, in {seconds:.3} s"
     );
     assert!(
-        seconds < 2.0,
+        seconds < 7.0,
         "{N} messages through a Nagle carrier took {seconds:.2} s: delayed ACKs are back"
     );
     let counters = smsc.finish().await;

@@ -35,7 +35,7 @@ async fn draining_plugins_at_shutdown_keeps_the_receipts_they_still_hold() {
     .await;
     assert_eq!(count(&out[1], 0), 3, "{out:?}");
     assert_eq!(live.store.stats().queue_depth, 0);
-    smpp_router::channels::plugin::drain_all(Duration::from_secs(10)).await;
+    live.plugins.drain_all(Duration::from_secs(10)).await;
     assert_eq!(
         live.store.stats().queue_depth,
         3,

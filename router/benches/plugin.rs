@@ -125,6 +125,9 @@ fn bench(c: &mut Criterion) {
         smpp_router::channels::ChannelContext {
             outbox,
             metrics: Arc::default(),
+            plugins: smpp_router::channels::plugin::Plugins::new(
+                std::env::temp_dir().join("smpp-router-bench-plugins"),
+            ),
         },
     )
     .unwrap();

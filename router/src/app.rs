@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::channels::ChannelContext;
+use crate::channels::plugin::Plugins;
 use crate::config::{Diagnostic, RouterConfig};
 use crate::delivery::outbox::Outbox;
 use crate::delivery::registry::Registry;
@@ -65,6 +67,8 @@ pub struct Running {
     pub outbox: Arc<Outbox>,
     /// Its counters (what `/metrics` shows).
     pub metrics: Arc<Metrics>,
+    /// Its plugin host.
+    pub plugins: Arc<Plugins>,
     /// Asks for a reload (SIGHUP, the admin API and the file watcher use it).
     pub reloads: Reloads,
     /// The admin interface's address, when it listens.
@@ -94,11 +98,16 @@ pub async fn start(config: &RouterConfig, ids: Arc<IdMinter>) -> anyhow::Result<
     // the last stop is answered without a second delivery.
     outbox.remember_stored();
     // Plugin libraries are opened from private copies kept here (see `channels::plugin`).
-    crate::channels::plugin::set_copy_dir(config.data_dir.join("plugins"));
+    let plugins = Plugins::new(config.data_dir.join("plugins"));
+    let channels = ChannelContext {
+        outbox: outbox.clone(),
+        metrics: metrics.clone(),
+        plugins: plugins.clone(),
+    };
     let router = Arc::new(Router::new(
         &config.routes,
         ids,
-        Some(outbox.clone()),
+        Some(channels),
         metrics.clone(),
     ));
     router
@@ -147,6 +156,7 @@ pub async fn start(config: &RouterConfig, ids: Arc<IdMinter>) -> anyhow::Result<
         store,
         outbox,
         metrics,
+        plugins,
         reloads,
         admin,
         _watcher: watcher,
@@ -165,7 +175,7 @@ impl Running {
                 .max(Duration::from_secs(1))
         };
         // Plugins finish their own work (pending receipts go to the store) in what is left.
-        crate::channels::plugin::drain_all(left()).await;
+        self.plugins.drain_all(left()).await;
         // The carrier binds unbind (a receipt they still hold is stored and answered first, or
         // resent by its carrier at the next bind).
         if !self.router.stop_channels(left()).await {

@@ -15,4 +15,6 @@ pub struct ChannelContext {
     pub outbox: Arc<crate::delivery::outbox::Outbox>,
     /// The router's counters.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The router's plugin host.
+    pub plugins: Arc<plugin::Plugins>,
 }

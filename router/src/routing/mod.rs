@@ -9,6 +9,7 @@ pub mod engine;
 pub mod groups;
 pub mod policy;
 pub mod router;
+mod submit;
 pub mod table;
 pub mod test_channel;
 pub mod watch;

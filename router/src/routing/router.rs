@@ -8,21 +8,19 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use super::channel::Message;
-use super::engine::{self, Verdict};
-use super::groups::{self, Decision, Groups, Role};
+use super::groups::Groups;
+use super::submit::Decided;
 use super::table::{RouteInput, RouteTable};
+use crate::channels::ChannelContext;
 use crate::config::Accounts;
 use crate::config::{Diagnostic, RoutesFile};
 use crate::delivery::outbox::Outbox;
-use crate::delivery::receipts::{self, ReceiptInfo};
 use crate::ids::IdMinter;
 use crate::log_every::LogEvery;
 use crate::metrics::Metrics;
 use crate::phone::Masked;
 use crate::server::{AccountBook, Outcome, OutcomeFuture, Submission, SubmitHandler};
 use crate::smpp::CommandStatus;
-use crate::store::MessageRecord;
 
 /// The result of the last reload, for logs, `check` and the admin API.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -48,9 +46,10 @@ pub struct Router {
     reload_lock: Mutex<()>,
     /// Bumped after each reload swapped the table: sessions look at their account again.
     accounts_changed: tokio::sync::watch::Sender<u64>,
-    /// The store and the way receipts reach clients (needed by carrier channels); `None` runs
-    /// without a store (tests of routing alone).
-    outbox: Option<Arc<Outbox>>,
+    /// What channels are started with: the delivery layer (the store and the way receipts
+    /// reach clients), the counters, the plugin host; `None` validates channels without
+    /// starting them (`check`, `explain`).
+    channels: Option<ChannelContext>,
     /// The router's counters.
     metrics: Arc<Metrics>,
     /// Concatenated messages whose parts are coming in: all take one channel.
@@ -60,14 +59,14 @@ pub struct Router {
 }
 
 impl Router {
-    /// A router with an empty table that reads `routes_path` on [`Router::reload`]. With an
-    /// `outbox` (the store, and the way receipts reach clients) carrier channels can relay
-    /// receipts, and every message a channel accepts without a final state is recorded before
-    /// the client hears `ESME_ROK`.
+    /// A router with an empty table that reads `routes_path` on [`Router::reload`]. With
+    /// `channels` (the delivery layer, counters and plugin host) carrier and plugin channels are
+    /// started and relay receipts, and every message a channel accepts without a final state is
+    /// recorded before the client hears `ESME_ROK`; without, channels are only validated.
     pub fn new(
         routes_path: &Path,
         ids: Arc<IdMinter>,
-        outbox: Option<Arc<Outbox>>,
+        channels: Option<ChannelContext>,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
@@ -79,14 +78,14 @@ impl Router {
             reload_lock: Mutex::new(()),
             accounts_changed: tokio::sync::watch::channel(0).0,
             groups: Groups::default(),
-            outbox,
+            channels,
             metrics,
             store_refusals: LogEvery::new(Duration::from_secs(10)),
         }
     }
 
     fn outbox(&self) -> Option<Arc<Outbox>> {
-        self.outbox.clone()
+        self.channels.as_ref().map(|c| c.outbox.clone())
     }
 
     /// The table in service.
@@ -153,17 +152,13 @@ impl Router {
         let file = RoutesFile::parse(&self.routes_path, &text)?;
         let generation = self.generation.load(Ordering::Relaxed) + 1;
         let previous = self.table.load();
-        let ctx = self.outbox().map(|outbox| crate::channels::ChannelContext {
-            outbox,
-            metrics: self.metrics.clone(),
-        });
         let table = super::build::build(
             &file,
             &previous,
             generation,
             &self.routes_path,
             &text,
-            ctx.as_ref(),
+            self.channels.as_ref(),
         )?;
         // One swap: routes, channels and accounts together; then bound sessions are woken to
         // look at their account in it.
@@ -185,16 +180,28 @@ impl AccountBook for Router {
 }
 
 impl SubmitHandler for Router {
+    /// One message, in three stages (see [`super::submit`]): decided here at once (no route,
+    /// a store that cannot write), then run through the route's channels and settled.
     fn submit(&self, s: Submission) -> OutcomeFuture {
+        match self.decide(&s) {
+            Ok(decided) => Box::pin(decided.finish(s)),
+            Err(status) => Box::pin(std::future::ready(Outcome::Rejected(status))),
+        }
+    }
+}
+
+impl Router {
+    /// The first stage: the route, or a refusal before any channel sees the message (no route;
+    /// the store cannot write); then the router id, the message's part in a long message, and
+    /// the answer gate opened for its receipts.
+    fn decide(&self, s: &Submission) -> Result<Decided, CommandStatus> {
         let table = self.table.load_full();
         let input = RouteInput::new(&s.account.system_id, &s.sm, s.destination);
         let Some(index) = table.route_index(&input) else {
             tracing::info!(account = %s.account.system_id, to = %Masked(&s.sm.dest.addr), "no route");
             self.metrics.unroutable(&s.account.system_id);
             // Not ESME_RSYSERR, which makes clients resend.
-            return Box::pin(std::future::ready(Outcome::Rejected(
-                CommandStatus::RINVDSTADR,
-            )));
+            return Err(CommandStatus::RINVDSTADR);
         };
         let outbox = self.outbox();
         if let Some(outbox) = &outbox
@@ -209,9 +216,7 @@ impl SubmitHandler for Router {
             if let Some(also) = self.store_refusals.allow(std::time::Instant::now()) {
                 tracing::warn!(account = %s.account.system_id, error = %fault.reason, refused_since_last_line = also, "the store cannot write: message refused with ESME_RMSGQFUL");
             }
-            return Box::pin(std::future::ready(Outcome::Rejected(
-                CommandStatus::RMSGQFUL,
-            )));
+            return Err(CommandStatus::RMSGQFUL);
         }
         let id = self.ids.next();
         // The parts of a concatenated message all take the channel the first one took.
@@ -222,139 +227,13 @@ impl SubmitHandler for Router {
         if let Some(outbox) = &outbox {
             outbox.answers().open(&id);
         }
-        let metrics = self.metrics.clone();
-        Box::pin(async move {
-            let route = &table.routes[index];
-            let deadline = tokio::time::Instant::now() + route.deadline();
-            let message = Message {
-                id,
-                account: s.account,
-                sm: s.sm,
-                destination: s.destination,
-                sender: s.sender,
-            };
-            let submitted = receipts::unix_now();
-            let (lead, part_plan) = match role {
-                None => (None, None),
-                Some(Role::Lead(lead)) => (Some(lead), Some(Decision::Open)),
-                Some(Role::Follow(decision)) => {
-                    (None, Some(groups::follow(decision, deadline).await))
-                }
-            };
-            let part_plan = part_plan
-                .map(|decision| groups::plan_for_part(&route.plan, &table.channels, &decision));
-            let plan = part_plan.as_deref().unwrap_or(&route.plan);
-            let (verdict, history) = if plan.is_empty() {
-                // A part, and no channel of the route carries parts (iMessage only).
-                (Verdict::Rejected(CommandStatus::RSUBMITFAIL), Vec::new())
-            } else {
-                engine::run(plan, route.policy(), &message, deadline).await
-            };
-            if let Some(lead) = lead {
-                lead.decide(match &verdict {
-                    Verdict::Accepted { channel, .. } => Some(channel),
-                    Verdict::Rejected(_) => None,
-                });
-            }
-            let latency: Duration = history.iter().map(|h| h.latency).sum();
-            match verdict {
-                Verdict::Accepted {
-                    channel,
-                    channel_id,
-                    final_state,
-                } => {
-                    if final_state.is_none()
-                        && let Some(outbox) = &outbox
-                    {
-                        // The mapping is durable before the client hears ESME_ROK, so that the
-                        // carrier's receipt finds its way back even across a restart.
-                        let receipt_to = table
-                            .channels
-                            .get(&channel)
-                            .is_some_and(|c| c.builds_receipts())
-                            .then(|| receipt_to(&message.sm));
-                        let record = MessageRecord {
-                            receipt_to,
-                            router_id: message.id.clone(),
-                            account: message.account.system_id.clone(),
-                            channel: channel.clone(),
-                            channel_id,
-                            created: submitted,
-                            attempts: crate::routing::engine::describe(&history),
-                        };
-                        if let Err(e) = outbox.store().record(record).await {
-                            // The carrier has the message: answering an error would make the
-                            // client send it again. Its receipt will not find the client.
-                            tracing::error!(id = %message.id, error = %e, "store: cannot record an accepted message; its receipt will be lost");
-                        }
-                    }
-                    tracing::info!(id = %message.id, account = %message.account.system_id, route = %route.spec.name, %channel, attempts = %crate::routing::engine::describe(&history), latency_ms = latency.as_millis() as u64, "accepted");
-                    metrics.message(
-                        &message.account.system_id,
-                        &route.spec.name,
-                        Some(&channel),
-                        0,
-                        &history,
-                        latency,
-                    );
-                    let receipt = final_state
-                        .filter(|st| {
-                            message
-                                .sm
-                                .registered_delivery
-                                .wants_receipt(*st == crate::smpp::values::MessageState::DELIVERED)
-                        })
-                        .map(|state| {
-                            Box::new(receipts::build(
-                                &message.sm,
-                                &ReceiptInfo {
-                                    message_id: &message.id,
-                                    state,
-                                    err: "000",
-                                    submitted_unix: submitted,
-                                    done_unix: receipts::unix_now(),
-                                },
-                            ))
-                        });
-                    Outcome::Accepted {
-                        message_id: message.id,
-                        receipt,
-                    }
-                }
-                Verdict::Rejected(status) => {
-                    if let Some(outbox) = &outbox {
-                        outbox
-                            .answers()
-                            .close(crate::delivery::answers::key(&message.id));
-                    }
-                    tracing::info!(id = %message.id, account = %message.account.system_id, route = %route.spec.name, %status, attempts = %crate::routing::engine::describe(&history), latency_ms = latency.as_millis() as u64, "rejected");
-                    metrics.message(
-                        &message.account.system_id,
-                        &route.spec.name,
-                        None,
-                        status.0,
-                        &history,
-                        latency,
-                    );
-                    Outcome::Rejected(status)
-                }
-            }
+        Ok(Decided {
+            table,
+            index,
+            id,
+            role,
+            outbox,
+            metrics: self.metrics.clone(),
         })
-    }
-}
-
-/// What a receipt built by the router needs from the client's message.
-fn receipt_to(sm: &crate::smpp::pdu::Sm) -> crate::store::ReceiptTo {
-    let part = |a: &crate::smpp::pdu::Address| {
-        (
-            a.ton,
-            a.npi,
-            String::from_utf8_lossy(a.addr.as_slice()).into_owned(),
-        )
-    };
-    crate::store::ReceiptTo {
-        source: part(&sm.source),
-        dest: part(&sm.dest),
-        registered_delivery: sm.registered_delivery.0,
     }
 }

@@ -174,15 +174,16 @@ impl BindGuard {
         let plain = password.to_vec();
         let arrived = Instant::now();
         let later = || now + arrived.elapsed();
+        // This address's turn: its earlier binds are checked first, one at a time, and each
+        // outcome (a failure that may block the address) is recorded before the next one's turn.
+        let Some(turn) = self.queue(ip) else {
+            if let Some(also) = self.full_line_log.allow(Instant::now()) {
+                tracing::warn!(%ip, waiting = MAX_WAITING_PER_ADDRESS, also_since_last_line = also, "too many binds from one address waiting for their password check; refused");
+            }
+            return Err(CommandStatus::RBINDFAIL);
+        };
+        let _turn = turn.acquire().await.map_err(|_| CommandStatus::RSYSERR)?;
         let verified = {
-            // This address's turn: its earlier binds are checked first, one at a time.
-            let Some(turn) = self.queue(ip) else {
-                if let Some(also) = self.full_line_log.allow(Instant::now()) {
-                    tracing::warn!(%ip, waiting = MAX_WAITING_PER_ADDRESS, also_since_last_line = also, "too many binds from one address waiting for their password check; refused");
-                }
-                return Err(CommandStatus::RBINDFAIL);
-            };
-            let _turn = turn.acquire().await.map_err(|_| CommandStatus::RSYSERR)?;
             let _permit = self
                 .permits
                 .acquire()

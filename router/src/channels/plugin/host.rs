@@ -27,6 +27,8 @@ pub struct HostCtx {
     pub channel: String,
     /// The router's counters (a plugin's own metrics go there).
     metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// The host's count of receipts on their way (see [`super::Plugins`]).
+    relaying: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     /// Submits waiting for their completion, by token.
     pending: Mutex<HashMap<u64, oneshot::Sender<Outcome>>>,
     next: AtomicU64,
@@ -41,11 +43,13 @@ impl HostCtx {
     pub fn new(
         channel: &str,
         metrics: std::sync::Arc<crate::metrics::Metrics>,
+        relaying: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     ) -> (&'static Self, &'static SrpHost, mpsc::Receiver<Receipt>) {
         let (tx, rx) = mpsc::channel(RECEIPT_QUEUE);
         let ctx: &'static Self = Box::leak(Box::new(Self {
             channel: channel.to_string(),
             metrics,
+            relaying,
             pending: Mutex::new(HashMap::new()),
             next: AtomicU64::new(1),
             receipts: Mutex::new(Some(tx)),
@@ -198,7 +202,8 @@ unsafe extern "C" fn on_receipt(c: *mut c_void, receipt: *const SrpReceipt) -> i
             .and_then(|r| r.as_ref().map(|tx| tx.try_send(receipt)));
         match sent {
             Some(Ok(())) => {
-                super::receipts::queued();
+                // Counted from the plugin's call on (see `Plugins::drain_all`).
+                c.relaying.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
                 abi::SRP_RECEIPT_QUEUED
             }
             Some(Err(mpsc::error::TrySendError::Full(_))) => {

@@ -20,9 +20,6 @@ const TIMEOUTS_TO_SKIP: u32 = 3;
 /// How long a plugin that keeps timing out is skipped.
 const SKIP_FOR: Duration = Duration::from_secs(5);
 
-/// Plugin instances alive now, for [`drain_all`] at shutdown.
-static LIVE: Mutex<Vec<Weak<Instance>>> = Mutex::new(Vec::new());
-
 /// What must stay together until the instance is destroyed.
 pub(super) struct Parts {
     pub(super) raw: *mut c_void,
@@ -61,7 +58,7 @@ unsafe impl Send for Instance {}
 unsafe impl Sync for Instance {}
 
 impl Instance {
-    /// A live instance of `parts` for channel `name`: registered for [`drain_all`], its health
+    /// A live instance of `parts` for channel `name`: registered for [`super::Plugins::drain_all`], its health
     /// polled every second.
     pub(super) fn start(
         name: &str,
@@ -69,6 +66,7 @@ impl Instance {
         timeout: Duration,
         max_in_flight: usize,
         metrics: Arc<crate::metrics::Metrics>,
+        plugins: &super::Plugins,
     ) -> Arc<Self> {
         let instance = Arc::new(Self {
             name: name.to_string(),
@@ -83,10 +81,7 @@ impl Instance {
             skip_until: Mutex::new(None),
             metrics,
         });
-        if let Ok(mut live) = LIVE.lock() {
-            live.retain(|w| w.strong_count() > 0);
-            live.push(Arc::downgrade(&instance));
-        }
+        plugins.register(&instance);
         instance.metrics.plugin_up(name, true);
         tokio::spawn(poll_health(Arc::downgrade(&instance)));
         instance
@@ -126,7 +121,7 @@ impl Instance {
     }
 
     /// Calls the plugin's `drain` once (at shutdown, or before destroy).
-    fn drain_once(&self) {
+    pub(super) fn drain_once(&self) {
         if self.drained.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -215,39 +210,5 @@ async fn poll_health(instance: Weak<Instance>) {
             }
         }
         inst.metrics.plugin_up(&inst.name, up);
-    }
-}
-
-/// At shutdown, after the clients' messages are answered: lets every live plugin finish its
-/// work (`drain`: pending completions and receipts), then waits until the receipts it emitted
-/// are stored or delivered — within `wait`.
-pub async fn drain_all(wait: Duration) {
-    let live: Vec<Arc<Instance>> = LIVE
-        .lock()
-        .map(|l| l.iter().filter_map(Weak::upgrade).collect())
-        .unwrap_or_default();
-    if live.is_empty() {
-        return;
-    }
-    let deadline = tokio::time::Instant::now() + wait;
-    // A plain thread, not spawn_blocking: a drain that never returns must not keep the runtime
-    // (and so the process) from stopping.
-    let (done, drained) = tokio::sync::oneshot::channel();
-    let spawned = std::thread::Builder::new()
-        .name("plugin-drain-all".into())
-        .spawn(move || {
-            for instance in &live {
-                instance.drain_once();
-            }
-            let _ = done.send(());
-        });
-    if spawned.is_err() || tokio::time::timeout_at(deadline, drained).await.is_err() {
-        tracing::warn!("plugins did not finish draining in time");
-        return;
-    }
-    // Receipts emitted during the drain are on their way through the relay.
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    while super::receipts::relaying() > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

@@ -34,20 +34,10 @@ pub struct Library {
 static LOADED: LazyLock<Mutex<HashMap<String, Arc<Library>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
-/// Where the private copies go (see the module documentation).
-static COPY_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-
-/// Makes `dir` the directory for the private copies of plugin libraries (the router sets
-/// `data_dir/plugins` at start); without it they go to a directory under the system's temporary
-/// one. Only the first call counts.
-pub fn set_copy_dir(dir: PathBuf) {
-    let _ = COPY_DIR.set(dir);
-}
-
-fn copy_dir() -> PathBuf {
-    COPY_DIR.get().cloned().unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("smpp-router-plugins-{}", std::process::id()))
-    })
+/// Where `check` and `explain`, which start no router, put their copies: a directory under the
+/// system's temporary one.
+pub(super) fn scratch_copy_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("smpp-router-plugins-{}", std::process::id()))
 }
 
 /// The hex digest of a build, which names its copy.
@@ -62,8 +52,13 @@ fn digest(bytes: &[u8]) -> String {
 
 /// A private copy of the build in `bytes` (from `original`), written once: to a temporary name,
 /// then renamed, so that a copy is never seen half written.
-fn private_copy(original: &Path, bytes: &[u8], digest: &str) -> Result<PathBuf, String> {
-    let dir = copy_dir();
+fn private_copy(
+    original: &Path,
+    bytes: &[u8],
+    digest: &str,
+    dir: &Path,
+) -> Result<PathBuf, String> {
+    let dir = dir.to_path_buf();
     std::fs::create_dir_all(&dir).map_err(|e| {
         format!(
             "cannot create the plugin copy directory {}: {e}",
@@ -88,7 +83,7 @@ fn private_copy(original: &Path, bytes: &[u8], digest: &str) -> Result<PathBuf, 
 
 /// Opens the build at `path` (or returns the library already opened from the same build) and
 /// checks its ABI. The error names the file and the reason.
-pub fn open(path: &Path) -> Result<Arc<Library>, String> {
+pub fn open(path: &Path, copy_dir: &Path) -> Result<Arc<Library>, String> {
     let shown = path.display();
     let canonical = path.canonicalize().map_err(|e| {
         let cwd = std::env::current_dir().unwrap_or_default();
@@ -110,8 +105,8 @@ pub fn open(path: &Path) -> Result<Arc<Library>, String> {
     if let Some(lib) = loaded.get(&build) {
         return Ok(lib.clone());
     }
-    let copy =
-        private_copy(&canonical, &bytes, &build).map_err(|e| format!("plugin {shown}: {e}"))?;
+    let copy = private_copy(&canonical, &bytes, &build, copy_dir)
+        .map_err(|e| format!("plugin {shown}: {e}"))?;
     drop(bytes);
     // SAFETY: opening a library runs its initialisers; a plugin is code the operator chose to
     // run in the router, like the router itself.

@@ -29,6 +29,7 @@
 mod host;
 mod instance;
 mod library;
+mod plugins;
 mod receipts;
 mod settings;
 
@@ -49,15 +50,14 @@ use crate::smpp::values::MessageState;
 /// Room for the plugin's error text.
 const ERROR_CAP: usize = 1024;
 
-pub use self::instance::drain_all;
-pub use self::library::set_copy_dir;
+pub use self::plugins::Plugins;
 pub use self::settings::Settings;
 
 /// Checks the settings, the library's ABI and, through the plugin's `validate`, its `config`
 /// table — without creating an instance.
 pub fn check(table: &toml::Table) -> Result<(), String> {
     let settings = Settings::parse(table)?;
-    let library = library::open(&settings.path)?;
+    let library = library::open(&settings.path, &library::scratch_copy_dir())?;
     validate(&library, &settings)
 }
 
@@ -101,11 +101,15 @@ pub fn start(
     table: &toml::Table,
     ctx: crate::channels::ChannelContext,
 ) -> Result<PluginChannel, String> {
-    let crate::channels::ChannelContext { outbox, metrics } = ctx;
+    let crate::channels::ChannelContext {
+        outbox,
+        metrics,
+        plugins,
+    } = ctx;
     let settings = Settings::parse(table)?;
-    let library = library::open(&settings.path)?;
+    let library = library::open(&settings.path, plugins.copy_dir())?;
     validate(&library, &settings)?;
-    let (ctx, table, receipts) = HostCtx::new(name, metrics.clone());
+    let (ctx, table, receipts) = HostCtx::new(name, metrics.clone(), plugins.relaying.clone());
     let mut raw: *mut c_void = std::ptr::null_mut();
     let mut error = vec![0u8; ERROR_CAP];
     let mut error_len = 0usize;
@@ -144,12 +148,14 @@ pub fn start(
         settings.timeout,
         settings.max_in_flight,
         metrics.clone(),
+        &plugins,
     );
     tokio::spawn(receipts::relay_receipts(
         name.to_string(),
         receipts,
         outbox,
         metrics,
+        plugins.relaying.clone(),
     ));
     Ok(PluginChannel { inner: instance })
 }

@@ -18,33 +18,22 @@ use crate::smpp::values::{MessageState, RegisteredDelivery};
 /// router has recorded the message it just accepted.
 const LOOKUP_RETRIES: [u64; 5] = [0, 10, 50, 250, 1000];
 
-/// Receipts taken from plugins and not yet stored or delivered, for [`super::drain_all`].
-static RELAYING: AtomicUsize = AtomicUsize::new(0);
-
-/// A receipt was queued for the relay (counted from the plugin's call on).
-pub(super) fn queued() {
-    RELAYING.fetch_add(1, Ordering::AcqRel);
-}
-
-/// Receipts taken from plugins and not yet stored or delivered.
-pub(super) fn relaying() -> usize {
-    RELAYING.load(Ordering::Acquire)
-}
-
 /// Turns the plugin's receipts into `deliver_sm`s for the accounts that sent the messages.
 pub(super) async fn relay_receipts(
     channel: String,
     mut receipts: tokio::sync::mpsc::Receiver<Receipt>,
     outbox: Arc<Outbox>,
     metrics: Arc<crate::metrics::Metrics>,
+    relaying: Arc<AtomicUsize>,
 ) {
     while let Some(receipt) = receipts.recv().await {
         let channel = channel.clone();
         let outbox = outbox.clone();
         let metrics = metrics.clone();
+        let relaying = relaying.clone();
         tokio::spawn(async move {
             relay_one(&channel, receipt, &outbox, &metrics).await;
-            RELAYING.fetch_sub(1, Ordering::AcqRel);
+            relaying.fetch_sub(1, Ordering::AcqRel);
         });
     }
 }

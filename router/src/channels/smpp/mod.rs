@@ -60,7 +60,9 @@ pub fn start(
     table: &toml::Table,
     ctx: crate::channels::ChannelContext,
 ) -> Result<SmppChannel, String> {
-    let crate::channels::ChannelContext { outbox, metrics } = ctx;
+    let crate::channels::ChannelContext {
+        outbox, metrics, ..
+    } = ctx;
     let settings = Settings::parse(table)?;
     let tls = match &settings.tls {
         None => None,

@@ -1,0 +1,200 @@
+//! One message through the router, after [`super::router::Router`] decided its route: run
+//! through the route's channels (the failover engine), then settled — recorded before the
+//! client hears `ESME_ROK` when a receipt will follow, counted, logged, and answered (with the
+//! receipt the router makes itself when the channel reported a final state).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::channel::Message;
+use super::engine::{self, AttemptRecord, Verdict};
+use super::groups::{self, Decision, Role};
+use super::table::{Route, RouteTable};
+use crate::delivery::outbox::Outbox;
+use crate::delivery::receipts::{self, ReceiptInfo};
+use crate::metrics::Metrics;
+use crate::server::{Outcome, Submission};
+use crate::smpp::CommandStatus;
+use crate::smpp::values::MessageState;
+use crate::store::MessageRecord;
+
+/// A message whose route is decided: what the later stages need.
+pub(super) struct Decided {
+    pub(super) table: Arc<RouteTable>,
+    /// The route in `table`.
+    pub(super) index: usize,
+    /// The router id the client will be given.
+    pub(super) id: String,
+    /// Its part in a long message, if it is one.
+    pub(super) role: Option<Role>,
+    pub(super) outbox: Option<Arc<Outbox>>,
+    pub(super) metrics: Arc<Metrics>,
+}
+
+impl Decided {
+    /// Runs the message through its route and settles it.
+    pub(super) async fn finish(mut self, s: Submission) -> Outcome {
+        let message = Message {
+            id: self.id.clone(),
+            account: s.account,
+            sm: s.sm,
+            destination: s.destination,
+            sender: s.sender,
+        };
+        let submitted = receipts::unix_now();
+        let role = self.role.take();
+        let (verdict, history) = self.run(&message, role).await;
+        self.settle(message, submitted, verdict, history).await
+    }
+
+    fn route(&self) -> &Route {
+        &self.table.routes[self.index]
+    }
+
+    /// The route's plan (for a part of a long message: the channel its group took), with its
+    /// failover policy, within the route's deadline.
+    async fn run(&self, message: &Message, role: Option<Role>) -> (Verdict, Vec<AttemptRecord>) {
+        let route = self.route();
+        let deadline = tokio::time::Instant::now() + route.deadline();
+        let (lead, part_plan) = match role {
+            None => (None, None),
+            Some(Role::Lead(lead)) => (Some(lead), Some(Decision::Open)),
+            Some(Role::Follow(decision)) => (None, Some(groups::follow(decision, deadline).await)),
+        };
+        let part_plan = part_plan
+            .map(|decision| groups::plan_for_part(&route.plan, &self.table.channels, &decision));
+        let plan = part_plan.as_deref().unwrap_or(&route.plan);
+        let (verdict, history) = if plan.is_empty() {
+            // A part, and no channel of the route carries parts (iMessage only).
+            (Verdict::Rejected(CommandStatus::RSUBMITFAIL), Vec::new())
+        } else {
+            engine::run(plan, route.policy(), message, deadline).await
+        };
+        if let Some(lead) = lead {
+            lead.decide(match &verdict {
+                Verdict::Accepted { channel, .. } => Some(channel),
+                Verdict::Rejected(_) => None,
+            });
+        }
+        (verdict, history)
+    }
+
+    /// Records, counts, logs and answers.
+    async fn settle(
+        &self,
+        message: Message,
+        submitted: u64,
+        verdict: Verdict,
+        history: Vec<AttemptRecord>,
+    ) -> Outcome {
+        let route = &self.route().spec.name;
+        let account = &message.account.system_id;
+        let latency: Duration = history.iter().map(|h| h.latency).sum();
+        let attempts = engine::describe(&history);
+        match verdict {
+            Verdict::Accepted {
+                channel,
+                channel_id,
+                final_state,
+            } => {
+                if final_state.is_none() {
+                    self.record(&message, &channel, channel_id, submitted, &attempts)
+                        .await;
+                }
+                tracing::info!(id = %message.id, %account, %route, %channel, %attempts, latency_ms = latency.as_millis() as u64, "accepted");
+                self.metrics
+                    .message(account, route, Some(&channel), 0, &history, latency);
+                let receipt = final_state.and_then(|state| own_receipt(&message, state, submitted));
+                Outcome::Accepted {
+                    message_id: message.id,
+                    receipt,
+                }
+            }
+            Verdict::Rejected(status) => {
+                if let Some(outbox) = &self.outbox {
+                    outbox
+                        .answers()
+                        .close(crate::delivery::answers::key(&message.id));
+                }
+                tracing::info!(id = %message.id, %account, %route, %status, %attempts, latency_ms = latency.as_millis() as u64, "rejected");
+                self.metrics
+                    .message(account, route, None, status.0, &history, latency);
+                Outcome::Rejected(status)
+            }
+        }
+    }
+
+    /// Makes the mapping durable before the client hears `ESME_ROK`, so that the channel's
+    /// receipt finds its way back even across a restart.
+    async fn record(
+        &self,
+        message: &Message,
+        channel: &str,
+        channel_id: String,
+        created: u64,
+        attempts: &str,
+    ) {
+        let Some(outbox) = &self.outbox else { return };
+        let receipt_to = self
+            .table
+            .channels
+            .get(channel)
+            .is_some_and(|c| c.builds_receipts())
+            .then(|| receipt_to(&message.sm));
+        let record = MessageRecord {
+            receipt_to,
+            router_id: message.id.clone(),
+            account: message.account.system_id.clone(),
+            channel: channel.to_string(),
+            channel_id,
+            created,
+            attempts: attempts.to_string(),
+        };
+        if let Err(e) = outbox.store().record(record).await {
+            // The carrier has the message: answering an error would make the client send it
+            // again. Its receipt will not find the client.
+            tracing::error!(id = %message.id, error = %e, "store: cannot record an accepted message; its receipt will be lost");
+        }
+    }
+}
+
+/// The receipt the router makes itself for a channel's final `state`, when the client asked
+/// for one.
+fn own_receipt(
+    message: &Message,
+    state: MessageState,
+    submitted: u64,
+) -> Option<Box<crate::smpp::pdu::Sm>> {
+    let wanted = message
+        .sm
+        .registered_delivery
+        .wants_receipt(state == MessageState::DELIVERED);
+    wanted.then(|| {
+        Box::new(receipts::build(
+            &message.sm,
+            &ReceiptInfo {
+                message_id: &message.id,
+                state,
+                err: "000",
+                submitted_unix: submitted,
+                done_unix: receipts::unix_now(),
+            },
+        ))
+    })
+}
+
+/// What a receipt built by the router needs from the client's message.
+fn receipt_to(sm: &crate::smpp::pdu::Sm) -> crate::store::ReceiptTo {
+    let part = |a: &crate::smpp::pdu::Address| {
+        (
+            a.ton,
+            a.npi,
+            String::from_utf8_lossy(a.addr.as_slice()).into_owned(),
+        )
+    };
+    crate::store::ReceiptTo {
+        source: part(&sm.source),
+        dest: part(&sm.dest),
+        registered_delivery: sm.registered_delivery.0,
+    }
+}
