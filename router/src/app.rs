@@ -84,6 +84,14 @@ pub struct Running {
 /// Process-wide, not per router: the data-path threads (`shards`, installed by [`run`] before
 /// this) and the plugin host's copy folder (set here).
 pub async fn start(config: &RouterConfig, ids: Arc<IdMinter>) -> anyhow::Result<Running> {
+    // What can fail without side effects first: nothing is listening yet.
+    let admin_token = match &config.admin.token {
+        Some(spec) => Some(
+            crate::config::resolve_secret(spec).map_err(|e| anyhow::anyhow!("admin.token: {e}"))?,
+        ),
+        None => None,
+    };
+    let admin_listen = admin_addr(&config.admin.listen)?;
     let metrics = Arc::new(Metrics::default());
     let store = open_store(&config.store)?;
     let registry = Arc::new(Registry::new(config.limits.response_timeout));
@@ -130,16 +138,10 @@ pub async fn start(config: &RouterConfig, ids: Arc<IdMinter>) -> anyhow::Result<
     let (reloads, watcher) =
         watch::start(router.clone(), &config.routes, Duration::from_millis(200))
             .context("watching routes.toml")?;
-    let admin = match admin_addr(&config.admin.listen)? {
+    let admin = match admin_listen {
         None => None,
         Some(addr) => {
-            let token = match &config.admin.token {
-                Some(spec) => Some(
-                    crate::config::resolve_secret(spec)
-                        .map_err(|e| anyhow::anyhow!("admin.token: {e}"))?,
-                ),
-                None => None,
-            };
+            let token = admin_token;
             let admin = crate::admin::Admin {
                 router: router.clone(),
                 server: server.shared().clone(),

@@ -22,8 +22,14 @@ pub struct QuickAck {
 }
 
 impl QuickAck {
-    /// For `tcp`; to be used only while `tcp` (or what wraps it) is open.
-    pub fn of(tcp: &impl AsRawFd) -> Self {
+    /// For `tcp`.
+    ///
+    /// # Safety
+    ///
+    /// [`QuickAck::now`] must only be called while `tcp` (or what wraps it) is open: the
+    /// descriptor is borrowed, not owned, and after the stream closes its number may name
+    /// another file.
+    pub unsafe fn of(tcp: &impl AsRawFd) -> Self {
         Self {
             fd: Some(tcp.as_raw_fd()),
         }
@@ -39,8 +45,7 @@ impl QuickAck {
     pub fn now(&self) {
         #[cfg(any(target_os = "linux", target_os = "android"))]
         if let Some(fd) = self.fd {
-            // SAFETY: `fd` is the socket of the connection whose loop calls this, and that loop
-            // owns the stream (so the descriptor stays open) for as long as it holds `self`.
+            // SAFETY: per `of`'s contract, the stream `fd` belongs to is still open.
             let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
             let _ = socket2::SockRef::from(&fd).set_tcp_quickack(true);
         }

@@ -160,7 +160,21 @@ impl Outbox {
             return Ok(());
         };
         let expires = unix_now() + self.ttl.as_secs();
-        let key = self.store.enqueue(account, pdu, expires).await?;
+        let key = match self.store.enqueue(account, pdu, expires).await {
+            Ok(key) => key,
+            Err(e) => {
+                // The store cannot keep it. A delivery already on its way is awaited rather than
+                // dropped: its `deliver_sm` is in the session's queue whatever happens here, so
+                // giving up on it would only make the caller send the receipt again.
+                if let Some((delivery, _slot)) = on_its_way
+                    && delivery.await.is_ok()
+                {
+                    self.metrics.delivery(account, "direct_late");
+                    return Ok(());
+                }
+                return Err(e);
+            }
+        };
         self.metrics.delivery(account, "stored");
         let claimed = self.claim(key);
         let me = self.clone();

@@ -73,7 +73,8 @@ pub async fn connect(
         let _ = tcp.set_nodelay(true);
         // And without our quick ACKs an MC with Nagle on holds a receipt until the delayed-ACK
         // timer acknowledges its previous answer.
-        let ack = QuickAck::of(&tcp);
+        // SAFETY: `ack` goes to the driver with the stream, which owns it until the task ends.
+        let ack = unsafe { QuickAck::of(&tcp) };
         match &tls {
             None => {
                 let (rd, wr) = tcp.into_split();

@@ -29,6 +29,22 @@ use crate::config::{Account, Accounts};
 use crate::smpp::CommandStatus;
 use crate::smpp::session::BindMode;
 
+/// The client an address stands for, in the per-address limits (lockout, the line of password
+/// checks, unbound connections): an IPv4 address (also written IPv4-mapped), or an IPv6 /64 —
+/// one subscriber's usual allocation, so that a client cannot take a fresh address per attempt.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
 /// Binds from one address that may wait for their password check; beyond it they are refused
 /// (`ESME_RBINDFAIL`) without one.
 pub const MAX_WAITING_PER_ADDRESS: u32 = 64;
@@ -103,14 +119,14 @@ impl BindGuard {
     /// Whether `ip` is locked out at `now`.
     pub fn is_blocked(&self, ip: IpAddr, now: Instant) -> bool {
         let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&ip)
+        map.get(&client_key(ip))
             .and_then(|f| f.blocked_until)
             .is_some_and(|until| now < until)
     }
 
     fn record_failure(&self, ip: IpAddr, now: Instant) {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let f = map.entry(ip).or_insert(Failures {
+        let f = map.entry(client_key(ip)).or_insert(Failures {
             count: 0,
             since: now,
             blocked_until: None,
@@ -135,11 +151,6 @@ impl BindGuard {
                 .max(self.security.block_duration);
             map.retain(|_, f| now.duration_since(f.since) < window);
         }
-    }
-
-    fn record_success(&self, ip: IpAddr) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(&ip);
     }
 
     /// Authorises a bind; the error is the status of the `bind_*_resp`.
@@ -220,6 +231,7 @@ impl BindGuard {
     /// A place in `ip`'s line for a password check, or `None` when too many of its binds wait.
     fn queue(&self, ip: IpAddr) -> Option<Turn<'_>> {
         let mut map = self.addresses.lock().unwrap_or_else(|p| p.into_inner());
+        let ip = client_key(ip);
         let entry = map.entry(ip).or_insert_with(|| AddressTurn {
             line: Arc::new(Semaphore::new(1)),
             waiting: 0,
@@ -245,7 +257,8 @@ impl BindGuard {
         if !account.ip_allowed(ip) || !account.mode_allowed(mode) {
             return Err(CommandStatus::RBINDFAIL);
         }
-        self.record_success(ip);
+        // A success does not clear the address's failures (they expire with their window):
+        // otherwise binds to one's own account between guesses at another would never block.
         Ok(account)
     }
 }
@@ -407,6 +420,24 @@ mod tests {
         assert_eq!(g.checks(), u64::from(wrong_checked) + 1, "{statuses:?}");
         assert!(g.is_blocked(attacker, Instant::now()));
         assert!(g.addresses.lock().unwrap().is_empty(), "every line is gone");
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_64_and_a_mapped_ipv4_is_itself() {
+        let key = |s: &str| client_key(s.parse().unwrap()).to_string();
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::");
+        assert_eq!(key("2001:db8:1:2:bbbb::9"), "2001:db8:1:2::");
+        assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+        // The lockout counts the /64 as one client.
+        let g = BindGuard::new(Security {
+            max_bind_failures: 2,
+            ..Security::default()
+        });
+        let now = Instant::now();
+        g.record_failure("2001:db8::1".parse().unwrap(), now);
+        g.record_failure("2001:db8::2".parse().unwrap(), now);
+        assert!(g.is_blocked("2001:db8::3".parse().unwrap(), now));
     }
 
     #[test]

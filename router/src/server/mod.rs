@@ -143,6 +143,7 @@ impl Shared {
     /// A slot for an unbound connection from `ip`, or `None` when its address has
     /// `max_unbound_per_address` already.
     fn unbound(self: &Arc<Self>, ip: IpAddr) -> Option<Unbound> {
+        let ip = auth::client_key(ip);
         let mut map = self.unbound.lock().unwrap_or_else(|p| p.into_inner());
         let n = map.entry(ip).or_insert(0);
         if *n >= self.limits.max_unbound_per_address.max(1) {
@@ -444,7 +445,8 @@ async fn accept_loop(
                     return;
                 }
             };
-            let ack = QuickAck::of(&sock);
+            // SAFETY: `ack` goes to `serve` with the stream, which owns it until it returns.
+            let ack = unsafe { QuickAck::of(&sock) };
             let accepted = connection::Accepted {
                 ack,
                 peer,

@@ -230,10 +230,20 @@ struct Opener {
 
 impl Opener {
     fn open(&self) -> Result<Arc<Database>, StoreError> {
+        self.open_checking(self.options.check_integrity)
+    }
+
+    /// Opens the file again after a failure: redb repairs a file that was not closed cleanly
+    /// anyway, so the full integrity check (which reads every page) is skipped.
+    fn reopen(&self) -> Result<Arc<Database>, StoreError> {
+        self.open_checking(false)
+    }
+
+    fn open_checking(&self, check_integrity: bool) -> Result<Arc<Database>, StoreError> {
         let mut builder = Database::builder();
         builder
             .set_cache_size(self.options.cache_bytes)
-            .set_check_integrity_on_open(self.options.check_integrity);
+            .set_check_integrity_on_open(check_integrity);
         #[cfg(test)]
         if let Some(faults) = &self.options.faults {
             return Ok(Arc::new(faults.open(&builder, &self.path)?));
@@ -462,9 +472,13 @@ impl RedbStore {
                 "the store file is being opened again after a failure".into(),
             ));
         };
+        // The handle is kept until the read is over: the writer waits for every handle to go
+        // before it opens the file again after a failure.
         let txn = db.begin_read()?;
+        let read = f(&txn);
+        drop(txn);
         drop(db);
-        f(&txn)
+        read
     }
 }
 

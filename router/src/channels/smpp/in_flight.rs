@@ -6,22 +6,29 @@
 //! done, their records are in the store's memory — not for a fixed time. A receipt whose
 //! message is simply unknown (records past their retention, a replaced store) is then answered
 //! after a few milliseconds, and a flood of them no longer holds the carrier's window.
+//!
+//! Submits are counted per data-path thread (each has its own lock, so the message path does
+//! not contend across cores); a receipt takes a snapshot of every thread's next number and waits
+//! until each thread's oldest open submit is past it.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
-/// Submits under way on one channel, numbered in the order they started.
-#[derive(Debug, Default)]
+/// Submits under way on one channel, numbered per data-path thread in the order they started.
+#[derive(Debug)]
 pub(super) struct InFlight {
-    state: Mutex<State>,
+    lanes: Box<[Mutex<Lane>]>,
+    /// Receipts waiting in [`InFlight::settle`]: only then does a finished submit wake anyone.
+    waiting: AtomicUsize,
     done: Notify,
 }
 
 #[derive(Debug, Default)]
-struct State {
+struct Lane {
     /// The number the next submit gets.
     next: u64,
     /// Those not done yet.
@@ -31,32 +38,48 @@ struct State {
 /// One submit under way; done when dropped.
 pub(super) struct Ticket<'a> {
     owner: &'a InFlight,
+    lane: usize,
     number: u64,
 }
 
 impl Drop for Ticket<'_> {
     fn drop(&mut self) {
-        if let Ok(mut s) = self.owner.state.lock() {
-            s.open.remove(&self.number);
+        if let Ok(mut lane) = self.owner.lanes[self.lane].lock() {
+            lane.open.remove(&self.number);
         }
-        self.owner.done.notify_waiters();
+        if self.owner.waiting.load(Ordering::Acquire) > 0 {
+            self.owner.done.notify_waiters();
+        }
+    }
+}
+
+impl Default for InFlight {
+    fn default() -> Self {
+        let lanes = crate::shards::count().max(1);
+        Self {
+            lanes: (0..lanes).map(|_| Mutex::default()).collect(),
+            waiting: AtomicUsize::new(0),
+            done: Notify::new(),
+        }
     }
 }
 
 impl InFlight {
     /// A submit starts.
     pub(super) fn start(&self) -> Ticket<'_> {
-        let number = match self.state.lock() {
-            Ok(mut s) => {
-                let n = s.next;
-                s.next += 1;
-                s.open.insert(n);
+        let lane = crate::shards::current().unwrap_or(0) % self.lanes.len();
+        let number = match self.lanes[lane].lock() {
+            Ok(mut l) => {
+                let n = l.next;
+                l.next += 1;
+                l.open.insert(n);
                 n
             }
             Err(_) => u64::MAX,
         };
         Ticket {
             owner: self,
+            lane,
             number,
         }
     }
@@ -64,15 +87,30 @@ impl InFlight {
     /// Waits (at most `limit`) until every submit that had started when this was called is
     /// done; whether they all are.
     pub(super) async fn settle(&self, limit: Duration) -> bool {
-        let horizon = match self.state.lock() {
-            Ok(s) => s.next,
-            Err(_) => return true,
-        };
+        let horizon: Vec<u64> = self
+            .lanes
+            .iter()
+            .map(|l| l.lock().map_or(0, |l| l.next))
+            .collect();
         let settled = || {
-            self.state
-                .lock()
-                .map_or(true, |s| s.open.first().is_none_or(|&n| n >= horizon))
+            self.lanes.iter().zip(&horizon).all(|(lane, &h)| {
+                lane.lock()
+                    .map_or(true, |l| l.open.first().is_none_or(|&n| n >= h))
+            })
         };
+        if settled() {
+            return true;
+        }
+        // Counted while this waits, also when the wait is cancelled (a guard, not a decrement at
+        // the end).
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        let _waiting = Waiting(&self.waiting);
         let wait = async {
             loop {
                 let done = self.done.notified();
@@ -110,5 +148,6 @@ mod tests {
         };
         let (settled, ()) = tokio::join!(waiting, finishing);
         assert!(settled);
+        assert_eq!(f.waiting.load(Ordering::Relaxed), 0);
     }
 }

@@ -54,6 +54,10 @@ const THROTTLE_PAUSE: Duration = Duration::from_millis(200);
 /// `submit_sm_resp`.
 const RACE_LIMIT: Duration = Duration::from_millis(1300);
 
+/// How long after a submit's answer its record may take to reach the store's memory (the same
+/// step of the routing task: microseconds; a thousandfold margin).
+const RECORD_AFTER_ANSWER: Duration = Duration::from_millis(2);
+
 /// Builds the channel and starts its binds.
 pub fn start(
     name: &str,
@@ -423,7 +427,10 @@ impl Inner {
         if record.is_none() {
             // Its submit_sm_resp may still be in hand: once the submits under way now are
             // done, their records are in the store (in memory at once, durable at the flush).
+            // A submit is done when its answer is in; the router records it right after, in
+            // the same step of its task — microseconds, waited out with a wide margin here.
             self.in_flight.settle(RACE_LIMIT).await;
+            tokio::time::sleep(RECORD_AFTER_ANSWER).await;
             let _ = store.flush().await;
             record = lookup()?;
         }

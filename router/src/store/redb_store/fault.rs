@@ -24,8 +24,10 @@ use super::{MAX_BATCH, Op, Writer, prepare};
 use crate::log_every::LogEvery;
 use crate::store::{MessageRecord, StoreError, StoreFault, StoreHealth};
 
-/// How often a failing store tries to open its file again.
+/// How soon a failing store first tries to open its file again; each failed try doubles the
+/// wait, up to [`RETRY_MAX`] (each try reopens and repairs the file, which reads it).
 const RETRY: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(8);
 
 /// How often the writer says again that it still cannot write.
 const REMIND: Duration = Duration::from_secs(30);
@@ -67,6 +69,8 @@ pub(super) struct Fault {
     since: Instant,
     reason: String,
     retry_at: Instant,
+    /// The wait before the next try.
+    backoff: Duration,
     /// The file as it was: it must be gone (readers done with it) before it can be opened again.
     old: Option<Weak<Database>>,
     remind: LogEvery,
@@ -118,6 +122,7 @@ impl Writer {
                     since,
                     reason: reason.clone(),
                     retry_at: since + RETRY,
+                    backoff: RETRY,
                     old: self.db.take().map(|db| Arc::downgrade(&db)),
                     remind: LogEvery::new(REMIND),
                 });
@@ -191,12 +196,13 @@ impl Writer {
         let Some(fault) = &mut self.fault else {
             return;
         };
-        fault.retry_at = Instant::now() + RETRY;
+        fault.retry_at = Instant::now() + fault.backoff;
+        fault.backoff = (fault.backoff * 2).min(RETRY_MAX);
         if fault.old.as_ref().is_some_and(|old| old.strong_count() > 0) {
             return; // A reader still has the old file: next time.
         }
         fault.old = None;
-        let db = match self.opener.open() {
+        let db = match self.opener.reopen() {
             Ok(db) => db,
             Err(e) => return self.still_failing(e),
         };
@@ -238,7 +244,13 @@ impl Writer {
         let held = self.held.clone();
         for chunk in held.chunks(MAX_BATCH) {
             let ops: Vec<Op> = chunk.iter().map(Held::op).collect();
-            let effects = self.transact(&ops, false)?;
+            let effects = match self.transact(&ops, false) {
+                Ok(effects) => effects,
+                Err(e @ StoreError::Unavailable(_)) => return Err(e),
+                // One of them fails on its own (not the disk): one transaction each, and the
+                // ones that fail are dropped (logged) rather than hold the store faulted.
+                Err(_) => self.one_by_one(&ops)?,
+            };
             depth += effects.iter().map(|e| e.depth).sum::<i64>();
             self.counters.commits.fetch_add(1, Ordering::Relaxed);
             self.counters
@@ -252,11 +264,31 @@ impl Writer {
         Ok(held.len())
     }
 
+    /// Writes `ops` one transaction each; the effects of those that were written.
+    fn one_by_one(&mut self, ops: &[Op]) -> Result<Vec<super::Effect>, StoreError> {
+        let mut effects = Vec::with_capacity(ops.len());
+        for op in ops {
+            let one = [clone_op(op)];
+            match self.transact(&one, false) {
+                Ok(mut e) => effects.append(&mut e),
+                Err(e @ StoreError::Unavailable(_)) => return Err(e),
+                Err(e) => {
+                    tracing::error!(error = %e, "store: a write held during the outage cannot be written; dropped");
+                }
+            }
+        }
+        Ok(effects)
+    }
+
     fn still_failing(&mut self, e: StoreError) {
         let Some(fault) = &mut self.fault else {
             return;
         };
-        fault.reason = reason(e);
+        // The old file still open in this process (a read under way) says nothing new about
+        // the disk: keep the reason the operator needs.
+        if !matches!(e, StoreError::InUse) {
+            fault.reason = reason(e);
+        }
         self.health.set(Some(StoreFault {
             reason: fault.reason.clone(),
             since: fault.since,
@@ -291,5 +323,22 @@ fn reason(e: StoreError) -> String {
     match e {
         StoreError::Unavailable(m) => m,
         e => e.to_string(),
+    }
+}
+
+/// A held operation again (the ops written at recovery are all records and removals, nobody
+/// waiting for them).
+fn clone_op(op: &Op) -> Op {
+    match op {
+        Op::Record { rec, seq, .. } => Held::Record {
+            rec: rec.clone(),
+            seq: *seq,
+        }
+        .op(),
+        Op::Dequeue { key, .. } => Held::Dequeue { key: *key }.op(),
+        // Only records and removals are ever held.
+        _ => Op::Flush {
+            done: oneshot::channel().0,
+        },
     }
 }
