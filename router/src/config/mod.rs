@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod diag;
+pub mod policy;
 pub mod route;
 pub mod router;
 pub mod routes;

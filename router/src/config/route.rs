@@ -9,7 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::diag::Source;
-use crate::routing::policy::{Action, FinalStatus, Policy, Then};
+use super::policy::{Action, FinalStatus, Policy, Then};
 use crate::smpp::CommandStatus;
 
 /// One `[[channel]]` entry: a name, a kind, and the kind's own settings (kept as TOML so each

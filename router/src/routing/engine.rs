@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::channel::{Attempt, Channel, Message};
-use super::policy::{Action, Policy, Then, final_status};
+use crate::config::policy::{Action, Policy, Then, final_status};
 use crate::smpp::CommandStatus;
 use crate::smpp::values::MessageState;
 

@@ -10,8 +10,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::channel::Channel;
-use super::policy::Policy;
 use crate::config::Accounts;
+use crate::config::policy::Policy;
 use crate::config::route::RouteSpec;
 use crate::phone::Destination;
 use crate::smpp::pdu::Sm;
