@@ -31,6 +31,15 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// The key written on the line of byte `at` of `text` (`key = value`), if that line sets one.
+pub fn key_on_line(text: &str, at: usize) -> Option<&str> {
+    let before = text.get(..at.min(text.len()))?;
+    let start = before.rfind('\n').map_or(0, |i| i + 1);
+    let (key, _) = text.get(start..)?.lines().next()?.split_once('=')?;
+    let key = key.trim();
+    (!key.starts_with('[')).then_some(key)
+}
+
 /// The text of a file being checked, to turn byte offsets into lines and columns.
 #[derive(Debug)]
 pub struct Source<'a> {
@@ -70,15 +79,8 @@ impl<'a> Source<'a> {
         let span = e
             .span()
             .map_or(base..base, |s| base + s.start..base + s.end);
-        // The key written on the error's line, so that a secret's value is not repeated.
-        let line_start = self.text[..span.start.min(self.text.len())]
-            .rfind('\n')
-            .map_or(0, |i| i + 1);
-        let key = self.text[line_start..]
-            .lines()
-            .next()
-            .and_then(|l| l.split_once('='))
-            .map(|(k, _)| k.trim().trim_matches('"'));
+        // The key written on the error's line, to say when the value was a secret's.
+        let key = key_on_line(self.text, span.start).map(|k| k.trim_matches('"'));
         self.error(span, super::redact_value(e.message().trim(), key));
     }
 

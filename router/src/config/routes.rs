@@ -95,12 +95,8 @@ pub fn parse_entries<T: DeserializeOwned>(
 /// Prefixes a value error with the key written on its line (`tps: invalid type: …`), since
 /// serde's message does not name it.
 fn with_key(text: &str, at: usize, message: &str) -> String {
-    let start = text[..at.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
-    let line = text[start..].lines().next().unwrap_or("");
-    match line.split_once('=') {
-        Some((key, _)) if !message.contains("field") && !key.trim().starts_with('[') => {
-            format!("{}: {message}", key.trim())
-        }
+    match super::diag::key_on_line(text, at) {
+        Some(key) if !message.contains("field") => format!("{key}: {message}"),
         _ => message.to_string(),
     }
 }

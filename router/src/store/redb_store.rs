@@ -129,35 +129,21 @@ impl From<redb::StorageError> for StoreError {
     }
 }
 
-impl From<redb::TransactionError> for StoreError {
-    fn from(e: redb::TransactionError) -> Self {
-        let message = e.to_string();
-        match &e {
-            redb::TransactionError::Storage(s) => engine_error(Some(s), message),
-            _ => engine_error(None, message),
+/// redb's per-operation errors: a storage error inside is classified by [`engine_error`].
+macro_rules! engine_errors {
+    ($($t:ident),*) => {$(
+        impl From<redb::$t> for StoreError {
+            fn from(e: redb::$t) -> Self {
+                let message = e.to_string();
+                match &e {
+                    redb::$t::Storage(s) => engine_error(Some(s), message),
+                    _ => engine_error(None, message),
+                }
+            }
         }
-    }
+    )*};
 }
-
-impl From<redb::TableError> for StoreError {
-    fn from(e: redb::TableError) -> Self {
-        let message = e.to_string();
-        match &e {
-            redb::TableError::Storage(s) => engine_error(Some(s), message),
-            _ => engine_error(None, message),
-        }
-    }
-}
-
-impl From<redb::CommitError> for StoreError {
-    fn from(e: redb::CommitError) -> Self {
-        let message = e.to_string();
-        match &e {
-            redb::CommitError::Storage(s) => engine_error(Some(s), message),
-            _ => engine_error(None, message),
-        }
-    }
-}
+engine_errors!(TransactionError, TableError, CommitError);
 
 impl From<redb::Error> for StoreError {
     fn from(e: redb::Error) -> Self {

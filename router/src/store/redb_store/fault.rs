@@ -83,7 +83,6 @@ impl Fault {
 }
 
 /// An operation accepted while the file could not be written.
-#[derive(Clone)]
 pub(super) enum Held {
     Record { rec: Arc<MessageRecord>, seq: u64 },
     Dequeue { key: u64 },
@@ -115,7 +114,7 @@ impl Writer {
             None => {
                 tracing::error!(
                     error = %reason,
-                    "operator alarm: the store cannot write. New messages are refused with ESME_RMSGQFUL (clients resend them later), records of messages already sent are held in memory, carriers' receipts that cannot be delivered at once are answered with a temporary error (carriers resend them); trying again every second"
+                    "operator alarm: the store cannot write. New messages are refused with ESME_RMSGQFUL (clients resend them later), records of messages already sent are held in memory, carriers' receipts that cannot be delivered at once are answered with a temporary error (carriers resend them); trying again after 1 s, then 2, 4 and every 8 s"
                 );
                 let since = Instant::now();
                 self.fault = Some(Fault {
@@ -135,17 +134,13 @@ impl Writer {
             }
         }
         for op in batch.drain(..) {
-            self.hold(op, &reason);
+            self.hold(op);
         }
     }
 
     /// An operation that arrived while writes fail.
     pub(super) fn while_faulted(&mut self, op: Op) {
-        let reason = self
-            .fault
-            .as_ref()
-            .map_or_else(String::new, |f| f.reason.clone());
-        self.hold(op, &reason);
+        self.hold(op);
         if self
             .fault
             .as_ref()
@@ -155,8 +150,9 @@ impl Writer {
         }
     }
 
-    /// Holds a record or a removal (its caller is done), fails anything else.
-    fn hold(&mut self, op: Op, reason: &str) {
+    /// Holds a record or a removal (its caller is done), fails anything else with the fault's
+    /// reason.
+    fn hold(&mut self, op: Op) {
         let room = self.held.len() < self.opener.options.max_held;
         if op.writes() {
             self.counters.backlog.fetch_sub(1, Ordering::Relaxed);
@@ -177,6 +173,7 @@ impl Writer {
                 let _ = done.send(Ok(()));
             }
             op => {
+                let reason = self.fault.as_ref().map_or("", |f| f.reason.as_str());
                 let why = if room {
                     reason.to_string()
                 } else {
@@ -240,8 +237,21 @@ impl Writer {
         self.next_key = self.next_key.max(next_key);
         probe(db)?;
         self.db = Some(db.clone());
+        let held = std::mem::take(&mut self.held);
+        match self.write_held(&held, depth) {
+            Ok(()) => Ok(held.len()),
+            Err(e) => {
+                // Kept for the next try (what was written already is written again: every
+                // operation is idempotent).
+                self.held = held;
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes `held` in batches; the queue depth is `depth` before them.
+    fn write_held(&mut self, held: &[Held], depth: u64) -> Result<(), StoreError> {
         let mut depth = i64::try_from(depth).unwrap_or(i64::MAX);
-        let held = self.held.clone();
         for chunk in held.chunks(MAX_BATCH) {
             let ops: Vec<Op> = chunk.iter().map(Held::op).collect();
             let effects = match self.transact(&ops, false) {
@@ -249,27 +259,25 @@ impl Writer {
                 Err(e @ StoreError::Unavailable(_)) => return Err(e),
                 // One of them fails on its own (not the disk): one transaction each, and the
                 // ones that fail are dropped (logged) rather than hold the store faulted.
-                Err(_) => self.one_by_one(&ops)?,
+                Err(_) => self.one_by_one(chunk)?,
             };
             depth += effects.iter().map(|e| e.depth).sum::<i64>();
             self.counters.commits.fetch_add(1, Ordering::Relaxed);
             self.counters
                 .ops
-                .fetch_add(ops.len() as u64, Ordering::Relaxed);
+                .fetch_add(effects.len() as u64, Ordering::Relaxed);
         }
         self.counters
             .depth
             .store(u64::try_from(depth).unwrap_or(0), Ordering::Relaxed);
-        self.held.clear();
-        Ok(held.len())
+        Ok(())
     }
 
-    /// Writes `ops` one transaction each; the effects of those that were written.
-    fn one_by_one(&mut self, ops: &[Op]) -> Result<Vec<super::Effect>, StoreError> {
-        let mut effects = Vec::with_capacity(ops.len());
-        for op in ops {
-            let one = [clone_op(op)];
-            match self.transact(&one, false) {
+    /// Writes `held` one transaction each; the effects of those that were written.
+    fn one_by_one(&mut self, held: &[Held]) -> Result<Vec<super::Effect>, StoreError> {
+        let mut effects = Vec::with_capacity(held.len());
+        for h in held {
+            match self.transact(&[h.op()], false) {
                 Ok(mut e) => effects.append(&mut e),
                 Err(e @ StoreError::Unavailable(_)) => return Err(e),
                 Err(e) => {
@@ -323,22 +331,5 @@ fn reason(e: StoreError) -> String {
     match e {
         StoreError::Unavailable(m) => m,
         e => e.to_string(),
-    }
-}
-
-/// A held operation again (the ops written at recovery are all records and removals, nobody
-/// waiting for them).
-fn clone_op(op: &Op) -> Op {
-    match op {
-        Op::Record { rec, seq, .. } => Held::Record {
-            rec: rec.clone(),
-            seq: *seq,
-        }
-        .op(),
-        Op::Dequeue { key, .. } => Held::Dequeue { key: *key }.op(),
-        // Only records and removals are ever held.
-        _ => Op::Flush {
-            done: oneshot::channel().0,
-        },
     }
 }
