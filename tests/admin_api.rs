@@ -215,6 +215,21 @@ async fn quick_start_path_with_the_admin_interface() {
     std::fs::write(dir.join("routes.toml"), &routes).unwrap();
     let (status, body) = http(admin, "POST", "/reload", Some(TOKEN));
     assert_eq!(status, 200, "{body}");
+    // Nothing changed since the table in service: every channel kept, its connections too.
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["kept"], json!(["carrier", "imessage"]), "{body}");
+    assert_eq!(
+        (&v["added"], &v["rebuilt"], &v["removed"]),
+        (&json!([]), &json!([]), &json!([])),
+        "{body}"
+    );
+    let (_, body) = http(admin, "GET", "/routes", Some(TOKEN));
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v["last_reload"]["channels"]["kept"],
+        json!(["carrier", "imessage"])
+    );
+    assert_eq!(v["last_reload"]["errors"], json!([]));
     assert_eq!(http(admin, "GET", "/nowhere", Some(TOKEN)).0, 404);
 }
 

@@ -315,7 +315,12 @@ async fn a_plugin_that_reports_itself_down_is_skipped() {
 
 fn errors_of(body: &str) -> String {
     let text = routes_file(body);
-    let errors = RoutesFile::parse(Path::new("routes.toml"), &text).unwrap_err();
+    let errors = RoutesFile::parse(
+        Path::new("routes.toml"),
+        &text,
+        &smpp_router::channels::ChannelKinds::builtin(),
+    )
+    .unwrap_err();
     errors
         .iter()
         .map(ToString::to_string)

@@ -439,7 +439,7 @@ async fn two_routers_live_side_by_side_in_one_process() {
         std::fs::read_to_string(&a_path).unwrap() + "\n# edited\n",
     )
     .unwrap();
-    let generation = a.router.reload().unwrap();
+    let generation = a.router.reload().unwrap().generation;
     assert!(generation >= 2);
     assert_eq!(b.router.status().generation, 1, "b's table untouched");
 }

@@ -16,9 +16,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use smpp_router::channels::{Attempt, AttemptFuture, Channel, Message};
 use smpp_router::config::Account;
 use smpp_router::delivery::outbox::Outbox;
-use smpp_router::routing::{Attempt, AttemptFuture, Channel, Message};
 use smpp_router::smpp::pdu::{Address, Sm};
 use smpp_router::store::MemoryStore;
 
@@ -122,12 +122,13 @@ fn bench(c: &mut Criterion) {
     let plugin = smpp_router::channels::plugin::start(
         "sim",
         &table,
-        smpp_router::channels::ChannelContext {
-            outbox,
+        &smpp_router::channels::ChannelContext {
+            delivery: outbox,
             metrics: Arc::default(),
             plugins: smpp_router::channels::plugin::Plugins::new(
                 std::env::temp_dir().join("smpp-router-bench-plugins"),
             ),
+            shards: Arc::new(smpp_router::shards::Shards::none()),
         },
     )
     .unwrap();

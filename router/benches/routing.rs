@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
+use smpp_router::channels::Channel;
+use smpp_router::channels::test_channel::TestChannel;
 use smpp_router::config::Accounts;
 use smpp_router::config::route::RouteSpec;
 use smpp_router::phone;
-use smpp_router::routing::Channel;
 use smpp_router::routing::Policy;
 use smpp_router::routing::table::{Route, RouteInput, RouteTable};
-use smpp_router::routing::test_channel::TestChannel;
 use smpp_router::smpp::pdu::{Address, Sm};
 
 fn spec(name: String, prefixes: Vec<String>, content: Option<&str>) -> RouteSpec {

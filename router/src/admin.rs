@@ -7,9 +7,8 @@
 //! | `GET /metrics` | Prometheus text: message counters and latency, sessions, channels, reloads, store |
 //! | `GET /routes` | JSON: the table in service (routes, channels and whether each is up) and the last reload's outcome with its errors |
 //! | `GET /sessions` | JSON: bound client sessions |
-//! | `POST /reload` | reloads `routes.toml`: `200` with the generation, or `422` with every error |
+//! | `POST /reload` | reloads `routes.toml`: `200` with the generation and the channels kept, added, rebuilt and removed, or `422` with every error |
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -24,10 +23,17 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 
-use crate::metrics::{esc, header as metric_header};
 use crate::routing::router::Router;
 use crate::server::Shared;
 use crate::store::Store;
+
+/// How the data-path threads share the client connections.
+static THREAD_CONNECTIONS: crate::metrics::Family = crate::metrics::Family {
+    name: "smpp_router_thread_connections",
+    help: "Client connections on each data-path thread (limits.threads).",
+    kind: crate::metrics::Kind::Gauge,
+    labels: &["thread"],
+};
 
 /// What the admin interface reads.
 pub struct Admin {
@@ -41,6 +47,8 @@ pub struct Admin {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The bearer token every request must carry, if set.
     pub token: Option<String>,
+    /// The data-path threads (connections per thread).
+    pub shards: Arc<crate::shards::Shards>,
 }
 
 /// Binds `addr` and serves the admin interface until the process ends.
@@ -117,12 +125,10 @@ impl Admin {
             (&Method::POST, "/reload") => {
                 let router = self.router.clone();
                 match tokio::task::spawn_blocking(move || router.reload()).await {
-                    Ok(Ok(generation)) => {
-                        json_reply(StatusCode::OK, &json!({"generation": generation}))
-                    }
-                    Ok(Err(errors)) => json_reply(
+                    Ok(Ok(applied)) => json_reply(StatusCode::OK, &json!(applied)),
+                    Ok(Err(rejected)) => json_reply(
                         StatusCode::UNPROCESSABLE_ENTITY,
-                        &json!({"errors": errors.iter().map(ToString::to_string).collect::<Vec<_>>()}),
+                        &json!({"errors": rejected.errors.iter().map(ToString::to_string).collect::<Vec<_>>()}),
                     ),
                     Err(_) => reply(
                         StatusCode::INTERNAL_SERVER_ERROR,
@@ -219,135 +225,21 @@ impl Admin {
         json_reply(StatusCode::OK, &json!({"sessions": sessions}))
     }
 
+    /// The counters, then what the services show at scrape time.
     fn metrics(&self) -> String {
         let mut out = String::new();
         self.metrics.render(&mut out);
-        metric_header(
+        self.server.registry.write_metrics(&mut out);
+        self.router.write_metrics(&mut out);
+        crate::store::counters::write_metrics(&*self.store, &mut out);
+        THREAD_CONNECTIONS.write(
             &mut out,
-            "smpp_router_sessions",
-            "gauge",
-            "Bound client sessions by account and mode.",
+            self.shards
+                .connections()
+                .into_iter()
+                .enumerate()
+                .map(|(thread, n)| ([thread], n)),
         );
-        let mut counts: std::collections::BTreeMap<(String, &str), u64> = Default::default();
-        for s in self.server.registry.sessions() {
-            *counts.entry((s.system_id, s.mode.as_str())).or_default() += 1;
-        }
-        for ((account, mode), n) in counts {
-            let _ = writeln!(
-                out,
-                "smpp_router_sessions{{account=\"{}\",mode=\"{mode}\"}} {n}",
-                esc(&account)
-            );
-        }
-        metric_header(
-            &mut out,
-            "smpp_router_channel_up",
-            "gauge",
-            "1 when a channel can take messages.",
-        );
-        let table = self.router.table();
-        let mut names: Vec<_> = table.channels.keys().collect();
-        names.sort();
-        for name in names {
-            let up = table.channels.get(name).is_some_and(|c| c.is_up());
-            let _ = writeln!(
-                out,
-                "smpp_router_channel_up{{channel=\"{}\"}} {}",
-                esc(name),
-                u8::from(up)
-            );
-        }
-        let status = self.router.status();
-        metric_header(
-            &mut out,
-            "smpp_router_reloads_total",
-            "counter",
-            "routes.toml reloads by outcome.",
-        );
-        let _ = writeln!(
-            out,
-            "smpp_router_reloads_total{{outcome=\"ok\"}} {}",
-            status.succeeded
-        );
-        let _ = writeln!(
-            out,
-            "smpp_router_reloads_total{{outcome=\"rejected\"}} {}",
-            status.rejected
-        );
-        metric_header(
-            &mut out,
-            "smpp_router_routes_generation",
-            "gauge",
-            "The generation of the table in service.",
-        );
-        let _ = writeln!(out, "smpp_router_routes_generation {}", status.generation);
-        let st = self.store.stats();
-        metric_header(
-            &mut out,
-            "smpp_router_store_commits_total",
-            "counter",
-            "Durable store commits (fsyncs).",
-        );
-        let _ = writeln!(out, "smpp_router_store_commits_total {}", st.commits);
-        metric_header(
-            &mut out,
-            "smpp_router_store_writes_total",
-            "counter",
-            "Store writes committed.",
-        );
-        let _ = writeln!(out, "smpp_router_store_writes_total {}", st.ops);
-        metric_header(
-            &mut out,
-            "smpp_router_store_queue_depth",
-            "gauge",
-            "Receipts and MO waiting in the store for their clients.",
-        );
-        let _ = writeln!(out, "smpp_router_store_queue_depth {}", st.queue_depth);
-        metric_header(
-            &mut out,
-            "smpp_router_store_backlog",
-            "gauge",
-            "Store writes waiting for their commit.",
-        );
-        let _ = writeln!(out, "smpp_router_store_backlog {}", st.backlog);
-        metric_header(
-            &mut out,
-            "smpp_router_store_unindexed",
-            "gauge",
-            "Message records not yet in the store's carrier-id index (kept in memory meanwhile).",
-        );
-        let _ = writeln!(out, "smpp_router_store_unindexed {}", st.unindexed);
-        let health = self.store.health();
-        metric_header(
-            &mut out,
-            "smpp_router_store_writable",
-            "gauge",
-            "1 while the store can write; 0 while it cannot (new messages are refused with ESME_RMSGQFUL until it recovers by itself).",
-        );
-        let _ = writeln!(
-            out,
-            "smpp_router_store_writable {}",
-            u8::from(health.writable())
-        );
-        metric_header(
-            &mut out,
-            "smpp_router_store_held",
-            "gauge",
-            "Store writes held in memory while the store cannot write (records of messages already sent, removals of delivered receipts).",
-        );
-        let _ = writeln!(out, "smpp_router_store_held {}", health.held);
-        metric_header(
-            &mut out,
-            "smpp_router_thread_connections",
-            "gauge",
-            "Client connections on each data-path thread (limits.threads).",
-        );
-        for (thread, n) in crate::shards::connections().into_iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "smpp_router_thread_connections{{thread=\"{thread}\"}} {n}"
-            );
-        }
         out
     }
 }

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::channels::ChannelContext;
 use crate::channels::plugin::Plugins;
+use crate::channels::{ChannelContext, ChannelKinds};
 use crate::config::{Diagnostic, RouterConfig};
 use crate::delivery::outbox::Outbox;
 use crate::delivery::registry::Registry;
@@ -20,6 +20,7 @@ use crate::metrics::Metrics;
 use crate::routing::router::Router;
 use crate::routing::watch::{self, Reloads, Trigger};
 use crate::server::{Server, Services, tls};
+use crate::shards::{Shards, Threads};
 use crate::store::{MemoryStore, RedbOptions, RedbStore, Store};
 
 /// Turns configuration diagnostics into one error listing every line.
@@ -73,6 +74,8 @@ pub struct Running {
     pub reloads: Reloads,
     /// The admin interface's address, when it listens.
     pub admin: Option<SocketAddr>,
+    /// The data-path threads: stopped by [`Running::shutdown`], or when this is dropped.
+    threads: Threads,
     _watcher: notify::RecommendedWatcher,
 }
 
@@ -81,8 +84,8 @@ pub struct Running {
 /// the one place the services are wired: `smpp-router run` and the end-to-end tests both start
 /// here. `ids` mints the message ids (one minter per router).
 ///
-/// Process-wide, not per router: the data-path threads (`shards`, installed by [`run`] before
-/// this) and the plugin host's copy folder (set here).
+/// Process-wide, not per router: only the plugin libraries opened (`channels/plugin/library.rs`:
+/// code once loaded is never unloaded).
 pub async fn start(config: &RouterConfig, ids: Arc<IdMinter>) -> anyhow::Result<Running> {
     // What can fail without side effects first: nothing is listening yet.
     let admin_token = match &config.admin.token {
@@ -92,8 +95,24 @@ pub async fn start(config: &RouterConfig, ids: Arc<IdMinter>) -> anyhow::Result<
         None => None,
     };
     let admin_listen = admin_addr(&config.admin.listen)?;
-    let metrics = Arc::new(Metrics::default());
+    // Each module lists the families it counts; all show from the start.
+    let metrics = Arc::new(Metrics::new(
+        [
+            crate::server::counters::FAMILIES,
+            crate::routing::counters::FAMILIES,
+            crate::channels::counters::FAMILIES,
+            crate::delivery::counters::FAMILIES,
+        ]
+        .concat(),
+    ));
     let store = open_store(&config.store)?;
+    // The data path's threads, before anything that serves connections or binds to carriers.
+    let threads = match config.limits.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let (shards, threads) = Shards::start(threads).context("starting the shard threads")?;
+    let shards = Arc::new(shards);
     let registry = Arc::new(Registry::new(config.limits.response_timeout));
     let outbox = Outbox::new(
         store.clone(),
@@ -108,19 +127,23 @@ pub async fn start(config: &RouterConfig, ids: Arc<IdMinter>) -> anyhow::Result<
     // Plugin libraries are opened from private copies kept here (see `channels::plugin`).
     let plugins = Plugins::new(config.data_dir.join("plugins"));
     let channels = ChannelContext {
-        outbox: outbox.clone(),
+        delivery: outbox.clone(),
         metrics: metrics.clone(),
         plugins: plugins.clone(),
+        shards: shards.clone(),
     };
+    // The channel kinds routes.toml may name.
+    let kinds = ChannelKinds::builtin();
     let router = Arc::new(Router::new(
         &config.routes,
         ids,
+        kinds,
         Some(channels),
         metrics.clone(),
     ));
     router
         .reload()
-        .map_err(|d| diagnostics_error(&config.routes.display().to_string(), d))?;
+        .map_err(|r| diagnostics_error(&config.routes.display().to_string(), r.errors))?;
     // Receipts left from an earlier run go out as soon as their clients bind.
     outbox.recheck(router.table().accounts.iter().map(|a| a.system_id.clone()));
     outbox.start_sweeper();
@@ -128,8 +151,9 @@ pub async fn start(config: &RouterConfig, ids: Arc<IdMinter>) -> anyhow::Result<
         accounts: router.clone(),
         handler: router.clone(),
         registry,
-        outbox: Some(outbox.clone()),
+        delivery: Some(outbox.clone()),
         metrics: metrics.clone(),
+        shards: shards.clone(),
     };
     let server = Server::start(config, services, tls_acceptor(config)?)
         .await
@@ -148,6 +172,7 @@ pub async fn start(config: &RouterConfig, ids: Arc<IdMinter>) -> anyhow::Result<
                 store: store.clone(),
                 metrics: metrics.clone(),
                 token,
+                shards: shards.clone(),
             };
             Some(crate::admin::start(addr, admin).await?)
         }
@@ -161,6 +186,7 @@ pub async fn start(config: &RouterConfig, ids: Arc<IdMinter>) -> anyhow::Result<
         plugins,
         reloads,
         admin,
+        threads,
         _watcher: watcher,
     })
 }
@@ -183,6 +209,9 @@ impl Running {
         if !self.router.stop_channels(left()).await {
             tracing::warn!("shutdown grace over; closing carrier binds without unbind");
         }
+        // What is left on the data path is dropped here.
+        let threads = self.threads;
+        let _ = tokio::task::spawn_blocking(move || threads.stop()).await;
     }
 }
 
@@ -214,15 +243,6 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         RouterConfig::load(config_path).map_err(|d| diagnostics_error("router.toml", d))?;
     init_logging(&config.log.format, &config.log.level);
     start_stand_ins(&config).await?;
-    // The data path's threads, before anything that serves connections or binds to carriers.
-    let threads = match config.limits.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
-    let shards = crate::shards::Shards::start(threads).context("starting the shard threads")?;
-    if let Err(extra) = crate::shards::install(shards) {
-        extra.stop();
-    }
     let running = start(&config, Arc::new(IdMinter::new(0))).await?;
     let mut ids: Vec<String> = running
         .router
@@ -261,8 +281,6 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     };
     let store = running.store.clone();
     running.shutdown(grace).await;
-    // What is left on the data path is dropped here.
-    crate::shards::stop();
     let st = store.stats();
     println!(
         "smpp-router: stopped; store: {} commits (fsyncs) for {} writes, {} receipts waiting",

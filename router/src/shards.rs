@@ -6,13 +6,14 @@
 //! work-stealing runtime for everything, `bench/run.sh carrier` measured ~10 % less router CPU
 //! per message and ~10 % more messages carried (figures in the README's performance section).
 //!
-//! The router installs the shards at start ([`install`]); without them (unit tests, the tools)
-//! [`spawn`] and [`spawn_on`] run tasks on the caller's runtime.
+//! `app::start` starts a router's shards and hands them to what spawns data-path tasks (the
+//! server's connections, the carrier binds); [`Shards::none`] runs those tasks on the caller's
+//! runtime instead (unit tests, the tools).
 
 use std::cell::Cell;
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -25,11 +26,15 @@ pub struct Shards {
     /// Tasks given by [`Shards::spawn`] still running, per shard.
     live: Vec<Arc<AtomicUsize>>,
     next: AtomicUsize,
-    /// Each thread's stop signal and the thread, taken by [`Shards::stop`].
-    threads: Mutex<Vec<(oneshot::Sender<()>, JoinHandle<()>)>>,
+    /// The shard of the next carrier channel's first bind (see [`Shards::deal`]).
+    next_dealt: AtomicUsize,
 }
 
-static INSTALLED: OnceLock<Shards> = OnceLock::new();
+/// The shard threads themselves, owned by whoever started them (the router's `Running`):
+/// [`Threads::stop`] stops and joins them; dropping them stops them without waiting. Kept apart
+/// from [`Shards`], which the tasks on the shards may hold, so that the threads never keep
+/// themselves alive.
+pub struct Threads(Vec<(oneshot::Sender<()>, JoinHandle<()>)>);
 
 thread_local! {
     static CURRENT: Cell<Option<usize>> = const { Cell::new(None) };
@@ -41,7 +46,7 @@ const STOP_WAIT: Duration = Duration::from_secs(1);
 
 impl Shards {
     /// Starts `n` shard threads (at least one), named `shard-0` ….
-    pub fn start(n: usize) -> std::io::Result<Self> {
+    pub fn start(n: usize) -> std::io::Result<(Self, Threads)> {
         let n = n.max(1);
         let mut handles = Vec::with_capacity(n);
         let mut threads = Vec::with_capacity(n);
@@ -60,26 +65,55 @@ impl Shards {
                 })?;
             threads.push((stop, thread));
         }
-        Ok(Self {
+        let shards = Self {
             live: (0..n).map(|_| Arc::default()).collect(),
             handles,
             next: AtomicUsize::new(0),
-            threads: Mutex::new(threads),
-        })
+            next_dealt: AtomicUsize::new(0),
+        };
+        Ok((shards, Threads(threads)))
     }
 
-    /// How many shards there are.
+    /// No shard threads: tasks run on the caller's runtime (tests, the tools).
+    pub fn none() -> Self {
+        Self {
+            handles: Vec::new(),
+            live: Vec::new(),
+            next: AtomicUsize::new(0),
+            next_dealt: AtomicUsize::new(0),
+        }
+    }
+
+    /// How many shards there are (0 for [`Shards::none`]).
     pub fn count(&self) -> usize {
         self.handles.len()
     }
 
-    /// Runs `task` on shard `i` (modulo the count).
+    /// Tasks given by [`Shards::spawn`] (client connections) running on each shard.
+    pub fn connections(&self) -> Vec<usize> {
+        self.live
+            .iter()
+            .map(|l| l.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    /// The first of `n` shards in a row for a carrier channel's binds: channels are dealt out
+    /// one after another, so that the first binds of several channels do not all share the
+    /// first shard.
+    pub fn deal(&self, n: usize) -> usize {
+        self.next_dealt.fetch_add(n, Ordering::Relaxed)
+    }
+
+    /// Runs `task` on shard `i` (modulo the count), or on the caller's runtime without shards.
     pub fn spawn_on<F>(&self, i: usize, task: F)
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        // A stopped shard drops the task at once.
-        drop(self.handles[i % self.handles.len()].spawn(task));
+        match self.handles.len() {
+            0 => drop(tokio::spawn(task)),
+            // A stopped shard drops the task at once.
+            n => drop(self.handles[i % n].spawn(task)),
+        }
     }
 
     /// Runs `task` on the shard with the fewest tasks given this way still running (the next in
@@ -89,6 +123,9 @@ impl Shards {
         F: Future<Output = ()> + Send + 'static,
     {
         let n = self.handles.len();
+        if n == 0 {
+            return drop(tokio::spawn(task));
+        }
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let i = (0..n)
             .map(|k| (start + k) % n)
@@ -100,11 +137,12 @@ impl Shards {
             task.await;
         });
     }
+}
 
+impl Threads {
     /// Stops every shard: their tasks are dropped, and the threads joined.
-    pub fn stop(&self) {
-        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
-        for (stop, thread) in threads {
+    pub fn stop(mut self) {
+        for (stop, thread) in std::mem::take(&mut self.0) {
             let _ = stop.send(());
             let _ = thread.join();
         }
@@ -129,19 +167,6 @@ impl Drop for Held {
     }
 }
 
-/// Makes `shards` the router's: [`spawn`] and [`spawn_on`] use them from now on. Only the first
-/// call installs; a later one gets its shards back as the error.
-pub fn install(shards: Shards) -> Result<(), Shards> {
-    INSTALLED.set(shards)
-}
-
-/// Stops the installed shards, if any (at the end of a shutdown).
-pub fn stop() {
-    if let Some(s) = INSTALLED.get() {
-        s.stop();
-    }
-}
-
 /// The shard this thread runs, if it is one.
 pub fn current() -> Option<usize> {
     CURRENT.with(Cell::get)
@@ -157,41 +182,6 @@ pub fn turn() -> usize {
     })
 }
 
-/// Tasks given by [`spawn`] (client connections) running on each installed shard.
-pub fn connections() -> Vec<usize> {
-    INSTALLED.get().map_or_else(Vec::new, |s| {
-        s.live.iter().map(|l| l.load(Ordering::Relaxed)).collect()
-    })
-}
-
-/// How many shards are installed (0 without).
-pub fn count() -> usize {
-    INSTALLED.get().map_or(0, Shards::count)
-}
-
-/// Runs `task` on installed shard `i` (modulo the count), or on the caller's runtime.
-pub fn spawn_on<F>(i: usize, task: F)
-where
-    F: Future<Output = ()> + Send + 'static,
-{
-    match INSTALLED.get() {
-        Some(s) => s.spawn_on(i, task),
-        None => drop(tokio::spawn(task)),
-    }
-}
-
-/// Runs `task` on the installed shard with the fewest tasks given this way (see
-/// [`Shards::spawn`]), or on the caller's runtime.
-pub fn spawn<F>(task: F)
-where
-    F: Future<Output = ()> + Send + 'static,
-{
-    match INSTALLED.get() {
-        Some(s) => s.spawn(task),
-        None => drop(tokio::spawn(task)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,7 +190,7 @@ mod tests {
     /// sockets; stopping drops what is left and joins the threads.
     #[test]
     fn tasks_run_on_their_shard_until_stopped() {
-        let shards = Shards::start(3).expect("shards");
+        let (shards, threads) = Shards::start(3).expect("shards");
         assert_eq!(shards.count(), 3);
         assert_eq!(current(), None);
         let (tx, rx) = std::sync::mpsc::channel();
@@ -295,7 +285,7 @@ mod tests {
             let _held = held;
             std::future::pending::<()>().await;
         });
-        shards.stop();
+        threads.stop();
         assert!(gone.blocking_recv().is_err(), "the task was dropped");
         // Later tasks are dropped at once.
         let (held, gone) = oneshot::channel::<()>();

@@ -105,7 +105,12 @@ impl TestRouter {
         } else {
             "off".into()
         };
-        let routes = RoutesFile::parse(Path::new("routes.toml"), routes_toml).unwrap();
+        let routes = RoutesFile::parse(
+            Path::new("routes.toml"),
+            routes_toml,
+            &smpp_router::channels::ChannelKinds::builtin(),
+        )
+        .unwrap();
         let acceptor = tls.then(|| {
             let (cert, key) = tls::self_signed(&dir).unwrap();
             tls::acceptor(&cert, &key).unwrap()
@@ -114,8 +119,9 @@ impl TestRouter {
             accounts: FixedAccounts::new(routes.accounts),
             handler,
             registry: Arc::new(Registry::new(config.limits.response_timeout)),
-            outbox: None,
+            delivery: None,
             metrics: Arc::default(),
+            shards: Arc::new(smpp_router::shards::Shards::none()),
         };
         let server = Server::start(&config, services, acceptor).await.unwrap();
         Self {

@@ -1,20 +1,30 @@
-//! Delivery channels: the ones built into the router, and the loader of plugin channels. Each implements [`crate::routing::Channel`] and is
-//! created from its `[[channel]]` table in routes.toml.
+//! Delivery channels: the interface every channel implements ([`Channel`]), the kinds a
+//! `[[channel]]` table can name ([`ChannelKinds`]: the iMessage channel, SMPP carriers, plugins,
+//! the scripted test channel), and what a started channel is given ([`ChannelContext`]).
 
+pub mod channel;
+pub mod counters;
 pub mod imessage;
+pub mod kind;
 pub mod plugin;
 pub mod smpp;
+pub mod test_channel;
 
 use std::sync::Arc;
+
+pub use channel::{Attempt, AttemptFuture, AttemptRecord, Channel, Message, StopFuture};
+pub use kind::{ChannelKind, ChannelKinds, SetupError};
 
 /// What a channel that relays receipts is started with: the router's delivery layer (the store,
 /// and the way receipts reach clients) and its counters.
 #[derive(Clone)]
 pub struct ChannelContext {
     /// Receipts and MO go here.
-    pub outbox: Arc<crate::delivery::outbox::Outbox>,
+    pub delivery: Arc<dyn crate::delivery::Delivery>,
     /// The router's counters.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The router's plugin host.
     pub plugins: Arc<plugin::Plugins>,
+    /// The router's data-path threads, where carrier binds live.
+    pub shards: Arc<crate::shards::Shards>,
 }

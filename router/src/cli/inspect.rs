@@ -5,6 +5,7 @@ use std::fmt::Write;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::channels::ChannelKinds;
 use crate::config::RouterConfig;
 use crate::ids::IdMinter;
 use crate::routing::router::Router;
@@ -19,10 +20,11 @@ pub fn check(config_path: &Path) -> Result<String, String> {
     let router = Router::new(
         &config.routes,
         Arc::new(IdMinter::new(0)),
+        ChannelKinds::builtin(),
         None,
         Arc::default(),
     );
-    router.reload().map_err(|d| join(&d))?;
+    router.reload().map_err(|r| join(&r.errors))?;
     let table = router.table();
     let mut out = String::new();
     let _ = writeln!(out, "{}: ok", config_path.display());
@@ -75,10 +77,11 @@ pub fn explain(
     let router = Router::new(
         &config.routes,
         Arc::new(IdMinter::new(0)),
+        ChannelKinds::builtin(),
         None,
         Arc::default(),
     );
-    router.reload().map_err(|d| join(&d))?;
+    router.reload().map_err(|r| join(&r.errors))?;
     let table = router.table();
     if table.accounts.get(account).is_none() {
         return Err(format!(

@@ -26,21 +26,6 @@ pub fn resolve_secret(spec: &str) -> Result<String, String> {
     Ok(value.trim().to_string())
 }
 
-/// Reads a channel's settings table into `T`; the error is one line naming the key, without
-/// the value when the key holds a secret.
-pub fn channel_settings<T: serde::de::DeserializeOwned>(table: &toml::Table) -> Result<T, String> {
-    toml::Value::Table(table.clone())
-        .try_into()
-        .map_err(|e: toml::de::Error| {
-            let one_line = e
-                .to_string()
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ");
-            redact_value(&one_line, None)
-        })
-}
-
 /// Whether a settings key holds a secret (passwords, hashes, API keys, tokens): its name is
 /// then given with the error, as "a secret".
 pub fn is_secret_key(key: &str) -> bool {

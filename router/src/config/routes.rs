@@ -12,6 +12,21 @@ use super::account::{AccountConfig, Accounts};
 use super::diag::{Diagnostic, Source};
 use super::route::{ChannelConfig, RouteConfig, RouteSpec, validate_routes};
 
+/// An error about one channel's settings that may name the key at fault.
+pub trait KeyedError: std::fmt::Display {
+    /// The key (dotted for nested tables), if one is at fault.
+    fn key(&self) -> Option<&str>;
+}
+
+/// What checks each `[[channel]]`'s kind and settings while the file is parsed: the router's
+/// registered channel kinds (`channels::ChannelKinds`). Config itself knows no kind.
+pub trait ChannelCheck {
+    /// The error a check gives.
+    type Error: KeyedError;
+    /// Checks one channel without starting it.
+    fn check(&self, channel: &ChannelConfig) -> Result<(), Self::Error>;
+}
+
 /// Everything `routes.toml` holds, validated.
 #[derive(Clone, Debug, Default)]
 pub struct RoutesFile {
@@ -112,13 +127,6 @@ fn key_named_by(message: &str) -> Option<&str> {
     ok.then(|| key.rsplit('.').next().unwrap_or(key))
 }
 
-/// The key of an ``unknown field `bogus` `` message (serde's wording), which names the line better
-/// than the table it is in.
-fn unknown_field(message: &str) -> Option<&str> {
-    let rest = message.split_once("unknown field `")?.1;
-    rest.split_once('`').map(|(key, _)| key)
-}
-
 /// Where the line setting `key` starts within `range` of `text`.
 fn line_of_key(text: &str, range: std::ops::Range<usize>, key: &str) -> Option<usize> {
     let section = text.get(range.clone())?;
@@ -136,8 +144,13 @@ fn line_of_key(text: &str, range: std::ops::Range<usize>, key: &str) -> Option<u
 }
 
 impl RoutesFile {
-    /// Parses and validates `routes.toml` text, collecting every error.
-    pub fn parse(file: &Path, text: &str) -> Result<Self, Vec<Diagnostic>> {
+    /// Parses and validates `routes.toml` text, collecting every error; `checks` validates
+    /// each channel's settings for its kind.
+    pub fn parse(
+        file: &Path,
+        text: &str,
+        checks: &impl ChannelCheck,
+    ) -> Result<Self, Vec<Diagnostic>> {
         let mut src = Source::new(file, text);
         let raw: RawFile = match toml::from_str(text) {
             Ok(r) => r,
@@ -174,20 +187,19 @@ impl RoutesFile {
             }
         }
         for (c, base) in &channels {
-            if let Err(msg) = crate::routing::build::check_channel(c) {
-                // At the line of the key the message names, else at the channel's `kind`.
+            if let Err(e) = checks.check(c) {
+                // At the line of the key the error names, else at the channel's `kind`.
                 let end = starts
                     .iter()
                     .copied()
                     .find(|&s| s > *base)
                     .unwrap_or(text.len());
-                let at = unknown_field(&msg)
+                let at = e
+                    .key()
+                    .map(|key| key.rsplit('.').next().unwrap_or(key))
                     .and_then(|key| line_of_key(text, *base..end, key))
-                    .or_else(|| {
-                        key_named_by(&msg).and_then(|key| line_of_key(text, *base..end, key))
-                    })
                     .unwrap_or(base + c.kind.span().start);
-                src.error(at..at, format!("channel `{}`: {msg}", c.name.get_ref()));
+                src.error(at..at, format!("channel `{}`: {e}", c.name.get_ref()));
             }
             // Per-account overrides (`[channel.accounts.X]`) for accounts that exist.
             if let Some(toml::Value::Table(overrides)) = c.settings.get("accounts") {
@@ -215,24 +227,20 @@ impl RoutesFile {
             routes,
         })
     }
-
-    /// Reads and parses the file.
-    pub fn load(file: &Path) -> Result<Self, Vec<Diagnostic>> {
-        let text = std::fs::read_to_string(file).map_err(|e| {
-            vec![Diagnostic {
-                file: file.to_path_buf(),
-                line: 0,
-                column: 0,
-                message: format!("cannot read: {e}"),
-            }]
-        })?;
-        Self::parse(file, &text)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Parses with the router's own channel kinds.
+    fn parse(text: &str) -> Result<RoutesFile, Vec<Diagnostic>> {
+        RoutesFile::parse(
+            Path::new("routes.toml"),
+            text,
+            &crate::channels::ChannelKinds::builtin(),
+        )
+    }
 
     const HASH: &str =
         "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$3Ct7EVCGIS7Cic1y/7JKyOT/Y3/8SF0VTzUekYt1xU0";
@@ -242,7 +250,7 @@ mod tests {
         let text = format!(
             "[[account]]\nsystem_id = \"acme\"\npassword_hash = \"{HASH}\"\ntps = 50\nallowed_cidrs = [\"10.0.0.0/8\", \"127.0.0.1\"]\n"
         );
-        let f = RoutesFile::parse(Path::new("routes.toml"), &text).unwrap();
+        let f = parse(&text).unwrap();
         let a = f.accounts.get("acme").unwrap();
         assert_eq!(a.tps, 50);
         assert!(a.ip_allowed("127.0.0.1".parse().unwrap()));
@@ -254,7 +262,7 @@ mod tests {
         let text = format!(
             "[[account]]\nsystem_id = \"a\"\npassword_hash = \"{HASH}\"\ntpss = 5\n\n[[account]]\nsystem_id = \"b\"\npassword_hash = \"plain\"\nbind_modes = [\"trx\", \"xx\"]\nallowed_cidrs = [\"10.0.0.0/33\"]\n\n[[account]]\nsystem_id = \"c\"\npassword_hash = \"{HASH}\"\n[[account]]\nsystem_id = \"c\"\npassword_hash = \"{HASH}\"\n"
         );
-        let e = RoutesFile::parse(Path::new("routes.toml"), &text).unwrap_err();
+        let e = parse(&text).unwrap_err();
         let lines: Vec<usize> = e.iter().map(|d| d.line).collect();
         assert_eq!(lines, [4, 8, 9, 10, 16], "{e:#?}");
         assert!(e[0].message.contains("tpss"));
@@ -264,11 +272,11 @@ mod tests {
     #[test]
     fn a_channel_setting_error_points_at_its_key() {
         let text = "[[channel]]\nname = \"imessage\"\nkind = \"imessage\"\napi_key = \"k\"\ntimeout = \"soon\"\n";
-        let e = RoutesFile::parse(Path::new("routes.toml"), text).unwrap_err();
+        let e = parse(text).unwrap_err();
         assert_eq!(e[0].line, 5, "{e:#?}");
         assert!(e[0].message.contains("timeout"), "{e:#?}");
         let text = "[[channel]]\nname = \"imessage\"\nkind = \"imessage\"\napi_key = \"k\"\ntimeuot = \"5s\"\n";
-        let e = RoutesFile::parse(Path::new("routes.toml"), text).unwrap_err();
+        let e = parse(text).unwrap_err();
         assert_eq!(e[0].line, 5, "an unknown key's own line: {e:#?}");
     }
 
@@ -279,7 +287,7 @@ mod tests {
              [[channel]]\nname = \"sink\"\nkind = \"test\"\n\n\
              [[route]]\nname = \"r\"\naccounts = [\"demo\"]\nchannels = [\"sink\"]\n"
         );
-        let e = RoutesFile::parse(Path::new("routes.toml"), &text).unwrap_err();
+        let e = parse(&text).unwrap_err();
         assert_eq!(e.len(), 1, "{e:#?}");
         assert!(e[0].message.contains("max_bind"), "{e:#?}");
     }
@@ -294,7 +302,7 @@ mod tests {
              [channel.accounts.Acme]\nsender = \"Acme\"\n\n\
              [[route]]\nname = \"uk\"\naccounts = [\"Acme\"]\ncountries = [\"UK\", \"+999\", \"+44\"]\nchannels = [\"sink\"]\n"
         );
-        let e = RoutesFile::parse(Path::new("routes.toml"), &text).unwrap_err();
+        let e = parse(&text).unwrap_err();
         let said: Vec<(usize, &str)> = e.iter().map(|d| (d.line, d.message.as_str())).collect();
         assert_eq!(said.len(), 5, "{said:#?}");
         assert!(

@@ -17,6 +17,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 
 use crate::delivery::answers::AnswerGate;
+use crate::delivery::counters::DELIVERIES;
 use crate::delivery::receipts::unix_now;
 use crate::delivery::registry::{DeliverError, Registry};
 use crate::delivery::resends::Resends;
@@ -140,7 +141,7 @@ impl Outbox {
             let mut delivery = Box::pin(async move { registry.deliver(&to, copy).await });
             match tokio::time::timeout(DIRECT_WAIT, &mut delivery).await {
                 Ok(Ok(())) => {
-                    self.metrics.delivery(account, "direct");
+                    self.metrics.add(&DELIVERIES, &[&account, &"direct"], 1);
                     return Ok(());
                 }
                 Ok(r) if refused_for_good(&self.metrics, account, None, &r) => return Ok(()),
@@ -169,13 +170,14 @@ impl Outbox {
                 if let Some((delivery, _slot)) = on_its_way
                     && delivery.await.is_ok()
                 {
-                    self.metrics.delivery(account, "direct_late");
+                    self.metrics
+                        .add(&DELIVERIES, &[&account, &"direct_late"], 1);
                     return Ok(());
                 }
                 return Err(e);
             }
         };
-        self.metrics.delivery(account, "stored");
+        self.metrics.add(&DELIVERIES, &[&account, &"stored"], 1);
         let claimed = self.claim(key);
         let me = self.clone();
         let account = account.to_string();
@@ -190,7 +192,7 @@ impl Outbox {
             }
             let late = match late {
                 Some(Ok(())) => {
-                    me.metrics.delivery(&account, "direct_late");
+                    me.metrics.add(&DELIVERIES, &[&account, &"direct_late"], 1);
                     true
                 }
                 Some(r) => {
@@ -239,7 +241,7 @@ impl Outbox {
         };
         let expires = unix_now() + self.ttl.as_secs();
         self.store.enqueue(account, pdu, expires).await?;
-        self.metrics.delivery(account, "stored");
+        self.metrics.add(&DELIVERIES, &[&account, &"stored"], 1);
         self.mark_waiting(account);
         Ok(())
     }
@@ -297,7 +299,7 @@ impl Outbox {
         let r = self.registry.deliver(account, sm).await;
         if r.is_ok() || refused_for_good(&self.metrics, account, Some(key), &r) {
             if r.is_ok() {
-                self.metrics.delivery(account, "from_store");
+                self.metrics.add(&DELIVERIES, &[&account, &"from_store"], 1);
             }
             if let Err(e) = self.store.dequeue(key).await {
                 tracing::error!(%account, error = %e, "store: cannot remove a delivered receipt; it may be sent again");
@@ -434,7 +436,7 @@ fn refused_for_good(
     match r {
         Err(e @ DeliverError::Refused(status)) if e.is_final() => {
             tracing::warn!(%account, ?key, %status, "the client refused a receipt for good; it is not offered again");
-            metrics.delivery(account, "refused");
+            metrics.add(&DELIVERIES, &[&account, &"refused"], 1);
             true
         }
         _ => false,

@@ -321,7 +321,7 @@ mod tests {
     /// already, or closed), to another; from elsewhere, in turn over all of them.
     #[test]
     fn deliveries_prefer_a_session_on_their_own_shard() {
-        let shards = Shards::start(2).expect("shards");
+        let (shards, threads) = Shards::start(2).expect("shards");
         let registry = Arc::new(Registry::new(Duration::from_secs(5)));
         let mut receivers = Vec::new();
         for shard in 0..2 {
@@ -362,6 +362,6 @@ mod tests {
         assert_eq!(pick(1, vec![]), Some(2), "answered: back to its own");
         receivers.pop();
         assert_eq!(pick(1, vec![]), Some(1), "the session there closed");
-        shards.stop();
+        threads.stop();
     }
 }

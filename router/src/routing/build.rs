@@ -6,47 +6,79 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
-use super::channel::Channel;
 use super::table::{Route, RouteTable};
-use super::test_channel::{Script, TestChannel};
-use crate::channels::ChannelContext;
+use crate::channels::{Channel, ChannelContext, ChannelKinds};
 use crate::config::diag::Source;
 use crate::config::route::ChannelConfig;
 use crate::config::{Diagnostic, RoutesFile};
 
-/// Builds the next table; `previous` lends the channels whose configuration is unchanged.
+/// What a reload did to the channels, by name (each list sorted).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ChannelChanges {
+    /// Unchanged: the instance in service (and its connections) carries on.
+    pub kept: Vec<String>,
+    /// New in the file: started.
+    pub added: Vec<String>,
+    /// Changed (settings, a rotated secret, a new library build): a new instance; messages in
+    /// flight finish on the old one.
+    pub rebuilt: Vec<String>,
+    /// Gone from the file: dropped once its last message is done.
+    pub removed: Vec<String>,
+}
+
+/// Builds the next table with `kinds`; `previous` lends the channels whose configuration is
+/// unchanged. With `ctx` channels are started, without they are only checked.
 pub fn build(
     file: &RoutesFile,
     previous: &RouteTable,
     generation: u64,
-    path: &Path,
-    text: &str,
+    (path, text): (&Path, &str),
+    kinds: &ChannelKinds,
     ctx: Option<&ChannelContext>,
-) -> Result<RouteTable, Vec<Diagnostic>> {
+) -> Result<(RouteTable, ChannelChanges), Vec<Diagnostic>> {
     let mut src = Source::new(path, text);
     let mut channels: HashMap<String, Arc<dyn Channel>> = HashMap::new();
+    let mut changes = ChannelChanges::default();
     for (config, base) in &file.channels {
         let name = config.name.get_ref().clone();
         let fingerprint = fingerprint(config);
         let unchanged = previous.channel_configs.get(&name) == Some(&fingerprint);
         if let Some(ch) = previous.channels.get(&name).filter(|_| unchanged) {
+            changes.kept.push(name.clone());
             channels.insert(name, ch.clone());
             continue;
         }
-        match make_channel(config, ctx) {
+        match kinds.make(config, ctx) {
             Ok(ch) => {
+                match previous.channels.contains_key(&name) {
+                    true => changes.rebuilt.push(name.clone()),
+                    false => changes.added.push(name.clone()),
+                }
                 channels.insert(name, ch);
             }
-            Err(msg) => {
+            Err(e) => {
                 let at = base + config.kind.span().start;
-                src.error(at..at, format!("channel `{name}`: {msg}"));
+                src.error(at..at, format!("channel `{name}`: {e}"));
             }
         }
     }
     if src.has_errors() {
         return Err(src.finish());
+    }
+    changes.removed = previous
+        .channels
+        .keys()
+        .filter(|name| !channels.contains_key(*name))
+        .cloned()
+        .collect();
+    for list in [
+        &mut changes.kept,
+        &mut changes.added,
+        &mut changes.rebuilt,
+        &mut changes.removed,
+    ] {
+        list.sort();
     }
     let routes = file
         .routes
@@ -67,7 +99,7 @@ pub fn build(
         .collect();
     let mut table = RouteTable::new(generation, file.accounts.clone(), channels, routes);
     table.channel_configs = configs;
-    Ok(table)
+    Ok((table, changes))
 }
 
 /// What identifies a channel's configuration: its kind and settings, as canonical TOML, and a
@@ -101,94 +133,6 @@ fn fingerprint(c: &ChannelConfig) -> String {
     format!("{}\n{}\n{hex}", c.kind.get_ref(), c.settings)
 }
 
-/// A channel whose settings are valid but which was not started (no store: `check`, `explain`,
-/// and tables built without one).
-struct NotStarted(String);
-
-impl Channel for NotStarted {
-    fn name(&self) -> &str {
-        &self.0
-    }
-
-    fn is_up(&self) -> bool {
-        false
-    }
-
-    fn submit(&self, _message: &super::channel::Message) -> super::channel::AttemptFuture {
-        Box::pin(std::future::ready(super::channel::Attempt::NotSent))
-    }
-}
-
-/// Checks a channel's kind and settings without starting anything (for `check` and parsing).
-pub fn check_channel(c: &ChannelConfig) -> Result<(), String> {
-    match c.kind.get_ref().as_str() {
-        "test" => test_channel(c.name.get_ref(), &c.settings).map(|_| ()),
-        "smpp" => crate::channels::smpp::check(&c.settings),
-        "plugin" => crate::channels::plugin::check(&c.settings),
-        _ => make_channel(c, None).map(|_| ()),
-    }
-}
-
-/// Makes a channel instance for one `[[channel]]` entry.
-fn make_channel(
-    c: &ChannelConfig,
-    ctx: Option<&ChannelContext>,
-) -> Result<Arc<dyn Channel>, String> {
-    let name = c.name.get_ref();
-    match c.kind.get_ref().as_str() {
-        "test" => test_channel(name, &c.settings).map(|t| Arc::new(t) as Arc<dyn Channel>),
-        "imessage" => crate::channels::imessage::from_settings(name, &c.settings)
-            .map(|ch| Arc::new(ch) as Arc<dyn Channel>),
-        "smpp" => match ctx {
-            Some(ctx) => crate::channels::smpp::start(name, &c.settings, ctx.clone())
-                .map(|ch| Arc::new(ch) as Arc<dyn Channel>),
-            // `check` and `explain` read the table without a store: validate, do not connect.
-            None => crate::channels::smpp::check(&c.settings)
-                .map(|()| Arc::new(NotStarted(name.clone())) as Arc<dyn Channel>),
-        },
-        "plugin" => match ctx {
-            Some(ctx) => crate::channels::plugin::start(name, &c.settings, ctx.clone())
-                .map(|ch| Arc::new(ch) as Arc<dyn Channel>),
-            None => crate::channels::plugin::check(&c.settings)
-                .map(|()| Arc::new(NotStarted(name.clone())) as Arc<dyn Channel>),
-        },
-        other => Err(format!(
-            "unknown kind `{other}` (imessage, smpp, plugin or test)"
-        )),
-    }
-}
-
-fn test_channel(name: &str, settings: &toml::Table) -> Result<TestChannel, String> {
-    let mut script = Vec::new();
-    let mut latency = Duration::ZERO;
-    for (key, value) in settings {
-        match (key.as_str(), value) {
-            ("outcomes", toml::Value::Array(items)) => {
-                for item in items {
-                    let word = item.as_str().unwrap_or_default();
-                    script.push(Script::parse(word).ok_or_else(|| {
-                        format!(
-                            "outcome `{word}` is not ok, delivered, 0xNN, not_sent, unknown or hang"
-                        )
-                    })?);
-                }
-            }
-            ("latency", toml::Value::String(s)) => {
-                latency = humantime::parse_duration(s).map_err(|e| format!("latency: {e}"))?;
-            }
-            (other, _) => {
-                return Err(format!(
-                    "unknown setting `{other}` for a test channel (outcomes, latency)"
-                ));
-            }
-        }
-    }
-    if script.is_empty() {
-        script.push(Script::Ok);
-    }
-    Ok(TestChannel::new(name, script, latency))
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -198,30 +142,55 @@ mod tests {
     const HASH: &str =
         "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$3Ct7EVCGIS7Cic1y/7JKyOT/Y3/8SF0VTzUekYt1xU0";
 
-    fn file(a_outcome: &str) -> (RoutesFile, String) {
-        let text = format!(
+    fn file(a_outcome: &str) -> String {
+        format!(
             "[[account]]\nsystem_id = \"x\"\npassword_hash = \"{HASH}\"\n[[channel]]\nname = \"a\"\nkind = \"test\"\noutcomes = [\"{a_outcome}\"]\n[[channel]]\nname = \"b\"\nkind = \"test\"\n[[route]]\nname = \"r\"\nchannels = [\"a\", \"b\"]\n"
-        );
-        (
-            RoutesFile::parse(Path::new("routes.toml"), &text).unwrap(),
-            text,
         )
+    }
+
+    /// The table `text` builds after `previous`, with the built-in kinds, checked only.
+    fn table(text: &str, previous: &RouteTable) -> (RouteTable, ChannelChanges) {
+        let path = Path::new("routes.toml");
+        let kinds = ChannelKinds::builtin();
+        let file = RoutesFile::parse(path, text, &kinds).unwrap();
+        build(
+            &file,
+            previous,
+            previous.generation + 1,
+            (path, text),
+            &kinds,
+            None,
+        )
+        .unwrap()
     }
 
     #[test]
     fn unchanged_channels_keep_their_instance_changed_ones_are_replaced() {
-        let (f1, t1) = file("ok");
-        let first = build(
-            &f1,
-            &RouteTable::empty(),
-            1,
-            Path::new("routes.toml"),
-            &t1,
-            None,
-        )
-        .unwrap();
-        let (f2, t2) = file("0x45");
-        let second = build(&f2, &first, 2, Path::new("routes.toml"), &t2, None).unwrap();
+        let (first, changes) = table(&file("ok"), &RouteTable::empty());
+        assert_eq!(changes.added, ["a", "b"]);
+        let (second, changes) = table(&file("0x45"), &first);
+        assert_eq!(
+            changes,
+            ChannelChanges {
+                kept: vec!["b".into()],
+                rebuilt: vec!["a".into()],
+                ..ChannelChanges::default()
+            }
+        );
+        let (_, changes) = table(
+            &file("0x45")
+                .replace("[[channel]]\nname = \"b\"\nkind = \"test\"\n", "")
+                .replace(", \"b\"", ""),
+            &second,
+        );
+        assert_eq!(
+            changes,
+            ChannelChanges {
+                kept: vec!["a".into()],
+                removed: vec!["b".into()],
+                ..ChannelChanges::default()
+            }
+        );
         assert!(
             !Arc::ptr_eq(&first.channels["a"], &second.channels["a"]),
             "a changed"
@@ -243,16 +212,7 @@ mod tests {
             "[[account]]\nsystem_id = \"x\"\npassword_hash = \"{HASH}\"\n[[channel]]\nname = \"a\"\nkind = \"test\"\n\
              [[route]]\nname = \"gb-fr\"\ncountries = [\"GB\", \"+33\"]\nchannels = [\"a\"]\n"
         );
-        let f = RoutesFile::parse(Path::new("routes.toml"), &text).unwrap();
-        let t = build(
-            &f,
-            &RouteTable::empty(),
-            1,
-            Path::new("routes.toml"),
-            &text,
-            None,
-        )
-        .unwrap();
+        let (t, _) = table(&text, &RouteTable::empty());
         let routed = |to: &str| {
             let sm = crate::smpp::pdu::Sm {
                 dest: crate::smpp::pdu::Address::new(1, 1, to),
@@ -280,7 +240,8 @@ mod tests {
             key.display()
         );
         let fp = || {
-            let f = RoutesFile::parse(Path::new("routes.toml"), &text).unwrap();
+            let kinds = ChannelKinds::builtin();
+            let f = RoutesFile::parse(Path::new("routes.toml"), &text, &kinds).unwrap();
             fingerprint(&f.channels[0].0)
         };
         std::fs::write(&key, "first-secret-value\n").unwrap();

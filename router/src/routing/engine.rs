@@ -11,21 +11,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::channel::{Attempt, Channel, Message};
+use crate::channels::{Attempt, AttemptRecord, Channel, Message};
 use crate::config::policy::{Action, Policy, Then, final_status};
 use crate::smpp::CommandStatus;
 use crate::smpp::values::MessageState;
-
-/// One step of a message's history.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AttemptRecord {
-    /// The channel's name.
-    pub channel: String,
-    /// What happened; `None` when the channel was down and skipped.
-    pub outcome: Option<Attempt>,
-    /// How long the attempt took.
-    pub latency: Duration,
-}
 
 /// The attempt history in one line for the store and logs:
 /// `imessage refused_0x45 51ms; carrier accepted 3ms` (`down` when a channel was skipped).

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::channel::Channel;
+use crate::channels::Channel;
 use crate::smpp::pdu::Sm;
 use crate::smpp::tlv::Sar;
 

@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
+use super::build::ChannelChanges;
 use super::groups::Groups;
 use super::submit::Decided;
 use super::table::{RouteInput, RouteTable};
-use crate::channels::ChannelContext;
+use crate::channels::{ChannelContext, ChannelKinds};
 use crate::config::Accounts;
 use crate::config::{Diagnostic, RoutesFile};
-use crate::delivery::outbox::Outbox;
+use crate::delivery::Delivery;
 use crate::ids::IdMinter;
 use crate::log_every::LogEvery;
 use crate::metrics::Metrics;
@@ -22,13 +23,37 @@ use crate::phone::Masked;
 use crate::server::{AccountBook, Outcome, OutcomeFuture, Submission, SubmitHandler};
 use crate::smpp::CommandStatus;
 
-/// The result of the last reload, for logs, `check` and the admin API.
+/// A reload that swapped the table in: the generation now in service and what happened to each
+/// channel.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Applied {
+    /// The generation now in service.
+    pub generation: u64,
+    /// Channels kept, added, rebuilt and removed.
+    #[serde(flatten)]
+    pub channels: ChannelChanges,
+}
+
+/// A reload that was refused: every error with its line. The table in service stays.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Rejected {
+    /// Every error found.
+    pub errors: Vec<Diagnostic>,
+}
+
+/// What a reload did: what the log, `smpp-router check`, `GET /routes` and `POST /reload`
+/// report.
+pub type ReloadOutcome = Result<Applied, Rejected>;
+
+/// The reloads so far, for the admin API.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct ReloadStatus {
     /// The generation in service.
     pub generation: u64,
     /// The errors of the last rejected attempt (empty when it succeeded).
     pub errors: Vec<Diagnostic>,
+    /// What the last applied reload did to the channels.
+    pub channels: ChannelChanges,
     /// Reloads that succeeded.
     pub succeeded: u64,
     /// Reloads that were rejected.
@@ -46,6 +71,8 @@ pub struct Router {
     reload_lock: Mutex<()>,
     /// Bumped after each reload swapped the table: sessions look at their account again.
     accounts_changed: tokio::sync::watch::Sender<u64>,
+    /// The channel kinds `routes.toml` may name.
+    kinds: ChannelKinds,
     /// What channels are started with: the delivery layer (the store and the way receipts
     /// reach clients), the counters, the plugin host; `None` validates channels without
     /// starting them (`check`, `explain`).
@@ -66,10 +93,12 @@ impl Router {
     pub fn new(
         routes_path: &Path,
         ids: Arc<IdMinter>,
+        kinds: ChannelKinds,
         channels: Option<ChannelContext>,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
+            kinds,
             table: ArcSwap::from_pointee(RouteTable::empty()),
             ids,
             routes_path: routes_path.to_path_buf(),
@@ -84,8 +113,8 @@ impl Router {
         }
     }
 
-    fn outbox(&self) -> Option<Arc<Outbox>> {
-        self.channels.as_ref().map(|c| c.outbox.clone())
+    fn delivery(&self) -> Option<Arc<dyn Delivery>> {
+        self.channels.as_ref().map(|c| c.delivery.clone())
     }
 
     /// The table in service.
@@ -110,21 +139,30 @@ impl Router {
 
     /// The one reload path: parse, validate (every error with its line), build a complete table,
     /// swap it in with one store. On any error the table in service stays.
-    pub fn reload(&self) -> Result<u64, Vec<Diagnostic>> {
+    pub fn reload(&self) -> ReloadOutcome {
         let _serial = self.reload_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let result = self.try_reload();
+        let outcome = self.try_reload();
         let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
-        match &result {
-            Ok(generation) => {
-                status.generation = *generation;
+        match &outcome {
+            Ok(applied) => {
+                status.generation = applied.generation;
                 status.errors.clear();
+                status.channels = applied.channels.clone();
                 status.succeeded += 1;
-                tracing::info!(generation, "routes loaded");
+                let c = &applied.channels;
+                tracing::info!(
+                    generation = applied.generation,
+                    kept = ?c.kept,
+                    added = ?c.added,
+                    rebuilt = ?c.rebuilt,
+                    removed = ?c.removed,
+                    "routes loaded"
+                );
             }
-            Err(errors) => {
-                status.errors = errors.clone();
+            Err(rejected) => {
+                status.errors = rejected.errors.clone();
                 status.rejected += 1;
-                for e in errors {
+                for e in &rejected.errors {
                     tracing::error!("{e}");
                 }
                 if status.generation == 0 {
@@ -137,35 +175,41 @@ impl Router {
                 }
             }
         }
-        result
+        outcome
     }
 
-    fn try_reload(&self) -> Result<u64, Vec<Diagnostic>> {
-        let text = std::fs::read_to_string(&self.routes_path).map_err(|e| {
-            vec![Diagnostic {
-                file: self.routes_path.clone(),
+    fn try_reload(&self) -> ReloadOutcome {
+        let path = &self.routes_path;
+        let text = std::fs::read_to_string(path).map_err(|e| Rejected {
+            errors: vec![Diagnostic {
+                file: path.clone(),
                 line: 0,
                 column: 0,
                 message: format!("cannot read: {e}"),
-            }]
+            }],
         })?;
-        let file = RoutesFile::parse(&self.routes_path, &text)?;
+        let rejected = |errors| Rejected { errors };
+        let file = RoutesFile::parse(path, &text, &self.kinds).map_err(rejected)?;
         let generation = self.generation.load(Ordering::Relaxed) + 1;
         let previous = self.table.load();
-        let table = super::build::build(
+        let (table, channels) = super::build::build(
             &file,
             &previous,
             generation,
-            &self.routes_path,
-            &text,
+            (path, &text),
+            &self.kinds,
             self.channels.as_ref(),
-        )?;
+        )
+        .map_err(rejected)?;
         // One swap: routes, channels and accounts together; then bound sessions are woken to
         // look at their account in it.
         self.table.store(Arc::new(table));
         self.generation.store(generation, Ordering::Relaxed);
         self.accounts_changed.send_modify(|g| *g += 1);
-        Ok(generation)
+        Ok(Applied {
+            generation,
+            channels,
+        })
     }
 }
 
@@ -199,20 +243,27 @@ impl Router {
         let input = RouteInput::new(&s.account.system_id, &s.sm, s.destination);
         let Some(index) = table.route_index(&input) else {
             tracing::info!(account = %s.account.system_id, to = %Masked(&s.sm.dest.addr), "no route");
-            self.metrics.unroutable(&s.account.system_id);
+            self.metrics
+                .add(&super::counters::UNROUTABLE, &[&s.account.system_id], 1);
             // Not ESME_RSYSERR, which makes clients resend.
             return Err(CommandStatus::RINVDSTADR);
         };
-        let outbox = self.outbox();
-        if let Some(outbox) = &outbox
-            && let health = outbox.store().health()
+        let delivery = self.delivery();
+        if let Some(delivery) = &delivery
+            && let health = delivery.store().health()
             && let Some(fault) = &health.fault
         {
             // Fail closed: a message sent now could not be recorded, so its receipt could not
             // find the client. ESME_RMSGQFUL is temporary: clients (Kannel, smpplib users, the
             // SMPP libraries' retry policies) send it again later, as for a full queue.
+            let labels: [&dyn std::fmt::Display; 4] = [
+                &s.account.system_id,
+                &"-",
+                &"-",
+                &crate::metrics::Hex(CommandStatus::RMSGQFUL.0),
+            ];
             self.metrics
-                .refused(&s.account.system_id, CommandStatus::RMSGQFUL.0);
+                .add(&crate::server::counters::MESSAGES, &labels, 1);
             if let Some(also) = self.store_refusals.allow(std::time::Instant::now()) {
                 tracing::warn!(account = %s.account.system_id, error = %fault.reason, refused_since_last_line = also, "the store cannot write: message refused with ESME_RMSGQFUL");
             }
@@ -224,15 +275,15 @@ impl Router {
             .filter(|part| part.total > 1)
             .map(|part| self.groups.join(&s.account.system_id, &s.sm, part));
         // Receipts for this id wait until the client has its answer (see `answers`).
-        if let Some(outbox) = &outbox {
-            outbox.answers().open(&id);
+        if let Some(delivery) = &delivery {
+            delivery.answers().open(&id);
         }
         Ok(Decided {
             table,
             index,
             id,
             role,
-            outbox,
+            delivery,
             metrics: self.metrics.clone(),
         })
     }

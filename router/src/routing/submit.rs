@@ -6,11 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::channel::Message;
-use super::engine::{self, AttemptRecord, Verdict};
+use super::counters;
+use super::engine::{self, Verdict};
 use super::groups::{self, Decision, Role};
 use super::table::{Route, RouteTable};
-use crate::delivery::outbox::Outbox;
+use crate::channels::AttemptRecord;
+use crate::channels::Message;
+use crate::delivery::Delivery;
 use crate::delivery::receipts::{self, ReceiptInfo};
 use crate::metrics::Metrics;
 use crate::server::{Outcome, Submission};
@@ -27,7 +29,7 @@ pub(super) struct Decided {
     pub(super) id: String,
     /// Its part in a long message, if it is one.
     pub(super) role: Option<Role>,
-    pub(super) outbox: Option<Arc<Outbox>>,
+    pub(super) delivery: Option<Arc<dyn Delivery>>,
     pub(super) metrics: Arc<Metrics>,
 }
 
@@ -102,8 +104,15 @@ impl Decided {
                         .await;
                 }
                 tracing::info!(id = %message.id, %account, %route, %channel, %attempts, latency_ms = latency.as_millis() as u64, "accepted");
-                self.metrics
-                    .message(account, route, Some(&channel), 0, &history, latency);
+                counters::message(
+                    &self.metrics,
+                    account,
+                    route,
+                    Some(&channel),
+                    0,
+                    &history,
+                    latency,
+                );
                 let receipt = final_state.and_then(|state| own_receipt(&message, state, submitted));
                 Outcome::Accepted {
                     message_id: message.id,
@@ -111,14 +120,21 @@ impl Decided {
                 }
             }
             Verdict::Rejected(status) => {
-                if let Some(outbox) = &self.outbox {
-                    outbox
+                if let Some(delivery) = &self.delivery {
+                    delivery
                         .answers()
                         .close(crate::delivery::answers::key(&message.id));
                 }
                 tracing::info!(id = %message.id, %account, %route, %status, %attempts, latency_ms = latency.as_millis() as u64, "rejected");
-                self.metrics
-                    .message(account, route, None, status.0, &history, latency);
+                counters::message(
+                    &self.metrics,
+                    account,
+                    route,
+                    None,
+                    status.0,
+                    &history,
+                    latency,
+                );
                 Outcome::Rejected(status)
             }
         }
@@ -134,7 +150,9 @@ impl Decided {
         created: u64,
         attempts: &str,
     ) {
-        let Some(outbox) = &self.outbox else { return };
+        let Some(delivery) = &self.delivery else {
+            return;
+        };
         let receipt_to = self
             .table
             .channels
@@ -150,7 +168,7 @@ impl Decided {
             created,
             attempts: attempts.to_string(),
         };
-        if let Err(e) = outbox.store().record(record).await {
+        if let Err(e) = delivery.store().record(record).await {
             // The carrier has the message: answering an error would make the client send it
             // again. Its receipt will not find the client.
             tracing::error!(id = %message.id, error = %e, "store: cannot record an accepted message; its receipt will be lost");

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use super::channel::Channel;
+use crate::channels::Channel;
 use crate::config::Accounts;
 use crate::config::policy::Policy;
 use crate::config::route::RouteSpec;

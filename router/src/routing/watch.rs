@@ -70,8 +70,8 @@ pub fn start(
             while rx.try_recv().is_ok() {}
             let router = router.clone();
             let result = tokio::task::spawn_blocking(move || router.reload()).await;
-            if let Ok(Ok(generation)) = result {
-                tracing::info!(?trigger, generation, "reloaded");
+            if let Ok(Ok(applied)) = result {
+                tracing::info!(?trigger, generation = applied.generation, "reloaded");
             }
         }
     });

@@ -336,9 +336,13 @@ mod tests {
 
     fn accounts(hash: &str) -> Accounts {
         let text = format!("[[account]]\nsystem_id = \"acme\"\npassword_hash = \"{hash}\"\n");
-        crate::config::RoutesFile::parse(std::path::Path::new("routes.toml"), &text)
-            .unwrap()
-            .accounts
+        crate::config::RoutesFile::parse(
+            std::path::Path::new("routes.toml"),
+            &text,
+            &crate::channels::ChannelKinds::builtin(),
+        )
+        .unwrap()
+        .accounts
     }
 
     fn cheap_hash(password: &str) -> String {

@@ -7,6 +7,7 @@
 pub mod accept_all;
 pub mod auth;
 mod connection;
+pub mod counters;
 pub mod handler;
 pub mod runtime;
 mod submissions;
@@ -28,8 +29,10 @@ pub use handler::{Outcome, OutcomeFuture, Submission, SubmitHandler};
 
 use crate::config::Accounts;
 use crate::config::router::{Limits, RouterConfig};
+use crate::delivery::{Delivery, Resender};
 use crate::log_every::LogEvery;
 use crate::quick_ack::QuickAck;
+use crate::shards::Shards;
 use crate::smpp::session::{Role, SessionConfig};
 use auth::BindGuard;
 use runtime::Runtimes;
@@ -79,9 +82,11 @@ pub struct Services {
     pub registry: Arc<Registry>,
     /// Where receipts the router makes itself go when the session that sent the message cannot
     /// take them: durably, through the store. Without one they go to a bound session or are lost.
-    pub outbox: Option<Arc<crate::delivery::outbox::Outbox>>,
+    pub delivery: Option<Arc<dyn Delivery>>,
     /// The router's counters.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The data-path threads connections are served on.
+    pub shards: Arc<Shards>,
 }
 
 /// What every connection shares.
@@ -108,7 +113,7 @@ pub struct Shared {
     /// their way), which shutdown waits for.
     detached: submissions::Detached,
     /// Where receipts the router makes itself go when the session cannot take them.
-    outbox: Option<Arc<crate::delivery::outbox::Outbox>>,
+    delivery: Option<Arc<dyn Delivery>>,
     limits: Limits,
     /// Connections not bound yet, by address (see [`Unbound`]).
     unbound: Mutex<HashMap<IpAddr, usize>>,
@@ -182,17 +187,18 @@ impl Shared {
     /// The `submit_sm_resp` of the message with `key` is written (or never will be): its
     /// receipts may go out.
     pub(crate) fn answered(&self, key: Option<u64>) {
-        if let Some(outbox) = &self.outbox {
-            outbox.answers().close(key);
+        if let Some(delivery) = &self.delivery {
+            delivery.answers().close(key);
         }
     }
 
-    /// Hands a receipt for `system_id` on: through the outbox (to a receiving session at once,
-    /// or kept in the store until one binds), or without an outbox straight to a session.
+    /// Hands a receipt for `system_id` on: through the delivery layer (to a receiving session at
+    /// once, or kept until one binds), or without one straight to a session.
     pub(crate) async fn deliver_receipt(&self, system_id: &str, sm: crate::smpp::pdu::Sm) {
-        let failed = match self.outbox.as_ref() {
-            Some(outbox) => outbox
-                .push_own(system_id, sm)
+        let failed = match self.delivery.as_ref() {
+            Some(delivery) => delivery
+                .clone()
+                .push(system_id, sm, Resender::Nobody)
                 .await
                 .err()
                 .map(|e| e.to_string()),
@@ -211,9 +217,10 @@ impl Shared {
     /// Keeps a receipt the client refused for now, to be offered again a second later: in the
     /// store when there is one.
     pub(crate) async fn keep_receipt(&self, system_id: &str, sm: crate::smpp::pdu::Sm) {
-        let failed = match self.outbox.as_ref() {
-            Some(outbox) => outbox
-                .keep_own(system_id, sm)
+        let failed = match self.delivery.as_ref() {
+            Some(delivery) => delivery
+                .clone()
+                .keep(system_id, sm, Resender::Nobody)
                 .await
                 .err()
                 .map(|e| e.to_string()),
@@ -246,6 +253,8 @@ pub struct Server {
     plain: Option<SocketAddr>,
     tls: Option<SocketAddr>,
     listeners: Vec<JoinHandle<()>>,
+    /// Where accepted connections go (held by the listeners, not by the connections).
+    shards: Arc<Shards>,
 }
 
 impl Server {
@@ -259,8 +268,9 @@ impl Server {
             accounts,
             handler,
             registry,
-            outbox,
+            delivery,
             metrics,
+            shards,
         } = services;
         // Compile the main markets' numbering rules off the data path; a message that arrives
         // first (or for another country) compiles its country itself, once (3–4 ms).
@@ -278,7 +288,7 @@ impl Server {
             system_id: "smpp-router".into(),
             max_message_len: limits.max_message_len,
             detached: submissions::Detached::default(),
-            outbox,
+            delivery,
             limits,
             unbound: Mutex::new(HashMap::new()),
             refused_log: LogEvery::new(Duration::from_secs(10)),
@@ -297,6 +307,7 @@ impl Server {
             plain: None,
             tls: None,
             listeners: Vec::new(),
+            shards,
         };
         if let Some(addr) = config.listen.plain_addr().map_err(anyhow::Error::msg)? {
             server.plain = Some(server.listen(addr, None).await?);
@@ -325,6 +336,7 @@ impl Server {
             listener,
             tls,
             self.shared.clone(),
+            self.shards.clone(),
             self.connections.clone(),
             self.shutdown.subscribe(),
         ));
@@ -397,6 +409,7 @@ async fn accept_loop(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
+    shards: Arc<Shards>,
     connections: Arc<Semaphore>,
     shutdown: watch::Receiver<bool>,
 ) {
@@ -436,7 +449,7 @@ async fn accept_loop(
         let shared = shared.clone();
         let shutdown = shutdown.clone();
         let tls = tls.clone();
-        crate::shards::spawn(async move {
+        shards.spawn(async move {
             let _permit = permit;
             let sock = match TcpStream::from_std(sock) {
                 Ok(s) => s,

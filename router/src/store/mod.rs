@@ -41,6 +41,7 @@
 //! ([`RedbOptions::cache_bytes`]).
 
 mod codec;
+pub mod counters;
 mod memory;
 mod recent;
 mod redb_store;

@@ -43,7 +43,7 @@ pub enum Failure {
 
 /// Why the client could not be built.
 #[derive(Debug, thiserror::Error)]
-pub enum SetupError {
+pub enum ClientError {
     /// The CA bundle could not be read or held no certificate.
     #[error("ca_file: {0}")]
     Roots(String),
@@ -53,6 +53,19 @@ pub enum SetupError {
     /// The host is not a valid TLS server name.
     #[error("base_url: `{0}` is not a valid TLS server name")]
     ServerName(String),
+}
+
+impl From<ClientError> for crate::channels::SetupError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Roots(why) => Self::invalid("ca_file", why),
+            ClientError::Tls(why) => Self::invalid("ca_file", format!("tls: {why}")),
+            ClientError::ServerName(host) => Self::invalid(
+                "base_url",
+                format!("`{host}` is not a valid TLS server name"),
+            ),
+        }
+    }
 }
 
 type Conn = SendRequest<Full<Bytes>>;
@@ -72,11 +85,11 @@ impl Client {
         endpoint: Endpoint,
         max_idle: usize,
         ca_file: Option<&std::path::Path>,
-    ) -> Result<Self, SetupError> {
+    ) -> Result<Self, ClientError> {
         let tls = if endpoint.tls {
             let config = tls_config(ca_file)?;
             let name = ServerName::try_from(endpoint.host.clone())
-                .map_err(|_| SetupError::ServerName(endpoint.host.clone()))?;
+                .map_err(|_| ClientError::ServerName(endpoint.host.clone()))?;
             Some((TlsConnector::from(Arc::new(config)), name))
         } else {
             None
@@ -237,7 +250,7 @@ const SYSTEM_BUNDLES: [&str; 4] = [
     "/etc/ssl/ca-bundle.pem",
 ];
 
-fn tls_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig, SetupError> {
+fn tls_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig, ClientError> {
     let path = match ca_file {
         Some(p) => p.to_path_buf(),
         None => std::env::var_os("SSL_CERT_FILE")
@@ -249,17 +262,17 @@ fn tls_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig,
                     .find(|p| p.exists())
             })
             .ok_or_else(|| {
-                SetupError::Roots("no system CA bundle found; set ca_file".to_string())
+                ClientError::Roots("no system CA bundle found; set ca_file".to_string())
             })?,
     };
     let pem = std::fs::read(&path)
-        .map_err(|e| SetupError::Roots(format!("cannot read `{}`: {e}", path.display())))?;
+        .map_err(|e| ClientError::Roots(format!("cannot read `{}`: {e}", path.display())))?;
     let mut reader = pem.as_slice();
     let certs = rustls_pemfile::certs(&mut reader).filter_map(Result::ok);
     let mut roots = rustls::RootCertStore::empty();
     let (added, _ignored) = roots.add_parsable_certificates(certs);
     if added == 0 {
-        return Err(SetupError::Roots(format!(
+        return Err(ClientError::Roots(format!(
             "`{}` holds no usable certificate",
             path.display()
         )));
@@ -267,7 +280,7 @@ fn tls_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig,
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| SetupError::Tls(e.to_string()))?
+        .map_err(|e| ClientError::Tls(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];

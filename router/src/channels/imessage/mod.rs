@@ -37,9 +37,11 @@ use self::answer::Answer;
 use self::breaker::Breaker;
 use self::http::{Client, Failure};
 pub use self::settings::Settings;
+use crate::channels::{
+    Attempt, AttemptFuture, Channel, ChannelContext, ChannelKind, Message, SetupError,
+};
 use crate::otp;
 use crate::phone::Masked;
-use crate::routing::{Attempt, AttemptFuture, Channel, Message};
 use crate::smpp::CommandStatus;
 use crate::smpp::values::MessageState;
 
@@ -56,9 +58,31 @@ struct Inner {
     breaker: Breaker,
 }
 
+/// `kind = "imessage"`: the OTP Blue platform (settings: [`Settings`]).
+pub struct Kind;
+
+impl ChannelKind for Kind {
+    fn name(&self) -> &'static str {
+        "imessage"
+    }
+
+    fn check(&self, settings: &toml::Table) -> Result<(), SetupError> {
+        from_settings("", settings).map(|_| ())
+    }
+
+    fn start(
+        &self,
+        name: &str,
+        settings: &toml::Table,
+        _ctx: &ChannelContext,
+    ) -> Result<Arc<dyn Channel>, SetupError> {
+        Ok(Arc::new(from_settings(name, settings)?))
+    }
+}
+
 /// Builds a channel named `name` from its routes.toml table (`kind` and `name` removed). Starts
-/// nothing: connections open on the first message. Errors are one line naming the key.
-pub fn from_settings(name: &str, settings: &toml::Table) -> Result<ImessageChannel, String> {
+/// nothing: connections open on the first message. Errors name the key.
+pub fn from_settings(name: &str, settings: &toml::Table) -> Result<ImessageChannel, SetupError> {
     ImessageChannel::new(name, Settings::parse(settings)?)
 }
 
@@ -83,13 +107,12 @@ struct SendBody<'a> {
 
 impl ImessageChannel {
     /// A channel from validated settings.
-    pub fn new(name: &str, settings: Settings) -> Result<Self, String> {
+    pub fn new(name: &str, settings: Settings) -> Result<Self, SetupError> {
         let client = Client::new(
             settings.endpoint.clone(),
             settings.max_concurrent,
             settings.ca_file.as_deref(),
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         Ok(Self {
             inner: Arc::new(Inner {
                 name: name.to_string(),

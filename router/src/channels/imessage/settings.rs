@@ -28,6 +28,7 @@ use http::HeaderValue;
 use regex::Regex;
 use serde::Deserialize;
 
+use crate::channels::SetupError;
 use crate::otp::{LANGUAGES, normalize};
 
 /// The production API.
@@ -121,25 +122,37 @@ pub struct Settings {
 
 impl Settings {
     /// Validates a channel's table; errors are one line and name the key.
-    pub fn parse(settings: &toml::Table) -> Result<Self, String> {
-        let raw: Raw = crate::config::channel_settings(settings)?;
+    pub fn parse(settings: &toml::Table) -> Result<Self, SetupError> {
+        let raw: Raw = crate::channels::kind::settings(settings)?;
         let base_url = raw.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
-        let endpoint = endpoint(base_url).map_err(|e| format!("base_url: {e}"))?;
+        let endpoint = endpoint(base_url).map_err(|e| SetupError::invalid("base_url", e))?;
         let api_key = match raw.api_key.as_deref() {
-            Some(spec) => resolve_key(spec).map_err(|e| format!("api_key: {e}"))?,
-            None => return Err("api_key: missing (use \"env:NAME\" or \"file:PATH\")".into()),
+            Some(spec) => resolve_key(spec).map_err(|e| SetupError::invalid("api_key", e))?,
+            None => {
+                return Err(SetupError::invalid(
+                    "api_key",
+                    "missing (use \"env:NAME\" or \"file:PATH\")",
+                ));
+            }
         };
         let timeout = match raw.timeout.as_deref() {
-            Some(s) => humantime::parse_duration(s).map_err(|e| format!("timeout: {e}"))?,
+            Some(s) => {
+                humantime::parse_duration(s).map_err(|e| SetupError::invalid("timeout", e))?
+            }
             None => DEFAULT_TIMEOUT,
         };
         if timeout.is_zero() {
-            return Err("timeout: must be more than zero".into());
+            return Err(SetupError::invalid("timeout", "must be more than zero"));
         }
         let max_concurrent = match raw.max_concurrent {
             None => DEFAULT_MAX_CONCURRENT,
             Some(n) if (1..=65_536).contains(&n) => n as usize,
-            Some(n) => return Err(format!("max_concurrent: {n} is not between 1 and 65536")),
+            Some(n) => {
+                return Err(SetupError::invalid(
+                    "max_concurrent",
+                    format!("{n} is not between 1 and 65536"),
+                ));
+            }
         };
         let mut accounts = HashMap::new();
         for (name, a) in raw.accounts {
@@ -148,8 +161,9 @@ impl Settings {
                 .patterns
                 .iter()
                 .map(|p| {
-                    Regex::new(p)
-                        .map_err(|e| format!("{key}.patterns: {}", one_line(&e.to_string())))
+                    Regex::new(p).map_err(|e| {
+                        SetupError::invalid(format!("{key}.patterns"), one_line(&e.to_string()))
+                    })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             accounts.insert(
@@ -178,22 +192,26 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn sender(value: Option<String>, key: &str) -> Result<Option<String>, String> {
+fn sender(value: Option<String>, key: &str) -> Result<Option<String>, SetupError> {
     match value {
-        Some(s) if s.is_empty() || s.chars().count() > MAX_SENDER_LEN => {
-            Err(format!("{key}: must be 1 to {MAX_SENDER_LEN} characters"))
-        }
+        Some(s) if s.is_empty() || s.chars().count() > MAX_SENDER_LEN => Err(SetupError::invalid(
+            key,
+            format!("must be 1 to {MAX_SENDER_LEN} characters"),
+        )),
         other => Ok(other),
     }
 }
 
-fn lang(value: Option<String>, key: &str) -> Result<Option<&'static str>, String> {
+fn lang(value: Option<String>, key: &str) -> Result<Option<&'static str>, SetupError> {
     value
         .map(|v| {
             normalize(&v).ok_or_else(|| {
-                format!(
-                    "{key}: `{v}` is not one of the platform's languages ({})",
-                    LANGUAGES.join(", ")
+                SetupError::invalid(
+                    key,
+                    format!(
+                        "`{v}` is not one of the platform's languages ({})",
+                        LANGUAGES.join(", ")
+                    ),
                 )
             })
         })
@@ -263,6 +281,7 @@ mod tests {
 
     fn parse(text: &str) -> Result<Settings, String> {
         Settings::parse(&text.parse::<toml::Table>().map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())
     }
 
     #[test]

@@ -142,7 +142,7 @@ fn https_without_a_ca_bundle_is_a_configuration_error() {
         .unwrap_or_else(|e| panic!("{e}"));
     match from_settings("imessage", &t) {
         Ok(_) => panic!("accepted"),
-        Err(e) => assert!(e.starts_with("ca_file:"), "{e}"),
+        Err(e) => assert!(e.to_string().starts_with("ca_file:"), "{e}"),
     }
 }
 

@@ -162,8 +162,11 @@ unsafe extern "C" fn on_metric(c: *mut c_void, kind: i32, name: SrpStr, value: f
             return;
         }
         let name = std::str::from_utf8(name).unwrap_or_default();
-        c.metrics
-            .plugin_metric(&c.channel, name, kind == abi::SRP_METRIC_GAUGE, value);
+        let family = &crate::channels::counters::PLUGIN_METRIC;
+        match kind == abi::SRP_METRIC_GAUGE {
+            true => c.metrics.set(family, &[&c.channel, &name], value),
+            false => c.metrics.increase(family, &[&c.channel, &name], value),
+        }
     });
 }
 

@@ -11,6 +11,7 @@ use smpp_router_plugin_api::abi::{self, SrpHost};
 
 use super::host::HostCtx;
 use super::library::Library;
+use crate::channels::counters::{PLUGIN_EVENTS, PLUGIN_UP};
 
 /// How often `health` is polled.
 const HEALTH_EVERY: Duration = Duration::from_secs(1);
@@ -82,7 +83,7 @@ impl Instance {
             metrics,
         });
         plugins.register(&instance);
-        instance.metrics.plugin_up(name, true);
+        instance.metrics.set(&PLUGIN_UP, &[&name], 1.0);
         tokio::spawn(poll_health(Arc::downgrade(&instance)));
         instance
     }
@@ -94,7 +95,8 @@ impl Instance {
 
     /// Counts a timeout; the third in a row skips the plugin for a while.
     pub(super) fn timed_out(&self) {
-        self.metrics.plugin_event(&self.name, "timeout");
+        self.metrics
+            .add(&PLUGIN_EVENTS, &[&self.name, &"timeout"], 1);
         if self.timeouts.fetch_add(1, Ordering::AcqRel) + 1 >= TIMEOUTS_TO_SKIP
             && let Ok(mut until) = self.skip_until.lock()
         {
@@ -138,9 +140,9 @@ impl Instance {
     pub(super) fn disable(&self, during: &str) {
         if !self.disabled.swap(true, Ordering::AcqRel) {
             tracing::error!(channel = %self.name, "plugin panicked in {during}; disabled until its channel is reloaded with a change or the router restarts");
-            self.metrics.plugin_up(&self.name, false);
+            self.metrics.set(&PLUGIN_UP, &[&self.name], 0.0);
         }
-        self.metrics.plugin_event(&self.name, "panic");
+        self.metrics.add(&PLUGIN_EVENTS, &[&self.name, &"panic"], 1);
     }
 }
 
@@ -209,6 +211,7 @@ async fn poll_health(instance: Weak<Instance>) {
                 tracing::warn!(channel = %inst.name, "plugin reports itself down; skipped until it is up");
             }
         }
-        inst.metrics.plugin_up(&inst.name, up);
+        inst.metrics
+            .set(&PLUGIN_UP, &[&inst.name], f64::from(u8::from(up)));
     }
 }

@@ -43,7 +43,10 @@ use smpp_router_plugin_api::abi::{self, SrpMessage, SrpStr};
 use self::host::HostCtx;
 use self::instance::{Instance, Parts};
 use self::library::Library;
-use crate::routing::{Attempt, AttemptFuture, Channel, Message};
+use crate::channels::counters::PLUGIN_EVENTS;
+use crate::channels::{
+    Attempt, AttemptFuture, Channel, ChannelContext, ChannelKind, Message, SetupError,
+};
 use crate::smpp::CommandStatus;
 use crate::smpp::values::MessageState;
 
@@ -53,15 +56,41 @@ const ERROR_CAP: usize = 1024;
 pub use self::plugins::Plugins;
 pub use self::settings::Settings;
 
-/// Checks the settings, the library's ABI and, through the plugin's `validate`, its `config`
-/// table — without creating an instance.
-pub fn check(table: &toml::Table) -> Result<(), String> {
-    let settings = Settings::parse(table)?;
-    let library = library::open(&settings.path, &library::scratch_copy_dir())?;
-    validate(&library, &settings)
+/// `kind = "plugin"`: a channel in a dynamic library (settings: [`Settings`]).
+pub struct Kind;
+
+impl ChannelKind for Kind {
+    fn name(&self) -> &'static str {
+        "plugin"
+    }
+
+    /// Checks the settings, the library's ABI and, through the plugin's `validate`, its
+    /// `config` table — without creating an instance.
+    fn check(&self, table: &toml::Table) -> Result<(), SetupError> {
+        let settings = Settings::parse(table)?;
+        let library = open(&settings, &library::scratch_copy_dir())?;
+        validate(&library, &settings)
+    }
+
+    fn start(
+        &self,
+        name: &str,
+        settings: &toml::Table,
+        ctx: &ChannelContext,
+    ) -> Result<Arc<dyn Channel>, SetupError> {
+        Ok(Arc::new(start(name, settings, ctx)?))
+    }
 }
 
-fn validate(library: &Library, settings: &Settings) -> Result<(), String> {
+/// Opens the library of `settings` (a private copy in `copies`).
+fn open(settings: &Settings, copies: &std::path::Path) -> Result<Arc<Library>, SetupError> {
+    library::open(&settings.path, copies).map_err(|problem| SetupError::Library {
+        path: settings.path.clone(),
+        problem,
+    })
+}
+
+fn validate(library: &Library, settings: &Settings) -> Result<(), SetupError> {
     let mut error = vec![0u8; ERROR_CAP];
     let mut error_len = 0usize;
     // SAFETY: the descriptor was checked at open; the buffers are ours for the call.
@@ -77,12 +106,12 @@ fn validate(library: &Library, settings: &Settings) -> Result<(), String> {
         return Ok(());
     }
     error.truncate(error_len.min(ERROR_CAP));
-    Err(format!(
-        "plugin {} ({}): config: {}",
-        settings.path.display(),
-        library.name,
-        reason(&error)
-    ))
+    Err(SetupError::Plugin {
+        path: settings.path.clone(),
+        plugin: library.name.clone(),
+        stage: "config",
+        reason: reason(&error),
+    })
 }
 
 /// A plugin's error text, or a placeholder when it gave none.
@@ -99,15 +128,16 @@ fn reason(bytes: &[u8]) -> String {
 pub fn start(
     name: &str,
     table: &toml::Table,
-    ctx: crate::channels::ChannelContext,
-) -> Result<PluginChannel, String> {
-    let crate::channels::ChannelContext {
-        outbox,
+    ctx: &ChannelContext,
+) -> Result<PluginChannel, SetupError> {
+    let ChannelContext {
+        delivery,
         metrics,
         plugins,
-    } = ctx;
+        ..
+    } = ctx.clone();
     let settings = Settings::parse(table)?;
-    let library = library::open(&settings.path, plugins.copy_dir())?;
+    let library = open(&settings, plugins.copy_dir())?;
     validate(&library, &settings)?;
     let (ctx, table, receipts) = HostCtx::new(name, metrics.clone(), plugins.relaying.clone());
     let mut raw: *mut c_void = std::ptr::null_mut();
@@ -129,11 +159,12 @@ pub fn start(
         // A plugin that failed may still have started threads holding the host.
         ctx.close();
         error.truncate(error_len.min(ERROR_CAP));
-        return Err(format!(
-            "plugin {}: create failed: {}",
-            settings.path.display(),
-            reason(&error)
-        ));
+        return Err(SetupError::Plugin {
+            path: settings.path.clone(),
+            plugin: library.name.clone(),
+            stage: "create failed",
+            reason: reason(&error),
+        });
     }
     tracing::info!(channel = %name, plugin = %library.name, version = %library.version, "plugin channel started");
     let parts = Parts {
@@ -153,7 +184,7 @@ pub fn start(
     tokio::spawn(receipts::relay_receipts(
         name.to_string(),
         receipts,
-        outbox,
+        delivery,
         metrics,
         plugins.relaying.clone(),
     ));
@@ -209,7 +240,9 @@ impl Channel for PluginChannel {
         }
         if inner.in_flight.fetch_add(1, Ordering::AcqRel) >= inner.max_in_flight {
             inner.in_flight.fetch_sub(1, Ordering::AcqRel);
-            inner.metrics.plugin_event(&inner.name, "at_capacity");
+            inner
+                .metrics
+                .add(&PLUGIN_EVENTS, &[&inner.name, &"at_capacity"], 1);
             return Box::pin(std::future::ready(Attempt::NotSent));
         }
         let (token, rx) = parts.ctx.register();
@@ -251,7 +284,9 @@ impl Channel for PluginChannel {
             // had already handed it over — never a guess that could send an OTP twice.
             inner.disable("submit");
         } else if rc != abi::SRP_OK {
-            inner.metrics.plugin_event(&inner.name, "refused_call");
+            inner
+                .metrics
+                .add(&PLUGIN_EVENTS, &[&inner.name, &"refused_call"], 1);
             slot.finished = true;
             drop(slot);
             return Box::pin(std::future::ready(Attempt::NotSent));

@@ -1,7 +1,7 @@
 //! Receipts a plugin emits, turned into `deliver_sm`s for the accounts that sent the messages:
 //! the message is found in the store by the plugin's id for it, the receipt is built in the
-//! usual format with the router's id and the client's addresses, and delivered through the
-//! outbox once the client has its `submit_sm_resp`.
+//! usual format with the router's id and the client's addresses, and relayed through the
+//! delivery layer (once, after the client has its `submit_sm_resp`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use smpp_router_plugin_api::Receipt;
 
-use crate::delivery::outbox::Outbox;
 use crate::delivery::receipts::{self, ReceiptInfo};
+use crate::delivery::{ChannelReceipt, Delivery, Relayed, Resender};
 use crate::smpp::pdu::{Address, Sm};
 use crate::smpp::values::{MessageState, RegisteredDelivery};
 
@@ -22,17 +22,17 @@ const LOOKUP_RETRIES: [u64; 5] = [0, 10, 50, 250, 1000];
 pub(super) async fn relay_receipts(
     channel: String,
     mut receipts: tokio::sync::mpsc::Receiver<Receipt>,
-    outbox: Arc<Outbox>,
+    delivery: Arc<dyn Delivery>,
     metrics: Arc<crate::metrics::Metrics>,
     relaying: Arc<AtomicUsize>,
 ) {
     while let Some(receipt) = receipts.recv().await {
         let channel = channel.clone();
-        let outbox = outbox.clone();
+        let delivery = delivery.clone();
         let metrics = metrics.clone();
         let relaying = relaying.clone();
         tokio::spawn(async move {
-            relay_one(&channel, receipt, &outbox, &metrics).await;
+            relay_one(&channel, receipt, &delivery, &metrics).await;
             relaying.fetch_sub(1, Ordering::AcqRel);
         });
     }
@@ -41,10 +41,10 @@ pub(super) async fn relay_receipts(
 async fn relay_one(
     channel: &str,
     receipt: Receipt,
-    outbox: &Arc<Outbox>,
+    delivery: &Arc<dyn Delivery>,
     metrics: &crate::metrics::Metrics,
 ) {
-    let store = outbox.store();
+    let store = delivery.store();
     let mut record = None;
     for wait in LOOKUP_RETRIES {
         if wait > 0 {
@@ -76,10 +76,6 @@ async fn relay_one(
         return;
     };
     let state = MessageState(receipt.state.to_abi());
-    if outbox.resends().claim(&record.router_id, state.0) != crate::delivery::resends::Claim::New {
-        tracing::debug!(%channel, id = %record.router_id, "plugin emitted a receipt again; not delivered twice");
-        return;
-    }
     if !RegisteredDelivery(to.registered_delivery).wants_receipt(state == MessageState::DELIVERED) {
         tracing::debug!(%channel, id = %record.router_id, "receipt not requested by the client");
         return;
@@ -100,13 +96,21 @@ async fn relay_one(
             done_unix: receipts::unix_now(),
         },
     );
-    metrics.receipt_from_channel(channel);
-    outbox.answers().wait(&record.router_id).await;
-    let pushed = outbox.push_own(&record.account, sm).await;
-    outbox
-        .resends()
-        .handed_on(&record.router_id, state.0, pushed.is_ok());
-    if let Err(e) = pushed {
-        tracing::error!(%channel, id = %record.router_id, error = %e, "store: cannot keep a plugin receipt; dropped");
+    metrics.add(&crate::channels::counters::RECEIPTS, &[&channel], 1);
+    let id = record.router_id.clone();
+    let relayed = delivery.clone().relay(ChannelReceipt {
+        record,
+        state: state.0,
+        sm,
+        resender: Resender::Nobody,
+    });
+    match relayed.await {
+        Relayed::Kept => {}
+        Relayed::AlreadyHandedOn | Relayed::InProgress => {
+            tracing::debug!(%channel, %id, "plugin emitted a receipt again; not delivered twice");
+        }
+        Relayed::Failed(e) => {
+            tracing::error!(%channel, %id, error = %e, "store: cannot keep a plugin receipt; dropped");
+        }
     }
 }

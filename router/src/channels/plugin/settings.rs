@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::channels::SetupError;
+
 /// A validated `kind = "plugin"` table.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -30,22 +32,26 @@ struct Raw {
 
 impl Settings {
     /// Validates a channel's table; the error is one line naming the key.
-    pub fn parse(table: &toml::Table) -> Result<Self, String> {
-        let raw: Raw = crate::config::channel_settings(table)?;
+    pub fn parse(table: &toml::Table) -> Result<Self, SetupError> {
+        let raw: Raw = crate::channels::kind::settings(table)?;
         let timeout = match raw.timeout.as_deref() {
             None => Duration::from_secs(5),
-            Some(s) => humantime::parse_duration(s).map_err(|e| format!("timeout: {e}"))?,
+            Some(s) => {
+                humantime::parse_duration(s).map_err(|e| SetupError::invalid("timeout", e))?
+            }
         };
         if timeout.is_zero() {
-            return Err("timeout: must be more than 0".into());
+            return Err(SetupError::invalid("timeout", "must be more than 0"));
         }
         let max_in_flight = raw.max_in_flight.unwrap_or(1000);
         if !(1..=1_000_000).contains(&max_in_flight) {
-            return Err(format!(
-                "max_in_flight: {max_in_flight} is not between 1 and 1000000"
+            return Err(SetupError::invalid(
+                "max_in_flight",
+                format!("{max_in_flight} is not between 1 and 1000000"),
             ));
         }
-        let config = serde_json::to_string(&raw.config).map_err(|e| format!("config: {e}"))?;
+        let config =
+            serde_json::to_string(&raw.config).map_err(|e| SetupError::invalid("config", e))?;
         Ok(Self {
             path: PathBuf::from(raw.path),
             timeout,

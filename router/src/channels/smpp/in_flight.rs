@@ -53,18 +53,17 @@ impl Drop for Ticket<'_> {
     }
 }
 
-impl Default for InFlight {
-    fn default() -> Self {
-        let lanes = crate::shards::count().max(1);
+impl InFlight {
+    /// One lane per data-path thread (`shards`; at least one).
+    pub(super) fn new(shards: usize) -> Self {
+        let lanes = shards.max(1);
         Self {
             lanes: (0..lanes).map(|_| Mutex::default()).collect(),
             waiting: AtomicUsize::new(0),
             done: Notify::new(),
         }
     }
-}
 
-impl InFlight {
     /// A submit starts.
     pub(super) fn start(&self) -> Ticket<'_> {
         let lane = crate::shards::current().unwrap_or(0) % self.lanes.len();
@@ -130,7 +129,7 @@ mod tests {
 
     #[tokio::test]
     async fn waits_only_for_the_submits_under_way_when_asked() {
-        let f = InFlight::default();
+        let f = InFlight::new(1);
         assert!(
             f.settle(Duration::from_millis(1)).await,
             "nothing under way"

@@ -35,10 +35,13 @@ use tokio::time::Instant;
 
 pub use settings::{BindStyle, Settings};
 
-use crate::delivery::outbox::Outbox;
+use crate::channels::counters;
+use crate::channels::{
+    Attempt, AttemptFuture, Channel, ChannelContext, ChannelKind, Message, SetupError, StopFuture,
+};
+use crate::delivery::{ChannelReceipt, Delivery, Relayed, Resender};
 use crate::esme::{self, EsmeEvent, EsmeHandle, InboundRequest, TlsClientSettings};
 use crate::log_every::LogEvery;
-use crate::routing::{Attempt, AttemptFuture, Channel, Message, StopFuture};
 use crate::smpp::pdu::{Pdu, Sm};
 use crate::smpp::receipt;
 use crate::smpp::session::BindMode;
@@ -58,16 +61,41 @@ const RACE_LIMIT: Duration = Duration::from_millis(1300);
 /// step of the routing task: microseconds; a thousandfold margin).
 const RECORD_AFTER_ANSWER: Duration = Duration::from_millis(2);
 
+/// `kind = "smpp"`: a carrier reached as an SMPP client (settings: [`Settings`]).
+pub struct Kind;
+
+impl ChannelKind for Kind {
+    fn name(&self) -> &'static str {
+        "smpp"
+    }
+
+    /// Validates the settings without connecting.
+    fn check(&self, settings: &toml::Table) -> Result<(), SetupError> {
+        Settings::parse(settings).map(|_| ())
+    }
+
+    fn start(
+        &self,
+        name: &str,
+        settings: &toml::Table,
+        ctx: &ChannelContext,
+    ) -> Result<Arc<dyn Channel>, SetupError> {
+        Ok(Arc::new(start(name, Settings::parse(settings)?, ctx)?))
+    }
+}
+
 /// Builds the channel and starts its binds.
 pub fn start(
     name: &str,
-    table: &toml::Table,
-    ctx: crate::channels::ChannelContext,
-) -> Result<SmppChannel, String> {
-    let crate::channels::ChannelContext {
-        outbox, metrics, ..
-    } = ctx;
-    let settings = Settings::parse(table)?;
+    settings: Settings,
+    ctx: &ChannelContext,
+) -> Result<SmppChannel, SetupError> {
+    let ChannelContext {
+        delivery,
+        metrics,
+        shards,
+        ..
+    } = ctx.clone();
     let tls = match &settings.tls {
         None => None,
         Some(t) => {
@@ -76,15 +104,16 @@ pub fn start(
             } else {
                 TlsClientSettings::with_ca_file(&t.ca_file)
             }
-            .map_err(|e| format!("tls: {e}"))?;
+            .map_err(|e| SetupError::invalid("tls", e))?;
             Some(match &t.server_name {
-                Some(n) => base.with_server_name(n).map_err(|e| format!("tls: {e}"))?,
+                Some(n) => base
+                    .with_server_name(n)
+                    .map_err(|e| SetupError::invalid("tls", e))?,
                 None => base,
             })
         }
     };
-    tokio::runtime::Handle::try_current()
-        .map_err(|_| "an smpp channel needs the router's runtime".to_string())?;
+    tokio::runtime::Handle::try_current().map_err(|_| SetupError::NoRuntime { kind: "smpp" })?;
     let (stop, stopped) = watch::channel(false);
     // Each bind task holds a sender: the receiver ends once every one of them has.
     let (alive, done) = mpsc::channel::<()>(1);
@@ -96,14 +125,13 @@ pub fn start(
         epoch: Instant::now(),
         next_slot_at: Mutex::new(Instant::now()),
         tls,
-        // The channels' binds are dealt out over the shards one after another, so that the
-        // first binds of several channels do not all share the first shard.
-        first_shard: NEXT_SHARD.fetch_add(settings.binds, Ordering::Relaxed),
+        first_shard: shards.deal(settings.binds),
+        shard_count: shards.count(),
         settings,
-        outbox,
+        delivery,
         metrics,
         refused_log: LogEvery::new(Duration::from_secs(10)),
-        in_flight: InFlight::default(),
+        in_flight: InFlight::new(shards.count()),
         unknown_log: LogEvery::new(Duration::from_secs(10)),
     });
     for slot in 0..inner.settings.binds {
@@ -113,7 +141,7 @@ pub fn start(
         };
         for &mode in modes {
             // Bind `slot` lives on shard `first_shard + slot` (modulo their count): see `pick`.
-            crate::shards::spawn_on(
+            shards.spawn_on(
                 inner.first_shard.wrapping_add(slot),
                 keep_bound(inner.clone(), slot, mode, stopped.clone(), alive.clone()),
             );
@@ -124,11 +152,6 @@ pub fn start(
         stop,
         done: Mutex::new(Some(done)),
     })
-}
-
-/// Validates settings without connecting (for `smpp-router check`).
-pub fn check(table: &toml::Table) -> Result<(), String> {
-    Settings::parse(table).map(|_| ())
 }
 
 /// A running carrier channel; dropping the last reference unbinds its sessions.
@@ -156,9 +179,11 @@ struct Inner {
     epoch: Instant,
     /// The TPS limit: the earliest time the next submit may go.
     next_slot_at: Mutex<Instant>,
-    outbox: Arc<Outbox>,
+    delivery: Arc<dyn Delivery>,
     /// Bind slot `s` runs on shard `first_shard + s` (modulo their count).
     first_shard: usize,
+    /// How many data-path threads the router runs (0 without).
+    shard_count: usize,
     /// The router's counters.
     metrics: Arc<crate::metrics::Metrics>,
     /// Requests the carrier sent on a bind that may not carry them: logged at most this often.
@@ -168,9 +193,6 @@ struct Inner {
     /// Receipts for unknown messages: logged at most this often.
     unknown_log: LogEvery,
 }
-
-/// Where the next channel's first bind goes (see [`crate::shards`]).
-static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
 
 impl Channel for SmppChannel {
     fn name(&self) -> &str {
@@ -210,7 +232,8 @@ impl Inner {
     /// most every 10 s, since the carrier will not resend it to another bind by itself.
     fn refused(&self, slot: usize, mode: BindMode, command_id: CommandId, status: CommandStatus) {
         let command = command_id.name().unwrap_or("other");
-        self.metrics.channel_refused(&self.name, command);
+        self.metrics
+            .add(&counters::REQUESTS_REFUSED, &[&self.name, &command], 1);
         if let Some(held_back) = self.refused_log.allow(std::time::Instant::now()) {
             let hint = if matches!(command_id, CommandId::DELIVER_SM | CommandId::DATA_SM) {
                 "; if this carrier sends receipts on any bind, set receipts_on_any_bind = true on the channel"
@@ -261,7 +284,7 @@ impl Inner {
     /// message's work stays on this core. None when the shard has no such bind (a busy client
     /// then spreads over every bind, as without shards).
     fn pick_on_this_shard(&self) -> Option<EsmeHandle> {
-        let shards = crate::shards::count();
+        let shards = self.shard_count;
         let here = crate::shards::current()?;
         if shards < 2 {
             return None;
@@ -378,7 +401,7 @@ impl Inner {
         };
         let status = match relayed {
             Ok(()) => {
-                self.metrics.receipt_from_channel(&self.name);
+                self.metrics.add(&counters::RECEIPTS, &[&self.name], 1);
                 CommandStatus::ROK
             }
             Err(status) => status,
@@ -393,7 +416,8 @@ impl Inner {
             tracing::info!(channel = %self.name, %from, "mobile-originated message for no account; answered and dropped");
             return Ok(());
         };
-        self.outbox.push(&account, sm).await.map_err(|e| {
+        let kept = self.delivery.clone().push(&account, sm, Resender::Channel);
+        kept.await.map_err(|e| {
             tracing::error!(channel = %self.name, error = %e, "store: cannot keep an MO message; the carrier will resend");
             CommandStatus::RX_T_APPN
         })?;
@@ -416,7 +440,7 @@ impl Inner {
             return Ok(());
         };
         let key = self.settings.id_match.dlr_key(&carrier_id);
-        let store = self.outbox.store();
+        let store = self.delivery.store();
         let lookup = || {
             store.lookup(&self.name, &key).map_err(|e| {
                 tracing::error!(channel = %self.name, error = %e, "store: receipt lookup failed; the carrier will resend");
@@ -435,24 +459,14 @@ impl Inner {
             record = lookup()?;
         }
         let Some(record) = record else {
-            self.metrics.receipt_unknown(&self.name);
+            self.metrics
+                .add(&counters::RECEIPTS_UNKNOWN, &[&self.name], 1);
             if let Some(also) = self.unknown_log.allow(std::time::Instant::now()) {
                 tracing::warn!(channel = %self.name, carrier_id = %key, also_since_last_line = also, "a receipt for an unknown message was answered and dropped");
             }
             return Ok(());
         };
         let state = crate::delivery::resends::state_of(&sm, &text);
-        match self.outbox.resends().claim(&record.router_id, state) {
-            crate::delivery::resends::Claim::New => {}
-            crate::delivery::resends::Claim::Delivered => {
-                tracing::debug!(channel = %self.name, id = %record.router_id, "the carrier sent a receipt again; answered, not delivered twice");
-                return Ok(());
-            }
-            crate::delivery::resends::Claim::InProgress => {
-                tracing::debug!(channel = %self.name, id = %record.router_id, "a copy of this receipt is being handed on; the carrier will resend");
-                return Err(CommandStatus::RX_T_APPN);
-            }
-        }
         let mut out = sm;
         let mut tlvs = out.tlvs.to_builder();
         if out.tlvs.receipted_message_id().is_some() {
@@ -469,17 +483,31 @@ impl Inner {
             None => {}
         }
         out.tlvs = tlvs.build();
-        self.outbox.answers().wait(&record.router_id).await;
-        let pushed = self.outbox.push(&record.account, out).await;
-        self.outbox
-            .resends()
-            .handed_on(&record.router_id, state, pushed.is_ok());
-        pushed.map_err(|e| {
-            tracing::error!(channel = %self.name, error = %e, "store: cannot keep a receipt; the carrier will resend");
-            CommandStatus::RX_T_APPN
-        })?;
-        tracing::debug!(channel = %self.name, id = %record.router_id, account = %record.account, "receipt kept for the client");
-        Ok(())
+        let id = record.router_id.clone();
+        let relayed = self.delivery.clone().relay(ChannelReceipt {
+            record,
+            state,
+            sm: out,
+            resender: Resender::Channel,
+        });
+        match relayed.await {
+            Relayed::Kept => {
+                tracing::debug!(channel = %self.name, %id, "receipt kept for the client");
+                Ok(())
+            }
+            Relayed::AlreadyHandedOn => {
+                tracing::debug!(channel = %self.name, %id, "the carrier sent a receipt again; answered, not delivered twice");
+                Ok(())
+            }
+            Relayed::InProgress => {
+                tracing::debug!(channel = %self.name, %id, "a copy of this receipt is being handed on; the carrier will resend");
+                Err(CommandStatus::RX_T_APPN)
+            }
+            Relayed::Failed(e) => {
+                tracing::error!(channel = %self.name, error = %e, "store: cannot keep a receipt; the carrier will resend");
+                Err(CommandStatus::RX_T_APPN)
+            }
+        }
     }
 }
 

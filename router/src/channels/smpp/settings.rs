@@ -6,6 +6,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::Deserialize;
 
+use crate::channels::SetupError;
+
 use crate::smpp::pdu::Bind;
 use crate::smpp::receipt::IdMatch;
 use crate::smpp::session::SessionConfig;
@@ -107,50 +109,69 @@ struct Raw {
     receipts_on_any_bind: bool,
 }
 
-fn duration(v: Option<&str>, key: &str, default: Duration) -> Result<Duration, String> {
+fn duration(v: Option<&str>, key: &str, default: Duration) -> Result<Duration, SetupError> {
     match v {
         None => Ok(default),
-        Some(s) => humantime::parse_duration(s).map_err(|e| format!("{key}: {e}")),
+        Some(s) => humantime::parse_duration(s).map_err(|e| SetupError::invalid(key, e)),
     }
 }
 
-fn count(v: Option<i64>, key: &str, default: i64, max: i64) -> Result<i64, String> {
+fn count(v: Option<i64>, key: &str, default: i64, max: i64) -> Result<i64, SetupError> {
     let n = v.unwrap_or(default);
     if (0..=max).contains(&n) {
         Ok(n)
     } else {
-        Err(format!("{key}: {n} is not between 0 and {max}"))
+        Err(SetupError::invalid(
+            key,
+            format!("{n} is not between 0 and {max}"),
+        ))
     }
 }
 
 /// Resolves `env:NAME`, `file:PATH` or a literal secret.
-fn secret(spec: &str, key: &str) -> Result<String, String> {
-    crate::config::resolve_secret(spec).map_err(|e| format!("{key}: {e}"))
+fn secret(spec: &str, key: &str) -> Result<String, SetupError> {
+    crate::config::resolve_secret(spec).map_err(|e| SetupError::invalid(key, e))
 }
 
 impl Settings {
     /// Validates a channel's table; errors are one line and name the key.
-    pub fn parse(table: &toml::Table) -> Result<Self, String> {
-        let raw: Raw = crate::config::channel_settings(table)?;
+    pub fn parse(table: &toml::Table) -> Result<Self, SetupError> {
+        let raw: Raw = crate::channels::kind::settings(table)?;
         if raw.system_id.is_empty() || raw.system_id.len() > 15 {
-            return Err("system_id: must be 1 to 15 characters".into());
+            return Err(SetupError::invalid(
+                "system_id",
+                "must be 1 to 15 characters",
+            ));
         }
         let password = secret(&raw.password, "password")?;
         if password.len() > 8 {
-            return Err("password: SMPP passwords are at most 8 characters".into());
+            return Err(SetupError::invalid(
+                "password",
+                "SMPP passwords are at most 8 characters",
+            ));
         }
         if raw.system_type.len() > 12 {
-            return Err("system_type: at most 12 characters".into());
+            return Err(SetupError::invalid("system_type", "at most 12 characters"));
         }
         let interface_version = match raw.interface_version.as_deref().unwrap_or("3.4") {
             "3.4" => 0x34,
             "5.0" => 0x50,
-            other => return Err(format!("interface_version: `{other}` is not 3.4 or 5.0")),
+            other => {
+                return Err(SetupError::invalid(
+                    "interface_version",
+                    format!("`{other}` is not 3.4 or 5.0"),
+                ));
+            }
         };
         let style = match raw.bind.as_deref().unwrap_or("trx") {
             "trx" => BindStyle::Trx,
             "tx+rx" => BindStyle::TxRx,
-            other => return Err(format!("bind: `{other}` is not trx or tx+rx")),
+            other => {
+                return Err(SetupError::invalid(
+                    "bind",
+                    format!("`{other}` is not trx or tx+rx"),
+                ));
+            }
         };
         let binds = count(raw.binds, "binds", 1, 64)?.max(1) as usize;
         let window = count(raw.window, "window", 10, 10_000)?.max(1) as usize;
@@ -170,7 +191,7 @@ impl Settings {
             Duration::from_secs(90 * 60),
         )?;
         if enquire < Duration::from_secs(1) {
-            return Err("enquire_link: at least 1s".into());
+            return Err(SetupError::invalid("enquire_link", "at least 1s"));
         }
         session.enquire_link_interval = Some(enquire);
         session.response_timeout = duration(
@@ -194,8 +215,9 @@ impl Settings {
             "hex-resp-decimal-dlr" => IdMatch::HexInRespDecimalInDlr,
             "decimal-resp-hex-dlr" => IdMatch::DecimalInRespHexInDlr,
             other => {
-                return Err(format!(
-                    "receipt_ids: `{other}` is not same, hex-resp-decimal-dlr or decimal-resp-hex-dlr"
+                return Err(SetupError::invalid(
+                    "receipt_ids",
+                    format!("`{other}` is not same, hex-resp-decimal-dlr or decimal-resp-hex-dlr"),
                 ));
             }
         };
@@ -213,14 +235,17 @@ impl Settings {
             .as_ref()
             .is_some_and(|s| s.is_empty() || s.len() > 20)
         {
-            return Err("source: 1 to 20 characters".into());
+            return Err(SetupError::invalid("source", "1 to 20 characters"));
         }
         let mut mo: Vec<(String, String)> = raw.mo.into_iter().collect();
         if let Some((p, _)) = mo
             .iter()
             .find(|(p, _)| !p.bytes().all(|b| b.is_ascii_digit()))
         {
-            return Err(format!("mo: `{p}` is not a destination prefix (digits)"));
+            return Err(SetupError::invalid(
+                "mo",
+                format!("`{p}` is not a destination prefix (digits)"),
+            ));
         }
         mo.sort_by_key(|m| std::cmp::Reverse(m.0.len()));
         Ok(Self {
@@ -256,6 +281,7 @@ mod tests {
 
     fn parse(text: &str) -> Result<Settings, String> {
         Settings::parse(&text.parse::<toml::Table>().map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())
     }
 
     #[test]

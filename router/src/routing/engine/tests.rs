@@ -7,8 +7,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::*;
+use crate::channels::test_channel::{Script, TestChannel};
 use crate::config::Account;
-use crate::routing::test_channel::{Script, TestChannel};
 use crate::smpp::pdu::Sm;
 
 fn message() -> Message {

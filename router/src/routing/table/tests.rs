@@ -6,8 +6,8 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::*;
+use crate::channels::test_channel::TestChannel;
 use crate::phone;
-use crate::routing::test_channel::TestChannel;
 use crate::smpp::pdu::Address;
 
 fn spec(name: &str, f: impl FnOnce(&mut RouteSpec)) -> RouteSpec {

@@ -2,6 +2,8 @@
 //! through reloads.
 
 use super::*;
+use crate::metrics::Hex;
+use crate::server::counters::BINDS;
 
 impl Conn {
     pub(super) async fn on_bind(&mut self, mode: BindMode, system_id: &[u8], password: &[u8]) {
@@ -15,7 +17,7 @@ impl Conn {
             Ok(a) => a,
             Err(status) => {
                 tracing::info!(session = self.id, peer = %self.peer, system_id = %String::from_utf8_lossy(system_id), %status, "bind refused");
-                self.shared.metrics.bind(None, status.0);
+                self.shared.metrics.add(&BINDS, &[&"-", &Hex(status.0)], 1);
                 return self.session.reject_bind(status);
             }
         };
@@ -33,9 +35,10 @@ impl Conn {
             .register_within(info, self.deliver_tx.clone(), max)
         {
             tracing::info!(session = self.id, system_id = %account.system_id, "bind refused: too many binds");
+            let status = Hex(CommandStatus::RALYBND.0);
             self.shared
                 .metrics
-                .bind(Some(&account.system_id), CommandStatus::RALYBND.0);
+                .add(&BINDS, &[&account.system_id, &status], 1);
             return self.session.reject_bind(CommandStatus::RALYBND);
         }
         self.session.set_inbound_window(account.window as usize);
@@ -48,7 +51,9 @@ impl Conn {
             return;
         }
         tracing::info!(session = self.id, peer = %self.peer, system_id = %account.system_id, mode = mode.as_str(), version = format_args!("{:#x}", self.session.interface_version()), "bound");
-        self.shared.metrics.bind(Some(&account.system_id), 0);
+        self.shared
+            .metrics
+            .add(&BINDS, &[&account.system_id, &Hex(0)], 1);
         self.bound = Some((account, rt));
         self.unbound = None;
     }

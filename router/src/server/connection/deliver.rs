@@ -12,7 +12,11 @@ impl Conn {
         } else if let Some(sm) = self.local_receipts.remove(&seq) {
             if status.is_ok() {
                 if let Some((account, _)) = &self.bound {
-                    self.shared.metrics.delivery(&account.system_id, "direct");
+                    self.shared.metrics.add(
+                        &crate::delivery::counters::DELIVERIES,
+                        &[&account.system_id, &"direct"],
+                        1,
+                    );
                 }
                 return;
             }
@@ -20,7 +24,11 @@ impl Conn {
                 // The client will never take it (ESME_RX_P_APPN / ESME_RX_R_APPN).
                 if let Some((account, _)) = &self.bound {
                     tracing::warn!(session = self.id, system_id = %account.system_id, %status, "the client refused a receipt for good; it is not offered again");
-                    self.shared.metrics.delivery(&account.system_id, "refused");
+                    self.shared.metrics.add(
+                        &crate::delivery::counters::DELIVERIES,
+                        &[&account.system_id, &"refused"],
+                        1,
+                    );
                 }
             } else {
                 self.hand_on(sm, true);

@@ -2,6 +2,8 @@
 //! answered as each finishes (many at once), and the answers' release to the answer gate.
 
 use super::*;
+use crate::metrics::Hex;
+use crate::server::counters::{MESSAGES, THROTTLED};
 
 impl Conn {
     /// Lets the submissions still being routed finish on their own task: their answers will
@@ -48,7 +50,9 @@ impl Conn {
             return self.answer(seq, request, CommandStatus::RINVBNDSTS);
         };
         if !rt.allow() {
-            self.shared.metrics.throttled(&account.system_id);
+            self.shared
+                .metrics
+                .add(&THROTTLED, &[&account.system_id], 1);
             return self.answer(seq, request, CommandStatus::RTHROTTLED);
         }
         let backlog = self.receipts.len()
@@ -69,7 +73,11 @@ impl Conn {
             Ok(c) => c,
             Err(status) => {
                 tracing::debug!(session = self.id, to = %Masked(&sm.dest.addr), %status, "submit_sm refused");
-                self.shared.metrics.refused(&account.system_id, status.0);
+                self.shared.metrics.add(
+                    &MESSAGES,
+                    &[&account.system_id, &"-", &"-", &Hex(status.0)],
+                    1,
+                );
                 return self.answer(seq, request, status);
             }
         };

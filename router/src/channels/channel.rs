@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::config::Account;
 use crate::phone::Destination;
@@ -45,6 +46,32 @@ pub enum Attempt {
     /// The request was written but no answer came: the outcome is unknown, and the message must
     /// never be resent to this channel.
     Unknown,
+}
+
+/// One step of a message's history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttemptRecord {
+    /// The channel's name.
+    pub channel: String,
+    /// What happened; `None` when the channel was down and skipped.
+    pub outcome: Option<Attempt>,
+    /// How long the attempt took.
+    pub latency: Duration,
+}
+
+impl AttemptRecord {
+    /// The channel and the outcome, as the counters take them.
+    pub fn counted(&self) -> (&str, crate::metrics::Outcome) {
+        use crate::metrics::Outcome;
+        let outcome = match &self.outcome {
+            None => Outcome::Down,
+            Some(Attempt::Accepted { .. }) => Outcome::Accepted,
+            Some(Attempt::Refused(status)) => Outcome::Refused(status.0),
+            Some(Attempt::NotSent) => Outcome::NotSent,
+            Some(Attempt::Unknown) => Outcome::Unknown,
+        };
+        (&self.channel, outcome)
+    }
 }
 
 /// The future of an attempt.

@@ -6,7 +6,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use super::ChannelContext;
 use super::channel::{Attempt, AttemptFuture, Channel, Message};
+use super::kind::{ChannelKind, SetupError};
 use crate::smpp::CommandStatus;
 use crate::smpp::values::MessageState;
 
@@ -42,6 +46,68 @@ impl Script {
             )),
         })
     }
+}
+
+/// `kind = "test"`: `outcomes` (words of [`Script::parse`]) and `latency`.
+pub struct Kind;
+
+impl ChannelKind for Kind {
+    fn name(&self) -> &'static str {
+        "test"
+    }
+
+    fn check(&self, settings: &toml::Table) -> Result<(), SetupError> {
+        parse(settings).map(|_| ())
+    }
+
+    fn start(
+        &self,
+        name: &str,
+        settings: &toml::Table,
+        _ctx: &ChannelContext,
+    ) -> Result<Arc<dyn Channel>, SetupError> {
+        let (script, latency) = parse(settings)?;
+        Ok(Arc::new(TestChannel::new(name, script, latency)))
+    }
+}
+
+/// The script and the latency of a test channel's settings.
+fn parse(settings: &toml::Table) -> Result<(Vec<Script>, Duration), SetupError> {
+    let mut script = Vec::new();
+    let mut latency = Duration::ZERO;
+    for (key, value) in settings {
+        match (key.as_str(), value) {
+            ("outcomes", toml::Value::Array(items)) => {
+                for item in items {
+                    let word = item.as_str().unwrap_or_default();
+                    script.push(Script::parse(word).ok_or_else(|| {
+                        SetupError::invalid(
+                            "outcomes",
+                            format!(
+                                "`{word}` is not ok, delivered, 0xNN, not_sent, unknown or hang"
+                            ),
+                        )
+                    })?);
+                }
+            }
+            ("latency", toml::Value::String(s)) => {
+                latency =
+                    humantime::parse_duration(s).map_err(|e| SetupError::invalid("latency", e))?;
+            }
+            (other, _) => {
+                return Err(SetupError::Shape {
+                    key: Some(other.to_string()),
+                    message: format!(
+                        "unknown setting `{other}` for a test channel (outcomes, latency)"
+                    ),
+                });
+            }
+        }
+    }
+    if script.is_empty() {
+        script.push(Script::Ok);
+    }
+    Ok((script, latency))
 }
 
 /// A channel answering from a script; the last outcome repeats.

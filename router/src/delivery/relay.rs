@@ -1,0 +1,120 @@
+//! Relaying a channel's receipt to its client: the steps every channel kind shares, on top of
+//! the outbox. The channel finds the message (by its own id for it) and builds the receipt the
+//! client gets; then [`Outbox::relay`] recognises a resend of a receipt already handed on, waits
+//! for the message's `submit_sm_resp`, and pushes the receipt.
+
+use std::sync::Arc;
+
+use super::outbox::Outbox;
+use super::resends::Claim;
+use crate::smpp::pdu::Sm;
+use crate::store::{MessageRecord, StoreError};
+
+/// Who sends a `deliver_sm` again when the router answers it with an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resender {
+    /// The channel does (an SMPP carrier resends what it got a temporary error for): a failing
+    /// store fails the push at once, and the channel answers with a temporary error.
+    Channel,
+    /// Nobody does (the router's own receipts, a plugin's): a failing store is waited for.
+    Nobody,
+}
+
+/// A receipt from a channel for the message of `record`, rewritten for the client (its id the
+/// router's).
+#[derive(Debug)]
+pub struct ChannelReceipt {
+    /// The message's record: its router id and the account that sent it.
+    pub record: Arc<MessageRecord>,
+    /// The delivery state it reports (a resend is recognised by id and state).
+    pub state: u8,
+    /// The `deliver_sm` for the client.
+    pub sm: Sm,
+    /// Whether the channel would send it again.
+    pub resender: Resender,
+}
+
+/// What became of a relayed receipt.
+#[derive(Debug)]
+pub enum Relayed {
+    /// Safe: acknowledged by the client, or kept until it is.
+    Kept,
+    /// The same receipt was handed on before: nothing more to do.
+    AlreadyHandedOn,
+    /// A copy of it is being handed on right now: the channel may send it again later.
+    InProgress,
+    /// It could not be kept: the store failed.
+    Failed(StoreError),
+}
+
+impl Outbox {
+    /// The one relay of a channel's receipt (see the module's documentation).
+    pub async fn relay(self: &Arc<Self>, receipt: ChannelReceipt) -> Relayed {
+        let ChannelReceipt {
+            record,
+            state,
+            sm,
+            resender,
+        } = receipt;
+        let (router_id, account) = (&record.router_id, &record.account);
+        match self.resends().claim(router_id, state) {
+            Claim::New => {}
+            Claim::Delivered => return Relayed::AlreadyHandedOn,
+            Claim::InProgress => return Relayed::InProgress,
+        }
+        self.answers().wait(router_id).await;
+        let pushed = match resender {
+            Resender::Channel => self.push(account, sm).await,
+            Resender::Nobody => self.push_own(account, sm).await,
+        };
+        self.resends().handed_on(router_id, state, pushed.is_ok());
+        match pushed {
+            Ok(()) => Relayed::Kept,
+            Err(e) => Relayed::Failed(e),
+        }
+    }
+}
+
+impl super::Delivery for Outbox {
+    fn push(
+        self: Arc<Self>,
+        account: &str,
+        sm: Sm,
+        resender: Resender,
+    ) -> super::DeliveryFuture<Result<(), StoreError>> {
+        let account = account.to_string();
+        Box::pin(async move {
+            match resender {
+                Resender::Channel => Outbox::push(&self, &account, sm).await,
+                Resender::Nobody => self.push_own(&account, sm).await,
+            }
+        })
+    }
+
+    fn keep(
+        self: Arc<Self>,
+        account: &str,
+        sm: Sm,
+        resender: Resender,
+    ) -> super::DeliveryFuture<Result<(), StoreError>> {
+        let account = account.to_string();
+        Box::pin(async move {
+            match resender {
+                Resender::Channel => Outbox::keep(&self, &account, sm).await,
+                Resender::Nobody => self.keep_own(&account, sm).await,
+            }
+        })
+    }
+
+    fn relay(self: Arc<Self>, receipt: ChannelReceipt) -> super::DeliveryFuture<Relayed> {
+        Box::pin(async move { Outbox::relay(&self, receipt).await })
+    }
+
+    fn answers(&self) -> &super::answers::AnswerGate {
+        Outbox::answers(self)
+    }
+
+    fn store(&self) -> &Arc<dyn crate::store::Store> {
+        Outbox::store(self)
+    }
+}
