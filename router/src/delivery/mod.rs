@@ -31,30 +31,30 @@ use crate::store::{Store, StoreError};
 pub use relay::{ChannelReceipt, Relayed, Resender};
 
 /// The future of a [`Delivery`] call.
-pub type DeliveryFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+pub type DeliveryFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The return path, as channels, the router and the server use it.
 pub trait Delivery: Send + Sync + 'static {
     /// Hands `sm` to `account`. Resolves once it is safe: a bound client acknowledged it, or it
     /// is kept (durably) until one does. `resender` says whether anyone sends it again after an
     /// error: if nobody does, a failing store is waited for instead of failing at once.
-    fn push(
-        self: Arc<Self>,
-        account: &str,
+    fn push<'a>(
+        &'a self,
+        account: &'a str,
         sm: Sm,
         resender: Resender,
-    ) -> DeliveryFuture<Result<(), StoreError>>;
+    ) -> DeliveryFuture<'a, Result<(), StoreError>>;
     /// Keeps `sm` for `account` without offering it now (its client refused it for now); it is
     /// offered again within a second or so.
-    fn keep(
-        self: Arc<Self>,
-        account: &str,
+    fn keep<'a>(
+        &'a self,
+        account: &'a str,
         sm: Sm,
         resender: Resender,
-    ) -> DeliveryFuture<Result<(), StoreError>>;
+    ) -> DeliveryFuture<'a, Result<(), StoreError>>;
     /// Hands a channel's receipt for one of the router's messages to the account that sent it:
     /// once (a resend is recognised), and never before the message's `submit_sm_resp`.
-    fn relay(self: Arc<Self>, receipt: ChannelReceipt) -> DeliveryFuture<Relayed>;
+    fn relay(&self, receipt: ChannelReceipt) -> DeliveryFuture<'_, Relayed>;
     /// The ids whose `submit_sm_resp` is not written yet: their receipts wait.
     fn answers(&self) -> &answers::AnswerGate;
     /// The store of message records (router id ↔ channel id ↔ account).

@@ -11,7 +11,7 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -66,6 +66,8 @@ pub struct Outbox {
     held: Mutex<HashSet<u64>>,
     /// Deliveries awaited after [`DIRECT_WAIT`] (at most [`MAX_LATE`]).
     late: AtomicUsize,
+    /// Itself, for the tasks it starts (a late delivery's end, a sweep).
+    me: Weak<Outbox>,
 }
 
 impl Outbox {
@@ -78,7 +80,8 @@ impl Outbox {
         ttl: Duration,
         accounts: impl IntoIterator<Item = String>,
     ) -> Arc<Self> {
-        Arc::new(Self {
+        Arc::new_cyclic(|me| Self {
+            me: me.clone(),
             store,
             ttl,
             registry,
@@ -130,7 +133,7 @@ impl Outbox {
     /// that the carrier can be answered, but the delivery already on its way is still awaited,
     /// and when the client acknowledges it the stored copy is removed unsent. Only when that
     /// delivery fails is the stored copy sent.
-    pub async fn push(self: &Arc<Self>, account: &str, sm: Sm) -> Result<(), StoreError> {
+    pub async fn push(&self, account: &str, sm: Sm) -> Result<(), StoreError> {
         let mut on_its_way = None;
         // The client refused it for now: the stored copy waits for the next sweep (a second)
         // instead of being offered again at once.
@@ -141,7 +144,7 @@ impl Outbox {
             let mut delivery = Box::pin(async move { registry.deliver(&to, copy).await });
             match tokio::time::timeout(DIRECT_WAIT, &mut delivery).await {
                 Ok(Ok(())) => {
-                    self.metrics.add(&DELIVERIES, &[&account, &"direct"], 1);
+                    self.metrics.add(&DELIVERIES, &[account, "direct"], 1);
                     return Ok(());
                 }
                 Ok(r) if refused_for_good(&self.metrics, account, None, &r) => return Ok(()),
@@ -170,16 +173,18 @@ impl Outbox {
                 if let Some((delivery, _slot)) = on_its_way
                     && delivery.await.is_ok()
                 {
-                    self.metrics
-                        .add(&DELIVERIES, &[&account, &"direct_late"], 1);
+                    self.metrics.add(&DELIVERIES, &[account, "direct_late"], 1);
                     return Ok(());
                 }
                 return Err(e);
             }
         };
-        self.metrics.add(&DELIVERIES, &[&account, &"stored"], 1);
+        self.metrics.add(&DELIVERIES, &[account, "stored"], 1);
         let claimed = self.claim(key);
-        let me = self.clone();
+        let Some(me) = self.me.upgrade() else {
+            // The router is stopping: the receipt is stored, for the next start.
+            return Ok(());
+        };
         let account = account.to_string();
         tokio::spawn(async move {
             let late = match on_its_way {
@@ -192,7 +197,7 @@ impl Outbox {
             }
             let late = match late {
                 Some(Ok(())) => {
-                    me.metrics.add(&DELIVERIES, &[&account, &"direct_late"], 1);
+                    me.metrics.add(&DELIVERIES, &[&account, "direct_late"], 1);
                     true
                 }
                 Some(r) => {
@@ -223,7 +228,7 @@ impl Outbox {
     /// a plugin's): while the store cannot write it tries again every second, for up to
     /// [`OWN_RECEIPT_PATIENCE`], instead of failing at once as a carrier's receipt does (the
     /// carrier resends those).
-    pub async fn push_own(self: &Arc<Self>, account: &str, sm: Sm) -> Result<(), StoreError> {
+    pub async fn push_own(&self, account: &str, sm: Sm) -> Result<(), StoreError> {
         patiently(|| self.push(account, sm.clone())).await
     }
 
@@ -241,7 +246,7 @@ impl Outbox {
         };
         let expires = unix_now() + self.ttl.as_secs();
         self.store.enqueue(account, pdu, expires).await?;
-        self.metrics.add(&DELIVERIES, &[&account, &"stored"], 1);
+        self.metrics.add(&DELIVERIES, &[account, "stored"], 1);
         self.mark_waiting(account);
         Ok(())
     }
@@ -299,7 +304,7 @@ impl Outbox {
         let r = self.registry.deliver(account, sm).await;
         if r.is_ok() || refused_for_good(&self.metrics, account, Some(key), &r) {
             if r.is_ok() {
-                self.metrics.add(&DELIVERIES, &[&account, &"from_store"], 1);
+                self.metrics.add(&DELIVERIES, &[account, "from_store"], 1);
             }
             if let Err(e) = self.store.dequeue(key).await {
                 tracing::error!(%account, error = %e, "store: cannot remove a delivered receipt; it may be sent again");
@@ -436,7 +441,7 @@ fn refused_for_good(
     match r {
         Err(e @ DeliverError::Refused(status)) if e.is_final() => {
             tracing::warn!(%account, ?key, %status, "the client refused a receipt for good; it is not offered again");
-            metrics.add(&DELIVERIES, &[&account, &"refused"], 1);
+            metrics.add(&DELIVERIES, &[account, "refused"], 1);
             true
         }
         _ => false,
@@ -448,9 +453,12 @@ fn refused_for_good(
 struct Late(Option<Arc<Outbox>>);
 
 impl Late {
-    fn take(outbox: &Arc<Outbox>) -> Self {
+    fn take(outbox: &Outbox) -> Self {
+        let Some(outbox) = outbox.me.upgrade() else {
+            return Self(None);
+        };
         if outbox.late.fetch_add(1, Ordering::Relaxed) < MAX_LATE {
-            Self(Some(outbox.clone()))
+            Self(Some(outbox))
         } else {
             outbox.late.fetch_sub(1, Ordering::Relaxed);
             Self(None)

@@ -49,7 +49,7 @@ pub enum Relayed {
 
 impl Outbox {
     /// The one relay of a channel's receipt (see the module's documentation).
-    pub async fn relay(self: &Arc<Self>, receipt: ChannelReceipt) -> Relayed {
+    pub async fn relay(&self, receipt: ChannelReceipt) -> Relayed {
         let ChannelReceipt {
             record,
             state,
@@ -76,38 +76,32 @@ impl Outbox {
 }
 
 impl super::Delivery for Outbox {
-    fn push(
-        self: Arc<Self>,
-        account: &str,
+    fn push<'a>(
+        &'a self,
+        account: &'a str,
         sm: Sm,
         resender: Resender,
-    ) -> super::DeliveryFuture<Result<(), StoreError>> {
-        let account = account.to_string();
-        Box::pin(async move {
-            match resender {
-                Resender::Channel => Outbox::push(&self, &account, sm).await,
-                Resender::Nobody => self.push_own(&account, sm).await,
-            }
-        })
+    ) -> super::DeliveryFuture<'a, Result<(), StoreError>> {
+        match resender {
+            Resender::Channel => Box::pin(Outbox::push(self, account, sm)),
+            Resender::Nobody => Box::pin(self.push_own(account, sm)),
+        }
     }
 
-    fn keep(
-        self: Arc<Self>,
-        account: &str,
+    fn keep<'a>(
+        &'a self,
+        account: &'a str,
         sm: Sm,
         resender: Resender,
-    ) -> super::DeliveryFuture<Result<(), StoreError>> {
-        let account = account.to_string();
-        Box::pin(async move {
-            match resender {
-                Resender::Channel => Outbox::keep(&self, &account, sm).await,
-                Resender::Nobody => self.keep_own(&account, sm).await,
-            }
-        })
+    ) -> super::DeliveryFuture<'a, Result<(), StoreError>> {
+        match resender {
+            Resender::Channel => Box::pin(Outbox::keep(self, account, sm)),
+            Resender::Nobody => Box::pin(self.keep_own(account, sm)),
+        }
     }
 
-    fn relay(self: Arc<Self>, receipt: ChannelReceipt) -> super::DeliveryFuture<Relayed> {
-        Box::pin(async move { Outbox::relay(&self, receipt).await })
+    fn relay(&self, receipt: ChannelReceipt) -> super::DeliveryFuture<'_, Relayed> {
+        Box::pin(Outbox::relay(self, receipt))
     }
 
     fn answers(&self) -> &super::answers::AnswerGate {

@@ -98,6 +98,42 @@ pub(super) fn series(name: &str, suffix: &str, labels: &str, value: impl Display
     }
 }
 
+/// A label value made from a number, on the stack (no allocation on the counting path).
+pub struct Label {
+    bytes: [u8; 24],
+    len: usize,
+}
+
+impl Label {
+    /// The text of `value` (up to 24 bytes; more is cut).
+    pub fn of(value: impl Display) -> Self {
+        let mut label = Self {
+            bytes: [0; 24],
+            len: 0,
+        };
+        let _ = write!(label, "{value}");
+        label
+    }
+
+    /// The label as text.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+}
+
+impl fmt::Write for Label {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        // Cut at a character boundary.
+        let mut take = s.len().min(self.bytes.len() - self.len);
+        while !s.is_char_boundary(take) {
+            take -= 1;
+        }
+        self.bytes[self.len..self.len + take].copy_from_slice(&s.as_bytes()[..take]);
+        self.len += take;
+        Ok(())
+    }
+}
+
 /// A status as labels show it: `0x0000000D`.
 pub struct Hex(pub u32);
 
@@ -107,11 +143,22 @@ impl Display for Hex {
     }
 }
 
+impl Hex {
+    /// The label, on the stack.
+    pub fn label(&self) -> Label {
+        Label::of(self)
+    }
+}
+
 /// Escapes what is written through it as a label value.
 struct Escaping<'a>(&'a mut String);
 
 impl fmt::Write for Escaping<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
+        if !s.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+            self.0.push_str(s);
+            return Ok(());
+        }
         for c in s.chars() {
             match c {
                 '\\' => self.0.push_str("\\\\"),

@@ -16,7 +16,7 @@ mod family;
 use std::fmt::Display;
 use std::sync::Mutex;
 
-pub use family::{Family, Hex, Kind, esc, header};
+pub use family::{Family, Hex, Kind, Label, esc, header};
 
 use crate::fast_map::FastMap;
 
@@ -89,18 +89,29 @@ impl Value {
     }
 }
 
-/// One family's series in one slot, keyed by their rendered label set.
+/// One series in one slot: its label values and its value.
+struct Entry {
+    labels: Box<[Box<str>]>,
+    value: Value,
+    /// The next entry whose labels hash the same (rare).
+    next: Option<usize>,
+}
+
+/// One family's series in one slot.
 struct Series {
     family: &'static Family,
-    values: FastMap<String, Value>,
+    /// The first entry of each hash of label values.
+    index: FastMap<u64, usize>,
+    entries: Vec<Entry>,
 }
 
 /// What one thread counts into.
 #[derive(Default)]
 struct Slot {
     series: Vec<Series>,
-    /// Where a label set is written before its lookup, so that a lookup allocates nothing.
-    key: String,
+    /// Hashes label values (the map above is keyed by the hash, so a lookup neither allocates
+    /// nor formats anything).
+    hasher: crate::fast_map::FastState,
 }
 
 impl Slot {
@@ -108,11 +119,18 @@ impl Slot {
     fn value(
         &mut self,
         family: &'static Family,
-        labels: &[&dyn Display],
+        labels: &[&str],
         new: impl FnOnce() -> Value,
     ) -> &mut Value {
-        self.key.clear();
-        family.label_set(labels, &mut self.key);
+        let hash = {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = self.hasher.build_hasher();
+            for l in labels {
+                h.write(l.as_bytes());
+                h.write_u8(0xff);
+            }
+            h.finish()
+        };
         let at = match self
             .series
             .iter()
@@ -122,19 +140,41 @@ impl Slot {
             None => {
                 self.series.push(Series {
                     family,
-                    values: FastMap::default(),
+                    index: FastMap::default(),
+                    entries: Vec::new(),
                 });
                 self.series.len() - 1
             }
         };
-        let values = &mut self.series[at].values;
-        if !values.contains_key(self.key.as_str()) {
-            values.insert(self.key.clone(), new());
-        }
-        values
-            .get_mut(self.key.as_str())
-            .expect("inserted just above")
+        let series = &mut self.series[at];
+        let mut at = series.index.get(&hash).copied();
+        let found = loop {
+            match at {
+                Some(i) if same(&series.entries[i].labels, labels) => break Some(i),
+                Some(i) => at = series.entries[i].next,
+                None => break None,
+            }
+        };
+        let i = match found {
+            Some(i) => i,
+            None => {
+                let i = series.entries.len();
+                let next = series.index.insert(hash, i);
+                series.entries.push(Entry {
+                    labels: labels.iter().map(|l| Box::from(*l)).collect(),
+                    value: new(),
+                    next,
+                });
+                i
+            }
+        };
+        &mut series.entries[i].value
     }
+}
+
+/// Whether stored label values are `labels`.
+fn same(stored: &[Box<str>], labels: &[&str]) -> bool {
+    stored.len() == labels.len() && stored.iter().zip(labels).all(|(a, b)| **a == **b)
 }
 
 /// Counting into one slot under one lock: for several counts of one event.
@@ -142,14 +182,14 @@ pub struct Counts<'a>(&'a mut Slot);
 
 impl Counts<'_> {
     /// Adds `by` to counter `family` with `labels`.
-    pub fn add(&mut self, family: &'static Family, labels: &[&dyn Display], by: u64) {
+    pub fn add(&mut self, family: &'static Family, labels: &[&str], by: u64) {
         if let Value::Count(n) = self.0.value(family, labels, || Value::Count(0)) {
             *n += by;
         }
     }
 
     /// Observes `value` in histogram `family` with `labels`.
-    pub fn observe(&mut self, family: &'static Family, labels: &[&dyn Display], value: f64) {
+    pub fn observe(&mut self, family: &'static Family, labels: &[&str], value: f64) {
         let Kind::Histogram(bounds) = family.kind else {
             return;
         };
@@ -211,13 +251,13 @@ impl Metrics {
     }
 
     /// Adds `by` to counter `family` with `labels`.
-    pub fn add(&self, family: &'static Family, labels: &[&dyn Display], by: u64) {
+    pub fn add(&self, family: &'static Family, labels: &[&str], by: u64) {
         self.batch(|c| c.add(family, labels, by));
     }
 
     /// Sets gauge `family` with `labels` to `value` (in the first slot, whatever the thread, so
     /// that the last value set is the one shown; never on the per-message path).
-    pub fn set(&self, family: &'static Family, labels: &[&dyn Display], value: f64) {
+    pub fn set(&self, family: &'static Family, labels: &[&str], value: f64) {
         if let Ok(mut s) = self.slots[0].lock()
             && let Value::Gauge(v) = s.value(family, labels, || Value::Gauge(0.0))
         {
@@ -226,7 +266,7 @@ impl Metrics {
     }
 
     /// Adds `by` to gauge (or untyped) `family` with `labels`, in the first slot.
-    pub fn increase(&self, family: &'static Family, labels: &[&dyn Display], by: f64) {
+    pub fn increase(&self, family: &'static Family, labels: &[&str], by: f64) {
         if let Ok(mut s) = self.slots[0].lock()
             && let Value::Gauge(v) = s.value(family, labels, || Value::Gauge(0.0))
         {
@@ -253,11 +293,13 @@ impl Metrics {
                         families.len() - 1
                     }
                 };
-                for (key, value) in &series.values {
-                    match merged[at].get_mut(key) {
-                        Some(v) => v.merge(value),
+                for entry in &series.entries {
+                    let mut key = String::new();
+                    series.family.label_set(entry.labels.iter(), &mut key);
+                    match merged[at].get_mut(&key) {
+                        Some(v) => v.merge(&entry.value),
                         None => {
-                            merged[at].insert(key.clone(), value.clone());
+                            merged[at].insert(key, entry.value.clone());
                         }
                     }
                 }

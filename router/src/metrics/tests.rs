@@ -31,17 +31,17 @@ static NEVER: Family = Family {
 #[test]
 fn renders_counters_gauges_and_histograms_escaped_and_sorted() {
     let m = Metrics::new([&NEVER, &HITS]);
-    m.add(&HITS, &[&"b\"q", &Hex(0x45)], 2);
-    m.add(&HITS, &[&"a", &Hex(0)], 1);
-    m.add(&HITS, &[&"a", &Hex(0)], 1);
+    m.add(&HITS, &["b\"q", Hex(0x45).label().as_str()], 2);
+    m.add(&HITS, &["a", Hex(0).label().as_str()], 1);
+    m.add(&HITS, &["a", Hex(0).label().as_str()], 1);
     m.batch(|c| {
-        c.observe(&SECONDS, &[&"otp"], 0.005);
-        c.observe(&SECONDS, &[&"otp"], 0.05);
+        c.observe(&SECONDS, &["otp"], 0.005);
+        c.observe(&SECONDS, &["otp"], 0.05);
     });
-    m.set(&LEVEL, &[&"x"], 3.0);
-    m.set(&LEVEL, &[&"x"], 7.0);
-    m.increase(&LEVEL, &[&"y"], 1.5);
-    m.increase(&LEVEL, &[&"y"], 1.5);
+    m.set(&LEVEL, &["x"], 3.0);
+    m.set(&LEVEL, &["x"], 7.0);
+    m.increase(&LEVEL, &["y"], 1.5);
+    m.increase(&LEVEL, &["y"], 1.5);
     let mut out = String::new();
     m.render(&mut out);
     let want = "# HELP test_never_total Registered, never counted.\n# TYPE test_never_total counter\n\
@@ -67,9 +67,9 @@ fn counts_of_every_thread_add_up() {
     let m = std::sync::Arc::new(Metrics::new([&HITS]));
     let (shards, threads) = crate::shards::Shards::start(3).expect("shards");
     fn count(m: &Metrics) {
-        m.add(&HITS, &[&"acme", &Hex(0)], 1);
-        m.batch(|c| c.observe(&SECONDS, &[&"sms"], 0.002));
-        m.increase(&LEVEL, &[&"sent"], 1.5);
+        m.add(&HITS, &["acme", Hex(0).label().as_str()], 1);
+        m.batch(|c| c.observe(&SECONDS, &["sms"], 0.002));
+        m.increase(&LEVEL, &["sent"], 1.5);
     }
     count(&m);
     for shard in 0..3 {
@@ -86,12 +86,12 @@ fn counts_of_every_thread_add_up() {
     let (tx, rx) = std::sync::mpsc::channel();
     let on_shard = m.clone();
     shards.spawn_on(2, async move {
-        on_shard.set(&LEVEL, &[&"queue"], 100.0);
+        on_shard.set(&LEVEL, &["queue"], 100.0);
         let _ = tx.send(());
     });
     rx.recv().expect("set");
     threads.stop();
-    m.set(&LEVEL, &[&"queue"], 7.0);
+    m.set(&LEVEL, &["queue"], 7.0);
     let mut out = String::new();
     m.render(&mut out);
     // 1 here + 1 + 2 + 3 on the shards.

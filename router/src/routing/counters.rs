@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::router::Router;
 use crate::channels::AttemptRecord;
-use crate::metrics::{Family, Hex, Kind, Metrics};
+use crate::metrics::{Family, Hex, Kind, Label, Metrics};
 use crate::server::counters::MESSAGES;
 
 /// Upper bounds of the message latency histogram, in seconds.
@@ -79,15 +79,16 @@ pub fn message(
 ) {
     metrics.batch(|c| {
         let channel = channel.unwrap_or("-");
-        c.add(&MESSAGES, &[&account, &route, &channel, &Hex(status)], 1);
+        let status = Hex(status).label();
+        c.add(&MESSAGES, &[account, route, channel, status.as_str()], 1);
         if history.windows(2).any(|w| w[0].channel != w[1].channel) {
-            c.add(&FAILOVERS, &[&account, &route], 1);
+            c.add(&FAILOVERS, &[account, route], 1);
         }
         for attempt in history {
             let (channel, outcome) = attempt.counted();
-            c.add(&ATTEMPTS, &[&channel, &outcome], 1);
+            c.add(&ATTEMPTS, &[channel, Label::of(outcome).as_str()], 1);
         }
-        c.observe(&MESSAGE_SECONDS, &[&route], latency.as_secs_f64());
+        c.observe(&MESSAGE_SECONDS, &[route], latency.as_secs_f64());
     });
 }
 

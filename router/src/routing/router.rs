@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 
 use super::build::ChannelChanges;
 use super::groups::Groups;
-use super::submit::Decided;
+use super::submit::{Decided, Stages};
 use super::table::{RouteInput, RouteTable};
 use crate::channels::{ChannelContext, ChannelKinds};
 use crate::config::Accounts;
@@ -79,6 +79,8 @@ pub struct Router {
     channels: Option<ChannelContext>,
     /// The router's counters.
     metrics: Arc<Metrics>,
+    /// What a message's later stages use (the delivery layer, the counters).
+    stages: Arc<Stages>,
     /// Concatenated messages whose parts are coming in: all take one channel.
     groups: Groups,
     /// Messages refused while the store cannot write: logged at most this often.
@@ -107,14 +109,18 @@ impl Router {
             reload_lock: Mutex::new(()),
             accounts_changed: tokio::sync::watch::channel(0).0,
             groups: Groups::default(),
+            stages: Arc::new(Stages {
+                delivery: channels.as_ref().map(|c| c.delivery.clone()),
+                metrics: metrics.clone(),
+            }),
             channels,
             metrics,
             store_refusals: LogEvery::new(Duration::from_secs(10)),
         }
     }
 
-    fn delivery(&self) -> Option<Arc<dyn Delivery>> {
-        self.channels.as_ref().map(|c| c.delivery.clone())
+    fn delivery(&self) -> Option<&Arc<dyn Delivery>> {
+        self.stages.delivery.as_ref()
     }
 
     /// The table in service.
@@ -228,7 +234,12 @@ impl SubmitHandler for Router {
     /// a store that cannot write), then run through the route's channels and settled.
     fn submit(&self, s: Submission) -> OutcomeFuture {
         match self.decide(&s) {
-            Ok(decided) => Box::pin(decided.finish(s)),
+            Ok(mut decided) => {
+                // The message is made here, not in the future: the submission is not kept in
+                // the future beside it (the future is boxed and moved once per message).
+                let message = decided.message(s);
+                Box::pin(decided.finish(message))
+            }
             Err(status) => Box::pin(std::future::ready(Outcome::Rejected(status))),
         }
     }
@@ -249,19 +260,15 @@ impl Router {
             return Err(CommandStatus::RINVDSTADR);
         };
         let delivery = self.delivery();
-        if let Some(delivery) = &delivery
+        if let Some(delivery) = delivery
             && let health = delivery.store().health()
             && let Some(fault) = &health.fault
         {
             // Fail closed: a message sent now could not be recorded, so its receipt could not
             // find the client. ESME_RMSGQFUL is temporary: clients (Kannel, smpplib users, the
             // SMPP libraries' retry policies) send it again later, as for a full queue.
-            let labels: [&dyn std::fmt::Display; 4] = [
-                &s.account.system_id,
-                &"-",
-                &"-",
-                &crate::metrics::Hex(CommandStatus::RMSGQFUL.0),
-            ];
+            let status = crate::metrics::Hex(CommandStatus::RMSGQFUL.0).label();
+            let labels = [s.account.system_id.as_str(), "-", "-", status.as_str()];
             self.metrics
                 .add(&crate::server::counters::MESSAGES, &labels, 1);
             if let Some(also) = self.store_refusals.allow(std::time::Instant::now()) {
@@ -275,7 +282,7 @@ impl Router {
             .filter(|part| part.total > 1)
             .map(|part| self.groups.join(&s.account.system_id, &s.sm, part));
         // Receipts for this id wait until the client has its answer (see `answers`).
-        if let Some(delivery) = &delivery {
+        if let Some(delivery) = delivery {
             delivery.answers().open(&id);
         }
         Ok(Decided {
@@ -283,8 +290,7 @@ impl Router {
             index,
             id,
             role,
-            delivery,
-            metrics: self.metrics.clone(),
+            stages: self.stages.clone(),
         })
     }
 }

@@ -20,6 +20,15 @@ use crate::smpp::CommandStatus;
 use crate::smpp::values::MessageState;
 use crate::store::MessageRecord;
 
+/// What every message's later stages use: one shared handle, so that a message takes one
+/// reference count of the router's, not one per service.
+pub(super) struct Stages {
+    /// The delivery layer (records, the answer gate); `None` when channels are only checked.
+    pub(super) delivery: Option<Arc<dyn Delivery>>,
+    /// The router's counters.
+    pub(super) metrics: Arc<Metrics>,
+}
+
 /// A message whose route is decided: what the later stages need.
 pub(super) struct Decided {
     pub(super) table: Arc<RouteTable>,
@@ -29,24 +38,40 @@ pub(super) struct Decided {
     pub(super) id: String,
     /// Its part in a long message, if it is one.
     pub(super) role: Option<Role>,
-    pub(super) delivery: Option<Arc<dyn Delivery>>,
-    pub(super) metrics: Arc<Metrics>,
+    pub(super) stages: Arc<Stages>,
 }
 
 impl Decided {
-    /// Runs the message through its route and settles it.
-    pub(super) async fn finish(mut self, s: Submission) -> Outcome {
-        let message = Message {
-            id: self.id.clone(),
+    /// The message as channels see it, made from the client's submission (before the
+    /// message's future is made: the submission is not kept in it as well).
+    pub(super) fn message(&mut self, s: Submission) -> Message {
+        Message {
+            id: std::mem::take(&mut self.id),
             account: s.account,
             sm: s.sm,
             destination: s.destination,
             sender: s.sender,
-        };
+        }
+    }
+
+    /// Runs the message through its route and settles it.
+    pub(super) async fn finish(mut self, mut message: Message) -> Outcome {
         let submitted = receipts::unix_now();
         let role = self.role.take();
-        let (verdict, history) = self.run(&message, role).await;
-        self.settle(message, submitted, verdict, history).await
+        let (mut verdict, history) = self.run(&message, role).await;
+        let attempts = engine::describe(&history);
+        // Recorded before the client hears ESME_ROK when a receipt will follow.
+        if let Verdict::Accepted {
+            channel,
+            channel_id,
+            final_state: None,
+        } = &mut verdict
+        {
+            let channel_id = std::mem::take(channel_id);
+            self.record(&message, channel, channel_id, submitted, &attempts)
+                .await;
+        }
+        self.settle(&mut message, submitted, verdict, &history, &attempts)
     }
 
     fn route(&self) -> &Route {
@@ -81,58 +106,55 @@ impl Decided {
         (verdict, history)
     }
 
-    /// Records, counts, logs and answers.
-    async fn settle(
+    /// Counts, logs and answers (the record is made before, when one is needed). Not async:
+    /// nothing of it is kept in the message's future.
+    fn settle(
         &self,
-        message: Message,
+        message: &mut Message,
         submitted: u64,
         verdict: Verdict,
-        history: Vec<AttemptRecord>,
+        history: &[AttemptRecord],
+        attempts: &str,
     ) -> Outcome {
         let route = &self.route().spec.name;
         let account = &message.account.system_id;
         let latency: Duration = history.iter().map(|h| h.latency).sum();
-        let attempts = engine::describe(&history);
         match verdict {
             Verdict::Accepted {
                 channel,
-                channel_id,
                 final_state,
+                ..
             } => {
-                if final_state.is_none() {
-                    self.record(&message, &channel, channel_id, submitted, &attempts)
-                        .await;
-                }
                 tracing::info!(id = %message.id, %account, %route, %channel, %attempts, latency_ms = latency.as_millis() as u64, "accepted");
                 counters::message(
-                    &self.metrics,
+                    &self.stages.metrics,
                     account,
                     route,
                     Some(&channel),
                     0,
-                    &history,
+                    history,
                     latency,
                 );
-                let receipt = final_state.and_then(|state| own_receipt(&message, state, submitted));
+                let receipt = final_state.and_then(|state| own_receipt(message, state, submitted));
                 Outcome::Accepted {
-                    message_id: message.id,
+                    message_id: std::mem::take(&mut message.id),
                     receipt,
                 }
             }
             Verdict::Rejected(status) => {
-                if let Some(delivery) = &self.delivery {
+                if let Some(delivery) = &self.stages.delivery {
                     delivery
                         .answers()
                         .close(crate::delivery::answers::key(&message.id));
                 }
                 tracing::info!(id = %message.id, %account, %route, %status, %attempts, latency_ms = latency.as_millis() as u64, "rejected");
                 counters::message(
-                    &self.metrics,
+                    &self.stages.metrics,
                     account,
                     route,
                     None,
                     status.0,
-                    &history,
+                    history,
                     latency,
                 );
                 Outcome::Rejected(status)
@@ -150,7 +172,7 @@ impl Decided {
         created: u64,
         attempts: &str,
     ) {
-        let Some(delivery) = &self.delivery else {
+        let Some(delivery) = &self.stages.delivery else {
             return;
         };
         let receipt_to = self

@@ -197,7 +197,6 @@ impl Shared {
     pub(crate) async fn deliver_receipt(&self, system_id: &str, sm: crate::smpp::pdu::Sm) {
         let failed = match self.delivery.as_ref() {
             Some(delivery) => delivery
-                .clone()
                 .push(system_id, sm, Resender::Nobody)
                 .await
                 .err()
@@ -219,7 +218,6 @@ impl Shared {
     pub(crate) async fn keep_receipt(&self, system_id: &str, sm: crate::smpp::pdu::Sm) {
         let failed = match self.delivery.as_ref() {
             Some(delivery) => delivery
-                .clone()
                 .keep(system_id, sm, Resender::Nobody)
                 .await
                 .err()

@@ -164,8 +164,8 @@ unsafe extern "C" fn on_metric(c: *mut c_void, kind: i32, name: SrpStr, value: f
         let name = std::str::from_utf8(name).unwrap_or_default();
         let family = &crate::channels::counters::PLUGIN_METRIC;
         match kind == abi::SRP_METRIC_GAUGE {
-            true => c.metrics.set(family, &[&c.channel, &name], value),
-            false => c.metrics.increase(family, &[&c.channel, &name], value),
+            true => c.metrics.set(family, &[&c.channel, name], value),
+            false => c.metrics.increase(family, &[&c.channel, name], value),
         }
     });
 }

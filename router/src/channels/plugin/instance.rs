@@ -83,7 +83,7 @@ impl Instance {
             metrics,
         });
         plugins.register(&instance);
-        instance.metrics.set(&PLUGIN_UP, &[&name], 1.0);
+        instance.metrics.set(&PLUGIN_UP, &[name], 1.0);
         tokio::spawn(poll_health(Arc::downgrade(&instance)));
         instance
     }
@@ -96,7 +96,7 @@ impl Instance {
     /// Counts a timeout; the third in a row skips the plugin for a while.
     pub(super) fn timed_out(&self) {
         self.metrics
-            .add(&PLUGIN_EVENTS, &[&self.name, &"timeout"], 1);
+            .add(&PLUGIN_EVENTS, &[&self.name, "timeout"], 1);
         if self.timeouts.fetch_add(1, Ordering::AcqRel) + 1 >= TIMEOUTS_TO_SKIP
             && let Ok(mut until) = self.skip_until.lock()
         {
@@ -142,7 +142,7 @@ impl Instance {
             tracing::error!(channel = %self.name, "plugin panicked in {during}; disabled until its channel is reloaded with a change or the router restarts");
             self.metrics.set(&PLUGIN_UP, &[&self.name], 0.0);
         }
-        self.metrics.add(&PLUGIN_EVENTS, &[&self.name, &"panic"], 1);
+        self.metrics.add(&PLUGIN_EVENTS, &[&self.name, "panic"], 1);
     }
 }
 

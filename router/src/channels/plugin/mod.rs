@@ -242,7 +242,7 @@ impl Channel for PluginChannel {
             inner.in_flight.fetch_sub(1, Ordering::AcqRel);
             inner
                 .metrics
-                .add(&PLUGIN_EVENTS, &[&inner.name, &"at_capacity"], 1);
+                .add(&PLUGIN_EVENTS, &[&inner.name, "at_capacity"], 1);
             return Box::pin(std::future::ready(Attempt::NotSent));
         }
         let (token, rx) = parts.ctx.register();
@@ -286,7 +286,7 @@ impl Channel for PluginChannel {
         } else if rc != abi::SRP_OK {
             inner
                 .metrics
-                .add(&PLUGIN_EVENTS, &[&inner.name, &"refused_call"], 1);
+                .add(&PLUGIN_EVENTS, &[&inner.name, "refused_call"], 1);
             slot.finished = true;
             drop(slot);
             return Box::pin(std::future::ready(Attempt::NotSent));

@@ -96,9 +96,10 @@ async fn relay_one(
             done_unix: receipts::unix_now(),
         },
     );
-    metrics.add(&crate::channels::counters::RECEIPTS, &[&channel], 1);
-    let id = record.router_id.clone();
-    let relayed = delivery.clone().relay(ChannelReceipt {
+    metrics.add(&crate::channels::counters::RECEIPTS, &[channel], 1);
+    // The record stays readable for the log lines (an Arc, not a copy of the id).
+    let logged = record.clone();
+    let relayed = delivery.relay(ChannelReceipt {
         record,
         state: state.0,
         sm,
@@ -107,10 +108,10 @@ async fn relay_one(
     match relayed.await {
         Relayed::Kept => {}
         Relayed::AlreadyHandedOn | Relayed::InProgress => {
-            tracing::debug!(%channel, %id, "plugin emitted a receipt again; not delivered twice");
+            tracing::debug!(%channel, id = %logged.router_id, "plugin emitted a receipt again; not delivered twice");
         }
         Relayed::Failed(e) => {
-            tracing::error!(%channel, %id, error = %e, "store: cannot keep a plugin receipt; dropped");
+            tracing::error!(%channel, id = %logged.router_id, error = %e, "store: cannot keep a plugin receipt; dropped");
         }
     }
 }

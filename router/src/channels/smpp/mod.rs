@@ -233,7 +233,7 @@ impl Inner {
     fn refused(&self, slot: usize, mode: BindMode, command_id: CommandId, status: CommandStatus) {
         let command = command_id.name().unwrap_or("other");
         self.metrics
-            .add(&counters::REQUESTS_REFUSED, &[&self.name, &command], 1);
+            .add(&counters::REQUESTS_REFUSED, &[&self.name, command], 1);
         if let Some(held_back) = self.refused_log.allow(std::time::Instant::now()) {
             let hint = if matches!(command_id, CommandId::DELIVER_SM | CommandId::DATA_SM) {
                 "; if this carrier sends receipts on any bind, set receipts_on_any_bind = true on the channel"
@@ -416,7 +416,7 @@ impl Inner {
             tracing::info!(channel = %self.name, %from, "mobile-originated message for no account; answered and dropped");
             return Ok(());
         };
-        let kept = self.delivery.clone().push(&account, sm, Resender::Channel);
+        let kept = self.delivery.push(&account, sm, Resender::Channel);
         kept.await.map_err(|e| {
             tracing::error!(channel = %self.name, error = %e, "store: cannot keep an MO message; the carrier will resend");
             CommandStatus::RX_T_APPN
@@ -483,8 +483,9 @@ impl Inner {
             None => {}
         }
         out.tlvs = tlvs.build();
-        let id = record.router_id.clone();
-        let relayed = self.delivery.clone().relay(ChannelReceipt {
+        // The record stays readable for the log lines (an Arc, not a copy of the id).
+        let logged = record.clone();
+        let relayed = self.delivery.relay(ChannelReceipt {
             record,
             state,
             sm: out,
@@ -492,15 +493,15 @@ impl Inner {
         });
         match relayed.await {
             Relayed::Kept => {
-                tracing::debug!(channel = %self.name, %id, "receipt kept for the client");
+                tracing::debug!(channel = %self.name, id = %logged.router_id, "receipt kept for the client");
                 Ok(())
             }
             Relayed::AlreadyHandedOn => {
-                tracing::debug!(channel = %self.name, %id, "the carrier sent a receipt again; answered, not delivered twice");
+                tracing::debug!(channel = %self.name, id = %logged.router_id, "the carrier sent a receipt again; answered, not delivered twice");
                 Ok(())
             }
             Relayed::InProgress => {
-                tracing::debug!(channel = %self.name, %id, "a copy of this receipt is being handed on; the carrier will resend");
+                tracing::debug!(channel = %self.name, id = %logged.router_id, "a copy of this receipt is being handed on; the carrier will resend");
                 Err(CommandStatus::RX_T_APPN)
             }
             Relayed::Failed(e) => {

@@ -17,7 +17,8 @@ impl Conn {
             Ok(a) => a,
             Err(status) => {
                 tracing::info!(session = self.id, peer = %self.peer, system_id = %String::from_utf8_lossy(system_id), %status, "bind refused");
-                self.shared.metrics.add(&BINDS, &[&"-", &Hex(status.0)], 1);
+                let label = Hex(status.0).label();
+                self.shared.metrics.add(&BINDS, &["-", label.as_str()], 1);
                 return self.session.reject_bind(status);
             }
         };
@@ -35,10 +36,10 @@ impl Conn {
             .register_within(info, self.deliver_tx.clone(), max)
         {
             tracing::info!(session = self.id, system_id = %account.system_id, "bind refused: too many binds");
-            let status = Hex(CommandStatus::RALYBND.0);
+            let status = Hex(CommandStatus::RALYBND.0).label();
             self.shared
                 .metrics
-                .add(&BINDS, &[&account.system_id, &status], 1);
+                .add(&BINDS, &[&account.system_id, status.as_str()], 1);
             return self.session.reject_bind(CommandStatus::RALYBND);
         }
         self.session.set_inbound_window(account.window as usize);
@@ -53,7 +54,7 @@ impl Conn {
         tracing::info!(session = self.id, peer = %self.peer, system_id = %account.system_id, mode = mode.as_str(), version = format_args!("{:#x}", self.session.interface_version()), "bound");
         self.shared
             .metrics
-            .add(&BINDS, &[&account.system_id, &Hex(0)], 1);
+            .add(&BINDS, &[&account.system_id, Hex(0).label().as_str()], 1);
         self.bound = Some((account, rt));
         self.unbound = None;
     }

@@ -14,7 +14,7 @@ impl Conn {
                 if let Some((account, _)) = &self.bound {
                     self.shared.metrics.add(
                         &crate::delivery::counters::DELIVERIES,
-                        &[&account.system_id, &"direct"],
+                        &[&account.system_id, "direct"],
                         1,
                     );
                 }
@@ -26,7 +26,7 @@ impl Conn {
                     tracing::warn!(session = self.id, system_id = %account.system_id, %status, "the client refused a receipt for good; it is not offered again");
                     self.shared.metrics.add(
                         &crate::delivery::counters::DELIVERIES,
-                        &[&account.system_id, &"refused"],
+                        &[&account.system_id, "refused"],
                         1,
                     );
                 }

@@ -75,7 +75,7 @@ impl Conn {
                 tracing::debug!(session = self.id, to = %Masked(&sm.dest.addr), %status, "submit_sm refused");
                 self.shared.metrics.add(
                     &MESSAGES,
-                    &[&account.system_id, &"-", &"-", &Hex(status.0)],
+                    &[&account.system_id, "-", "-", Hex(status.0).label().as_str()],
                     1,
                 );
                 return self.answer(seq, request, status);
