@@ -23,7 +23,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rate="${RATE:-20000}" kill_after="${KILL_AFTER:-4}" client="${CLIENT:-tx}"
-cargo build --release -j2 --quiet -p smpp-router
+cargo build --release -j2 --quiet -p smpp-router-cli
 bin="$PWD/target/release/smpp-router"
 dir="$(mktemp -d)"
 pids=()

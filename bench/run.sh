@@ -31,7 +31,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scenario="${1:-throughput}"
 # BIN=path/to/smpp-router runs another build (A/B runs of two builds in one sitting).
-if [ -z "${BIN:-}" ]; then cargo build --release -j2 --quiet -p smpp-router; fi
+if [ -z "${BIN:-}" ]; then cargo build --release -j2 --quiet -p smpp-router-cli; fi
 bin="${BIN:-$PWD/target/release/smpp-router}"
 dir="$(mktemp -d)"
 pids=()

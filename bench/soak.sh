@@ -19,7 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes="${SOAK_MINUTES:-30}"
-cargo build --release -j2 --quiet -p smpp-router
+cargo build --release -j2 --quiet -p smpp-router-cli
 bin="$PWD/target/release/smpp-router"
 dir="$(mktemp -d)"
 echo "soak: ${minutes} min, files in $dir"

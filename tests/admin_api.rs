@@ -10,9 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use smpp_router::sim::otpblue::{self, Knobs};
 use smpp_router::smpp::pdu::{Bind, Command as SmppCommand, Pdu};
 use smpp_router_e2e::{Raw, account, count, free_port, scratch_dir, smpplib, wait_listening};
+use smpp_router_tools::sim::otpblue::{self, Knobs};
 
 /// One HTTP/1.1 request; returns the status code and the body.
 fn http(port: u16, method: &str, path: &str, token: Option<&str>) -> (u16, String) {

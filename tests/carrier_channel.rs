@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use smpp_router::sim::carrier::{self, IdFormat, Knobs, ReceiptForm};
-use smpp_router::sim::otpblue;
 use smpp_router_e2e::{LiveRouter, account, assert_receipts, count, scratch_dir, smpplib};
+use smpp_router_tools::sim::carrier::{self, IdFormat, Knobs, ReceiptForm};
+use smpp_router_tools::sim::otpblue;
 
 fn carrier_channel(name: &str, addr: SocketAddr, extra: &str) -> String {
     format!(

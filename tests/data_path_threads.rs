@@ -11,8 +11,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use smpp_router::sim::carrier::{self, IdFormat, Knobs};
 use smpp_router_e2e::{account, free_port, scratch_dir, wait_listening};
+use smpp_router_tools::sim::carrier::{self, IdFormat, Knobs};
 
 const BIN: &str = env!("CARGO_BIN_EXE_smpp-router-under-test");
 

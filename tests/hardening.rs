@@ -10,12 +10,12 @@ use std::process::Command as Process;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use smpp_router::sim::carrier::{self, Knobs};
 use smpp_router::smpp::pdu::Bind;
 use smpp_router::smpp::{Command, CommandStatus, Pdu};
 use smpp_router_e2e::{
     LiveRouter, Raw, account, count, free_port, scratch_dir, smpplib, wait_listening,
 };
+use smpp_router_tools::sim::carrier::{self, Knobs};
 
 fn creds(system_id: &str, password: &str) -> Bind {
     Bind {

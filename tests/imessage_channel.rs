@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use smpp_router::sim::otpblue::{self, Knobs, Latency, Stats};
 use smpp_router_e2e::{LiveRouter, account, assert_receipts, count, scratch_dir, smpplib};
+use smpp_router_tools::sim::otpblue::{self, Knobs, Latency, Stats};
 
 const ROK: u32 = 0x00;
 const RINVMSGLEN: u32 = 0x01;

@@ -18,10 +18,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use smpp_router::sim::{carrier, otpblue};
 use smpp_router_e2e::{
     LiveRouter, account, count, free_port, net_smpp, node_smpp, scratch_dir, smpplib,
 };
+use smpp_router_tools::sim::{carrier, otpblue};
 
 /// OTPs go to the iMessage channel (the stand-in API: half the numbers have no iMessage and
 /// fail over to the carrier); other text goes to the stand-in carrier.

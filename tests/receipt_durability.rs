@@ -12,9 +12,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use smpp_router::sim::carrier::{self, IdFormat, Knobs};
-use smpp_router::sim::otpblue::Latency;
 use smpp_router_e2e::{account, count, free_port, scratch_dir, smpplib, wait_listening};
+use smpp_router_tools::sim::carrier::{self, IdFormat, Knobs};
+use smpp_router_tools::sim::otpblue::Latency;
 
 /// The router's process, killed (SIGKILL) when dropped, also when the test fails part-way.
 struct Router(Child);

@@ -8,8 +8,8 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 
 use serde_json::json;
-use smpp_router::sim::otpblue::{self, Knobs};
 use smpp_router_e2e::{account, count, free_port, scratch_dir, smpplib, wait_listening};
+use smpp_router_tools::sim::otpblue::{self, Knobs};
 
 const CODE: &str = "739154";
 const KEY: &str = "sekrit-Key-9f3b";

@@ -19,9 +19,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use smpp_router::sim::carrier::{self, Knobs};
-use smpp_router::sim::otpblue::Latency;
 use smpp_router_e2e::{account, free_port, node_smpp, scratch_dir, wait_listening};
+use smpp_router_tools::sim::carrier::{self, Knobs};
+use smpp_router_tools::sim::otpblue::Latency;
 
 /// A tmpfs mounted for the test, unmounted when dropped.
 struct Tmpfs(PathBuf);

@@ -3,5 +3,5 @@
 //! (`CARGO_BIN_EXE_smpp-router-under-test`).
 
 fn main() -> std::process::ExitCode {
-    smpp_router::cli::main()
+    smpp_router_cli::main()
 }

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -375,7 +376,7 @@ impl RouterConfig {
             ("otpblue_latency", &config.sim.otpblue_latency),
             ("carrier_receipt_delay", &config.sim.carrier_receipt_delay),
         ] {
-            if let Err(e) = value.parse::<crate::sim::otpblue::Latency>() {
+            if let Err(e) = value.parse::<Latency>() {
                 let at = key_offset(text, key);
                 src.error(at..at, format!("sim.{key}: {e}"));
             }
@@ -416,6 +417,51 @@ impl RouterConfig {
         config.listen.tls_cert = config.listen.tls_cert.map(|p| base.join(p));
         config.listen.tls_key = config.listen.tls_key.map(|p| base.join(p));
         Ok(config)
+    }
+}
+
+/// A stand-in's latency (`[sim]`): fixed (`"250ms"`) or uniform in a range (`"100ms..400ms"`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Latency {
+    /// The shortest.
+    pub min: Duration,
+    /// The longest.
+    pub max: Duration,
+}
+
+impl Latency {
+    /// A fixed latency.
+    pub fn fixed(d: Duration) -> Self {
+        Self { min: d, max: d }
+    }
+
+    /// One draw.
+    pub fn draw(&self) -> Duration {
+        if self.max <= self.min {
+            return self.min;
+        }
+        let span = (self.max - self.min).as_micros() as u64;
+        self.min + Duration::from_micros(rand::random_range(0..=span))
+    }
+}
+
+impl FromStr for Latency {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parse = |p: &str| {
+            humantime::parse_duration(p.trim()).map_err(|e| format!("latency `{p}`: {e}"))
+        };
+        match s.split_once("..") {
+            Some((a, b)) => {
+                let (min, max) = (parse(a)?, parse(b)?);
+                if max < min {
+                    return Err(format!("latency `{s}`: the range is reversed"));
+                }
+                Ok(Self { min, max })
+            }
+            None => parse(s).map(Self::fixed),
+        }
     }
 }
 

@@ -19,11 +19,6 @@ mod driver;
 mod error;
 mod tls;
 
-#[cfg(test)]
-pub(crate) mod test_mc;
-#[cfg(test)]
-mod tests;
-
 use std::sync::Arc;
 
 use bytes::Bytes;

@@ -20,13 +20,6 @@ pub mod breaker;
 pub mod http;
 pub mod settings;
 
-#[cfg(test)]
-mod tests;
-#[cfg(test)]
-mod tests_faults;
-#[cfg(test)]
-mod tests_tls;
-
 use std::sync::Arc;
 
 use bytes::Bytes;

@@ -14,16 +14,16 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-use crate::smpp::pdu::{Address, Command, Pdu, Sm, SmResp, error_response};
-use crate::smpp::receipt::{ReceiptDate, ReceiptFields};
-use crate::smpp::session::{Event, Session, SessionConfig};
-use crate::smpp::tlv::{TlvsBuilder, tag};
-use crate::smpp::values::{EsmClass, MessageState};
-use crate::smpp::{CommandId, CommandStatus};
+use smpp_router::smpp::pdu::{Address, Command, Pdu, Sm, SmResp, error_response};
+use smpp_router::smpp::receipt::{ReceiptDate, ReceiptFields};
+use smpp_router::smpp::session::{Event, Session, SessionConfig};
+use smpp_router::smpp::tlv::{TlvsBuilder, tag};
+use smpp_router::smpp::values::{EsmClass, MessageState};
+use smpp_router::smpp::{CommandId, CommandStatus};
 
 /// How the MC behaves.
 #[derive(Clone)]
-pub(crate) struct McOptions {
+pub struct McOptions {
     /// Refuse every bind with this status.
     pub reject_bind: Option<CommandStatus>,
     /// Answer submits in groups of this many, the last received first.
@@ -59,7 +59,7 @@ impl Default for McOptions {
 
 /// What the MC saw, for the test to check.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum McReport {
+pub enum McReport {
     /// A client bound with this system_id.
     Bound(Bytes),
     /// The client answered one of our `deliver_sm`s.
@@ -67,7 +67,7 @@ pub(crate) enum McReport {
 }
 
 /// A running test MC; dropped, it stops accepting.
-pub(crate) struct TestMc {
+pub struct TestMc {
     /// Where it listens.
     pub addr: SocketAddr,
     /// What it saw.

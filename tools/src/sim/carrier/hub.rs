@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::smpp::pdu::Address;
-use crate::smpp::values::MessageState;
+use smpp_router::smpp::pdu::Address;
+use smpp_router::smpp::values::MessageState;
 
 /// A `deliver_sm` the carrier owes an account.
 #[derive(Clone, Debug)]
@@ -302,7 +302,7 @@ impl Control {
                 kind: Kind::Receipt {
                     id: 0xF0_0000_0000_u64 + i,
                     submitted,
-                    state: crate::smpp::values::MessageState::DELIVERED,
+                    state: smpp_router::smpp::values::MessageState::DELIVERED,
                 },
                 attempts: 0,
             };

@@ -7,9 +7,10 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
-use super::tests::{account, message, number, stand_in};
-use super::*;
-use crate::sim::otpblue::Knobs;
+use super::common::{account, message, number, stand_in};
+use smpp_router::channels::imessage::*;
+use smpp_router::channels::{Attempt, Channel};
+use smpp_router_tools::sim::otpblue::Knobs;
 
 /// Starts a TLS terminator for `localhost` forwarding to `backend`; returns its port and the
 /// certificate in PEM.

@@ -21,11 +21,11 @@ use tokio::time::Sleep;
 use super::hub::{Account, Item, Kind, address};
 use super::receipts::{IdBuf, format_id, unix_now};
 use super::{Accepted, Knobs, Stats};
-use crate::smpp::pdu::{Address, Bind, Command, Pdu, SmResp, error_response};
-use crate::smpp::session::{BindMode, Event, Session, SessionConfig};
-use crate::smpp::tlv::Sar;
-use crate::smpp::values::{MessageState, RegisteredDelivery};
-use crate::smpp::{CommandId, CommandStatus};
+use smpp_router::smpp::pdu::{Address, Bind, Command, Pdu, SmResp, error_response};
+use smpp_router::smpp::session::{BindMode, Event, Session, SessionConfig};
+use smpp_router::smpp::tlv::Sar;
+use smpp_router::smpp::values::{MessageState, RegisteredDelivery};
+use smpp_router::smpp::{CommandId, CommandStatus};
 
 /// Read in chunks of this size.
 const READ_CHUNK: usize = 64 * 1024;
@@ -318,7 +318,7 @@ impl Conn {
         match cmd.pdu {
             Pdu::SubmitSm(sm) => {
                 let m = Submitted {
-                    part: crate::smpp::concat::part_of(&sm),
+                    part: smpp_router::smpp::concat::part_of(&sm),
                     source: sm.source,
                     dest: sm.dest,
                     registered_delivery: sm.registered_delivery,

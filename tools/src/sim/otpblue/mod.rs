@@ -13,10 +13,8 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::Context as _;
 use hyper::service::service_fn;
@@ -27,50 +25,8 @@ use tokio::task::JoinHandle;
 /// The send path.
 pub const SEND_PATH: &str = "/imsg/api/v1.1/otp/send/";
 
-/// Latency of an answer: fixed (`"250ms"`) or uniform in a range (`"100ms..400ms"`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Latency {
-    /// The shortest.
-    pub min: Duration,
-    /// The longest.
-    pub max: Duration,
-}
-
-impl Latency {
-    /// A fixed latency.
-    pub fn fixed(d: Duration) -> Self {
-        Self { min: d, max: d }
-    }
-
-    /// One draw.
-    pub fn draw(&self) -> Duration {
-        if self.max <= self.min {
-            return self.min;
-        }
-        let span = (self.max - self.min).as_micros() as u64;
-        self.min + Duration::from_micros(rand::random_range(0..=span))
-    }
-}
-
-impl FromStr for Latency {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let parse = |p: &str| {
-            humantime::parse_duration(p.trim()).map_err(|e| format!("latency `{p}`: {e}"))
-        };
-        match s.split_once("..") {
-            Some((a, b)) => {
-                let (min, max) = (parse(a)?, parse(b)?);
-                if max < min {
-                    return Err(format!("latency `{s}`: the range is reversed"));
-                }
-                Ok(Self { min, max })
-            }
-            None => parse(s).map(Self::fixed),
-        }
-    }
-}
+/// Latency of an answer (the `[sim]` section of router.toml names it too).
+pub use smpp_router::config::router::Latency;
 
 /// What the stand-in does.
 #[derive(Clone, Debug)]

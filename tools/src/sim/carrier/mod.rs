@@ -14,7 +14,7 @@
 //!   answered or answered `ESME_RSYSERR`, and mobile-originated messages on demand.
 //!
 //! Everything is counted in [`Stats`]; [`Control`] injects MOs and shows what is queued.
-//! Each connection is one task around the sans-IO [`Session`](crate::smpp::session::Session):
+//! Each connection is one task around the sans-IO [`Session`](smpp_router::smpp::session::Session):
 //! all its output goes out in one write per turn, and the receipts due on it are timed by one
 //! timer, not a task per message.
 
@@ -37,7 +37,7 @@ use tokio::task::JoinHandle;
 pub use crate::sim::otpblue::Latency;
 pub use hub::Control;
 
-use crate::smpp::values::interface_version;
+use smpp_router::smpp::values::interface_version;
 
 /// How carrier message ids look.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -165,7 +165,7 @@ pub struct Accepted {
     /// The connection (bind) it came over, numbered from 1 in the order they opened.
     pub connection: u64,
     /// Which part of a concatenated message it is, if one (UDH or SAR).
-    pub part: Option<crate::smpp::tlv::Sar>,
+    pub part: Option<smpp_router::smpp::tlv::Sar>,
 }
 
 /// What the stand-in saw and did.

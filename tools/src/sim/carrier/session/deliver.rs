@@ -8,7 +8,7 @@ use super::Conn;
 use crate::sim::carrier::Stats;
 use crate::sim::carrier::hub::{Item, Kind};
 use crate::sim::carrier::receipts::deliver_sm;
-use crate::smpp::session::{BindMode, SendError};
+use smpp_router::smpp::session::{BindMode, SendError};
 
 impl Conn {
     /// A `deliver_sm` of ours was answered (`ok`: with status 0) or will never be.

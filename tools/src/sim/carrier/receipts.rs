@@ -8,10 +8,10 @@ use bytes::Bytes;
 
 use super::hub::{Item, Kind};
 use super::{IdFormat, ReceiptForm};
-use crate::smpp::pdu::{Pdu, Sm};
-use crate::smpp::receipt::{ReceiptDate, ReceiptFields};
-use crate::smpp::tlv::{TlvsBuilder, tag};
-use crate::smpp::values::{EsmClass, MessageState};
+use smpp_router::smpp::pdu::{Pdu, Sm};
+use smpp_router::smpp::receipt::{ReceiptDate, ReceiptFields};
+use smpp_router::smpp::tlv::{TlvsBuilder, tag};
+use smpp_router::smpp::values::{EsmClass, MessageState};
 
 /// Room for a `u64` in decimal (20 digits) or hex (16), or a random-looking id (32 hex).
 pub(super) type IdBuf = [u8; 32];

@@ -1,8 +1,9 @@
-//! The command line: `run` (the default), `check`, `explain`, `hash-password`. The binary's
-//! `main` is this module's [`main`], so tests can build the same command line into their own
-//! binary target.
+//! The `smpp-router` command line: `run` (the default), `check`, `explain`, `hash-password`, and
+//! the tools `load` and `sim` (from `smpp-router-tools`). The binary's `main` is this crate's
+//! [`main`], so tests can build the same command line into their own binary target.
 
 mod inspect;
+mod run;
 
 pub use inspect::{check, explain};
 
@@ -45,7 +46,7 @@ enum Command {
         text: Option<String>,
     },
     /// A fast windowed SMPP client: the benchmark driver and an operator's smoke test.
-    Load(crate::load::LoadArgs),
+    Load(smpp_router_tools::load::LoadArgs),
     /// Run a stand-in for local work and tests.
     #[command(subcommand)]
     Sim(Sim),
@@ -61,11 +62,11 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Run) {
-        Command::Run => runtime().and_then(|rt| rt.block_on(crate::app::run(&cli.config))),
+        Command::Run => runtime().and_then(|rt| rt.block_on(crate::run::run(&cli.config))),
         Command::HashPassword { password } => hash_password(password),
         Command::Load(args) => runtime().and_then(|rt| {
             rt.block_on(async {
-                let report = crate::load::run(args).await?;
+                let report = smpp_router_tools::load::run(args).await?;
                 println!("{report}");
                 Ok(())
             })
@@ -104,9 +105,9 @@ pub fn main() -> ExitCode {
 #[derive(Subcommand)]
 enum Sim {
     /// The OTP Blue HTTP API behind the iMessage channel.
-    Otpblue(crate::sim::otpblue::OtpBlueArgs),
+    Otpblue(smpp_router_tools::sim::otpblue::OtpBlueArgs),
     /// An SMS carrier SMSC (tyntec-style) behind the SMPP carrier channel.
-    Carrier(crate::sim::carrier::CarrierArgs),
+    Carrier(smpp_router_tools::sim::carrier::CarrierArgs),
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -129,7 +130,7 @@ fn hash_password(password: Option<String>) -> anyhow::Result<()> {
         password.len() <= 8,
         "SMPP passwords are at most 8 characters (the bind PDU has room for no more)"
     );
-    let hash = crate::server::auth::hash_password(&password)
+    let hash = smpp_router::server::auth::hash_password(&password)
         .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
     println!("{hash}");
     Ok(())

@@ -6,14 +6,17 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
-use super::*;
-use crate::config::Account;
-use crate::phone::Destination;
-use crate::sim::otpblue::{self, Knobs, Stats};
-use crate::smpp::pdu::{Address, Sm};
+use smpp_router::channels::imessage::*;
+use smpp_router::channels::{Attempt, Channel, Message};
+use smpp_router::config::Account;
+use smpp_router::phone::Destination;
+use smpp_router::smpp::CommandStatus;
+use smpp_router::smpp::pdu::{Address, Sm};
+use smpp_router::smpp::values::MessageState;
+use smpp_router_tools::sim::otpblue::{self, Knobs, Stats};
 
 /// An account as routes.toml would give it.
-pub(super) fn account(system_id: &str, language: Option<&str>) -> Arc<Account> {
+pub fn account(system_id: &str, language: Option<&str>) -> Arc<Account> {
     Arc::new(Account {
         system_id: system_id.into(),
         password_hash: String::new(),
@@ -28,14 +31,9 @@ pub(super) fn account(system_id: &str, language: Option<&str>) -> Arc<Account> {
 }
 
 /// A message to `digits` saying `text`; the destination is validated as the router would.
-pub(super) fn message(
-    acc: &Arc<Account>,
-    digits: &str,
-    text: &str,
-    sender: Option<&str>,
-) -> Message {
+pub fn message(acc: &Arc<Account>, digits: &str, text: &str, sender: Option<&str>) -> Message {
     // A number the router would refuse (to test the platform's answer to it) goes out as written.
-    let destination = crate::phone::validate(digits.as_bytes()).unwrap_or_else(|_| {
+    let destination = smpp_router::phone::validate(digits.as_bytes()).unwrap_or_else(|_| {
         let (cc, national) = digits.split_at(1.min(digits.len()));
         Destination {
             country_code: cc.parse().unwrap_or(1),
@@ -59,18 +57,18 @@ pub(super) fn message(
 }
 
 /// A valid number starting with `prefix` (`len` digits) that has iMessage, or has not.
-pub(super) fn number(knobs: &Knobs, prefix: &str, len: usize, with_imessage: bool) -> String {
+pub fn number(knobs: &Knobs, prefix: &str, len: usize, with_imessage: bool) -> String {
     (0..100_000u32)
         .map(|i| format!("{prefix}{i:0width$}", width = len - prefix.len()))
         .find(|n| {
-            crate::phone::validate(n.as_bytes()).is_ok()
+            smpp_router::phone::validate(n.as_bytes()).is_ok()
                 && otpblue::has_imessage(knobs, n) == with_imessage
         })
         .unwrap_or_else(|| panic!("no number for {prefix}"))
 }
 
 /// Starts a stand-in and returns its address and counters.
-pub(super) async fn stand_in(knobs: Knobs) -> (SocketAddr, Arc<Stats>) {
+pub async fn stand_in(knobs: Knobs) -> (SocketAddr, Arc<Stats>) {
     let stats = knobs.stats.clone();
     let (addr, _task) = otpblue::start(knobs)
         .await
@@ -79,7 +77,7 @@ pub(super) async fn stand_in(knobs: Knobs) -> (SocketAddr, Arc<Stats>) {
 }
 
 /// A channel pointed at `addr` with the stand-in's default key, plus `extra` settings.
-pub(super) fn channel(addr: SocketAddr, extra: &str) -> ImessageChannel {
+pub fn channel(addr: SocketAddr, extra: &str) -> ImessageChannel {
     let text = format!("base_url = \"http://{addr}\"\napi_key = \"test-key\"\n{extra}");
     let table: toml::Table = text.parse().unwrap_or_else(|e| panic!("{e}"));
     from_settings("imessage", &table).unwrap_or_else(|e| panic!("{e}"))

@@ -5,7 +5,7 @@
 use clap::Parser;
 
 use super::*;
-use crate::esme::test_mc::{McOptions, TestMc};
+use crate::test_mc::{McOptions, TestMc};
 
 #[derive(Parser)]
 struct Cli {

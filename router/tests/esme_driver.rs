@@ -7,10 +7,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::future::join_all;
 
-use super::test_mc::{McOptions, McReport, TestMc};
-use super::*;
-use crate::smpp::pdu::{Address, Sm};
-use crate::smpp::session::CloseReason;
+use smpp_router::esme::*;
+use smpp_router::smpp::CommandStatus;
+use smpp_router::smpp::pdu::{Address, Bind, Pdu, Sm};
+use smpp_router::smpp::session::{BindMode, CloseReason, SessionConfig};
+use smpp_router_tools::test_mc::{McOptions, McReport, TestMc};
 
 fn creds() -> Bind {
     Bind {
@@ -179,8 +180,8 @@ async fn submits_on_a_receiver_bind_are_refused_unsent() {
 #[tokio::test]
 async fn tls_with_the_insecure_verifier_binds_and_submits() {
     let dir = std::env::temp_dir().join(format!("esme-tls-{}", std::process::id()));
-    let (cert, key) = crate::server::tls::self_signed(&dir).unwrap();
-    let acceptor = crate::server::tls::acceptor(&cert, &key).unwrap();
+    let (cert, key) = smpp_router::server::tls::self_signed(&dir).unwrap();
+    let acceptor = smpp_router::server::tls::acceptor(&cert, &key).unwrap();
     let mc = TestMc::start(McOptions {
         tls: Some(acceptor),
         ..McOptions::default()

@@ -9,13 +9,13 @@ use bytes::Bytes;
 use futures_util::future::join_all;
 
 use super::*;
-use crate::esme::{ConnectError, EsmeEvent, EsmeEvents, EsmeHandle, InboundRequest, connect};
-use crate::smpp::pdu::{Address, Bind, DataSm, Pdu, Sm};
-use crate::smpp::receipt;
-use crate::smpp::session::{BindMode, SessionConfig};
-use crate::smpp::tlv::TlvsBuilder;
-use crate::smpp::values::{MessageState, RegisteredDelivery};
-use crate::smpp::{Command, CommandStatus};
+use smpp_router::esme::{ConnectError, EsmeEvent, EsmeEvents, EsmeHandle, InboundRequest, connect};
+use smpp_router::smpp::pdu::{Address, Bind, DataSm, Pdu, Sm};
+use smpp_router::smpp::receipt;
+use smpp_router::smpp::session::{BindMode, SessionConfig};
+use smpp_router::smpp::tlv::TlvsBuilder;
+use smpp_router::smpp::values::{MessageState, RegisteredDelivery};
+use smpp_router::smpp::{Command, CommandStatus};
 
 const WAIT: Duration = Duration::from_secs(2);
 

@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use serde_json::{Value, json};
 
 use super::{Knobs, SEND_PATH, has_imessage};
-use crate::otp::is_language;
+use smpp_router::otp::is_language;
 
 /// Returned to hyper to close the connection without an answer (the `drop_share` knob).
 #[derive(Debug, thiserror::Error)]
@@ -223,7 +223,7 @@ async fn send(state: &State, f: Fields) -> Answer {
             if is_language(l) && !knobs.unsupported_languages.iter().any(|u| u == l) => {}
         Some(_) => return failed(state, bad, 1230, &contact),
     }
-    let region = match crate::phone::validate(digits.as_bytes()) {
+    let region = match smpp_router::phone::validate(digits.as_bytes()) {
         Ok(d) => d.region_str().to_string(),
         Err(_) => return failed(state, bad, 1800, &contact),
     };

@@ -5,13 +5,13 @@ use std::fmt::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::channels::ChannelKinds;
-use crate::config::RouterConfig;
-use crate::ids::IdMinter;
-use crate::routing::router::Router;
-use crate::routing::table::RouteInput;
-use crate::smpp::pdu::{Address, Sm};
-use crate::smpp::values::ton;
+use smpp_router::channels::ChannelKinds;
+use smpp_router::config::RouterConfig;
+use smpp_router::ids::IdMinter;
+use smpp_router::routing::router::Router;
+use smpp_router::routing::table::RouteInput;
+use smpp_router::smpp::pdu::{Address, Sm};
+use smpp_router::smpp::values::ton;
 
 /// Validates both files. `Err` holds every error as `file:line:column: message`; `Ok` a
 /// one-screen summary.
@@ -58,7 +58,7 @@ pub fn check(config_path: &Path) -> Result<String, String> {
     Ok(out)
 }
 
-fn join(d: &[crate::config::Diagnostic]) -> String {
+fn join(d: &[smpp_router::config::Diagnostic]) -> String {
     d.iter()
         .map(ToString::to_string)
         .collect::<Vec<_>>()
@@ -104,7 +104,7 @@ pub fn explain(
         short_message: text.unwrap_or("").as_bytes().to_vec().into(),
         ..Sm::default()
     };
-    let destination = crate::phone::validate(to.as_bytes())
+    let destination = smpp_router::phone::validate(to.as_bytes())
         .map_err(|e| format!("{to}: {e} — the client would get ESME_RINVDSTADR"))?;
     let input = RouteInput::new(account, &sm, destination);
     let Some(route) = table.route(&input) else {
@@ -114,7 +114,7 @@ pub fn explain(
             destination.country_code
         );
         for r in &table.routes {
-            let why = crate::routing::table::mismatch(&r.spec, &input).unwrap_or("?");
+            let why = smpp_router::routing::table::mismatch(&r.spec, &input).unwrap_or("?");
             let _ = writeln!(
                 out,
                 "    {} (line {}): `{why}` does not match",
@@ -183,7 +183,7 @@ pub fn explain(
     Ok(out)
 }
 
-fn describe_policy(p: &crate::routing::Policy) -> String {
+fn describe_policy(p: &smpp_router::routing::Policy) -> String {
     let mut parts = vec![
         "defaults: 0x45 next; 0x58, 0x08, 0x14 retry 2 100ms then next; other errors stop"
             .to_string(),

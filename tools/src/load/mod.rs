@@ -1,6 +1,6 @@
 //! `smpp-router load`: the load generator and benchmark driver.
 //!
-//! It binds `--sessions` ESME sessions (built on [`crate::esme`]), sends `submit_sm` through
+//! It binds `--sessions` ESME sessions (built on [`smpp_router::esme`]), sends `submit_sm` through
 //! each with up to `--window` in flight, paced to `--rate` or as fast as the window allows,
 //! acknowledges every `deliver_sm` and counts receipts, and reports throughput, statuses,
 //! receipts and submit → `submit_sm_resp` latency ([`LoadReport`]). One task per session; each
@@ -26,12 +26,12 @@ use tokio::task::JoinSet;
 
 pub use report::LoadReport;
 
-use crate::esme::{self, TlsClientSettings};
-use crate::smpp::pdu::{Address, Bind, Sm};
-use crate::smpp::session::{BindMode, SessionConfig};
-use crate::smpp::tlv::{TlvsBuilder, tag};
-use crate::smpp::values::{RegisteredDelivery, data_coding, npi, ton};
 use report::{Tally, Timing};
+use smpp_router::esme::{self, TlsClientSettings};
+use smpp_router::smpp::pdu::{Address, Bind, Sm};
+use smpp_router::smpp::session::{BindMode, SessionConfig};
+use smpp_router::smpp::tlv::{TlvsBuilder, tag};
+use smpp_router::smpp::values::{RegisteredDelivery, data_coding, npi, ton};
 use worker::{Limit, Plan, Shared, Wiring};
 
 /// How many messages a run sends when neither `--count` nor `--duration` is given.

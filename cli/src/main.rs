@@ -1,4 +1,4 @@
-//! The `smpp-router` binary: the command line lives in the library (`smpp_router::cli`).
+//! The `smpp-router` binary: the command line lives in the library (`smpp_router_cli`).
 
 /// mimalloc instead of the system allocator: the data path allocates and frees small buffers
 /// on every worker thread, where glibc's malloc spent ~14 % of the router's CPU under load
@@ -7,5 +7,5 @@
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    smpp_router::cli::main()
+    smpp_router_cli::main()
 }

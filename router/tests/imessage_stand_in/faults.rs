@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::tests::{account, channel, message, number, stand_in};
-use super::*;
-use crate::sim::otpblue::{Knobs, Latency};
+use super::common::{account, channel, message, number, stand_in};
+use smpp_router::channels::imessage::*;
+use smpp_router::channels::{Attempt, Channel};
+use smpp_router::smpp::CommandStatus;
+use smpp_router_tools::sim::otpblue::{Knobs, Latency};
 
 const TEXT: &str = "Your code is 482913";
 
@@ -150,7 +152,7 @@ fn https_without_a_ca_bundle_is_a_configuration_error() {
 /// with iMessage), counting the answers that arrive in a 5 s window after a 1 s warm-up (the
 /// ceiling is 900 / 0.25 s = 3,600 requests/s). Client and stand-in share the process.
 ///
-/// `cargo test --release -p smpp-router -j2 --lib -- --ignored --nocapture imessage_throughput`
+/// `cargo test --release -p smpp-router -j2 --test imessage_stand_in -- --ignored --nocapture imessage_throughput`
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement, run in release mode"]
 async fn imessage_throughput() {

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use crate::esme::SubmitError;
-use crate::smpp::{Command, CommandStatus};
+use smpp_router::esme::SubmitError;
+use smpp_router::smpp::{Command, CommandStatus};
 
 /// The highest latency the histogram keeps exactly (larger values are clamped): one minute.
 const MAX_LATENCY_US: u64 = 60_000_000;

@@ -10,9 +10,9 @@ use futures_util::stream::FuturesUnordered;
 use tokio::sync::{mpsc, watch};
 
 use super::report::Tally;
-use crate::esme::{EsmeEvent, EsmeEvents, EsmeHandle, InboundRequest, SubmitError};
-use crate::smpp::pdu::Sm;
-use crate::smpp::{Command, CommandStatus, Pdu};
+use smpp_router::esme::{EsmeEvent, EsmeEvents, EsmeHandle, InboundRequest, SubmitError};
+use smpp_router::smpp::pdu::Sm;
+use smpp_router::smpp::{Command, CommandStatus, Pdu};
 
 /// When the run stops sending.
 #[derive(Clone, Copy, Debug)]
@@ -237,9 +237,9 @@ impl Ledger {
         }
     }
 
-    fn receipt(&self, sm: &crate::smpp::pdu::Sm) {
+    fn receipt(&self, sm: &smpp_router::smpp::pdu::Sm) {
         let text = String::from_utf8_lossy(&sm.short_message);
-        let parsed = crate::smpp::receipt::parse(&text);
+        let parsed = smpp_router::smpp::receipt::parse(&text);
         let id = sm
             .tlvs
             .receipted_message_id()

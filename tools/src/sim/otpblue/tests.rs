@@ -5,6 +5,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use std::time::Duration;
+
 use super::*;
 
 /// Sends one raw request (`Connection: close`) and returns the status and the JSON body.
