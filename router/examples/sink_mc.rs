@@ -9,15 +9,14 @@
 //! ADDR defaults to 127.0.0.1:2775; `--threads` sets the tokio worker threads (default 1).
 
 use std::collections::VecDeque;
-use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use smpp_router::session_io::{IoConfig, SessionIo, now};
 use smpp_router::smpp::CommandStatus;
 use smpp_router::smpp::pdu::{Command, Pdu, Sm, SmResp, error_response};
 use smpp_router::smpp::session::{Event, Session, SessionConfig};
 use smpp_router::smpp::tlv::{TlvsBuilder, tag};
 use smpp_router::smpp::values::{EsmClass, MessageState};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 struct Options {
@@ -72,10 +71,6 @@ async fn serve(o: Options) -> anyhow::Result<()> {
     }
 }
 
-fn now() -> Instant {
-    Instant::now()
-}
-
 /// Message ids are decimal counters written into one shared buffer and split off, so that an id
 /// costs no allocation of its own.
 struct Ids {
@@ -104,7 +99,15 @@ impl Ids {
 
 async fn connection(tcp: TcpStream, receipts: bool) -> anyhow::Result<()> {
     tcp.set_nodelay(true)?;
-    let (mut rd, mut wr) = tcp.into_split();
+    let (rd, wr) = tcp.into_split();
+    let mut io = SessionIo::new(
+        rd,
+        wr,
+        IoConfig {
+            read_chunk: 256 * 1024,
+            ..IoConfig::default()
+        },
+    );
     let config = SessionConfig {
         window: 256,
         inbound_window: 100_000,
@@ -116,8 +119,6 @@ async fn connection(tcp: TcpStream, receipts: bool) -> anyhow::Result<()> {
         buf: BytesMut::new(),
     };
     let mut outgoing: VecDeque<Pdu> = VecDeque::new();
-    let mut rbuf = BytesMut::with_capacity(256 * 1024);
-    let mut wbuf = BytesMut::with_capacity(256 * 1024);
     loop {
         while let Some(event) = s.poll_event() {
             match event {
@@ -147,32 +148,15 @@ async fn connection(tcp: TcpStream, receipts: bool) -> anyhow::Result<()> {
             };
             let _ = s.send(now(), pdu);
         }
-        s.poll_transmit(&mut wbuf);
-        if !wbuf.is_empty() {
-            wr.write_all(&wbuf).await?;
-            wbuf.clear();
-        }
-        if s.is_closed() {
+        io.take_output(&mut s);
+        if io.finished(&s) {
+            io.shutdown().await;
             return Ok(());
         }
-        if rbuf.capacity() - rbuf.len() < 16 * 1024 {
-            rbuf.reserve(256 * 1024);
-        }
-        let deadline = s.poll_timeout().map(tokio::time::Instant::from_std);
-        tokio::select! {
-            r = rd.read_buf(&mut rbuf) => match r {
-                Ok(0) | Err(_) => s.handle_eof(),
-                Ok(_) => s.handle_input(now(), &mut rbuf),
-            },
-            () = sleep(deadline), if deadline.is_some() => s.handle_timeout(now()),
-        }
-    }
-}
-
-async fn sleep(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
+        io.arm(&mut s, None);
+        let read = !s.is_closed();
+        let event = io.next(read).await;
+        io.apply(event, &mut s, now());
     }
 }
 

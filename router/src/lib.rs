@@ -28,5 +28,6 @@ pub mod phone;
 pub mod quick_ack;
 pub mod routing;
 pub mod server;
+pub mod session_io;
 pub mod shards;
 pub mod store;

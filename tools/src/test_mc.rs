@@ -5,15 +5,16 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
+use smpp_router::session_io::{IoConfig, IoEvent, SessionIo, now};
 use smpp_router::smpp::pdu::{Address, Command, Pdu, Sm, SmResp, error_response};
 use smpp_router::smpp::receipt::{ReceiptDate, ReceiptFields};
 use smpp_router::smpp::session::{Event, Session, SessionConfig};
@@ -121,10 +122,6 @@ impl TestMc {
     }
 }
 
-fn now() -> Instant {
-    tokio::time::Instant::now().into_std()
-}
-
 struct Conn {
     s: Session,
     opts: Arc<McOptions>,
@@ -135,11 +132,20 @@ struct Conn {
     next_id: u64,
 }
 
-async fn serve<S>(io: S, opts: Arc<McOptions>, reports: mpsc::Sender<McReport>)
+async fn serve<S>(stream: S, opts: Arc<McOptions>, reports: mpsc::Sender<McReport>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (mut rd, mut wr) = tokio::io::split(io);
+    let flushes = opts.tls.is_some();
+    let (rd, wr) = tokio::io::split(stream);
+    let mut io = SessionIo::new(
+        rd,
+        wr,
+        IoConfig {
+            flushes,
+            ..IoConfig::default()
+        },
+    );
     let mut config = SessionConfig::mc();
     config.window = 64;
     config.inbound_window = 1024;
@@ -152,15 +158,16 @@ where
         submits: 0,
         next_id: 0,
     };
-    let mut rbuf = BytesMut::with_capacity(64 * 1024);
-    let mut wbuf = BytesMut::new();
+    // Held answers go out after this long without input (`flush_after`).
+    let mut last_input = now();
     loop {
         while let Some(event) = c.s.poll_event() {
             if !c.on_event(event) {
                 return; // Drop the connection.
             }
         }
-        if c.held.len() >= c.opts.hold.max(1) {
+        let quiet = c.opts.flush_after.filter(|_| !c.held.is_empty());
+        if c.held.len() >= c.opts.hold.max(1) || quiet.is_some_and(|q| now() >= last_input + q) {
             c.answer_held();
         }
         while c.s.bind_mode().is_some() && c.s.has_room() {
@@ -169,33 +176,18 @@ where
             };
             let _ = c.s.send(now(), pdu);
         }
-        c.s.poll_transmit(&mut wbuf);
-        if !wbuf.is_empty() {
-            if wr.write_all(&wbuf).await.is_err() {
-                return;
-            }
-            wbuf.clear();
-        }
-        if c.s.is_closed() {
+        io.take_output(&mut c.s);
+        if io.finished(&c.s) {
             return;
         }
         let quiet = c.opts.flush_after.filter(|_| !c.held.is_empty());
-        let timer = c.s.poll_timeout().map(tokio::time::Instant::from_std);
-        tokio::select! {
-            r = rd.read_buf(&mut rbuf) => match r {
-                Ok(0) | Err(_) => c.s.handle_eof(),
-                Ok(_) => c.s.handle_input(now(), &mut rbuf),
-            },
-            () = sleep(quiet.map(|q| tokio::time::Instant::now() + q)), if quiet.is_some() => c.answer_held(),
-            () = sleep(timer), if timer.is_some() => c.s.handle_timeout(now()),
+        io.arm(&mut c.s, quiet.map(|q| last_input + q));
+        let read = !c.s.is_closed();
+        let event = io.next(read).await;
+        if matches!(event, IoEvent::Read(_)) {
+            last_input = now();
         }
-    }
-}
-
-async fn sleep(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
+        io.apply(event, &mut c.s, now());
     }
 }
 

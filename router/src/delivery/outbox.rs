@@ -185,43 +185,57 @@ impl Outbox {
             // The router is stopping: the receipt is stored, for the next start.
             return Ok(());
         };
-        let account = account.to_string();
-        tokio::spawn(async move {
-            let late = match on_its_way {
-                Some((delivery, _slot)) => Some(delivery.await),
-                None => None,
-            };
-            if !claimed {
-                // The sweeper took it between its commit and here: it delivers it.
-                return;
-            }
-            let late = match late {
-                Some(Ok(())) => {
-                    me.metrics.add(&DELIVERIES, &[&account, "direct_late"], 1);
-                    true
-                }
-                Some(r) => {
-                    refused |= matches!(r, Err(DeliverError::Refused(_)));
-                    refused_for_good(&me.metrics, &account, Some(key), &r)
-                }
-                None => false,
-            };
-            let delivered = if late {
-                if let Err(e) = me.store.dequeue(key).await {
-                    tracing::error!(%account, error = %e, "store: cannot remove a delivered receipt; it may be sent again");
-                }
-                true
-            } else if refused {
-                false
-            } else {
-                me.deliver_one(&account, key, sm).await == Sent::Done
-            };
-            me.release(key);
-            if !delivered {
-                me.mark_waiting(&account);
-            }
-        });
+        tokio::spawn(me.after_stored(account.to_string(), key, sm, on_its_way, claimed, refused));
         Ok(())
+    }
+
+    /// After `push` stored a copy (`key`): waits for the delivery still on its way, if any; then
+    /// removes the copy when that delivery was acknowledged, leaves it for the next sweep when
+    /// the client refused it for now, or sends it. Only when `claimed` (else the sweeper took
+    /// it between its commit and here, and delivers it).
+    async fn after_stored<F>(
+        self: Arc<Self>,
+        account: String,
+        key: u64,
+        sm: Sm,
+        on_its_way: Option<(F, Late)>,
+        claimed: bool,
+        mut refused: bool,
+    ) where
+        F: std::future::Future<Output = Result<(), DeliverError>>,
+    {
+        let late = match on_its_way {
+            Some((delivery, _slot)) => Some(delivery.await),
+            None => None,
+        };
+        if !claimed {
+            return;
+        }
+        let late = match late {
+            Some(Ok(())) => {
+                self.metrics.add(&DELIVERIES, &[&account, "direct_late"], 1);
+                true
+            }
+            Some(r) => {
+                refused |= matches!(r, Err(DeliverError::Refused(_)));
+                refused_for_good(&self.metrics, &account, Some(key), &r)
+            }
+            None => false,
+        };
+        let delivered = if late {
+            if let Err(e) = self.store.dequeue(key).await {
+                tracing::error!(%account, error = %e, "store: cannot remove a delivered receipt; it may be sent again");
+            }
+            true
+        } else if refused {
+            false
+        } else {
+            self.deliver_one(&account, key, sm).await == Sent::Done
+        };
+        self.release(key);
+        if !delivered {
+            self.mark_waiting(&account);
+        }
     }
 
     /// [`Outbox::push`] for a receipt nobody would send again if it failed (the router's own,

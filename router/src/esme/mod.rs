@@ -21,6 +21,8 @@ mod tls;
 
 use std::sync::Arc;
 
+use crate::session_io::{IoConfig, SessionIo};
+
 use bytes::Bytes;
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
@@ -73,12 +75,21 @@ pub async fn connect(
         match &tls {
             None => {
                 let (rd, wr) = tcp.into_split();
-                driver::start(rd, wr, ack, mode, bind, config)
+                let io = IoConfig {
+                    quick_ack: ack,
+                    ..driver::io_config()
+                };
+                driver::start(SessionIo::new(rd, wr, io), mode, bind, config)
             }
             Some(tls) => {
                 let stream = tls.handshake(addr, tcp).await?;
                 let (rd, wr) = tokio::io::split(stream);
-                driver::start(rd, wr, ack, mode, bind, config)
+                let io = IoConfig {
+                    quick_ack: ack,
+                    flushes: true,
+                    ..driver::io_config()
+                };
+                driver::start(SessionIo::new(rd, wr, io), mode, bind, config)
             }
         }
     };

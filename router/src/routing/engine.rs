@@ -56,6 +56,53 @@ pub enum Verdict {
     Rejected(CommandStatus),
 }
 
+/// Records a channel skipped without an attempt — down, or unable to take the message as it is
+/// (its status kept for the answer, `not_for`); whether it was.
+fn skipped(
+    channel: &dyn Channel,
+    message: &Message,
+    history: &mut Vec<AttemptRecord>,
+    not_for: &mut Option<CommandStatus>,
+) -> bool {
+    let outcome = if !channel.is_up() {
+        None
+    } else if let Some(status) = channel.refuses(message) {
+        *not_for = not_for.or(Some(status));
+        Some(Attempt::Refused(status))
+    } else {
+        return false;
+    };
+    history.push(AttemptRecord {
+        channel: channel.name().to_string(),
+        outcome,
+        latency: Duration::ZERO,
+    });
+    true
+}
+
+/// What the policy does after an attempt that did not succeed; the failure's status joins
+/// `failures` (an accepted attempt never comes here). An unknown outcome is never retried on
+/// the same channel.
+fn after_failure(policy: &Policy, outcome: Attempt, failures: &mut Vec<CommandStatus>) -> Action {
+    match outcome {
+        Attempt::Refused(status) => {
+            failures.push(status);
+            policy.on_refused(status)
+        }
+        Attempt::NotSent => {
+            failures.push(CommandStatus::RSYSERR);
+            policy.not_sent
+        }
+        Attempt::Unknown | Attempt::Accepted { .. } => {
+            failures.push(CommandStatus::RSYSERR);
+            match policy.next_after_unknown {
+                true => Action::Next,
+                false => Action::Stop,
+            }
+        }
+    }
+}
+
 /// Runs `message` through `plan` under `policy`, finishing by `deadline`.
 pub async fn run(
     plan: &[Arc<dyn Channel>],
@@ -69,21 +116,7 @@ pub async fn run(
     // the client's answer only when no later channel gave one.
     let mut not_for = None;
     'channels: for channel in plan {
-        if !channel.is_up() {
-            history.push(AttemptRecord {
-                channel: channel.name().to_string(),
-                outcome: None,
-                latency: Duration::ZERO,
-            });
-            continue;
-        }
-        if let Some(status) = channel.refuses(message) {
-            history.push(AttemptRecord {
-                channel: channel.name().to_string(),
-                outcome: Some(Attempt::Refused(status)),
-                latency: Duration::ZERO,
-            });
-            not_for = not_for.or(Some(status));
+        if skipped(channel.as_ref(), message, &mut history, &mut not_for) {
             continue;
         }
         let mut retries_done = 0u32;
@@ -102,35 +135,19 @@ pub async fn run(
                 outcome: Some(outcome.clone()),
                 latency: started.elapsed(),
             });
-            let action = match outcome {
-                Attempt::Accepted {
+            if let Attempt::Accepted {
+                channel_id,
+                final_state,
+            } = outcome
+            {
+                let verdict = Verdict::Accepted {
+                    channel: channel.name().to_string(),
                     channel_id,
                     final_state,
-                } => {
-                    let verdict = Verdict::Accepted {
-                        channel: channel.name().to_string(),
-                        channel_id,
-                        final_state,
-                    };
-                    return (verdict, history);
-                }
-                Attempt::Refused(status) => {
-                    failures.push(status);
-                    policy.on_refused(status)
-                }
-                Attempt::NotSent => {
-                    failures.push(CommandStatus::RSYSERR);
-                    policy.not_sent
-                }
-                Attempt::Unknown => {
-                    failures.push(CommandStatus::RSYSERR);
-                    if policy.next_after_unknown {
-                        continue 'channels;
-                    }
-                    break 'channels;
-                }
-            };
-            match action {
+                };
+                return (verdict, history);
+            }
+            match after_failure(policy, outcome, &mut failures) {
                 Action::Next => continue 'channels,
                 Action::Stop => break 'channels,
                 Action::Retry {

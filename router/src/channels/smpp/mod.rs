@@ -467,22 +467,7 @@ impl Inner {
             return Ok(());
         };
         let state = crate::delivery::resends::state_of(&sm, &text);
-        let mut out = sm;
-        let mut tlvs = out.tlvs.to_builder();
-        if out.tlvs.receipted_message_id().is_some() {
-            let mut v = record.router_id.as_bytes().to_vec();
-            v.push(0);
-            tlvs.set(tag::RECEIPTED_MESSAGE_ID, &v);
-        }
-        let rewritten = receipt::rewrite_id(out.payload(), &record.router_id);
-        match rewritten {
-            Some(text) if out.short_message.is_empty() => {
-                tlvs.set(tag::MESSAGE_PAYLOAD, &text);
-            }
-            Some(text) => out.short_message = text.into(),
-            None => {}
-        }
-        out.tlvs = tlvs.build();
+        let out = with_router_id(sm, &record.router_id);
         // The record stays readable for the log lines (an Arc, not a copy of the id).
         let logged = record.clone();
         let relayed = self.delivery.relay(ChannelReceipt {
@@ -510,6 +495,26 @@ impl Inner {
             }
         }
     }
+}
+
+/// A carrier's receipt as the client gets it: the router's id in `receipted_message_id` (when
+/// the carrier gave one) and in the receipt text.
+fn with_router_id(mut sm: Sm, router_id: &str) -> Sm {
+    let mut tlvs = sm.tlvs.to_builder();
+    if sm.tlvs.receipted_message_id().is_some() {
+        let mut v = router_id.as_bytes().to_vec();
+        v.push(0);
+        tlvs.set(tag::RECEIPTED_MESSAGE_ID, &v);
+    }
+    match receipt::rewrite_id(sm.payload(), router_id) {
+        Some(text) if sm.short_message.is_empty() => {
+            tlvs.set(tag::MESSAGE_PAYLOAD, &text);
+        }
+        Some(text) => sm.short_message = text.into(),
+        None => {}
+    }
+    sm.tlvs = tlvs.build();
+    sm
 }
 
 /// Keeps one session of bind `slot` up until the channel stops.

@@ -120,7 +120,7 @@ where
     }
 
     pub(super) fn on_closed(&mut self, reason: CloseReason) {
-        let why = match self.io_error {
+        let why = match self.io.error() {
             Some(kind) => Disconnect::Io(kind),
             None => Disconnect::Session(reason),
         };

@@ -8,18 +8,15 @@
 mod dispatch;
 
 use std::collections::VecDeque;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
-use tokio::time::Sleep;
 
 use super::{BoundInfo, ConnectError, Disconnect, EsmeEvent, EsmeEvents, EsmeHandle, SubmitError};
 use crate::fast_map::{FastMap, FastState};
-use crate::quick_ack::{QuickAck, Unacked};
+use crate::session_io::{IoConfig, SessionIo, now};
 use crate::smpp::pdu::{Bind, Command, Pdu};
 use crate::smpp::session::{BindMode, CloseReason, Session, SessionConfig};
 
@@ -98,15 +95,18 @@ fn bounded(n: usize) -> usize {
     n.clamp(1, 1 << 20)
 }
 
-fn now() -> Instant {
-    tokio::time::Instant::now().into_std()
+/// How a carrier bind's stream is driven (the caller adds its quick ACKs and TLS).
+pub(super) fn io_config() -> IoConfig {
+    IoConfig {
+        read_chunk: READ_CHUNK,
+        linger: LINGER,
+        ..IoConfig::default()
+    }
 }
 
 /// Sends the bind and spawns the connection task.
 pub(super) fn start<R, W>(
-    rd: R,
-    wr: W,
-    ack: QuickAck,
+    io: SessionIo<R, W>,
     mode: BindMode,
     bind: Bind,
     config: SessionConfig,
@@ -129,10 +129,7 @@ where
     let (life, life_rx) = watch::channel(Life::Bound);
     let driver = Driver {
         session,
-        rd,
-        wr,
-        rbuf: BytesMut::with_capacity(READ_CHUNK),
-        wbuf: BytesMut::with_capacity(READ_CHUNK),
+        io,
         ops,
         ops_weak: ops_tx.downgrade(),
         ops_open: true,
@@ -144,13 +141,8 @@ where
         bound_tx: Some(bound_tx),
         life,
         window: window.clone(),
-        io_error: None,
         response_timeout: config.response_timeout,
-        timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
-        armed: None,
-        linger: None,
         yielded: false,
-        unacked: Unacked::new(ack),
     };
     tokio::spawn(driver.run());
     Ok(Started {
@@ -164,10 +156,8 @@ where
 
 struct Driver<R, W> {
     session: Session,
-    rd: R,
-    wr: W,
-    rbuf: BytesMut,
-    wbuf: BytesMut,
+    /// The stream, its buffers and the session's timer.
+    io: SessionIo<R, W>,
     ops: mpsc::Receiver<Op>,
     /// For responders: they must not keep the task alive once every handle is gone.
     ops_weak: mpsc::WeakSender<Op>,
@@ -182,16 +172,9 @@ struct Driver<R, W> {
     bound_tx: Option<oneshot::Sender<Result<BoundInfo, ConnectError>>>,
     life: watch::Sender<Life>,
     window: Arc<Semaphore>,
-    io_error: Option<std::io::ErrorKind>,
     response_timeout: Duration,
-    timer: Pin<Box<Sleep>>,
-    /// When the timer is set to fire; `None` disables it.
-    armed: Option<Instant>,
-    linger: Option<Instant>,
     /// Whether the loop has let other tasks run since it last took output.
     yielded: bool,
-    /// Input read since output last went out (see [`QuickAck`]).
-    unacked: Unacked,
 }
 
 async fn reserve(
@@ -213,7 +196,7 @@ where
             // Before taking output, let the tasks ready on this worker run and take the
             // operations they queued: their PDUs join this write (one `write` for many PDUs
             // instead of one or two).
-            if self.wbuf.is_empty() && self.session.has_output() && !self.yielded {
+            if self.io.wbuf.is_empty() && self.session.has_output() && !self.yielded {
                 self.yielded = true;
                 tokio::task::yield_now().await;
                 if self.ops_open
@@ -225,37 +208,25 @@ where
             }
             // Take output before handing out events: a request still in the session's buffer
             // when it closes is then known never to have been written.
-            if self.wbuf.is_empty() && self.session.poll_transmit(&mut self.wbuf) {
+            if self.io.wbuf.is_empty() && self.io.take_output(&mut self.session) {
                 self.taken += 1;
                 self.yielded = false;
             }
-            self.unacked.settle(!self.wbuf.is_empty());
             while let Some(event) = self.session.poll_event() {
                 self.on_event(event);
             }
             self.flush_outbox();
             let closed = self.session.is_closed();
-            if closed && self.wbuf.is_empty() {
+            if self.io.finished(&self.session) {
                 break;
             }
-            self.arm_timer(closed);
-            let can_read =
-                !closed && self.wbuf.len() < WBUF_CAP && self.outbox.len() < self.outbox_cap;
-            if can_read && self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
-                self.rbuf.reserve(READ_CHUNK);
-            }
+            self.io.arm(&mut self.session, None);
+            let read =
+                !closed && self.io.wbuf.len() < WBUF_CAP && self.outbox.len() < self.outbox_cap;
             // Only when the queue was full: an owned permit keeps `self` free in the handlers.
             let blocked = (!self.outbox.is_empty()).then(|| self.events.clone());
             tokio::select! {
-                r = self.wr.write_buf(&mut self.wbuf), if !self.wbuf.is_empty() => self.on_written(r),
-                r = self.rd.read_buf(&mut self.rbuf), if can_read => match r {
-                    Ok(0) => self.session.handle_eof(),
-                    Ok(_) => {
-                        self.unacked.read();
-                        self.session.handle_input(now(), &mut self.rbuf)
-                    }
-                    Err(e) => self.fail(e.kind()),
-                },
+                event = self.io.next(read) => self.io.apply(event, &mut self.session, now()),
                 op = self.ops.recv(), if self.ops_open && !closed => self.on_ops(op),
                 permit = reserve(blocked), if !self.outbox.is_empty() => match permit {
                     Ok(p) => {
@@ -266,52 +237,9 @@ where
                     // Nobody listens: dropped responders answer ESME_RX_T_APPN.
                     Err(_) => self.outbox.clear(),
                 },
-                () = &mut self.timer, if self.armed.is_some() => self.on_timer(closed),
             }
         }
         self.finish().await;
-    }
-
-    fn on_written(&mut self, written: std::io::Result<usize>) {
-        let kind = match written {
-            Ok(0) => std::io::ErrorKind::WriteZero,
-            Ok(_) => return,
-            Err(e) => e.kind(),
-        };
-        self.fail(kind);
-        self.wbuf.clear();
-    }
-
-    fn on_timer(&mut self, closed: bool) {
-        self.armed = None;
-        if !closed {
-            self.session.handle_timeout(now());
-        } else if self.linger.is_some_and(|l| now() >= l) {
-            self.wbuf.clear(); // The peer stopped reading: give up flushing.
-        }
-    }
-
-    fn fail(&mut self, kind: std::io::ErrorKind) {
-        self.io_error.get_or_insert(kind);
-        self.session.handle_eof();
-    }
-
-    /// Sets the timer to the session's next deadline. A later deadline than the one set keeps
-    /// the earlier one: firing early is harmless and saves re-registering on every send.
-    fn arm_timer(&mut self, closed: bool) {
-        let want = if closed {
-            Some(*self.linger.get_or_insert_with(|| now() + LINGER))
-        } else {
-            self.session.poll_timeout()
-        };
-        match want {
-            None => self.armed = None,
-            Some(w) if self.armed.is_none_or(|a| w < a) => {
-                self.timer.as_mut().reset(tokio::time::Instant::from_std(w));
-                self.armed = Some(w);
-            }
-            Some(_) => {}
-        }
     }
 
     fn on_ops(&mut self, op: Option<Op>) {
@@ -332,7 +260,7 @@ where
     }
 
     async fn finish(mut self) {
-        let _ = tokio::time::timeout(LINGER, self.wr.shutdown()).await;
+        self.io.shutdown().await;
         self.ops.close();
         while let Ok(op) = self.ops.try_recv() {
             if let Op::Submit { reply, .. } = op {
@@ -343,14 +271,13 @@ where
             let _ = f.reply.send(Err(SubmitError::Closed { written: true }));
         }
         let Self {
-            rd,
-            wr,
+            io,
             events,
             outbox,
             life,
             ..
         } = self;
-        drop((rd, wr));
+        drop(io);
         let _ = life.send(Life::Closed);
         // The application still gets the last events (the Closed notice above all).
         for ev in outbox {

@@ -8,9 +8,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::BytesMut;
 use futures_util::FutureExt;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::Shared;
@@ -22,7 +21,8 @@ use crate::config::Account;
 use crate::delivery::registry::{DeliverError, DeliverJob, SessionInfo};
 use crate::fast_map::FastMap;
 use crate::phone::Masked;
-use crate::quick_ack::{QuickAck, Unacked};
+use crate::quick_ack::QuickAck;
+use crate::session_io::{IoConfig, IoEvent, SessionIo, now};
 use crate::smpp::pdu::{Command, Pdu, SmResp, error_response};
 use crate::smpp::session::{BindMode, Event, Session};
 use crate::smpp::values::interface_version;
@@ -83,10 +83,6 @@ struct Conn {
     unbound: Option<super::Unbound>,
 }
 
-fn now() -> std::time::Instant {
-    tokio::time::Instant::now().into_std()
-}
-
 /// What the listener knows of a connection it accepted.
 pub struct Accepted {
     /// Its TCP socket (see [`QuickAck`]).
@@ -97,6 +93,8 @@ pub struct Accepted {
     pub unbound: super::Unbound,
     /// Accepted while nearly every connection slot was taken: it must bind sooner.
     pub crowded: bool,
+    /// Whether the stream is TLS (it is then flushed once everything is written).
+    pub tls: bool,
 }
 
 /// Serves one accepted connection until it closes.
@@ -113,47 +111,32 @@ pub async fn serve<S>(
         peer,
         unbound,
         crowded,
+        tls,
     } = accepted;
-    let (mut rd, mut wr) = tokio::io::split(io);
-    let id = shared.registry.next_session_id();
-    let session = Session::new(shared.session_config(crowded), now());
+    let (rd, wr) = tokio::io::split(io);
+    let mut io = SessionIo::new(
+        rd,
+        wr,
+        IoConfig {
+            read_chunk: 4 * 1024,
+            linger: LINGER,
+            flushes: tls,
+            quick_ack: ack,
+        },
+    );
     let (deliver_tx, mut deliver_rx) = mpsc::channel(64);
-    let mut c = Conn {
-        shared,
-        peer,
-        id,
-        session,
-        bound: None,
-        submissions: Submissions::default(),
-        deliver_tx,
-        deliveries: FastMap::default(),
-        receipts: std::collections::VecDeque::new(),
-        receipt_slots: Arc::new(tokio::sync::Semaphore::new(RECEIPT_BACKLOG)),
-        local_receipts: FastMap::default(),
-        answered: Vec::new(),
-        accounts_seen: 0,
-        unbound: Some(unbound),
-    };
-    let mut rbuf = BytesMut::with_capacity(4 * 1024);
-    let mut wbuf = BytesMut::with_capacity(4 * 1024);
+    let mut c = Conn::new(shared, peer, crowded, unbound, deliver_tx);
+    let id = c.id;
     let mut draining = *shutdown.borrow();
     tracing::debug!(session = id, %peer, "connection opened");
     let mut requests = std::collections::VecDeque::new();
     let mut yielded = false;
     let mut inputs = 0;
-    let mut unacked = Unacked::new(ack);
-    let mut linger: Option<tokio::time::Instant> = None;
     let mut accounts_changed = c.shared.book.changes();
     loop {
-        c.follow_account();
-        c.on_events(&mut requests).await;
-        if draining && c.session.inbound_in_flight() == 0 && c.session.bind_mode().is_some() {
-            let _ = c.session.unbind(now());
-        }
-        c.deliver_local_receipts();
-        c.session.poll_transmit(&mut wbuf);
-        unacked.settle(!wbuf.is_empty());
-        if wbuf.is_empty() {
+        c.turn(&mut requests, draining).await;
+        io.take_output(&mut c.session);
+        if io.wbuf.is_empty() {
             c.release_answered();
             inputs = 0;
         }
@@ -161,46 +144,35 @@ pub async fn serve<S>(
         if closed {
             // Their answers can no longer go out, but the messages are routed all the same.
             c.detach_submissions();
-            if wbuf.is_empty() {
+            if io.finished(&c.session) {
                 break;
             }
         }
         // Output is written once nothing else is ready: first the other tasks ready on this
         // worker run (carrier answers, store commits: the submissions they complete are taken
         // below and join this write), then every input ready now is taken (the `biased` order
-        // below puts the write last). One `write` then carries many PDUs instead of one or two.
+        // below puts the IO last). One `write` then carries many PDUs instead of one or two.
         // A connection kept busy writes anyway after `INPUTS_PER_WRITE` inputs or `FLUSH_AT`.
-        if !wbuf.is_empty() && !yielded {
+        if !io.wbuf.is_empty() && !yielded {
             yielded = true;
             tokio::task::yield_now().await;
             continue;
         }
-        if !wbuf.is_empty()
-            && (inputs >= INPUTS_PER_WRITE || wbuf.len() >= FLUSH_AT)
-            && let Some(r) = wr.write_buf(&mut wbuf).now_or_never()
+        if !io.wbuf.is_empty()
+            && (inputs >= INPUTS_PER_WRITE || io.wbuf.len() >= FLUSH_AT)
+            && io.write_now(&mut c.session)
         {
             (yielded, inputs) = (false, 0);
-            c.on_written(r, &mut wbuf);
             continue;
         }
-        let deadline = if closed {
-            Some(*linger.get_or_insert_with(|| tokio::time::Instant::now() + LINGER))
-        } else {
-            c.session.poll_timeout().map(tokio::time::Instant::from_std)
-        };
+        io.arm(&mut c.session, None);
         let can_deliver = c.bound.is_some()
             && c.session.bind_mode().is_some()
             && c.session.has_room()
             && !draining;
+        let read = !closed && io.rbuf.len() < BUFFER_CAP && io.wbuf.len() < FLUSH_AT;
         tokio::select! {
             biased;
-            _ = sleep_until(deadline), if deadline.is_some() => {
-                if closed {
-                    wbuf.clear(); // The peer stopped reading: give up flushing.
-                } else {
-                    c.session.handle_timeout(now());
-                }
-            }
             _ = shutdown.changed(), if !draining => {
                 draining = true;
                 if c.session.bind_mode().is_none() {
@@ -213,60 +185,88 @@ pub async fn serve<S>(
             // waits, so that a client slow to read does not hold up the routing of its messages.
             (seq, request, outcome) = c.submissions.next(), if !c.submissions.is_empty() => {
                 inputs = inputs.saturating_add(1);
-                c.finish(seq, request, outcome);
-                // Take the answers ready with it too, so that they go out in one write.
-                for _ in 1..BATCH {
-                    let Some((seq, request, outcome)) = c.submissions.ready() else { break };
-                    c.finish(seq, request, outcome);
-                }
+                c.finish_ready(seq, request, outcome);
             }
             Some(job) = deliver_rx.recv(), if can_deliver => {
                 inputs = inputs.saturating_add(1);
-                c.deliver(job);
-                for _ in 1..BATCH {
-                    if !c.session.has_room() {
-                        break;
-                    }
-                    let Ok(job) = deliver_rx.try_recv() else { break };
-                    c.deliver(job);
-                }
+                c.deliver_ready(job, &mut deliver_rx);
             }
             Ok(slot) = c.receipt_slots.clone().acquire_owned(), if !c.receipts.is_empty() && !c.receives() => c.send_receipt(slot),
-            r = rd.read_buf(&mut rbuf), if !closed && rbuf.len() < BUFFER_CAP && wbuf.len() < FLUSH_AT => {
-                inputs = inputs.saturating_add(1);
-                match r {
-                    Ok(0) | Err(_) => c.session.handle_eof(),
-                    Ok(_) => {
-                        unacked.read();
-                        c.session.handle_input(now(), &mut rbuf)
-                    }
+            // The stream and the session's timer (see `session_io`).
+            event = io.next(read) => {
+                match &event {
+                    IoEvent::Read(_) => inputs = inputs.saturating_add(1),
+                    IoEvent::Written(_) => (yielded, inputs) = (false, 0),
+                    _ => {}
                 }
-            }
-            r = wr.write_buf(&mut wbuf), if !wbuf.is_empty() => {
-                (yielded, inputs) = (false, 0);
-                c.on_written(r, &mut wbuf);
+                io.apply(event, &mut c.session, now());
             }
         }
     }
-    let _ = tokio::time::timeout(LINGER, wr.shutdown()).await;
+    io.shutdown().await;
     c.release_answered();
     c.cleanup(&mut deliver_rx);
     c.detach_submissions();
     tracing::debug!(session = id, %peer, "connection closed");
 }
 
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
-}
-
 impl Conn {
-    fn on_written(&mut self, r: std::io::Result<usize>, wbuf: &mut BytesMut) {
-        if r.is_err() || matches!(r, Ok(0)) {
-            self.session.handle_eof();
-            wbuf.clear();
+    fn new(
+        shared: Arc<Shared>,
+        peer: SocketAddr,
+        crowded: bool,
+        unbound: super::Unbound,
+        deliver_tx: mpsc::Sender<DeliverJob>,
+    ) -> Self {
+        Self {
+            id: shared.registry.next_session_id(),
+            session: Session::new(shared.session_config(crowded), now()),
+            shared,
+            peer,
+            bound: None,
+            submissions: Submissions::default(),
+            deliver_tx,
+            deliveries: FastMap::default(),
+            receipts: std::collections::VecDeque::new(),
+            receipt_slots: Arc::new(tokio::sync::Semaphore::new(RECEIPT_BACKLOG)),
+            local_receipts: FastMap::default(),
+            answered: Vec::new(),
+            accounts_seen: 0,
+            unbound: Some(unbound),
+        }
+    }
+
+    /// The start of a turn of the loop: the account's changes, the session's events, the unbind
+    /// of a drain once nothing is owed, the router's own receipts for this session.
+    async fn turn(&mut self, requests: &mut std::collections::VecDeque<Event>, draining: bool) {
+        self.follow_account();
+        self.on_events(requests).await;
+        if draining && self.session.inbound_in_flight() == 0 && self.session.bind_mode().is_some() {
+            let _ = self.session.unbind(now());
+        }
+        self.deliver_local_receipts();
+    }
+
+    /// Answers a finished submission, and those ready with it, so that they go out in one write.
+    fn finish_ready(&mut self, seq: u32, request: CommandId, outcome: Outcome) {
+        self.finish(seq, request, outcome);
+        for _ in 1..BATCH {
+            let Some((seq, request, outcome)) = self.submissions.ready() else {
+                break;
+            };
+            self.finish(seq, request, outcome);
+        }
+    }
+
+    /// Sends a delivery job, and those waiting with it while the window has room.
+    fn deliver_ready(&mut self, job: DeliverJob, rx: &mut mpsc::Receiver<DeliverJob>) {
+        self.deliver(job);
+        for _ in 1..BATCH {
+            if !self.session.has_room() {
+                break;
+            }
+            let Ok(job) = rx.try_recv() else { break };
+            self.deliver(job);
         }
     }
 

@@ -8,19 +8,17 @@
 mod deliver;
 
 use std::collections::HashMap;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bytes::Bytes;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio::time::Sleep;
 
 use super::hub::{Account, Item, Kind, address};
 use super::receipts::{IdBuf, format_id, unix_now};
 use super::{Accepted, Knobs, Stats};
+use smpp_router::session_io::{IoConfig, SessionIo, now};
 use smpp_router::smpp::pdu::{Address, Bind, Command, Pdu, SmResp, error_response};
 use smpp_router::smpp::session::{BindMode, Event, Session, SessionConfig};
 use smpp_router::smpp::tlv::Sar;
@@ -57,19 +55,8 @@ impl Shared {
     }
 }
 
-fn now() -> Instant {
-    tokio::time::Instant::now().into_std()
-}
-
 fn chance(share: f64) -> bool {
     share > 0.0 && rand::random::<f64>() < share
-}
-
-fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
 }
 
 async fn woken(rx: Option<&mut mpsc::Receiver<()>>) -> Option<()> {
@@ -79,86 +66,40 @@ async fn woken(rx: Option<&mut mpsc::Receiver<()>>) -> Option<()> {
     }
 }
 
-/// One timer for a connection's earliest deadline. A later deadline than the one set keeps the
-/// earlier one: firing early is harmless and saves re-registering on every turn.
-struct Timer {
-    sleep: Pin<Box<Sleep>>,
-    armed: Option<Instant>,
-}
-
-impl Timer {
-    fn new() -> Self {
-        Self {
-            sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
-            armed: None,
-        }
-    }
-
-    fn arm(&mut self, want: Option<Instant>) {
-        match want {
-            None => self.armed = None,
-            Some(w) if self.armed.is_none_or(|a| w < a) => {
-                self.sleep.as_mut().reset(tokio::time::Instant::from_std(w));
-                self.armed = Some(w);
-            }
-            Some(_) => {}
-        }
-    }
-}
-
 /// Serves one accepted connection until it closes.
 pub(super) async fn run(tcp: TcpStream, shared: Arc<Shared>) {
-    let (mut rd, mut wr) = tcp.into_split();
+    let (rd, wr) = tcp.into_split();
     let mut c = Conn::new(shared, now());
-    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
-    let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
-    let mut timer = Timer::new();
-    let mut linger: Option<Instant> = None;
+    let mut io = SessionIo::new(
+        rd,
+        wr,
+        IoConfig {
+            read_chunk: READ_CHUNK,
+            linger: LINGER,
+            ..IoConfig::default()
+        },
+    );
     loop {
         c.turn(now());
-        c.s.poll_transmit(&mut wbuf);
-        let closed = c.s.is_closed();
-        if closed && wbuf.is_empty() {
+        io.take_output(&mut c.s);
+        if io.finished(&c.s) {
             break;
         }
-        timer.arm(if closed {
-            Some(*linger.get_or_insert_with(|| now() + LINGER))
-        } else {
-            earliest(c.s.poll_timeout(), c.next_due)
-        });
-        let can_read = !closed && wbuf.len() < WBUF_CAP;
-        if can_read && rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 {
-            rbuf.reserve(READ_CHUNK);
-        }
+        let closed = c.s.is_closed();
+        io.arm(&mut c.s, c.next_due);
+        let read = !closed && io.wbuf.len() < WBUF_CAP;
         let listening = c.wake.is_some() && !closed;
         tokio::select! {
-            r = wr.write_buf(&mut wbuf), if !wbuf.is_empty() => {
-                if !matches!(r, Ok(n) if n > 0) {
-                    wbuf.clear();
-                    c.s.handle_eof();
-                }
-            }
-            r = rd.read_buf(&mut rbuf), if can_read => match r {
-                Ok(0) | Err(_) => c.s.handle_eof(),
-                Ok(_) => c.s.handle_input(now(), &mut rbuf),
-            },
+            event = io.next(read) => io.apply(event, &mut c.s, now()),
             w = woken(c.wake.as_mut()), if listening => {
                 if w.is_none() {
                     c.wake = None;
                 }
             }
-            () = &mut timer.sleep, if timer.armed.is_some() => {
-                timer.armed = None;
-                if !closed {
-                    c.s.handle_timeout(now());
-                } else if linger.is_some_and(|l| now() >= l) {
-                    break; // The peer stopped reading: give up flushing.
-                }
-            }
         }
     }
     c.finish(now());
-    let _ = tokio::time::timeout(LINGER, wr.shutdown()).await;
+    io.shutdown().await;
 }
 
 /// A submit's fields that outlive its answer.
