@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Prints which top-level module of the router imports which (`crate::x` paths outside tests)
-and fails when two import each other. Run from the repository root."""
+and fails on an import cycle of any length. Run from the repository root."""
 import os,re,sys,collections
 root=sys.argv[1] if len(sys.argv)>1 else os.path.join(os.path.dirname(os.path.abspath(__file__)),'..','router','src')
 mods=[m[:-3] if m.endswith('.rs') else m for m in os.listdir(root) if m not in ('lib.rs','main.rs')]
@@ -21,8 +21,27 @@ for dp,dn,fn in os.walk(root):
         for m in re.findall(r'crate::(\w+)',src):
             if m!=top and m in mods: deps[top].add(m)
 for k in sorted(deps): print(f"{k} -> {', '.join(sorted(deps[k]))}")
-cyc=[(a,b) for a in deps for b in deps[a] if a in deps.get(b,()) and a<b]
-if cyc:
-    print("cycles:", ", ".join(f"{a} <-> {b}" for a,b in cyc))
+# Any cycle, of any length: a depth-first search over the graph.
+def find_cycle():
+    state={}
+    stack=[]
+    def visit(n):
+        state[n]=1; stack.append(n)
+        for m in sorted(deps.get(n,())):
+            if state.get(m)==1:
+                return stack[stack.index(m):]+[m]
+            if m not in state:
+                c=visit(m)
+                if c: return c
+        state[n]=2; stack.pop()
+        return None
+    for n in sorted(deps):
+        if n not in state:
+            c=visit(n)
+            if c: return c
+    return None
+cycle=find_cycle()
+if cycle:
+    print("cycle:", " -> ".join(cycle))
     sys.exit(1)
 print("no cycles")

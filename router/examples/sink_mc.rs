@@ -154,7 +154,8 @@ async fn connection(tcp: TcpStream, receipts: bool) -> anyhow::Result<()> {
             return Ok(());
         }
         io.arm(&mut s, None);
-        let read = !s.is_closed();
+        // Not while a megabyte waits to be written: the peer is not reading.
+        let read = !s.is_closed() && io.wbuf.len() < 1024 * 1024;
         let event = io.next(read).await;
         io.apply(event, &mut s, now());
     }

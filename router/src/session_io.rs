@@ -43,6 +43,11 @@ pub struct IoConfig {
     pub flushes: bool,
     /// Quick ACKs on this stream's socket ([`QuickAck::none`] for none).
     pub quick_ack: QuickAck,
+    /// Whether reading goes before writing when both can go on: the server's connections read
+    /// every input ready before they write, so that one write carries many answers. Otherwise
+    /// the two take turns at random, so that a peer that keeps sending never holds our writes
+    /// back (a carrier's receipts and our submits on one bind).
+    pub reads_first: bool,
 }
 
 impl Default for IoConfig {
@@ -52,6 +57,7 @@ impl Default for IoConfig {
             linger: Duration::from_secs(2),
             flushes: false,
             quick_ack: QuickAck::none(),
+            reads_first: false,
         }
     }
 }
@@ -155,6 +161,7 @@ where
         }
         let write = !self.wbuf.is_empty();
         let flush = !write && self.flush_owed;
+        let reads_first = self.config.reads_first;
         let Self {
             rd,
             wr,
@@ -170,16 +177,25 @@ where
                 false => IoEvent::Flushed(wr.flush().await),
             }
         };
-        tokio::select! {
-            biased;
-            () = timer, if armed.is_some() => IoEvent::Timer,
-            r = rd.read_buf(rbuf), if read => IoEvent::Read(r),
-            event = out, if write || flush => event,
-            else => std::future::pending().await,
+        macro_rules! wait {
+            ($($biased:ident;)?) => {
+                tokio::select! {
+                    $($biased;)?
+                    () = timer, if armed.is_some() => IoEvent::Timer,
+                    r = rd.read_buf(rbuf), if read => IoEvent::Read(r),
+                    event = out, if write || flush => event,
+                    else => std::future::pending().await,
+                }
+            };
+        }
+        match reads_first {
+            true => wait!(biased;),
+            false => wait!(),
         }
     }
 
-    /// Writes what waits if the stream takes it without waiting; whether it did.
+    /// Writes what waits if the stream takes it without waiting; whether the write finished
+    /// (written, or failed: the session then has its end of stream).
     pub fn write_now(&mut self, session: &mut Session) -> bool {
         match self.wr.write_buf(&mut self.wbuf).now_or_never() {
             Some(r) => {
@@ -200,7 +216,12 @@ where
                 self.unacked.read();
                 session.handle_input(now, &mut self.rbuf);
             }
-            IoEvent::Read(Err(e)) => self.fail(e.kind(), session),
+            // What waits to be written still goes out until the linger ends (a TLS peer that
+            // closes without close_notify still gets its last answers if it reads them).
+            IoEvent::Read(Err(e)) => {
+                self.error.get_or_insert(e.kind());
+                session.handle_eof();
+            }
             IoEvent::Written(Ok(0)) => self.fail(io::ErrorKind::WriteZero, session),
             IoEvent::Written(Ok(_)) => self.flush_owed = self.config.flushes,
             IoEvent::Written(Err(e)) | IoEvent::Flushed(Err(e)) => self.fail(e.kind(), session),

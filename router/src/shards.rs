@@ -8,7 +8,7 @@
 //!
 //! `app::start` starts a router's shards and hands them to what spawns data-path tasks (the
 //! server's connections, the carrier binds); [`Shards::none`] runs those tasks on the caller's
-//! runtime instead (unit tests, the tools).
+//! runtime instead (tests that build a server without a router, benchmarks).
 
 use std::cell::Cell;
 use std::future::Future;

@@ -182,7 +182,8 @@ where
         }
         let quiet = c.opts.flush_after.filter(|_| !c.held.is_empty());
         io.arm(&mut c.s, quiet.map(|q| last_input + q));
-        let read = !c.s.is_closed();
+        // Not while a megabyte waits to be written: the peer is not reading.
+        let read = !c.s.is_closed() && io.wbuf.len() < 1024 * 1024;
         let event = io.next(read).await;
         if matches!(event, IoEvent::Read(_)) {
             last_input = now();

@@ -182,7 +182,9 @@ impl Outbox {
         self.metrics.add(&DELIVERIES, &[account, "stored"], 1);
         let claimed = self.claim(key);
         let Some(me) = self.me.upgrade() else {
-            // The router is stopping: the receipt is stored, for the next start.
+            // Only while the outbox itself is being dropped: the copy is stored, and the next
+            // start sweeps it out.
+            self.release(key);
             return Ok(());
         };
         tokio::spawn(me.after_stored(account.to_string(), key, sm, on_its_way, claimed, refused));

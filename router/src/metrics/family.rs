@@ -172,13 +172,6 @@ impl fmt::Write for Escaping<'_> {
 }
 
 /// Writes the `# HELP` and `# TYPE` lines of a metric.
-pub fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
-/// Escapes a label value.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let _ = Escaping(&mut out).write_str(s);
-    out
 }

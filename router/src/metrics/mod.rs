@@ -16,7 +16,7 @@ mod family;
 use std::fmt::Display;
 use std::sync::Mutex;
 
-pub use family::{Family, Hex, Kind, Label, esc, header};
+pub use family::{Family, Hex, Kind, Label};
 
 use crate::fast_map::FastMap;
 

@@ -458,7 +458,7 @@ async fn accept_loop(
             };
             // SAFETY: `ack` goes to `serve` with the stream, which owns it until it returns.
             let ack = unsafe { QuickAck::of(&sock) };
-            let mut accepted = connection::Accepted {
+            let accepted = connection::Accepted {
                 ack,
                 peer,
                 unbound,
@@ -472,7 +472,6 @@ async fn accept_loop(
                         tokio::time::timeout(Duration::from_secs(10), acceptor.accept(sock));
                     match handshake.await {
                         Ok(Ok(stream)) => {
-                            accepted.tls = true;
                             connection::serve(stream, accepted, shared, shutdown).await
                         }
                         Ok(Err(e)) => tracing::info!(%peer, error = %e, "TLS handshake failed"),

@@ -96,7 +96,6 @@ async fn relay_one(
             done_unix: receipts::unix_now(),
         },
     );
-    metrics.add(&crate::channels::counters::RECEIPTS, &[channel], 1);
     // The record stays readable for the log lines (an Arc, not a copy of the id).
     let logged = record.clone();
     let relayed = delivery.relay(ChannelReceipt {
@@ -105,7 +104,12 @@ async fn relay_one(
         sm,
         resender: Resender::Nobody,
     });
-    match relayed.await {
+    let relayed = relayed.await;
+    if matches!(relayed, Relayed::Kept | Relayed::AlreadyHandedOn) {
+        // Counted as the carrier channel counts: a receipt taken (a resend too).
+        metrics.add(&crate::channels::counters::RECEIPTS, &[channel], 1);
+    }
+    match relayed {
         Relayed::Kept => {}
         Relayed::AlreadyHandedOn | Relayed::InProgress => {
             tracing::debug!(%channel, id = %logged.router_id, "plugin emitted a receipt again; not delivered twice");

@@ -122,6 +122,7 @@ pub async fn serve<S>(
             linger: LINGER,
             flushes: tls,
             quick_ack: ack,
+            reads_first: true,
         },
     );
     let (deliver_tx, mut deliver_rx) = mpsc::channel(64);
@@ -192,7 +193,9 @@ pub async fn serve<S>(
                 c.deliver_ready(job, &mut deliver_rx);
             }
             Ok(slot) = c.receipt_slots.clone().acquire_owned(), if !c.receipts.is_empty() && !c.receives() => c.send_receipt(slot),
-            // The stream and the session's timer (see `session_io`).
+            // The stream and the session's timer (see `session_io`), last: the session's
+            // deadlines (response timeouts, enquire_link, the linger) wait for the arms above,
+            // each bounded by a window or finite once the session is closed.
             event = io.next(read) => {
                 match &event {
                     IoEvent::Read(_) => inputs = inputs.saturating_add(1),
