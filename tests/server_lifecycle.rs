@@ -452,3 +452,51 @@ fn creds(system_id: &str) -> Bind {
         ..Bind::default()
     }
 }
+
+/// `GET /readyz` of the admin interface at `addr`: the status and the body.
+async fn readyz(addr: std::net::SocketAddr) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).await.unwrap();
+    let status = raw.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string());
+    (status, body.unwrap_or_default())
+}
+
+/// From the start of a shutdown, `/readyz` says the instance is draining (503), so that a load
+/// balancer stops sending it clients while its sessions finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_says_draining_from_the_start_of_a_shutdown() {
+    let path = scratch_dir("readyz-drain").join("routes.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "{}\n[[channel]]\nname = \"sink\"\nkind = \"test\"\n\n[[route]]\nname = \"all\"\nchannels = [\"sink\"]\n",
+            account("acme", "pw", "")
+        ),
+    )
+    .unwrap();
+    let r = LiveRouter::start_with(&path, "[admin]\nlisten = \"127.0.0.1:0\"\n").await;
+    let admin = r.admin.expect("the admin interface listens");
+    assert_eq!(readyz(admin).await, (200, "ready\n".to_string()));
+    // A bound client keeps the drain going until it answers the unbind.
+    let mut c = Raw::connect(r.plain).await;
+    c.send(&bind_as(b't')).await;
+    assert_eq!(c.recv().await.unwrap().status, CommandStatus::ROK);
+    let stopping = tokio::spawn(r.shutdown(Duration::from_secs(5)));
+    let unbind = c.recv().await.expect("the router unbinds the client");
+    assert_eq!(unbind.pdu, Pdu::Unbind);
+    let (status, body) = readyz(admin).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("draining"), "{body}");
+    c.send(&Command::new(unbind.sequence_number, Pdu::UnbindResp))
+        .await;
+    tokio::time::timeout(Duration::from_secs(10), stopping)
+        .await
+        .unwrap()
+        .unwrap();
+}

@@ -156,7 +156,14 @@ impl Admin {
     fn ready(&self) -> Response<Full<Bytes>> {
         let loaded = self.router.status().generation > 0;
         let health = self.store.health();
-        if let Some(fault) = &health.fault {
+        if self.server.draining() {
+            // A load balancer takes the instance out while its sessions finish.
+            reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                "draining: shutting down, sessions finishing\n".into(),
+            )
+        } else if let Some(fault) = &health.fault {
             let body = format!(
                 "store cannot write for {} s ({}); new messages are refused with ESME_RMSGQFUL, {} operations held in memory\n",
                 fault.since.elapsed().as_secs(),

@@ -119,6 +119,8 @@ pub struct Shared {
     unbound: Mutex<HashMap<IpAddr, usize>>,
     /// Connections closed at once because their address had too many unbound.
     refused_log: LogEvery,
+    /// Set when a shutdown starts: sessions are being drained (`/readyz` says so).
+    draining: std::sync::atomic::AtomicBool,
 }
 
 /// A connection from `ip` that has not bound yet: counted against its address until it binds
@@ -236,6 +238,11 @@ impl Shared {
         }
     }
 
+    /// Whether a shutdown has started: sessions are being drained and no new ones accepted.
+    pub fn draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The number of account reloads so far.
     fn accounts_generation(&self) -> u64 {
         *self.accounts_changed.borrow()
@@ -290,6 +297,7 @@ impl Server {
             limits,
             unbound: Mutex::new(HashMap::new()),
             refused_log: LogEvery::new(Duration::from_secs(10)),
+            draining: std::sync::atomic::AtomicBool::new(false),
         });
         let max = config
             .limits
@@ -366,6 +374,9 @@ impl Server {
     /// waits up to `grace` for the connections to finish — and for the messages of clients
     /// that left before their answers, which are routed (and recorded) all the same.
     pub async fn shutdown(self, grace: Duration) {
+        self.shared
+            .draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = self.shutdown.send(true);
         for l in &self.listeners {
             l.abort();
