@@ -19,7 +19,9 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         RouterConfig::load(config_path).map_err(|d| diagnostics_error("router.toml", d))?;
     init_logging(&config.log.format, &config.log.level);
     start_stand_ins(&config).await?;
-    let running = start(&config, Arc::new(IdMinter::new(0))).await?;
+    // Message ids carry the instance's number: unique across a cluster's instances.
+    let instance = config.cluster.as_ref().map_or(0, |c| c.node_id);
+    let running = start(&config, Arc::new(IdMinter::new(instance))).await?;
     let mut ids: Vec<String> = running
         .router
         .table()

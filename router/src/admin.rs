@@ -7,6 +7,7 @@
 //! | `GET /metrics` | Prometheus text: message counters and latency, sessions, channels, reloads, store |
 //! | `GET /routes` | JSON: the table in service (routes, channels and whether each is up) and the last reload's outcome with its errors |
 //! | `GET /sessions` | JSON: bound client sessions |
+//! | `GET /cluster` | JSON, in cluster mode: the instances (address, uptime, sessions, channels up, the digest and generation of their routes), whether their routes agree, and whether Redis answers |
 //! | `POST /reload` | reloads `routes.toml`: `200` with the generation and the channels kept, added, rebuilt and removed, or `422` with every error |
 
 use std::net::SocketAddr;
@@ -49,6 +50,8 @@ pub struct Admin {
     pub token: Option<String>,
     /// The data-path threads (connections per thread).
     pub shards: Arc<crate::shards::Shards>,
+    /// The link to the cluster, in cluster mode.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// Binds `addr` and serves the admin interface until the process ends.
@@ -122,6 +125,15 @@ impl Admin {
             }
             (&Method::GET, "/routes") => self.routes(),
             (&Method::GET, "/sessions") => self.sessions(),
+            (&Method::GET, "/cluster") => match &self.cluster {
+                Some(cluster) => {
+                    json_reply(StatusCode::OK, &crate::cluster::node::overview(cluster).await)
+                }
+                None => json_reply(
+                    StatusCode::NOT_FOUND,
+                    &json!({"error": "not in cluster mode ([cluster] is not set in router.toml)"}),
+                ),
+            },
             (&Method::POST, "/reload") => {
                 let router = self.router.clone();
                 match tokio::task::spawn_blocking(move || router.reload()).await {
@@ -137,7 +149,7 @@ impl Admin {
                     ),
                 }
             }
-            (_, "/healthz" | "/readyz" | "/metrics" | "/routes" | "/sessions" | "/reload") => {
+            (_, "/healthz" | "/readyz" | "/metrics" | "/routes" | "/sessions" | "/cluster" | "/reload") => {
                 reply(
                     StatusCode::METHOD_NOT_ALLOWED,
                     "text/plain",
@@ -147,7 +159,7 @@ impl Admin {
             _ => reply(
                 StatusCode::NOT_FOUND,
                 "text/plain",
-                "not found: try /healthz, /readyz, /metrics, /routes, /sessions, POST /reload\n"
+                "not found: try /healthz, /readyz, /metrics, /routes, /sessions, /cluster, POST /reload\n"
                     .into(),
             ),
         }
@@ -171,6 +183,15 @@ impl Admin {
                 health.held
             );
             reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", body)
+        } else if let (true, Some((reason, since))) =
+            (loaded, self.cluster.as_ref().and_then(|c| c.fault()))
+        {
+            // Still serving: receipts for sessions here go out; the rest waits in the store.
+            let body = format!(
+                "ready, degraded: the cluster's Redis is unavailable for {} s ({reason}); receipts for sessions on other instances are kept here until it is back\n",
+                since.as_secs()
+            );
+            reply(StatusCode::OK, "text/plain", body)
         } else if loaded {
             reply(StatusCode::OK, "text/plain", "ready\n".into())
         } else {

@@ -10,7 +10,9 @@ use anyhow::Context;
 
 use crate::channels::plugin::Plugins;
 use crate::channels::{ChannelContext, ChannelKinds};
+use crate::cluster::Cluster;
 use crate::config::{Diagnostic, RouterConfig};
+use crate::delivery::Delivery;
 use crate::delivery::outbox::Outbox;
 use crate::delivery::registry::Registry;
 use crate::ids::IdMinter;
@@ -68,6 +70,8 @@ pub struct Running {
     pub metrics: Arc<Metrics>,
     /// Its plugin host.
     pub plugins: Arc<Plugins>,
+    /// Its link to the cluster, in cluster mode.
+    pub cluster: Option<Arc<Cluster>>,
     /// Asks for a reload (SIGHUP, the admin API and the file watcher use it).
     pub reloads: Reloads,
     /// The admin interface's address, when it listens.
@@ -100,6 +104,7 @@ pub async fn start(config: &RouterConfig, ids: Arc<IdMinter>) -> anyhow::Result<
             crate::routing::counters::FAMILIES,
             crate::channels::counters::FAMILIES,
             crate::delivery::counters::FAMILIES,
+            crate::cluster::counters::FAMILIES,
         ]
         .concat(),
     ));
@@ -122,10 +127,32 @@ pub async fn start(config: &RouterConfig, ids: Arc<IdMinter>) -> anyhow::Result<
     // Before the carrier channels bind: a carrier that sends again a receipt stored just before
     // the last stop is answered without a second delivery.
     outbox.remember_stored();
+    // In cluster mode receipts go to whichever instance has their account bound.
+    let cluster = match &config.cluster {
+        None => None,
+        Some(settings) => Some(
+            Cluster::connect(
+                settings,
+                &config.data_dir,
+                config.store.retention,
+                metrics.clone(),
+            )
+            .await?,
+        ),
+    };
+    let delivery: Arc<dyn Delivery> = match &cluster {
+        None => outbox.clone(),
+        Some(cluster) => crate::cluster::delivery::ClusterDelivery::new(
+            outbox.clone(),
+            registry.clone(),
+            cluster.clone(),
+            config.store.receipt_ttl,
+        ),
+    };
     // Plugin libraries are opened from private copies kept here (see `channels::plugin`).
     let plugins = Plugins::new(config.data_dir.join("plugins"));
     let channels = ChannelContext {
-        delivery: outbox.clone(),
+        delivery: delivery.clone(),
         metrics: metrics.clone(),
         plugins: plugins.clone(),
         shards: shards.clone(),
@@ -145,11 +172,20 @@ pub async fn start(config: &RouterConfig, ids: Arc<IdMinter>) -> anyhow::Result<
     // Receipts left from an earlier run go out as soon as their clients bind.
     outbox.recheck(router.table().accounts.iter().map(|a| a.system_id.clone()));
     outbox.start_sweeper();
+    if let Some(cluster) = &cluster {
+        crate::cluster::receiver::spawn_receiver(
+            cluster,
+            registry.clone(),
+            &outbox,
+            metrics.clone(),
+        );
+        crate::cluster::delivery::spawn_hand_over(&outbox, cluster);
+    }
     let services = Services {
         accounts: router.clone(),
         handler: router.clone(),
-        registry,
-        delivery: Some(outbox.clone()),
+        registry: registry.clone(),
+        delivery: Some(delivery),
         metrics: metrics.clone(),
         shards: shards.clone(),
     };
@@ -157,6 +193,37 @@ pub async fn start(config: &RouterConfig, ids: Arc<IdMinter>) -> anyhow::Result<
         .await
         .context("starting the SMPP server")?;
     spawn_expiry(Arc::downgrade(&store), config.store.retention);
+    if let Some(cluster) = &cluster {
+        let address = match &cluster.settings().advertise {
+            Some(a) => a.clone(),
+            None => config.listen.plain.clone(),
+        };
+        let (router, registry) = (Arc::downgrade(&router), registry.clone());
+        cluster.spawn_heartbeat(move || {
+            let (generation, digest, channels_up) = match router.upgrade() {
+                Some(r) => {
+                    let status = r.status();
+                    let table = r.table();
+                    let mut up: Vec<String> = table
+                        .channels
+                        .iter()
+                        .filter(|(_, c)| c.is_up())
+                        .map(|(n, _)| n.clone())
+                        .collect();
+                    up.sort();
+                    (status.generation, status.digest, up)
+                }
+                None => (0, String::new(), Vec::new()),
+            };
+            crate::cluster::node::Report {
+                address: address.clone(),
+                sessions: registry.sessions().len(),
+                channels_up,
+                generation,
+                digest,
+            }
+        });
+    }
     let (reloads, watcher) =
         watch::start(router.clone(), &config.routes, Duration::from_millis(200))
             .context("watching routes.toml")?;
@@ -171,6 +238,7 @@ pub async fn start(config: &RouterConfig, ids: Arc<IdMinter>) -> anyhow::Result<
                 metrics: metrics.clone(),
                 token,
                 shards: shards.clone(),
+                cluster: cluster.clone(),
             };
             Some(crate::admin::start(addr, admin).await?)
         }
@@ -182,6 +250,7 @@ pub async fn start(config: &RouterConfig, ids: Arc<IdMinter>) -> anyhow::Result<
         outbox,
         metrics,
         plugins,
+        cluster,
         reloads,
         admin,
         threads,

@@ -17,6 +17,7 @@ pub use smpp_proto::fast_map;
 pub mod admin;
 pub mod app;
 pub mod channels;
+pub mod cluster;
 pub mod config;
 pub mod delivery;
 pub mod esme;

@@ -11,7 +11,7 @@ Plan: {"host": "127.0.0.1", "port": 2775, "tls": false, "steps": [ ... ]} with s
      count is then the number of messages, and statuses count the parts; with
      "receipt_each": true (window 1) each message waits for the receipt of the one before, as
      a sender that answers each receipt before its next submit does
-  {"op": "wait_receipts", "count": n, "timeout": s}                             -> {"receipts": n}
+  {"op": "wait_receipts", "count": n, "timeout": s}        -> {"receipts": n, "closed": bool}
   {"op": "enquire_link"}                                                        -> {"status": n}
   {"op": "unbind"}                                                              -> {"status": n}
   {"op": "idle", "seconds": s}   (reads whatever arrives, answering enquire_link) -> closed, receipts
@@ -81,9 +81,15 @@ class Runner:
             return self.submit(s)
         if op == "wait_receipts":
             deadline = time.time() + s.get("timeout", 5)
+            closed = False
             while len(self.receipts) < s["count"] and time.time() < deadline:
-                self.read()
-            return {"receipts": len(self.receipts), "items": self.receipts[: s.get("show", 3)]}
+                try:
+                    self.read()
+                except smpplib.exceptions.ConnectionError:
+                    closed = True  # the router went away: what arrived before counts
+                    break
+            return {"receipts": len(self.receipts), "items": self.receipts[: s.get("show", 3)],
+                    "closed": closed}
         if op == "enquire_link":
             self.c.send_pdu(smpplib.smpp.make_pdu("enquire_link", client=self.c))
             resp = self.c.read_pdu()
@@ -94,6 +100,8 @@ class Runner:
                 return {"status": 0}
             except smpplib.exceptions.PDUError as e:
                 return {"status": e.args[1]}
+            except (smpplib.exceptions.ConnectionError, OSError):
+                return {"closed": True}
         if op == "idle":
             deadline = time.time() + s["seconds"]
             self.c._socket.settimeout(0.2)

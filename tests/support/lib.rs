@@ -428,3 +428,63 @@ pub fn plugin_library(package: &str) -> PathBuf {
         std::env::consts::DLL_SUFFIX
     ))
 }
+
+/// A Redis server of its own for a test (Debian's `redis-server`, installed by
+/// `.ci/install-peers`): on a free loopback port, its files in a scratch folder, appending every
+/// write to its log and syncing it before answering (`appendfsync always`), as the cluster's
+/// Redis is meant to run. Killed when dropped.
+pub struct Redis {
+    child: std::process::Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// Its data folder (the append-only file survives a kill there).
+    pub dir: PathBuf,
+}
+
+impl Redis {
+    /// Starts one and waits until it answers.
+    pub async fn start() -> Self {
+        let dir = scratch_dir("redis");
+        Self::start_in(dir, free_port()).await
+    }
+
+    /// Starts one on `port` over the files in `dir` (to restart a killed one).
+    pub async fn start_in(dir: PathBuf, port: u16) -> Self {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .arg("--dir")
+            .arg(&dir)
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .args(["--daemonize", "no", "--loglevel", "warning"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is not installed: run .ci/install-peers");
+        let redis = Self { child, port, dir };
+        wait_listening(&[port]).await;
+        redis
+    }
+
+    /// Its address for `[cluster] redis`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills it (SIGKILL): what it acknowledged is in its append-only file.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

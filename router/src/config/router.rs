@@ -32,7 +32,49 @@ pub struct RouterConfig {
     pub admin: Admin,
     /// Stand-ins started inside the router, for local work and demos.
     pub sim: Sim,
+    /// Cluster mode: several routers sharing one Redis; absent for a single router.
+    pub cluster: Option<Cluster>,
 }
+
+/// Cluster mode (`[cluster]`): routers with the same `routes.toml` and the same Redis serve as
+/// one — a receipt reaches its client whichever instance it is bound to.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Cluster {
+    /// `redis://[user:password@]host:port[/db]`, `rediss://…` for TLS, or `env:NAME` /
+    /// `file:PATH` holding such an address (it may carry a password).
+    pub redis: String,
+    /// This instance's number, 0–1023, unique in the cluster: it is part of every message id,
+    /// and a second instance with the same number refuses to start.
+    pub node_id: u16,
+    /// What every Redis key starts with (several clusters may share one Redis).
+    pub prefix: String,
+    /// How long a Redis command may take before Redis counts as unavailable.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// How long a receipt handed to an instance may stay unacknowledged before another instance
+    /// with a session of the account takes it over (the instance died, or its client left).
+    #[serde(with = "humantime_serde")]
+    pub claim_after: Duration,
+    /// The address `GET /cluster` shows for this instance; `listen.plain` by default.
+    pub advertise: Option<String>,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Self {
+            redis: "redis://127.0.0.1:6379".into(),
+            node_id: 0,
+            prefix: "smpp-router:".into(),
+            timeout: Duration::from_secs(2),
+            claim_after: Duration::from_secs(30),
+            advertise: None,
+        }
+    }
+}
+
+/// The highest `cluster.node_id` (message ids carry it in 10 bits).
+pub const MAX_NODE_ID: u16 = 1023;
 
 /// The admin HTTP interface: health, readiness, metrics, routes, sessions, reload.
 #[derive(Clone, Debug, Deserialize)]
@@ -136,6 +178,7 @@ impl Default for RouterConfig {
             store: Store::default(),
             admin: Admin::default(),
             sim: Sim::default(),
+            cluster: None,
         }
     }
 }
@@ -387,6 +430,30 @@ impl RouterConfig {
                 at..at,
                 format!("limits.threads: at most {MAX_THREADS} (0 = one per core)"),
             );
+        }
+        if let Some(cluster) = &config.cluster {
+            if cluster.node_id > MAX_NODE_ID {
+                let at = key_offset(text, "node_id");
+                src.error(at..at, format!("cluster.node_id: 0 to {MAX_NODE_ID}"));
+            }
+            let r = cluster.redis.as_str();
+            if !["redis://", "rediss://", "env:", "file:"]
+                .iter()
+                .any(|p| r.starts_with(p))
+            {
+                let at = key_offset(text, "redis");
+                src.error(
+                    at..at,
+                    "cluster.redis: `redis://host:port`, `rediss://host:port`, `env:NAME` or `file:PATH`",
+                );
+            }
+            if cluster.timeout.is_zero() || cluster.claim_after < cluster.timeout * 2 {
+                let at = key_offset(text, "claim_after");
+                src.error(
+                    at..at,
+                    "cluster.timeout must be above 0 and cluster.claim_after at least twice it",
+                );
+            }
         }
         if !["text", "json"].contains(&config.log.format.as_str()) {
             let at = key_offset(text, "format");

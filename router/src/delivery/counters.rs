@@ -7,7 +7,7 @@ use crate::metrics::{Family, Kind};
 /// Receipts and MO to clients, by how they went.
 pub static DELIVERIES: Family = Family {
     name: "smpp_router_deliveries_total",
-    help: "Receipts and MO to clients: direct (acknowledged at once), stored, direct_late (acknowledged after it was stored), from_store, or refused (the client answered ESME_RX_P_APPN or ESME_RX_R_APPN: not offered again).",
+    help: "Receipts and MO to clients: direct (acknowledged at once), stored, direct_late (acknowledged after it was stored), from_store, handed_over (moved to the cluster for an account bound on another instance), or refused (the client answered ESME_RX_P_APPN or ESME_RX_R_APPN: not offered again).",
     kind: Kind::Counter,
     labels: &["account", "how"],
 };

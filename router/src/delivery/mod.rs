@@ -26,7 +26,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::smpp::pdu::Sm;
-use crate::store::{Store, StoreError};
+use crate::store::{MessageRecord, Store, StoreError};
 
 pub use relay::{ChannelReceipt, Relayed, Resender};
 
@@ -59,4 +59,18 @@ pub trait Delivery: Send + Sync + 'static {
     fn answers(&self) -> &answers::AnswerGate;
     /// The store of message records (router id ↔ channel id ↔ account).
     fn store(&self) -> &Arc<dyn Store>;
+    /// Keeps the record of an accepted message, so that its receipts find it (on every
+    /// instance, in a cluster); resolves once it is durable here.
+    fn record(&self, rec: MessageRecord) -> DeliveryFuture<'_, Result<(), StoreError>> {
+        self.store().record(rec)
+    }
+    /// The record of a channel's message by the channel's id for it (wherever it was
+    /// accepted, in a cluster).
+    fn lookup<'a>(
+        &'a self,
+        channel: &'a str,
+        channel_id: &'a str,
+    ) -> DeliveryFuture<'a, Result<Option<Arc<MessageRecord>>, StoreError>> {
+        Box::pin(std::future::ready(self.store().lookup(channel, channel_id)))
+    }
 }

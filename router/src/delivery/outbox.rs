@@ -22,7 +22,7 @@ use crate::delivery::receipts::unix_now;
 use crate::delivery::registry::{DeliverError, Registry};
 use crate::delivery::resends::Resends;
 use crate::smpp::pdu::{Command, Pdu, Sm};
-use crate::store::{Store, StoreError};
+use crate::store::{PendingDelivery, Store, StoreError};
 
 /// How often accounts with undelivered items are retried.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
@@ -340,6 +340,91 @@ impl Outbox {
         }
     }
 
+    /// The accounts that may have stored deliveries and no receiving session here: a cluster
+    /// hands theirs to an instance that has one ([`Outbox::hand_over`]).
+    pub fn waiting_elsewhere(&self) -> Vec<String> {
+        match self.waiting.lock() {
+            Ok(w) => w
+                .iter()
+                .filter(|a| !self.registry.can_receive(a))
+                .cloned()
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Moves `account`'s stored deliveries out of the store while it has no receiving session
+    /// here: `send` takes a batch and resolves `true` once it is kept elsewhere (durably); the
+    /// batch then leaves the store. True when none is left.
+    pub async fn hand_over<F, Fut>(&self, account: &str, send: F) -> bool
+    where
+        F: Fn(Vec<PendingDelivery>) -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        if self.registry.can_receive(account) {
+            return false; // The sweeper delivers them here.
+        }
+        let fresh = self
+            .draining
+            .lock()
+            .map(|mut d| d.insert(account.to_string()))
+            .unwrap_or(false);
+        if !fresh {
+            return false;
+        }
+        let done = loop {
+            let batch = match self.store.pending(account, unix_now(), BATCH) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(%account, error = %e, "store: cannot read pending receipts");
+                    break false;
+                }
+            };
+            let full = batch.len() == BATCH;
+            let read = batch.len();
+            let batch: Vec<PendingDelivery> =
+                batch.into_iter().filter(|i| self.claim(i.key)).collect();
+            if batch.len() < read {
+                // Some are being delivered here now: look again later.
+                batch.iter().for_each(|i| self.release(i.key));
+                break false;
+            }
+            if batch.is_empty() {
+                break true;
+            }
+            let keys: Vec<u64> = batch.iter().map(|i| i.key).collect();
+            let sent = send(batch).await;
+            if sent {
+                let removals: Vec<_> = keys.iter().map(|&k| self.store.dequeue(k)).collect();
+                for (r, k) in futures_util::future::join_all(removals)
+                    .await
+                    .into_iter()
+                    .zip(&keys)
+                {
+                    if let Err(e) = r {
+                        tracing::error!(%account, key = k, error = %e, "store: cannot remove a receipt handed over; it may be sent twice");
+                    }
+                }
+                self.metrics
+                    .add(&DELIVERIES, &[account, "handed_over"], keys.len() as u64);
+            }
+            keys.iter().for_each(|&k| self.release(k));
+            if !sent {
+                break false;
+            }
+            if !full {
+                break true;
+            }
+        };
+        if let Ok(mut d) = self.draining.lock() {
+            d.remove(account);
+        }
+        if done && let Ok(mut w) = self.waiting.lock() {
+            w.remove(account);
+        }
+        done
+    }
+
     /// Starts a drain for every waiting account that has a receiving session now.
     fn sweep(self: &Arc<Self>) {
         let ready: Vec<String> = match self.waiting.lock() {
@@ -490,7 +575,8 @@ impl Drop for Late {
     }
 }
 
-fn encode(sm: &Sm) -> Option<Bytes> {
+/// A `deliver_sm` as the store keeps it (a whole PDU, sequence 0).
+pub(crate) fn encode(sm: &Sm) -> Option<Bytes> {
     let mut out = BytesMut::new();
     Command::new(0, Pdu::DeliverSm(sm.clone()))
         .encode(&mut out)
@@ -498,7 +584,8 @@ fn encode(sm: &Sm) -> Option<Bytes> {
         .map(|()| out.freeze())
 }
 
-fn decode(bytes: &Bytes) -> Option<Sm> {
+/// The `deliver_sm` [`encode`] made.
+pub(crate) fn decode(bytes: &Bytes) -> Option<Sm> {
     match Command::decode(bytes.clone()).ok()?.pdu {
         Pdu::DeliverSm(sm) => Some(sm),
         _ => None,

@@ -169,6 +169,18 @@ impl Registry {
         map.values().flatten().map(|e| e.info.clone()).collect()
     }
 
+    /// The accounts with a session that can receive.
+    pub fn receiving_accounts(&self) -> Vec<String> {
+        let map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        map.iter()
+            .filter(|(_, v)| {
+                v.iter()
+                    .any(|e| e.info.mode.can_deliver() && !e.tx.is_closed())
+            })
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
     /// Whether `system_id` has a session that can receive.
     pub fn can_receive(&self, system_id: &str) -> bool {
         self.pick(system_id, &[]).is_some()

@@ -50,23 +50,37 @@ pub enum Relayed {
 impl Outbox {
     /// The one relay of a channel's receipt (see the module's documentation).
     pub async fn relay(&self, receipt: ChannelReceipt) -> Relayed {
+        self.relay_through(receipt, |record, sm, resender| async move {
+            match resender {
+                Resender::Channel => self.push(&record.account, sm).await,
+                Resender::Nobody => self.push_own(&record.account, sm).await,
+            }
+        })
+        .await
+    }
+
+    /// [`Outbox::relay`], handing the receipt on with `push` (a cluster hands it to whichever
+    /// instance has the account bound): this outbox recognises resends and holds the receipt
+    /// until its message's answer.
+    pub async fn relay_through<F, Fut>(&self, receipt: ChannelReceipt, push: F) -> Relayed
+    where
+        F: FnOnce(Arc<MessageRecord>, Sm, Resender) -> Fut,
+        Fut: std::future::Future<Output = Result<(), StoreError>>,
+    {
         let ChannelReceipt {
             record,
             state,
             sm,
             resender,
         } = receipt;
-        let (router_id, account) = (&record.router_id, &record.account);
+        let router_id = &record.router_id;
         match self.resends().claim(router_id, state) {
             Claim::New => {}
             Claim::Delivered => return Relayed::AlreadyHandedOn,
             Claim::InProgress => return Relayed::InProgress,
         }
         self.answers().wait(router_id).await;
-        let pushed = match resender {
-            Resender::Channel => self.push(account, sm).await,
-            Resender::Nobody => self.push_own(account, sm).await,
-        };
+        let pushed = push(record.clone(), sm, resender).await;
         self.resends().handed_on(router_id, state, pushed.is_ok());
         match pushed {
             Ok(()) => Relayed::Kept,

@@ -29,6 +29,9 @@ use crate::smpp::CommandStatus;
 pub struct Applied {
     /// The generation now in service.
     pub generation: u64,
+    /// The first 12 hex digits of the SHA-256 of the `routes.toml` text now in service: the
+    /// same digest on two instances means the same table.
+    pub digest: String,
     /// Channels kept, added, rebuilt and removed.
     #[serde(flatten)]
     pub channels: ChannelChanges,
@@ -50,6 +53,8 @@ pub type ReloadOutcome = Result<Applied, Rejected>;
 pub struct ReloadStatus {
     /// The generation in service.
     pub generation: u64,
+    /// The digest of the `routes.toml` text in service (see [`Applied::digest`]).
+    pub digest: String,
     /// The errors of the last rejected attempt (empty when it succeeded).
     pub errors: Vec<Diagnostic>,
     /// What the last applied reload did to the channels.
@@ -152,6 +157,7 @@ impl Router {
         match &outcome {
             Ok(applied) => {
                 status.generation = applied.generation;
+                status.digest = applied.digest.clone();
                 status.errors.clear();
                 status.channels = applied.channels.clone();
                 status.succeeded += 1;
@@ -214,6 +220,7 @@ impl Router {
         self.accounts_changed.send_modify(|g| *g += 1);
         Ok(Applied {
             generation,
+            digest: digest_of(&text),
             channels,
         })
     }
@@ -293,4 +300,10 @@ impl Router {
             stages: self.stages.clone(),
         })
     }
+}
+
+/// The first 12 hex digits of the SHA-256 of `text`.
+fn digest_of(text: &str) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    d.as_ref()[..6].iter().map(|b| format!("{b:02x}")).collect()
 }

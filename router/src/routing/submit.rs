@@ -190,7 +190,7 @@ impl Decided {
             created,
             attempts: attempts.to_string(),
         };
-        if let Err(e) = delivery.store().record(record).await {
+        if let Err(e) = delivery.record(record).await {
             // The carrier has the message: answering an error would make the client send it
             // again. Its receipt will not find the client.
             tracing::error!(id = %message.id, error = %e, "store: cannot record an accepted message; its receipt will be lost");

@@ -69,7 +69,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-pub(super) fn encode_record(rec: &MessageRecord) -> Vec<u8> {
+pub(crate) fn encode_record(rec: &MessageRecord) -> Vec<u8> {
     let mut out = Vec::with_capacity(
         1 + 16
             + rec.account.len()
@@ -96,7 +96,7 @@ pub(super) fn encode_record(rec: &MessageRecord) -> Vec<u8> {
     out
 }
 
-pub(super) fn decode_record(router_id: &str, data: &[u8]) -> Result<MessageRecord, StoreError> {
+pub(crate) fn decode_record(router_id: &str, data: &[u8]) -> Result<MessageRecord, StoreError> {
     let mut r = Reader {
         data,
         what: "message record",

@@ -40,7 +40,7 @@
 //! `recent_records` ([`RedbOptions::recent_records`]) and `cache_mb`
 //! ([`RedbOptions::cache_bytes`]).
 
-mod codec;
+pub(crate) mod codec;
 pub mod counters;
 mod memory;
 mod recent;

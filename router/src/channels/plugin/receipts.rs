@@ -44,17 +44,15 @@ async fn relay_one(
     delivery: &Arc<dyn Delivery>,
     metrics: &crate::metrics::Metrics,
 ) {
-    let store = delivery.store();
     let mut record = None;
     for wait in LOOKUP_RETRIES {
         if wait > 0 {
             tokio::time::sleep(Duration::from_millis(wait)).await;
         }
         // While the store cannot be read (it is failing), wait for it: nobody sends this again.
-        let found = crate::delivery::outbox::patiently(|| {
-            std::future::ready(store.lookup(channel, &receipt.message_id))
-        })
-        .await;
+        let found =
+            crate::delivery::outbox::patiently(|| delivery.lookup(channel, &receipt.message_id))
+                .await;
         match found {
             Ok(Some(r)) => {
                 record = Some(r);

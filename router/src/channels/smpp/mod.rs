@@ -440,14 +440,13 @@ impl Inner {
             return Ok(());
         };
         let key = self.settings.id_match.dlr_key(&carrier_id);
-        let store = self.delivery.store();
-        let lookup = || {
-            store.lookup(&self.name, &key).map_err(|e| {
+        let lookup = || async {
+            self.delivery.lookup(&self.name, &key).await.map_err(|e| {
                 tracing::error!(channel = %self.name, error = %e, "store: receipt lookup failed; the carrier will resend");
                 CommandStatus::RX_T_APPN
             })
         };
-        let mut record = lookup()?;
+        let mut record = lookup().await?;
         if record.is_none() {
             // Its submit_sm_resp may still be in hand: once the submits under way now are
             // done, their records are in the store (in memory at once, durable at the flush).
@@ -455,8 +454,8 @@ impl Inner {
             // the same step of its task — microseconds, waited out with a wide margin here.
             self.in_flight.settle(RACE_LIMIT).await;
             tokio::time::sleep(RECORD_AFTER_ANSWER).await;
-            let _ = store.flush().await;
-            record = lookup()?;
+            let _ = self.delivery.store().flush().await;
+            record = lookup().await?;
         }
         let Some(record) = record else {
             self.metrics

@@ -1,0 +1,367 @@
+//! Cluster mode: router processes sharing one real Redis (started here, `appendfsync always`)
+//! serve as one router. The stand-in carrier sends each receipt on any bind of the account, so
+//! receipts arrive at every instance, whichever accepted the message; third-party clients
+//! (smpplib) bind to one instance and must get every receipt, each with its router id.
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use smpp_router_e2e::{Redis, account, count, free_port, scratch_dir, smpplib, wait_listening};
+use smpp_router_tools::sim::carrier::{self, Knobs, Stats};
+use smpp_router_tools::sim::otpblue::Latency;
+
+/// One router process, killed (SIGKILL) when dropped.
+struct Instance {
+    child: Child,
+    addr: SocketAddr,
+    admin: u16,
+    config: PathBuf,
+}
+
+impl Instance {
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same files and ports.
+    async fn restart(&mut self) {
+        self.kill();
+        self.child = spawn(&self.config);
+        wait_listening(&[self.addr.port(), self.admin]).await;
+    }
+
+    async fn get(&self, path: &str) -> String {
+        get(self.admin, path).await
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn spawn(config: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_smpp-router-under-test"))
+        .args(["run", "--config"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The files of instance `node_id` in a folder of its own: the same routes as every other
+/// instance (one account, one carrier channel), its own data directory.
+fn write_instance(redis: &str, node_id: u16, carrier_port: u16) -> (PathBuf, u16, u16) {
+    let dir = scratch_dir(&format!("cluster-node{node_id}"));
+    let (port, admin) = (free_port(), free_port());
+    std::fs::write(
+        dir.join("router.toml"),
+        format!(
+            "[listen]\nplain = \"127.0.0.1:{port}\"\ntls = \"off\"\n[log]\nlevel = \"warn\"\n\
+             [admin]\nlisten = \"127.0.0.1:{admin}\"\n\
+             [cluster]\nredis = \"{redis}\"\nnode_id = {node_id}\nclaim_after = \"4s\"\ntimeout = \"1s\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("routes.toml"), routes(carrier_port)).unwrap();
+    (dir.join("router.toml"), port, admin)
+}
+
+fn routes(carrier_port: u16) -> String {
+    format!(
+        "{}\n[[channel]]\nname = \"carrier\"\nkind = \"smpp\"\nhost = \"127.0.0.1\"\nport = {carrier_port}\n\
+         system_id = \"router\"\npassword = \"pw\"\nreconnect_min = \"50ms\"\n\n\
+         [[route]]\nname = \"sms\"\nchannels = [\"carrier\"]\n",
+        account("acme", "pw", "tps = 5000")
+    )
+}
+
+async fn start_instance(redis: &str, node_id: u16, carrier_port: u16) -> Instance {
+    let (config, port, admin) = write_instance(redis, node_id, carrier_port);
+    let child = spawn(&config);
+    wait_listening(&[port, admin]).await;
+    Instance {
+        child,
+        addr: format!("127.0.0.1:{port}").parse().unwrap(),
+        admin,
+        config,
+    }
+}
+
+/// A plain HTTP GET on the admin port; the body.
+async fn get(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or(out)
+}
+
+/// `smpp_router_cluster_receipts_total{what="…"}` of an instance.
+async fn metric(instance: &Instance, what: &str) -> u64 {
+    let text = instance.get("/metrics").await;
+    let series = format!("smpp_router_cluster_receipts_total{{what=\"{what}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(series.as_str()))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
+async fn wait(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < Duration::from_secs(secs), "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn carrier(
+    receipt_delay: Duration,
+) -> (u16, Arc<Stats>, tokio::task::JoinHandle<anyhow::Result<()>>) {
+    let knobs = Knobs {
+        receipt_delay: Latency::fixed(receipt_delay),
+        ..Knobs::default()
+    };
+    let stats = knobs.stats.clone();
+    let (carrier, task) = carrier::start(knobs).await.unwrap();
+    (carrier.port(), stats, task)
+}
+
+fn submit(n: u32) -> Value {
+    json!([
+        {"op": "bind", "mode": "tx", "system_id": "acme", "password": "pw"},
+        {"op": "submit", "count": n, "window": n.min(20), "registered_delivery": 1, "text": "hi", "vary_to": true, "all_ids": true},
+        {"op": "unbind"},
+    ])
+}
+
+fn receive(n: u32, timeout: u64) -> Value {
+    json!([
+        {"op": "bind", "mode": "rx", "system_id": "acme", "password": "pw"},
+        {"op": "wait_receipts", "count": n, "show": n, "timeout": timeout},
+        {"op": "unbind"},
+    ])
+}
+
+/// The router ids of the accepted messages, sorted.
+fn ids(sent: &Value) -> Vec<String> {
+    let mut v: Vec<String> = sent["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+/// The router ids of the receipts got, sorted (a duplicate shows twice).
+fn receipt_ids(got: &Value) -> Vec<String> {
+    let mut v: Vec<String> = got["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_reach_the_client_whichever_instance_it_is_bound_to() {
+    const N: u32 = 300;
+    let redis = Redis::start().await;
+    let (carrier_port, stats, _carrier) = carrier(Duration::from_millis(300)).await;
+    let a = start_instance(&redis.url(), 1, carrier_port).await;
+    let b = start_instance(&redis.url(), 2, carrier_port).await;
+    let c = start_instance(&redis.url(), 3, carrier_port).await;
+    wait("all three bind to the carrier", 20, || stats.binds() >= 3).await;
+
+    // A transmitter on A; its receiver on C, bound before the messages go: the carrier sends
+    // each receipt on any of the three instances' binds.
+    let receiver = tokio::spawn(smpplib(c.addr, false, receive(N, 30)));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = smpplib(a.addr, false, submit(N)).await;
+    assert_eq!(count(&sent[1], 0), u64::from(N), "{sent:?}");
+    let got = receiver.await.unwrap();
+    assert_eq!(
+        got[1]["receipts"], N,
+        "every receipt reached C: {:?}",
+        got[1]["receipts"]
+    );
+    assert_eq!(
+        receipt_ids(&got[1]),
+        ids(&sent[1]),
+        "each once, with its router id"
+    );
+    // They came through the cluster: A and B handed theirs to C's stream.
+    let handed = metric(&a, "handed_off").await + metric(&b, "handed_off").await;
+    let delivered = metric(&c, "delivered").await;
+    assert!(
+        handed > 0 && delivered == handed,
+        "handed off {handed}, delivered on C {delivered}"
+    );
+
+    // Nobody bound anywhere: the receipts wait in the cluster and go to the first receiver,
+    // on B.
+    let sent = smpplib(c.addr, false, submit(N)).await;
+    assert_eq!(count(&sent[1], 0), u64::from(N), "{sent:?}");
+    let acked = stats.receipts_acked();
+    wait("the carrier's receipts are all answered", 20, || {
+        stats.receipts_acked() >= acked + u64::from(N)
+    })
+    .await;
+    let got = smpplib(b.addr, false, receive(N, 30)).await;
+    assert_eq!(got[1]["receipts"], N, "{:?}", got[1]["receipts"]);
+    assert_eq!(receipt_ids(&got[1]), ids(&sent[1]));
+
+    // Every instance is listed, with the same routes.
+    let cluster: Value = serde_json::from_str(&a.get("/cluster").await).unwrap();
+    let nodes = cluster["nodes"].as_array().unwrap();
+    let listed: Vec<u64> = nodes
+        .iter()
+        .map(|n| n["node_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(listed, [1, 2, 3], "{cluster:#}");
+    assert!(nodes.iter().all(|n| n["alive"] == true), "{cluster:#}");
+    assert_eq!(cluster["routes_agree"], true, "{cluster:#}");
+    drop((b, c));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_instance_with_the_same_node_id_refuses_to_start() {
+    let redis = Redis::start().await;
+    let (carrier_port, _stats, _carrier) = carrier(Duration::from_millis(100)).await;
+    let first = start_instance(&redis.url(), 7, carrier_port).await;
+    let (config, _, _) = write_instance(&redis.url(), 7, carrier_port);
+    let out = Command::new(env!("CARGO_BIN_EXE_smpp-router-under-test"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("node_id 7 is in use by another running router"),
+        "{stderr}"
+    );
+    // The same instance restarted (same data directory) takes its id back at once.
+    let mut first = first;
+    first.restart().await;
+    let ready = first.get("/readyz").await;
+    assert!(ready.starts_with("ready"), "{ready}");
+}
+
+/// Sends `n` messages on `addr` in the background, a few at a time, and says which were
+/// accepted.
+fn submit_slowly(addr: SocketAddr, n: u32) -> tokio::task::JoinHandle<Vec<Value>> {
+    tokio::spawn(smpplib(
+        addr,
+        false,
+        json!([
+            {"op": "bind", "mode": "tx", "system_id": "acme", "password": "pw"},
+            {"op": "submit", "count": n, "window": 1, "registered_delivery": 1, "text": "hi", "vary_to": true, "all_ids": true},
+            {"op": "unbind"},
+        ]),
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_killed_mid_traffic_loses_no_receipt() {
+    const N: u32 = 400;
+    let redis = Redis::start().await;
+    let (carrier_port, stats, _carrier) = carrier(Duration::from_millis(200)).await;
+    let a = start_instance(&redis.url(), 1, carrier_port).await;
+    let mut b = start_instance(&redis.url(), 2, carrier_port).await;
+    let c = start_instance(&redis.url(), 3, carrier_port).await;
+    wait("all three bind to the carrier", 20, || stats.binds() >= 3).await;
+
+    // The receiver is on B; messages go in on A. B is killed while receipts flow through it,
+    // and its client binds again on C.
+    let first = tokio::spawn(smpplib(b.addr, false, receive(N, 4)));
+    let sent = submit_slowly(a.addr, N);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    b.kill();
+    let first = first.await.unwrap();
+    let second = smpplib(c.addr, false, receive(N, 25));
+    // B comes back meanwhile: what it held goes out too.
+    b.restart().await;
+    let second = second.await;
+    let sent = sent.await.unwrap();
+    let accepted = ids(&sent[1]);
+    assert_eq!(accepted.len(), N as usize, "{:?}", sent[1]["statuses"]);
+    let mut got: Vec<String> = receipt_ids(&first[1]);
+    got.extend(receipt_ids(&second[1]));
+    let unique: std::collections::BTreeSet<&String> = got.iter().collect();
+    let missing: Vec<&String> = accepted.iter().filter(|id| !unique.contains(id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} receipts missing: {missing:?}",
+        missing.len()
+    );
+    eprintln!(
+        "killed mid-traffic: {} receipts before the kill, {} after, {} duplicates",
+        first[1]["receipts"],
+        second[1]["receipts"],
+        got.len() - unique.len()
+    );
+    drop((a, c));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_mid_traffic_loses_nothing() {
+    const N: u32 = 300;
+    let mut redis = Redis::start().await;
+    let (carrier_port, stats, _carrier) = carrier(Duration::from_millis(200)).await;
+    let a = start_instance(&redis.url(), 1, carrier_port).await;
+    let b = start_instance(&redis.url(), 2, carrier_port).await;
+    wait("both bind to the carrier", 20, || stats.binds() >= 2).await;
+
+    let receiver = tokio::spawn(smpplib(b.addr, false, receive(N, 30)));
+    let sent = submit_slowly(a.addr, N);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    redis.kill();
+    // Routing goes on, and says it is degraded.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let ready = a.get("/readyz").await;
+    assert!(ready.starts_with("ready, degraded"), "{ready}");
+    let redis = Redis::start_in(redis.dir.clone(), redis.port).await;
+    let sent = sent.await.unwrap();
+    let got = receiver.await.unwrap();
+    let accepted = ids(&sent[1]);
+    assert_eq!(
+        accepted.len(),
+        N as usize,
+        "routing went on: {:?}",
+        sent[1]["statuses"]
+    );
+    let got = receipt_ids(&got[1]);
+    let unique: std::collections::BTreeSet<&String> = got.iter().collect();
+    let missing: Vec<&String> = accepted.iter().filter(|id| !unique.contains(id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} receipts missing: {missing:?}",
+        missing.len()
+    );
+    eprintln!(
+        "Redis killed mid-traffic: {} duplicates",
+        got.len() - unique.len()
+    );
+    let ready = a.get("/readyz").await;
+    assert_eq!(ready, "ready\n");
+    drop(redis);
+}
