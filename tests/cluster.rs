@@ -266,6 +266,18 @@ async fn a_second_instance_with_the_same_node_id_refuses_to_start() {
     assert!(ready.starts_with("ready"), "{ready}");
 }
 
+/// Asserts that every accepted id has a receipt in `got`; the number of duplicates.
+fn none_missing(accepted: &[String], got: &[String]) -> usize {
+    let unique: std::collections::BTreeSet<&String> = got.iter().collect();
+    let missing: Vec<&String> = accepted.iter().filter(|id| !unique.contains(id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} receipts missing: {missing:?}",
+        missing.len()
+    );
+    got.len() - unique.len()
+}
+
 /// Sends `n` messages on `addr` in the background, a few at a time, and says which were
 /// accepted.
 fn submit_slowly(addr: SocketAddr, n: u32) -> tokio::task::JoinHandle<Vec<Value>> {
@@ -306,18 +318,10 @@ async fn an_instance_killed_mid_traffic_loses_no_receipt() {
     assert_eq!(accepted.len(), N as usize, "{:?}", sent[1]["statuses"]);
     let mut got: Vec<String> = receipt_ids(&first[1]);
     got.extend(receipt_ids(&second[1]));
-    let unique: std::collections::BTreeSet<&String> = got.iter().collect();
-    let missing: Vec<&String> = accepted.iter().filter(|id| !unique.contains(id)).collect();
-    assert!(
-        missing.is_empty(),
-        "{} receipts missing: {missing:?}",
-        missing.len()
-    );
+    let duplicates = none_missing(&accepted, &got);
     eprintln!(
-        "killed mid-traffic: {} receipts before the kill, {} after, {} duplicates",
-        first[1]["receipts"],
-        second[1]["receipts"],
-        got.len() - unique.len()
+        "killed mid-traffic: {} receipts before the kill, {} after, {duplicates} duplicates",
+        first[1]["receipts"], second[1]["receipts"],
     );
     drop((a, c));
 }
@@ -349,18 +353,8 @@ async fn redis_killed_mid_traffic_loses_nothing() {
         "routing went on: {:?}",
         sent[1]["statuses"]
     );
-    let got = receipt_ids(&got[1]);
-    let unique: std::collections::BTreeSet<&String> = got.iter().collect();
-    let missing: Vec<&String> = accepted.iter().filter(|id| !unique.contains(id)).collect();
-    assert!(
-        missing.is_empty(),
-        "{} receipts missing: {missing:?}",
-        missing.len()
-    );
-    eprintln!(
-        "Redis killed mid-traffic: {} duplicates",
-        got.len() - unique.len()
-    );
+    let duplicates = none_missing(&accepted, &receipt_ids(&got[1]));
+    eprintln!("Redis killed mid-traffic: {duplicates} duplicates");
     let ready = a.get("/readyz").await;
     assert_eq!(ready, "ready\n");
     drop(redis);
