@@ -52,7 +52,11 @@ fn spawn(config: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_smpp-router-under-test"))
         .args(["run", "--config"])
         .arg(config)
-        .stdout(Stdio::null())
+        // TEST_ROUTER_LOG=1 shows the instances' logs.
+        .stdout(match std::env::var_os("TEST_ROUTER_LOG") {
+            Some(_) => Stdio::inherit(),
+            None => Stdio::null(),
+        })
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
@@ -61,6 +65,10 @@ fn spawn(config: &Path) -> Child {
 /// The files of instance `node_id` in a folder of its own: the same routes as every other
 /// instance (one account, one carrier channel), its own data directory.
 fn write_instance(redis: &str, node_id: u16, carrier_port: u16) -> (PathBuf, u16, u16) {
+    write_instance_with(redis, node_id, &routes(carrier_port, 3))
+}
+
+fn write_instance_with(redis: &str, node_id: u16, routes: &str) -> (PathBuf, u16, u16) {
     let dir = scratch_dir(&format!("cluster-node{node_id}"));
     let (port, admin) = (free_port(), free_port());
     std::fs::write(
@@ -72,13 +80,14 @@ fn write_instance(redis: &str, node_id: u16, carrier_port: u16) -> (PathBuf, u16
         ),
     )
     .unwrap();
-    std::fs::write(dir.join("routes.toml"), routes(carrier_port)).unwrap();
+    std::fs::write(dir.join("routes.toml"), routes).unwrap();
     (dir.join("router.toml"), port, admin)
 }
 
-fn routes(carrier_port: u16) -> String {
+/// One account, one carrier channel with `binds` binds in the whole cluster.
+fn routes(carrier_port: u16, binds: usize) -> String {
     format!(
-        "{}\n[[channel]]\nname = \"carrier\"\nkind = \"smpp\"\nhost = \"127.0.0.1\"\nport = {carrier_port}\n\
+        "{}\n[[channel]]\nname = \"carrier\"\nkind = \"smpp\"\nhost = \"127.0.0.1\"\nport = {carrier_port}\nbinds = {binds}\n\
          system_id = \"router\"\npassword = \"pw\"\nreconnect_min = \"50ms\"\n\n\
          [[route]]\nname = \"sms\"\nchannels = [\"carrier\"]\n",
         account("acme", "pw", "tps = 5000")
@@ -86,7 +95,10 @@ fn routes(carrier_port: u16) -> String {
 }
 
 async fn start_instance(redis: &str, node_id: u16, carrier_port: u16) -> Instance {
-    let (config, port, admin) = write_instance(redis, node_id, carrier_port);
+    start_with(write_instance(redis, node_id, carrier_port)).await
+}
+
+async fn start_with((config, port, admin): (PathBuf, u16, u16)) -> Instance {
     let child = spawn(&config);
     wait_listening(&[port, admin]).await;
     Instance {
@@ -110,6 +122,32 @@ async fn get(port: u16, path: &str) -> String {
     out.split_once("\r\n\r\n")
         .map(|(_, b)| b.to_string())
         .unwrap_or(out)
+}
+
+/// Whether the instance's carrier channel is up (holds a bind), by its `GET /routes`.
+async fn carrier_up(instance: &Instance) -> bool {
+    let routes: Value = serde_json::from_str(&instance.get("/routes").await).unwrap();
+    routes["channels"][0]["up"] == true
+}
+
+/// Waits until every one of `instances` holds a carrier bind (the places spread: the first
+/// instance up takes them all and gives back what is beyond its share once it sees the others).
+async fn spread(instances: &[&Instance]) {
+    let t0 = Instant::now();
+    loop {
+        let mut up = Vec::new();
+        for i in instances {
+            up.push(carrier_up(i).await);
+        }
+        if up.iter().all(|u| *u) {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(40),
+            "binds did not spread: {up:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// `smpp_router_cluster_receipts_total{what="…"}` of an instance.
@@ -189,7 +227,7 @@ async fn receipts_reach_the_client_whichever_instance_it_is_bound_to() {
     let a = start_instance(&redis.url(), 1, carrier_port).await;
     let b = start_instance(&redis.url(), 2, carrier_port).await;
     let c = start_instance(&redis.url(), 3, carrier_port).await;
-    wait("all three bind to the carrier", 20, || stats.binds() >= 3).await;
+    spread(&[&a, &b, &c]).await;
 
     // A transmitter on A; its receiver on C, bound before the messages go: the carrier sends
     // each receipt on any of the three instances' binds.
@@ -296,11 +334,11 @@ fn submit_slowly(addr: SocketAddr, n: u32) -> tokio::task::JoinHandle<Vec<Value>
 async fn an_instance_killed_mid_traffic_loses_no_receipt() {
     const N: u32 = 400;
     let redis = Redis::start().await;
-    let (carrier_port, stats, _carrier) = carrier(Duration::from_millis(200)).await;
+    let (carrier_port, _stats, _carrier) = carrier(Duration::from_millis(200)).await;
     let a = start_instance(&redis.url(), 1, carrier_port).await;
     let mut b = start_instance(&redis.url(), 2, carrier_port).await;
     let c = start_instance(&redis.url(), 3, carrier_port).await;
-    wait("all three bind to the carrier", 20, || stats.binds() >= 3).await;
+    spread(&[&a, &b, &c]).await;
 
     // The receiver is on B; messages go in on A. B is killed while receipts flow through it,
     // and its client binds again on C.
@@ -330,10 +368,10 @@ async fn an_instance_killed_mid_traffic_loses_no_receipt() {
 async fn redis_killed_mid_traffic_loses_nothing() {
     const N: u32 = 300;
     let mut redis = Redis::start().await;
-    let (carrier_port, stats, _carrier) = carrier(Duration::from_millis(200)).await;
+    let (carrier_port, _stats, _carrier) = carrier(Duration::from_millis(200)).await;
     let a = start_instance(&redis.url(), 1, carrier_port).await;
     let b = start_instance(&redis.url(), 2, carrier_port).await;
-    wait("both bind to the carrier", 20, || stats.binds() >= 2).await;
+    spread(&[&a, &b]).await;
 
     let receiver = tokio::spawn(smpplib(b.addr, false, receive(N, 30)));
     let sent = submit_slowly(a.addr, N);
@@ -358,4 +396,65 @@ async fn redis_killed_mid_traffic_loses_nothing() {
     let ready = a.get("/readyz").await;
     assert_eq!(ready, "ready\n");
     drop(redis);
+}
+
+/// The instances whose carrier channel is up (holds a bind), by `GET /cluster`.
+async fn with_binds(instance: &Instance) -> Vec<u64> {
+    let cluster: Value = serde_json::from_str(&instance.get("/cluster").await).unwrap();
+    cluster["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| {
+            n["alive"] == true && n["channels_up"].as_array().is_some_and(|c| !c.is_empty())
+        })
+        .map(|n| n["node_id"].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_carriers_binds_count_across_the_cluster() {
+    let redis = Redis::start().await;
+    let (carrier_port, stats, _carrier) = carrier(Duration::from_millis(100)).await;
+    let routes = routes(carrier_port, 2);
+    let mut nodes = Vec::new();
+    for id in 1..=3 {
+        nodes.push(start_with(write_instance_with(&redis.url(), id, &routes)).await);
+    }
+    // The two places spread over two instances (the first took both; it gives one back once
+    // it sees the others).
+    let t0 = Instant::now();
+    let mut holders = Vec::new();
+    while holders.len() != 2 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(40),
+            "binds did not spread: {holders:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        holders = with_binds(&nodes[0]).await;
+    }
+    assert!(
+        stats.bound_most() <= 2,
+        "{} binds at once",
+        stats.bound_most()
+    );
+    // Both holders die: the third instance takes their places once the leases run out.
+    for id in &holders {
+        nodes[*id as usize - 1].kill();
+    }
+    let survivor = (1..=3u64).find(|id| !holders.contains(id)).unwrap();
+    let survivor = &nodes[survivor as usize - 1];
+    wait(
+        "the survivor binds on the dead instances' places",
+        40,
+        || stats.bound_now() == 2,
+    )
+    .await;
+    let sent = smpplib(survivor.addr, false, submit(20)).await;
+    assert_eq!(count(&sent[1], 0), 20, "{sent:?}");
+    assert!(
+        stats.bound_most() <= 2,
+        "{} binds at once",
+        stats.bound_most()
+    );
 }

@@ -129,6 +129,7 @@ fn bench(c: &mut Criterion) {
                 std::env::temp_dir().join("smpp-router-bench-plugins"),
             ),
             shards: Arc::new(smpp_router::shards::Shards::none()),
+            leases: None,
         },
     )
     .unwrap();

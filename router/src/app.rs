@@ -156,6 +156,9 @@ pub async fn start(config: &RouterConfig, ids: Arc<IdMinter>) -> anyhow::Result<
         metrics: metrics.clone(),
         plugins: plugins.clone(),
         shards: shards.clone(),
+        leases: cluster
+            .clone()
+            .map(|c| c as Arc<dyn crate::channels::leases::BindLeases>),
     };
     // The channel kinds routes.toml may name.
     let kinds = ChannelKinds::builtin();

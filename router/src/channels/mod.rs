@@ -6,6 +6,7 @@ pub mod channel;
 pub mod counters;
 pub mod imessage;
 pub mod kind;
+pub mod leases;
 pub mod plugin;
 pub mod smpp;
 pub mod test_channel;
@@ -27,4 +28,6 @@ pub struct ChannelContext {
     pub plugins: Arc<plugin::Plugins>,
     /// The router's data-path threads, where carrier binds live.
     pub shards: Arc<crate::shards::Shards>,
+    /// In cluster mode, the places of carrier binds shared with the other instances.
+    pub leases: Option<Arc<dyn leases::BindLeases>>,
 }

@@ -29,6 +29,7 @@
 
 pub mod counters;
 pub mod delivery;
+pub mod leases;
 pub mod node;
 pub mod receiver;
 
@@ -74,6 +75,10 @@ pub struct Cluster {
     metrics: Arc<Metrics>,
     /// The lease that makes this process the only one with its `node_id`.
     token: String,
+    /// The carrier bind places this instance holds.
+    held: leases::Held,
+    /// The instances alive at the last look (this one included).
+    alive: std::sync::atomic::AtomicUsize,
 }
 
 impl Cluster {
@@ -110,9 +115,12 @@ impl Cluster {
             unpublished: Mutex::new(VecDeque::new()),
             metrics,
             token,
+            held: leases::Held::default(),
+            alive: std::sync::atomic::AtomicUsize::new(1),
         });
         cluster.check_version().await?;
         cluster.take_node_id().await?;
+        cluster.count_alive().await;
         tracing::info!(node_id = settings.node_id, redis = %shown, "cluster: joined");
         Ok(cluster)
     }
@@ -125,6 +133,26 @@ impl Cluster {
     /// The settings it was started with.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The instances alive at the last look, this one included.
+    pub fn alive_nodes(&self) -> usize {
+        self.alive.load(std::sync::atomic::Ordering::Relaxed).max(1)
+    }
+
+    /// Counts the instances alive now (the heartbeat does, every few seconds).
+    async fn count_alive(&self) {
+        if let Ok(nodes) = self.nodes().await {
+            // This instance counts even before its first report.
+            let me = serde_json::json!(self.node_id());
+            let others = nodes
+                .iter()
+                .filter(|n| n["alive"] == serde_json::json!(true) && n["node_id"] != me)
+                .count();
+            let n = others + 1;
+            self.alive
+                .store(n.max(1), std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// A key under the cluster's prefix.

@@ -130,6 +130,7 @@ impl Cluster {
                     .arg(me.node_id())
                     .arg(info.to_string());
                 let _ = me.run::<()>(&cmd).await;
+                me.count_alive().await;
             }
         });
     }

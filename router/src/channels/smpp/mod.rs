@@ -36,6 +36,7 @@ use tokio::time::Instant;
 pub use settings::{BindStyle, Settings};
 
 use crate::channels::counters;
+use crate::channels::leases::{BindLeases, Renewed};
 use crate::channels::{
     Attempt, AttemptFuture, Channel, ChannelContext, ChannelKind, Message, SetupError, StopFuture,
 };
@@ -94,6 +95,7 @@ pub fn start(
         delivery,
         metrics,
         shards,
+        leases,
         ..
     } = ctx.clone();
     let tls = match &settings.tls {
@@ -133,6 +135,7 @@ pub fn start(
         refused_log: LogEvery::new(Duration::from_secs(10)),
         in_flight: InFlight::new(shards.count()),
         unknown_log: LogEvery::new(Duration::from_secs(10)),
+        leases,
     });
     for slot in 0..inner.settings.binds {
         let modes: &[BindMode] = match inner.settings.style {
@@ -192,6 +195,8 @@ struct Inner {
     in_flight: InFlight,
     /// Receipts for unknown messages: logged at most this often.
     unknown_log: LogEvery,
+    /// In cluster mode, the places of the channel's binds in the whole cluster.
+    leases: Option<Arc<dyn BindLeases>>,
 }
 
 impl Channel for SmppChannel {
@@ -530,6 +535,29 @@ async fn keep_bound(
         if *stop.borrow() {
             return;
         }
+        // In a cluster, a place among the channel's binds first (see `channels::leases`).
+        let place = match &inner.leases {
+            None => None,
+            Some(leases) => {
+                let taken = tokio::select! {
+                    p = leases.take(&inner.name, mode.as_str(), s.binds) => p,
+                    _ = stop.changed() => return,
+                };
+                if taken.is_none() {
+                    tokio::select! {
+                        _ = tokio::time::sleep(leases.every()) => {}
+                        _ = stop.changed() => return,
+                    }
+                    continue;
+                }
+                taken
+            }
+        };
+        let every = inner
+            .leases
+            .as_ref()
+            .map_or(Duration::from_secs(3600), |l| l.every());
+        let mut renewals = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         let connected = tokio::select! {
             r = esme::connect(&s.addr, inner.tls.clone(), mode, s.bind.clone(), s.session.clone()) => r,
             _ = stop.changed() => return,
@@ -547,7 +575,7 @@ async fn keep_bound(
                 // The carrier's requests (receipts, MO) are handled here, many at once, rather
                 // than on a task each.
                 let mut handling = FuturesUnordered::new();
-                let stopping = loop {
+                let end = loop {
                     tokio::select! {
                         Some(()) = handling.next(), if !handling.is_empty() => {}
                         ev = events.recv() => match ev {
@@ -559,11 +587,19 @@ async fn keep_bound(
                             }
                             Some(EsmeEvent::Closed(why)) => {
                                 tracing::warn!(channel = %inner.name, slot, ?mode, reason = ?why, "carrier session closed; rebinding");
-                                break false;
+                                break End::Closed;
                             }
-                            None => break false,
+                            None => break End::Closed,
                         },
-                        _ = stop.changed() => break true,
+                        _ = stop.changed() => break End::Stop,
+                        _ = renewals.tick(), if place.is_some() => {
+                            if let (Some(leases), Some(p)) = (&inner.leases, place)
+                                && leases.renew(&inner.name, mode.as_str(), p, s.binds).await == Renewed::Lost
+                            {
+                                tracing::warn!(channel = %inner.name, slot, ?mode, place = p, "another instance holds this bind's place now; unbinding");
+                                break End::Lost;
+                            }
+                        }
                     }
                 };
                 // Requests still in hand finish on their own: a receipt being stored is kept
@@ -581,8 +617,11 @@ async fn keep_bound(
                 {
                     *cell = None;
                 }
-                if stopping {
+                if end != End::Closed {
                     handle.unbind().await;
+                }
+                if end == End::Stop {
+                    release(&inner, mode, place).await;
                     return;
                 }
             }
@@ -590,12 +629,31 @@ async fn keep_bound(
                 tracing::warn!(channel = %inner.name, slot, ?mode, error = %e, retry_in_ms = backoff.as_millis() as u64, "cannot bind to the carrier");
             }
         }
+        release(&inner, mode, place).await;
         let jitter = rand::random_range(0.5..1.0);
         tokio::select! {
             _ = tokio::time::sleep(backoff.mul_f64(jitter)) => {}
             _ = stop.changed() => return,
         }
         backoff = (backoff * 2).min(s.reconnect_max);
+    }
+}
+
+/// Why a bind's session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    /// The channel stops.
+    Stop,
+    /// The session closed (the carrier, the network).
+    Closed,
+    /// Another instance took the bind's place in the cluster.
+    Lost,
+}
+
+/// Gives a bind's place in the cluster back, if it held one.
+async fn release(inner: &Inner, mode: BindMode, place: Option<usize>) {
+    if let (Some(leases), Some(p)) = (&inner.leases, place) {
+        leases.release(&inner.name, mode.as_str(), p).await;
     }
 }
 

@@ -173,6 +173,8 @@ pub struct Accepted {
 pub struct Stats {
     connections: AtomicU64,
     binds: AtomicU64,
+    bound_now: AtomicU64,
+    bound_most: AtomicU64,
     bind_refusals: AtomicU64,
     unbinds: AtomicU64,
     submits: AtomicU64,
@@ -201,6 +203,8 @@ macro_rules! counters {
 counters! {
     connections: "TCP connections accepted.",
     binds: "Binds accepted (any mode).",
+    bound_now: "Sessions bound now.",
+    bound_most: "The most sessions bound at once so far.",
     bind_refusals: "Binds refused (credentials or `reject_binds`).",
     unbinds: "`unbind`s from the client, answered.",
     submits: "`submit_sm` and `data_sm` received, whatever became of them.",
@@ -219,6 +223,12 @@ counters! {
 }
 
 impl Stats {
+    /// Counts a session that bound in `bound_now` and `bound_most`.
+    fn count_bound(&self) {
+        let now = self.bound_now.fetch_add(1, Ordering::Relaxed) + 1;
+        self.bound_most.fetch_max(now, Ordering::Relaxed);
+    }
+
     /// The most recent accepted messages, oldest first (see [`Knobs::keep_messages`]).
     pub fn messages(&self) -> Vec<Accepted> {
         self.messages

@@ -99,6 +99,11 @@ pub(super) async fn run(tcp: TcpStream, shared: Arc<Shared>) {
         }
     }
     c.finish(now());
+    if c.bound {
+        c.stats()
+            .bound_now
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
     io.shutdown().await;
 }
 
@@ -112,6 +117,8 @@ struct Submitted {
 
 /// The connection's state apart from the socket.
 struct Conn {
+    /// Whether it bound (counted in `Stats::bound_now` until it closes).
+    bound: bool,
     s: Session,
     shared: Arc<Shared>,
     /// This connection's number, for the account's list of receivers.
@@ -138,6 +145,7 @@ impl Conn {
         let id = shared.knobs.control.next_conn();
         let window = shared.config.window.min(4096);
         Self {
+            bound: false,
             s,
             shared,
             id,
@@ -232,6 +240,8 @@ impl Conn {
 
     fn on_bound(&mut self, now: Instant, mode: BindMode, system_id: Bytes) {
         Stats::count(&self.stats().binds);
+        self.stats().count_bound();
+        self.bound = true;
         let account = self.knobs().control.account(&system_id);
         if mode.can_deliver() {
             self.wake = Some(account.register(self.id));
