@@ -65,10 +65,16 @@ fn spawn(config: &Path) -> Child {
 /// The files of instance `node_id` in a folder of its own: the same routes as every other
 /// instance (one account, one carrier channel), its own data directory.
 fn write_instance(redis: &str, node_id: u16, carrier_port: u16) -> (PathBuf, u16, u16) {
-    write_instance_with(redis, node_id, &routes(carrier_port, 3))
+    write_instance_with(redis, node_id, &routes(carrier_port, 3), "")
 }
 
-fn write_instance_with(redis: &str, node_id: u16, routes: &str) -> (PathBuf, u16, u16) {
+/// The files of an instance with `routes` and `extra` in its `router.toml`.
+fn write_instance_with(
+    redis: &str,
+    node_id: u16,
+    routes: &str,
+    extra: &str,
+) -> (PathBuf, u16, u16) {
     let dir = scratch_dir(&format!("cluster-node{node_id}"));
     let (port, admin) = (free_port(), free_port());
     std::fs::write(
@@ -76,7 +82,7 @@ fn write_instance_with(redis: &str, node_id: u16, routes: &str) -> (PathBuf, u16
         format!(
             "[listen]\nplain = \"127.0.0.1:{port}\"\ntls = \"off\"\n[log]\nlevel = \"warn\"\n\
              [admin]\nlisten = \"127.0.0.1:{admin}\"\n\
-             [cluster]\nredis = \"{redis}\"\nnode_id = {node_id}\nclaim_after = \"4s\"\ntimeout = \"1s\"\n"
+             [cluster]\nredis = \"{redis}\"\nnode_id = {node_id}\nclaim_after = \"4s\"\ntimeout = \"1s\"\n{extra}"
         ),
     )
     .unwrap();
@@ -419,7 +425,7 @@ async fn a_carriers_binds_count_across_the_cluster() {
     let routes = routes(carrier_port, 2);
     let mut nodes = Vec::new();
     for id in 1..=3 {
-        nodes.push(start_with(write_instance_with(&redis.url(), id, &routes)).await);
+        nodes.push(start_with(write_instance_with(&redis.url(), id, &routes, "")).await);
     }
     // The two places spread over two instances (the first took both; it gives one back once
     // it sees the others).
@@ -457,4 +463,52 @@ async fn a_carriers_binds_count_across_the_cluster() {
         "{} binds at once",
         stats.bound_most()
     );
+}
+
+fn bind(mode: &str, password: &str, idle: u64) -> Value {
+    json!([
+        {"op": "bind", "mode": mode, "system_id": "acme", "password": password},
+        {"op": "idle", "seconds": idle},
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_binds_and_the_lockout_hold_across_instances() {
+    let redis = Redis::start().await;
+    let (carrier_port, _stats, _carrier) = carrier(Duration::from_millis(100)).await;
+    let routes = routes(carrier_port, 2).replace("tps = 5000", "tps = 5000\nmax_binds = 2");
+    let security = "[security]\nmax_bind_failures = 3\n";
+    let a = start_with(write_instance_with(&redis.url(), 1, &routes, security)).await;
+    let b = start_with(write_instance_with(&redis.url(), 2, &routes, security)).await;
+
+    // Two binds held, one on each instance: a third is refused on either.
+    let first = tokio::spawn(smpplib(a.addr, false, bind("trx", "pw", 3)));
+    let second = tokio::spawn(smpplib(b.addr, false, bind("rx", "pw", 3)));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let third = smpplib(a.addr, false, bind("tx", "pw", 0)).await;
+    assert_eq!(third[0]["status"], 0x05, "ESME_RALYBND: {third:?}");
+    for held in [first.await.unwrap(), second.await.unwrap()] {
+        assert_eq!(held[0]["status"], 0, "{held:?}");
+    }
+    // They unbound: the places are free again.
+    let again = smpplib(b.addr, false, bind("tx", "pw", 0)).await;
+    assert_eq!(again[0]["status"], 0, "{again:?}");
+
+    // Three wrong passwords on A block the address on B too.
+    for _ in 0..3 {
+        let wrong = smpplib(a.addr, false, bind("tx", "wrong", 0)).await;
+        assert_eq!(wrong[0]["status"], 0x0E, "ESME_RINVPASWD: {wrong:?}");
+    }
+    let t0 = Instant::now();
+    loop {
+        let blocked = smpplib(b.addr, false, bind("tx", "pw", 0)).await;
+        if blocked[0]["status"] == 0x0D {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "B does not see A's block: {blocked:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -191,6 +191,9 @@ pub async fn start(config: &RouterConfig, ids: Arc<IdMinter>) -> anyhow::Result<
         delivery: Some(delivery),
         metrics: metrics.clone(),
         shards: shards.clone(),
+        cluster: cluster
+            .clone()
+            .map(|c| c as Arc<dyn crate::server::shared_limits::SharedLimits>),
     };
     let server = Server::start(config, services, tls_acceptor(config)?)
         .await

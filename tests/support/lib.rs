@@ -122,6 +122,7 @@ impl TestRouter {
             delivery: None,
             metrics: Arc::default(),
             shards: Arc::new(smpp_router::shards::Shards::none()),
+            cluster: None,
         };
         let server = Server::start(&config, services, acceptor).await.unwrap();
         Self {

@@ -30,6 +30,7 @@
 pub mod counters;
 pub mod delivery;
 pub mod leases;
+pub mod limits;
 pub mod node;
 pub mod receiver;
 
@@ -77,6 +78,8 @@ pub struct Cluster {
     token: String,
     /// The carrier bind places this instance holds.
     held: leases::Held,
+    /// The client sessions bound here, whose binds it keeps leased.
+    bound: limits::Bound,
     /// The instances alive at the last look (this one included).
     alive: std::sync::atomic::AtomicUsize,
 }
@@ -116,6 +119,7 @@ impl Cluster {
             metrics,
             token,
             held: leases::Held::default(),
+            bound: limits::Bound::default(),
             alive: std::sync::atomic::AtomicUsize::new(1),
         });
         cluster.check_version().await?;

@@ -131,6 +131,7 @@ impl Cluster {
                     .arg(info.to_string());
                 let _ = me.run::<()>(&cmd).await;
                 me.count_alive().await;
+                me.renew_binds().await;
             }
         });
     }

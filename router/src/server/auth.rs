@@ -26,6 +26,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::router::Security;
 use crate::config::{Account, Accounts};
+use crate::server::shared_limits::{Lockout, SharedLimits};
 use crate::smpp::CommandStatus;
 use crate::smpp::session::BindMode;
 
@@ -77,6 +78,8 @@ pub struct BindGuard {
     /// Passwords that verified: system_id → (the PHC hash they verified against, HMAC).
     verified: Mutex<HashMap<String, (String, ring::hmac::Tag)>>,
     hmac_key: ring::hmac::Key,
+    /// In cluster mode, the lockout shared with the other instances.
+    shared: Option<Arc<dyn SharedLimits>>,
 }
 
 impl BindGuard {
@@ -94,7 +97,14 @@ impl BindGuard {
             dummy_hash: hash_password("not a real password").unwrap_or_default(),
             verified: Mutex::new(HashMap::new()),
             hmac_key: hmac_key(),
+            shared: None,
         }
+    }
+
+    /// The same, also counting failures and blocks across a cluster through `shared`.
+    pub fn shared(mut self, shared: Option<Arc<dyn SharedLimits>>) -> Self {
+        self.shared = shared;
+        self
     }
 
     /// Whether `password` is the one that verified last time for this account and hash.
@@ -125,6 +135,15 @@ impl BindGuard {
     }
 
     fn record_failure(&self, ip: IpAddr, now: Instant) {
+        if let Some(shared) = self.shared.clone() {
+            let lockout = Lockout {
+                max_failures: self.security.max_bind_failures,
+                window: self.security.bind_failure_window,
+                block: self.security.block_duration,
+            };
+            let client = client_key(ip);
+            tokio::spawn(async move { shared.failed(client, lockout).await });
+        }
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let f = map.entry(client_key(ip)).or_insert(Failures {
             count: 0,
@@ -164,6 +183,12 @@ impl BindGuard {
         now: Instant,
     ) -> Result<Arc<Account>, CommandStatus> {
         if self.is_blocked(ip, now) {
+            return Err(CommandStatus::RBINDFAIL);
+        }
+        if let Some(shared) = &self.shared
+            && shared.blocked(client_key(ip)).await
+        {
+            tracing::info!(%ip, "bind refused: the address is blocked by another instance of the cluster");
             return Err(CommandStatus::RBINDFAIL);
         }
         let account = std::str::from_utf8(system_id)

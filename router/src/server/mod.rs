@@ -10,6 +10,7 @@ mod connection;
 pub mod counters;
 pub mod handler;
 pub mod runtime;
+pub mod shared_limits;
 mod submissions;
 pub mod tls;
 pub mod validate;
@@ -87,6 +88,8 @@ pub struct Services {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The data-path threads connections are served on.
     pub shards: Arc<Shards>,
+    /// In cluster mode, the lockout and bind counts shared with the other instances.
+    pub cluster: Option<Arc<dyn shared_limits::SharedLimits>>,
 }
 
 /// What every connection shares.
@@ -97,6 +100,8 @@ pub struct Shared {
     accounts_changed: watch::Receiver<u64>,
     /// Bind authorisation and lockout.
     pub guard: BindGuard,
+    /// In cluster mode, the bind counts shared with the other instances.
+    pub cluster: Option<Arc<dyn shared_limits::SharedLimits>>,
     /// The router's counters.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Per-account limiters and counts.
@@ -276,6 +281,7 @@ impl Server {
             delivery,
             metrics,
             shards,
+            cluster,
         } = services;
         // Compile the main markets' numbering rules off the data path; a message that arrives
         // first (or for another country) compiles its country itself, once (3–4 ms).
@@ -285,7 +291,8 @@ impl Server {
         let shared = Arc::new(Shared {
             accounts_changed: accounts.changes(),
             book: accounts,
-            guard: BindGuard::new(config.security.clone()),
+            guard: BindGuard::new(config.security.clone()).shared(cluster.clone()),
+            cluster,
             metrics,
             runtimes: Runtimes::default(),
             registry,

@@ -31,10 +31,22 @@ impl Conn {
             thread: crate::shards::current(),
         };
         let max = account.max_binds as usize;
-        if !shared
-            .registry
-            .register_within(info, self.deliver_tx.clone(), max)
+        // In a cluster, one of the account's binds across all instances first.
+        let in_cluster = match &shared.cluster {
+            Some(c) => {
+                c.take_bind(&account.system_id, self.id, account.max_binds)
+                    .await
+            }
+            None => true,
+        };
+        if !in_cluster
+            || !shared
+                .registry
+                .register_within(info, self.deliver_tx.clone(), max)
         {
+            if in_cluster {
+                release_bind(&shared, &account.system_id, self.id);
+            }
             tracing::info!(session = self.id, system_id = %account.system_id, "bind refused: too many binds");
             let status = Hex(CommandStatus::RALYBND.0).label();
             self.shared
@@ -49,6 +61,7 @@ impl Conn {
             .is_err()
         {
             shared.registry.unregister(&account.system_id, self.id);
+            release_bind(&shared, &account.system_id, self.id);
             return;
         }
         tracing::info!(session = self.id, peer = %self.peer, system_id = %account.system_id, mode = mode.as_str(), version = format_args!("{:#x}", self.session.interface_version()), "bound");
@@ -90,5 +103,13 @@ impl Conn {
                 let _ = self.session.unbind(now());
             }
         }
+    }
+}
+
+/// Gives a session's bind back to the cluster (in cluster mode), without waiting.
+pub(super) fn release_bind(shared: &Arc<Shared>, account: &str, session: u64) {
+    if let Some(cluster) = shared.cluster.clone() {
+        let account = account.to_string();
+        tokio::spawn(async move { cluster.release_bind(&account, session).await });
     }
 }

@@ -120,6 +120,7 @@ impl Conn {
     pub(super) fn cleanup(&mut self, deliver_rx: &mut mpsc::Receiver<DeliverJob>) {
         if let Some((account, _)) = &self.bound {
             self.shared.registry.unregister(&account.system_id, self.id);
+            super::bind::release_bind(&self.shared, &account.system_id, self.id);
         }
         for (_, reply) in self.deliveries.drain() {
             let _ = reply.send(Err(DeliverError::Closed));
