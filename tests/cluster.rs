@@ -512,3 +512,47 @@ async fn max_binds_and_the_lockout_hold_across_instances() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accounts_tps_holds_across_instances() {
+    const TPS: u64 = 200;
+    let redis = Redis::start().await;
+    let (carrier_port, _stats, _carrier) = carrier(Duration::from_millis(100)).await;
+    let routes = routes(carrier_port, 2).replace("tps = 5000", &format!("tps = {TPS}"));
+    let a = start_with(write_instance_with(&redis.url(), 1, &routes, "")).await;
+    let b = start_with(write_instance_with(&redis.url(), 2, &routes, "")).await;
+    spread(&[&a, &b]).await;
+    // Two clients, one on each instance, each as fast as it can (one at a time).
+    let flood = || {
+        json!([
+            {"op": "bind", "mode": "tx", "system_id": "acme", "password": "pw"},
+            {"op": "submit", "count": 8000, "window": 1, "text": "hi", "vary_to": true},
+            {"op": "unbind"},
+        ])
+    };
+    let on_a = tokio::spawn(smpplib(a.addr, false, flood()));
+    let on_b = smpplib(b.addr, false, flood()).await;
+    let on_a = on_a.await.unwrap();
+    let accepted = count(&on_a[1], 0) + count(&on_b[1], 0);
+    let throttled = count(&on_a[1], 0x58) + count(&on_b[1], 0x58);
+    let secs = on_a[1]["seconds"]
+        .as_f64()
+        .unwrap()
+        .max(on_b[1]["seconds"].as_f64().unwrap());
+    // The stated bound: tps × (1 + instances / 20) per second, over every second the run
+    // touched (a partial one at each end).
+    let bound = (TPS as f64 * (secs.ceil() + 1.0) * (1.0 + 2.0 / 20.0)) as u64;
+    eprintln!(
+        "shared tps {TPS}: {accepted} accepted, {throttled} throttled in {secs:.2} s ({:.0}/s; bound {bound})",
+        accepted as f64 / secs
+    );
+    assert!(secs >= 2.0, "the run must span seconds to tell: {secs} s");
+    assert!(
+        accepted <= bound,
+        "{accepted} accepted in {secs:.2} s; bound {bound}"
+    );
+    assert!(
+        accepted as f64 >= TPS as f64 * (secs - 1.0) * 0.8,
+        "the budget is used: {accepted}"
+    );
+}

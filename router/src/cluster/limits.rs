@@ -1,5 +1,5 @@
-//! The cluster's side of [`SharedLimits`]: the bind-failure lockout and an account's bind count
-//! in Redis.
+//! The cluster's side of [`SharedLimits`]: the bind-failure lockout, an account's bind count
+//! and its `tps` budget in Redis.
 //!
 //! - A failed bind increments `fail:<address>` (expiring after the failure window); the one that
 //!   reaches `max_bind_failures` sets `block:<address>` for the block's duration, which every
@@ -8,6 +8,8 @@
 //!   scored with when its lease ends (Redis's clock): a bind is admitted while fewer than
 //!   `max_binds` leases are live. Instances renew their sessions' leases every few seconds, so
 //!   the binds of an instance that died stop counting within [`LEASE`].
+//! - An account's messages per second are counted in `tps:<account>:<unix second>` (Redis's
+//!   clock, kept two seconds); instances lease batches from it (see `server::runtime`).
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -46,6 +48,19 @@ for i = 2, #ARGV do
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return #ARGV - 1";
+
+/// Grants up to ARGV[1] of ARGV[2] per second from the counter of the current second (Redis's
+/// clock) of KEYS[1]: how many.
+const LEASE_RATE: &str = r"
+local t = redis.call('TIME')
+local key = KEYS[1] .. ':' .. t[1]
+local used = tonumber(redis.call('GET', key) or '0')
+local grant = math.min(tonumber(ARGV[1]), math.max(0, tonumber(ARGV[2]) - used))
+if grant > 0 then
+  redis.call('INCRBY', key, grant)
+  redis.call('EXPIRE', key, 2)
+end
+return grant";
 
 /// The sessions bound here, by account, whose binds this instance keeps leased.
 #[derive(Default)]
@@ -120,6 +135,28 @@ impl SharedLimits for Cluster {
             }
             taken
         })
+    }
+
+    fn lease_rate<'a>(
+        &'a self,
+        account: &'a str,
+        want: u32,
+        tps: u32,
+    ) -> LimitFuture<'a, Option<u32>> {
+        Box::pin(async move {
+            let r: Result<u32, _> = redis::Script::new(LEASE_RATE)
+                .key(self.key(&["tps", account]))
+                .arg(want)
+                .arg(tps)
+                .invoke_async(&mut self.conn.clone())
+                .await;
+            self.note(&r);
+            r.ok()
+        })
+    }
+
+    fn instances(&self) -> usize {
+        self.alive_nodes()
     }
 
     fn release_bind<'a>(&'a self, account: &'a str, session: u64) -> LimitFuture<'a, ()> {

@@ -1,6 +1,6 @@
 //! Limits shared with the other instances of a cluster: the bind-failure lockout (an address
-//! blocked by one instance is blocked by all) and an account's `max_binds` counted over every
-//! instance. A single router has none: its `BindGuard` and registry are the whole truth. When
+//! blocked by one instance is blocked by all), an account's `max_binds` counted over every
+//! instance, and an account's `tps` (leased in batches: see `server::runtime`). A single router has none: its `BindGuard` and registry are the whole truth. When
 //! the shared state cannot be reached, each instance's own limits still apply.
 
 use std::future::Future;
@@ -35,4 +35,15 @@ pub trait SharedLimits: Send + Sync + 'static {
     fn take_bind<'a>(&'a self, account: &'a str, session: u64, max: u32) -> LimitFuture<'a, bool>;
     /// Gives the bind of session `session` back.
     fn release_bind<'a>(&'a self, account: &'a str, session: u64) -> LimitFuture<'a, ()>;
+    /// Leases up to `want` of `account`'s `tps` messages for the current second (the shared
+    /// clock's): how many were granted, `None` when that cannot be known now.
+    fn lease_rate<'a>(
+        &'a self,
+        account: &'a str,
+        want: u32,
+        tps: u32,
+    ) -> LimitFuture<'a, Option<u32>>;
+    /// The instances alive now, this one included: while the shared rate cannot be reached,
+    /// each takes this share of it.
+    fn instances(&self) -> usize;
 }
