@@ -195,6 +195,9 @@ pub struct Listen {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for the TLS listener.
     pub tls_key: Option<PathBuf>,
+    /// Load balancers (addresses or CIDRs) whose connections open with a PROXY protocol header
+    /// (v1 or v2) naming the client; none by default.
+    pub proxy_protocol_from: Vec<String>,
 }
 
 impl Default for Listen {
@@ -204,6 +207,7 @@ impl Default for Listen {
             tls: "127.0.0.1:2776".into(),
             tls_cert: None,
             tls_key: None,
+            proxy_protocol_from: Vec::new(),
         }
     }
 }
@@ -217,6 +221,18 @@ impl Listen {
     /// The TLS address, `None` when switched off.
     pub fn tls_addr(&self) -> Result<Option<SocketAddr>, String> {
         parse_listen(&self.tls)
+    }
+
+    /// The networks in `proxy_protocol_from`.
+    pub fn proxies(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.proxy_protocol_from
+            .iter()
+            .map(|t| {
+                t.parse::<ipnet::IpNet>()
+                    .or_else(|_| t.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("`{t}` is not an address or a CIDR"))
+            })
+            .collect()
     }
 }
 
@@ -376,6 +392,10 @@ impl RouterConfig {
                 let at = key_offset(text, key);
                 src.error(at..at, format!("listen.{key}: {msg}"));
             }
+        }
+        if let Err(msg) = config.listen.proxies() {
+            let at = key_offset(text, "proxy_protocol_from");
+            src.error(at..at, format!("listen.proxy_protocol_from: {msg}"));
         }
         if config.listen.tls_cert.is_some() != config.listen.tls_key.is_some() {
             let key = if config.listen.tls_cert.is_some() {

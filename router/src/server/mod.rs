@@ -9,6 +9,7 @@ pub mod auth;
 mod connection;
 pub mod counters;
 pub mod handler;
+pub mod proxy;
 pub mod runtime;
 pub mod shared_limits;
 mod submissions;
@@ -120,6 +121,8 @@ pub struct Shared {
     /// Where receipts the router makes itself go when the session cannot take them.
     delivery: Option<Arc<dyn Delivery>>,
     limits: Limits,
+    /// Load balancers whose connections open with a PROXY protocol header.
+    proxies: Vec<ipnet::IpNet>,
     /// Connections not bound yet, by address (see [`Unbound`]).
     unbound: Mutex<HashMap<IpAddr, usize>>,
     /// Connections closed at once because their address had too many unbound.
@@ -302,6 +305,7 @@ impl Server {
             detached: submissions::Detached::default(),
             delivery,
             limits,
+            proxies: config.listen.proxies().map_err(anyhow::Error::msg)?,
             unbound: Mutex::new(HashMap::new()),
             refused_log: LogEvery::new(Duration::from_secs(10)),
             draining: std::sync::atomic::AtomicBool::new(false),
@@ -444,13 +448,6 @@ async fn accept_loop(
             drop(sock);
             continue;
         };
-        let Some(unbound) = shared.unbound(peer.ip()) else {
-            if let Some(also) = shared.refused_log.allow(std::time::Instant::now()) {
-                tracing::warn!(ip = %peer.ip(), limit = shared.limits.max_unbound_per_address, also_since_last_line = also, "too many connections from one address that have not bound; closing new ones (limits.max_unbound_per_address)");
-            }
-            drop(sock);
-            continue;
-        };
         // Nine tenths of the slots taken: new connections must bind sooner.
         let crowded = connections.available_permits() * 10 < shared.limits.max_connections;
         let _ = sock.set_nodelay(true);
@@ -467,12 +464,30 @@ async fn accept_loop(
         let tls = tls.clone();
         shards.spawn(async move {
             let _permit = permit;
-            let sock = match TcpStream::from_std(sock) {
+            let mut sock = match TcpStream::from_std(sock) {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(%peer, error = %e, "cannot serve the connection");
                     return;
                 }
+            };
+            // Behind a load balancer: the client's address, from the PROXY protocol header.
+            let mut peer = peer;
+            if shared.proxies.iter().any(|n| n.contains(&peer.ip())) {
+                match proxy::read_header(&mut sock).await {
+                    Ok(proxy::Source::Client(client)) => peer = client,
+                    Ok(proxy::Source::Local) => {}
+                    Err(e) => {
+                        tracing::info!(%peer, error = %e, "connection from a load balancer closed");
+                        return;
+                    }
+                }
+            }
+            let Some(unbound) = shared.unbound(peer.ip()) else {
+                if let Some(also) = shared.refused_log.allow(std::time::Instant::now()) {
+                    tracing::warn!(ip = %peer.ip(), limit = shared.limits.max_unbound_per_address, also_since_last_line = also, "too many connections from one address that have not bound; closing new ones (limits.max_unbound_per_address)");
+                }
+                return;
             };
             // SAFETY: `ack` goes to `serve` with the stream, which owns it until it returns.
             let ack = unsafe { QuickAck::of(&sock) };
