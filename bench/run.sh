@@ -17,6 +17,10 @@
 #                             # Net::SMPP: plaintext only). WINDOW=1 (default) or 20, TLS=1 for the
 #                             # TLS listener, COUNT=2000. Needs the peers (.ci/install-peers).
 #                             # `load` in the other scenarios sets TCP_NODELAY; these do not.
+#   CLUSTER=1 bench/run.sh carrier   # the same through a router in cluster mode (a Redis of its own,
+#   CLUSTER=2 bench/run.sh carrier   # appendfsync always), or through two routers sharing it, the load
+#                                    # split over both (two accounts; half the receipts cross between
+#                                    # them through Redis); prints Redis's commands and CPU per message
 # Other knobs: BIN=path (another build, not built here), STORE=memory (no disk), RD=0 (no receipts), SIM_STATS=N (the stand-in's counters
 # every second, last N lines; it discards receipts beyond 200,000 queued), CARRIER_WINDOW=W (the
 # router's window toward the stand-in, default 500), CARRIER_IDS=random (the stand-in's message
@@ -98,10 +102,21 @@ TOML
     } > "$dir/routes.toml"
     ;;
   carrier|direct)
+    if [ -n "${CLUSTER:-}" ]; then
+      redis_port=29379
+      mkdir -p "$dir/redis"
+      redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$dir/redis" --save '' \
+        --appendonly yes --appendfsync always --daemonize no --loglevel warning >"$dir/redis.log" 2>&1 &
+      redis_pid=$!
+      pids+=($redis_pid)
+      for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+      printf '[cluster]\nredis = "redis://127.0.0.1:%d"\nnode_id = 1\n' "$redis_port" >> "$dir/router.toml"
+    fi
     "$bin" sim carrier --listen "127.0.0.1:$carrier_port" --receipt-delay "${RECEIPT_DELAY:-0ms}" \
       --id-format "${CARRIER_IDS:-hex}" >"$dir/sim.log" 2>&1 &
     pids+=($!)
-    { account 1000; cat <<TOML
+    sim_pid=$!
+    { account 1000; sed 's/^system_id = "load"/system_id = "load2"/' <<<"$(account 1000)"; cat <<TOML
 [[channel]]
 name = "carrier"
 kind = "smpp"
@@ -124,14 +139,29 @@ esac
 "$bin" run --config "$dir/router.toml" >"$dir/router.log" 2>&1 &
 router_pid=$!
 pids+=($router_pid)
+second_pid=""
+if [ "${CLUSTER:-}" = 2 ]; then
+  # A second instance: its own ports, data and node_id, the same routes and Redis.
+  mkdir -p "$dir/b"
+  { printf 'routes = "%s"\n' "$dir/routes.toml"
+    sed -e "s|^data_dir = .*|data_dir = \"$dir/b/data\"|" -e "s|127.0.0.1:$smpp_port|127.0.0.1:$((smpp_port + 10))|" \
+      -e "s|^node_id = 1|node_id = 2|" "$dir/router.toml"
+    printf '[admin]\nlisten = "off"\n'; } > "$dir/b/router.toml"
+  "$bin" run --config "$dir/b/router.toml" >"$dir/b/router.log" 2>&1 &
+  second_pid=$!
+  pids+=($second_pid)
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$((smpp_port + 10))") 2>/dev/null && break; sleep 0.1; done
+fi
 for _ in $(seq 100); do
   (exec 3<>"/dev/tcp/127.0.0.1/$smpp_port") 2>/dev/null && break
   sleep 0.1
 done
 
 [ "$scenario" = carrier ] && sleep 1   # let the channel bind to the carrier
-# The router's CPU time so far, in clock ticks (user + system).
-router_cpu() { awk '{ print $14 + $15 }' "/proc/$router_pid/stat"; }
+# In a cluster of two the carrier's binds spread over both instances within a few seconds.
+[ "${CLUSTER:-}" = 2 ] && sleep 12
+# The router's CPU time so far, in clock ticks (user + system; both instances of CLUSTER=2).
+router_cpu() { cat "/proc/$router_pid/stat" ${second_pid:+"/proc/$second_pid/stat"} | awk '{ t += $14 + $15 } END { print t }'; }
 load=("$bin" load --addr "127.0.0.1:$smpp_port" --system-id load --password load)
 if [ "$scenario" = direct ]; then
   load=("$bin" load --addr "127.0.0.1:$carrier_port" --system-id load --password load)
@@ -161,16 +191,38 @@ print("%s window %s %s: %.0f msg/s, accepted %s, receipts %s" % (sys.argv[1], sy
   receipts)   "${load[@]}" --sessions 4 --window 500 --duration 5s --rate 120000 --registered-delivery 1 ;;
   imessage)   "${load[@]}" --sessions 10 --window 100 --duration 30s --vary-to --to 14155550000 ;;
   carrier|direct)
-    if [ -n "${SIM_STATS:-}" ]; then (for _ in $(seq 30); do sleep 1; kill -USR1 "${pids[0]}" 2>/dev/null || break; done) & fi
+    if [ -n "${SIM_STATS:-}" ]; then (for _ in $(seq 30); do sleep 1; kill -USR1 "$sim_pid" 2>/dev/null || break; done) & fi
     cpu_before=$(router_cpu)
-    "${load[@]}" --sessions 4 --window 500 --duration 10s --registered-delivery "${RD:-1}" ${RATE:+--rate "$RATE"} | tee "$dir/load.out"
+    if [ -n "${CLUSTER:-}" ]; then
+      redis-cli -p "$redis_port" config resetstat >/dev/null
+      redis_cpu_before=$(awk '{ print $14 + $15 }' "/proc/$redis_pid/stat")
+    fi
+    if [ "${CLUSTER:-}" = 2 ]; then
+      # Half the load on each instance, each with its own account.
+      half=${RATE:+$((RATE / 2))}
+      "${load[@]}" --sessions 2 --window 500 --duration 10s --registered-delivery "${RD:-1}" ${half:+--rate "$half"} > "$dir/load.out" &
+      load_a=$!
+      "$bin" load --addr "127.0.0.1:$((smpp_port + 10))" --system-id load2 --password load \
+        --sessions 2 --window 500 --duration 10s --registered-delivery "${RD:-1}" ${half:+--rate "$half"} > "$dir/load2.out"
+      wait "$load_a"
+      echo "== instance 1 (account load)"; cat "$dir/load.out"
+      echo "== instance 2 (account load2)"; cat "$dir/load2.out"
+    else
+      "${load[@]}" --sessions 4 --window 500 --duration 10s --registered-delivery "${RD:-1}" ${RATE:+--rate "$RATE"} | tee "$dir/load.out"
+    fi
     if [ "$scenario" = carrier ]; then
       # The router's own CPU time over the run, per message sent (user + system, all threads).
-      sent=$(awk '/^sent/ {print $2}' "$dir/load.out")
+      sent=$(cat "$dir"/load*.out | awk '/^sent/ { n += $2 } END { print n }')
       awk -v a="$cpu_before" -v b="$(router_cpu)" -v n="$sent" -v hz="$(getconf CLK_TCK)" \
         'BEGIN { s = (b - a) / hz; printf "router CPU  %.2f core-seconds for %d messages: %.1f µs per message\n", s, n, s * 1e6 / n }'
+      if [ -n "${CLUSTER:-}" ]; then
+        calls=$(redis-cli -p "$redis_port" info commandstats | awk -F'[=,:]' '/^cmdstat_/ { n += $3 } END { print n }')
+        awk -v a="$redis_cpu_before" -v b="$(awk '{ print $14 + $15 }' "/proc/$redis_pid/stat")" -v n="$sent" -v c="$calls" -v hz="$(getconf CLK_TCK)" \
+          'BEGIN { printf "redis       %d commands (%.2f per message), %.2f core-seconds: %.1f µs per message\n", c, c / n, (b - a) / hz, (b - a) / hz * 1e6 / n }'
+        redis-cli -p "$redis_port" info commandstats | sed -E 's/^cmdstat_([a-z|]+):calls=([0-9]+).*/\1 \2/' | grep -v '^#' | sort -k2 -rn | head -8 | tr '\n' ' '; echo
+      fi
     fi
-    kill -USR1 "${pids[0]}"; sleep 0.2; grep "stand-in carrier: submits" "$dir/sim.log" | tail -"${SIM_STATS:-1}"
+    kill -USR1 "$sim_pid"; sleep 0.2; grep "stand-in carrier: submits" "$dir/sim.log" | tail -"${SIM_STATS:-1}"
     if [ "$scenario" = carrier ]; then
       kill -TERM "$router_pid"; wait "$router_pid" || true
       grep "store:" "$dir/router.log"

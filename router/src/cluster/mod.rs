@@ -27,6 +27,7 @@
 //! answered only after the receipt is on disk; with `appendfsync everysec` up to a second of
 //! receipts can be lost when the Redis host (not the process) fails.
 
+mod batch;
 pub mod counters;
 pub mod delivery;
 pub mod leases;
@@ -82,6 +83,8 @@ pub struct Cluster {
     bound: limits::Bound,
     /// The instances alive at the last look (this one included).
     alive: std::sync::atomic::AtomicUsize,
+    /// Records and receipts on their way to Redis, in pipelines.
+    batcher: batch::Batcher,
 }
 
 impl Cluster {
@@ -108,6 +111,7 @@ impl Cluster {
             .await
             .with_context(|| format!("cannot reach the cluster's Redis at {shown}"))?;
         let token = node::token(data_dir)?;
+        let (batcher, batched) = batch::Batcher::new();
         let cluster = Arc::new(Self {
             conn,
             client,
@@ -121,7 +125,9 @@ impl Cluster {
             held: leases::Held::default(),
             bound: limits::Bound::default(),
             alive: std::sync::atomic::AtomicUsize::new(1),
+            batcher,
         });
+        tokio::spawn(batch::run(Arc::downgrade(&cluster), batched));
         cluster.check_version().await?;
         cluster.take_node_id().await?;
         cluster.count_alive().await;
@@ -295,8 +301,7 @@ impl Cluster {
             self.hold(rec.clone());
             return;
         }
-        let cmd = self.record_cmd(rec);
-        if self.run::<()>(&cmd).await.is_err() {
+        if self.batcher.send(self.record_cmd(rec)).await.is_err() {
             self.hold(rec.clone());
         }
     }
@@ -385,8 +390,7 @@ impl Cluster {
         items: &[(Bytes, u64, Option<&str>)],
     ) -> Result<(), redis::RedisError> {
         let stream = self.stream_of(account);
-        let mut pipe = redis::pipe();
-        for (pdu, expires, id) in items {
+        let adds = items.iter().map(|(pdu, expires, id)| {
             let mut cmd = redis::cmd("XADD");
             cmd.arg(&stream)
                 .arg("*")
@@ -397,9 +401,11 @@ impl Cluster {
             if let Some(id) = id {
                 cmd.arg("id").arg(*id);
             }
-            pipe.add_command(cmd).ignore();
+            self.batcher.send(cmd)
+        });
+        for added in futures_util::future::join_all(adds).await {
+            added?;
         }
-        self.run_pipe::<()>(&pipe).await?;
         self.metrics
             .add(&counters::RECEIPTS, &["handed_off"], items.len() as u64);
         Ok(())

@@ -445,13 +445,14 @@ impl Inner {
             return Ok(());
         };
         let key = self.settings.id_match.dlr_key(&carrier_id);
-        let lookup = || async {
-            self.delivery.lookup(&self.name, &key).await.map_err(|e| {
-                tracing::error!(channel = %self.name, error = %e, "store: receipt lookup failed; the carrier will resend");
-                CommandStatus::RX_T_APPN
-            })
+        let failed = |e: crate::store::StoreError| {
+            tracing::error!(channel = %self.name, error = %e, "store: receipt lookup failed; the carrier will resend");
+            CommandStatus::RX_T_APPN
         };
-        let mut record = lookup().await?;
+        // Here first: most receipts follow a message this instance sent (in a cluster, the
+        // other instances are asked only after the wait below).
+        let local = self.delivery.store().lookup(&self.name, &key);
+        let mut record = local.map_err(failed)?;
         if record.is_none() {
             // Its submit_sm_resp may still be in hand: once the submits under way now are
             // done, their records are in the store (in memory at once, durable at the flush).
@@ -460,7 +461,11 @@ impl Inner {
             self.in_flight.settle(RACE_LIMIT).await;
             tokio::time::sleep(RECORD_AFTER_ANSWER).await;
             let _ = self.delivery.store().flush().await;
-            record = lookup().await?;
+            record = self
+                .delivery
+                .lookup(&self.name, &key)
+                .await
+                .map_err(failed)?;
         }
         let Some(record) = record else {
             self.metrics
