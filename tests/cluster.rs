@@ -556,3 +556,67 @@ async fn an_accounts_tps_holds_across_instances() {
         "the budget is used: {accepted}"
     );
 }
+
+/// The parts of one long message, sent on different instances, take the channel the first
+/// part took — here not the route's first channel, which refused the first part on A (and
+/// would take the second on B, where it accepts).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_parts_of_a_long_message_take_one_channel_across_instances() {
+    use smpp_router::smpp::CommandStatus;
+    use smpp_router::smpp::pdu::{Address, Bind, Command, Pdu, Sm};
+    use smpp_router_e2e::Raw;
+
+    let redis = Redis::start().await;
+    let routes = |first: &str| {
+        format!(
+            "{}\n[[channel]]\nname = \"c1\"\nkind = \"test\"\noutcomes = [\"{first}\"]\n\n\
+             [[channel]]\nname = \"c2\"\nkind = \"test\"\noutcomes = [\"ok\"]\n\n\
+             [[route]]\nname = \"sms\"\nchannels = [\"c1\", \"c2\"]\n",
+            account("acme", "pw", "tps = 5000")
+        )
+    };
+    let a = start_with(write_instance_with(&redis.url(), 1, &routes("0x45"), "")).await;
+    let b = start_with(write_instance_with(&redis.url(), 2, &routes("ok"), "")).await;
+    let part = |seq: u8| Sm {
+        source: Address::new(1, 1, "15550001111"),
+        dest: Address::new(1, 1, "14155551234"),
+        esm_class: smpp_router::smpp::values::EsmClass(0x40),
+        short_message: [&[5, 0, 3, 42, 2, seq][..], b"part of a long message"]
+            .concat()
+            .into(),
+        ..Sm::default()
+    };
+    let mut sessions = Vec::new();
+    for (instance, seq) in [(&a, 1), (&b, 2)] {
+        let mut raw = Raw::connect(instance.addr).await;
+        let bind = Bind {
+            system_id: "acme".into(),
+            password: "pw".into(),
+            interface_version: 0x34,
+            ..Bind::default()
+        };
+        raw.send(&Command::new(1, Pdu::BindTransmitter(bind))).await;
+        assert_eq!(raw.recv().await.unwrap().status, CommandStatus::ROK);
+        raw.send(&Command::new(2, Pdu::SubmitSm(part(seq)))).await;
+        assert_eq!(
+            raw.recv().await.unwrap().status,
+            CommandStatus::ROK,
+            "part {seq}"
+        );
+        sessions.push(raw);
+    }
+    let attempts = |text: String, channel: &str| {
+        let series = format!(
+            "smpp_router_channel_attempts_total{{channel=\"{channel}\",outcome=\"accepted\"}} "
+        );
+        text.lines()
+            .find_map(|l| l.strip_prefix(series.as_str()))
+            .map_or(0, |v| v.trim().parse::<u64>().unwrap())
+    };
+    let on_b = b.get("/metrics").await;
+    assert_eq!(
+        (attempts(on_b.clone(), "c1"), attempts(on_b, "c2")),
+        (0, 1),
+        "the second part, on B, went where the first went on A"
+    );
+}

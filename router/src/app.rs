@@ -162,13 +162,14 @@ pub async fn start(config: &RouterConfig, ids: Arc<IdMinter>) -> anyhow::Result<
     };
     // The channel kinds routes.toml may name.
     let kinds = ChannelKinds::builtin();
-    let router = Arc::new(Router::new(
-        &config.routes,
-        ids,
-        kinds,
-        Some(channels),
-        metrics.clone(),
-    ));
+    let router = Arc::new(
+        Router::new(&config.routes, ids, kinds, Some(channels), metrics.clone())
+            .with_shared_groups(
+                cluster
+                    .clone()
+                    .map(|c| c as Arc<dyn crate::routing::groups::SharedGroups>),
+            ),
+    );
     router
         .reload()
         .map_err(|r| diagnostics_error(&config.routes.display().to_string(), r.errors))?;

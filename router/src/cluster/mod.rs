@@ -30,6 +30,7 @@
 mod batch;
 pub mod counters;
 pub mod delivery;
+pub mod groups;
 pub mod leases;
 pub mod limits;
 pub mod node;

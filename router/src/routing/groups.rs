@@ -53,9 +53,63 @@ pub struct Lead(watch::Sender<Decision>);
 impl Lead {
     /// Tells the group's other parts which channel took the first one (`None`: none did).
     pub fn decide(self, channel: Option<&str>) {
-        let decision = channel.map_or(Decision::Open, |c| Decision::Channel(c.to_string()));
+        self.tell(Decision::of(channel));
+    }
+
+    /// Tells the group's other parts here what was decided (by another instance's part).
+    pub fn tell(self, decision: Decision) {
         let _ = self.0.send(decision);
     }
+}
+
+impl Decision {
+    /// The decision of a first part that `channel` took (`None`: none did).
+    pub fn of(channel: Option<&str>) -> Self {
+        channel.map_or(Self::Open, |c| Self::Channel(c.to_string()))
+    }
+}
+
+/// The future of a [`SharedGroups`] call.
+pub type GroupFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// What a claim on a group across a cluster found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claimed {
+    /// This part is the group's first anywhere: it decides.
+    Lead,
+    /// A part on another instance decided (or was deciding, and did within the deadline).
+    Decided(Decision),
+}
+
+/// The parts of one message arriving at several instances of a cluster: the first part anywhere
+/// decides the channel, and the parts on other instances follow it. A single router has none
+/// (its [`Groups`] see every part).
+pub trait SharedGroups: Send + Sync + 'static {
+    /// Claims group `key` (see [`shared_key`]) for this part; waits until `deadline` for a
+    /// decision another instance's part is making.
+    fn claim<'a>(&'a self, key: &'a str, deadline: Instant) -> GroupFuture<'a, Claimed>;
+    /// Tells the other instances what the first part made of group `key`.
+    fn decide<'a>(&'a self, key: &'a str, decision: &'a Decision) -> GroupFuture<'a, ()>;
+}
+
+/// The key of `account`'s group of part `part` of `sm`, the same on every instance: a digest of
+/// what identifies the group, so that no number is written out.
+pub fn shared_key(account: &str, sm: &Sm, part: Sar) -> String {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    for field in [
+        account.as_bytes(),
+        sm.source.addr.as_slice(),
+        sm.dest.addr.as_slice(),
+        &part.reference.to_be_bytes(),
+        &[part.total],
+    ] {
+        ctx.update(&(field.len() as u32).to_be_bytes());
+        ctx.update(field);
+    }
+    ctx.finish().as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 struct Entry {

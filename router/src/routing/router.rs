@@ -117,11 +117,24 @@ impl Router {
             stages: Arc::new(Stages {
                 delivery: channels.as_ref().map(|c| c.delivery.clone()),
                 metrics: metrics.clone(),
+                groups: None,
             }),
             channels,
             metrics,
             store_refusals: LogEvery::new(Duration::from_secs(10)),
         }
+    }
+
+    /// In cluster mode: the parts of a long message arriving at several instances take the
+    /// channel the first one took anywhere. Call before the router is shared.
+    pub fn with_shared_groups(
+        mut self,
+        groups: Option<Arc<dyn super::groups::SharedGroups>>,
+    ) -> Self {
+        if let Some(stages) = Arc::get_mut(&mut self.stages) {
+            stages.groups = groups;
+        }
+        self
     }
 
     fn delivery(&self) -> Option<&Arc<dyn Delivery>> {

@@ -27,6 +27,8 @@ pub(super) struct Stages {
     pub(super) delivery: Option<Arc<dyn Delivery>>,
     /// The router's counters.
     pub(super) metrics: Arc<Metrics>,
+    /// In cluster mode, the long-message groups shared with the other instances.
+    pub(super) groups: Option<Arc<dyn groups::SharedGroups>>,
 }
 
 /// A message whose route is decided: what the later stages need.
@@ -85,7 +87,17 @@ impl Decided {
         let deadline = tokio::time::Instant::now() + route.deadline();
         let (lead, part_plan) = match role {
             None => (None, None),
-            Some(Role::Lead(lead)) => (Some(lead), Some(Decision::Open)),
+            Some(Role::Lead(lead)) => match self.claim_shared(message, deadline).await {
+                // Another instance's part decided: the parts here follow it.
+                Some((_, groups::Claimed::Decided(decision))) => {
+                    lead.tell(decision.clone());
+                    (None, Some(decision))
+                }
+                Some((key, groups::Claimed::Lead)) => {
+                    (Some((lead, Some(key))), Some(Decision::Open))
+                }
+                None => (Some((lead, None)), Some(Decision::Open)),
+            },
             Some(Role::Follow(decision)) => (None, Some(groups::follow(decision, deadline).await)),
         };
         let part_plan = part_plan
@@ -97,13 +109,31 @@ impl Decided {
         } else {
             engine::run(plan, route.policy(), message, deadline).await
         };
-        if let Some(lead) = lead {
-            lead.decide(match &verdict {
+        if let Some((lead, key)) = lead {
+            let decision = Decision::of(match &verdict {
                 Verdict::Accepted { channel, .. } => Some(channel),
                 Verdict::Rejected(_) => None,
             });
+            if let (Some(shared), Some(key)) = (&self.stages.groups, key) {
+                shared.decide(&key, &decision).await;
+            }
+            lead.tell(decision);
         }
         (verdict, history)
+    }
+
+    /// In cluster mode, the first part here of a long message claims its group across the
+    /// instances: its key, and whether it leads or follows a part elsewhere.
+    async fn claim_shared(
+        &self,
+        message: &Message,
+        deadline: tokio::time::Instant,
+    ) -> Option<(String, groups::Claimed)> {
+        let shared = self.stages.groups.as_ref()?;
+        let part = crate::smpp::concat::part_of(&message.sm)?;
+        let key = groups::shared_key(&message.account.system_id, &message.sm, part);
+        let claimed = shared.claim(&key, deadline).await;
+        Some((key, claimed))
     }
 
     /// Counts, logs and answers (the record is made before, when one is needed). Not async:
