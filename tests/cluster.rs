@@ -283,6 +283,23 @@ async fn receipts_reach_the_client_whichever_instance_it_is_bound_to() {
     assert_eq!(listed, [1, 2, 3], "{cluster:#}");
     assert!(nodes.iter().all(|n| n["alive"] == true), "{cluster:#}");
     assert_eq!(cluster["routes_agree"], true, "{cluster:#}");
+    // And in the metrics (counted at each instance's heartbeat).
+    let t0 = Instant::now();
+    loop {
+        let text = a.get("/metrics").await;
+        let has = |line: &str| text.lines().any(|l| l == line);
+        if has("smpp_router_cluster_instances 3")
+            && has("smpp_router_cluster_routes_agree 1")
+            && has("smpp_router_cluster_redis_up 1")
+        {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(12),
+            "cluster gauges: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     drop((b, c));
 }
 

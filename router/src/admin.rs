@@ -260,6 +260,9 @@ impl Admin {
         self.server.registry.write_metrics(&mut out);
         self.router.write_metrics(&mut out);
         crate::store::counters::write_metrics(&*self.store, &mut out);
+        if let Some(cluster) = &self.cluster {
+            cluster.write_metrics(&mut out);
+        }
         THREAD_CONNECTIONS.write(
             &mut out,
             self.shards

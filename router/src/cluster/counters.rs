@@ -26,5 +26,37 @@ pub static RECORDS: Family = Family {
     labels: &["what"],
 };
 
+static REDIS_UP: Family = Family {
+    name: "smpp_router_cluster_redis_up",
+    help: "1 while the cluster's Redis answers, 0 while it is unavailable (receipts for accounts bound elsewhere wait in the local store).",
+    kind: Kind::Gauge,
+    labels: &[],
+};
+
+static INSTANCES: Family = Family {
+    name: "smpp_router_cluster_instances",
+    help: "The cluster's instances alive at the last look (this one included).",
+    kind: Kind::Gauge,
+    labels: &[],
+};
+
+static ROUTES_AGREE: Family = Family {
+    name: "smpp_router_cluster_routes_agree",
+    help: "1 when every live instance serves the same routes.toml (the same digest), 0 when they differ (GET /cluster shows which).",
+    kind: Kind::Gauge,
+    labels: &[],
+};
+
+impl super::Cluster {
+    /// Writes the cluster's gauges (at scrape time).
+    pub fn write_metrics(&self, out: &mut String) {
+        let none: [&str; 0] = [];
+        REDIS_UP.write(out, [(none, u8::from(self.up()))]);
+        INSTANCES.write(out, [(none, self.alive_nodes())]);
+        let agree = self.routes_agree.load(std::sync::atomic::Ordering::Relaxed);
+        ROUTES_AGREE.write(out, [(none, u8::from(agree))]);
+    }
+}
+
 /// The cluster's families, for the registry.
 pub static FAMILIES: &[&Family] = &[&REDIS_ERRORS, &RECEIPTS, &RECORDS];

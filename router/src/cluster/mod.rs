@@ -86,6 +86,8 @@ pub struct Cluster {
     alive: std::sync::atomic::AtomicUsize,
     /// Records and receipts on their way to Redis, in pipelines.
     batcher: batch::Batcher,
+    /// Whether the live instances served the same routes at the last look.
+    routes_agree: std::sync::atomic::AtomicBool,
 }
 
 impl Cluster {
@@ -127,6 +129,7 @@ impl Cluster {
             bound: limits::Bound::default(),
             alive: std::sync::atomic::AtomicUsize::new(1),
             batcher,
+            routes_agree: std::sync::atomic::AtomicBool::new(true),
         });
         tokio::spawn(batch::run(Arc::downgrade(&cluster), batched));
         cluster.check_version().await?;
@@ -161,6 +164,13 @@ impl Cluster {
                 .filter(|n| n["alive"] == serde_json::json!(true) && n["node_id"] != me)
                 .count();
             let n = others + 1;
+            let digests: std::collections::BTreeSet<&str> = nodes
+                .iter()
+                .filter(|n| n["alive"] == serde_json::json!(true))
+                .filter_map(|n| n["routes"]["digest"].as_str())
+                .collect();
+            self.routes_agree
+                .store(digests.len() <= 1, std::sync::atomic::Ordering::Relaxed);
             self.alive
                 .store(n.max(1), std::sync::atomic::Ordering::Relaxed);
         }
