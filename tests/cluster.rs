@@ -637,3 +637,56 @@ async fn the_parts_of_a_long_message_take_one_channel_across_instances() {
         "the second part, on B, went where the first went on A"
     );
 }
+
+/// A carrier channel's `tps` holds across instances: each paces its binds at its share (the
+/// channel's `tps` times the places it holds over `binds`). Counted at the carrier: the most
+/// messages it accepted within any one second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_carrier_channels_tps_holds_across_instances() {
+    let redis = Redis::start().await;
+    let knobs = Knobs {
+        keep_messages: 1000,
+        ..Knobs::default()
+    };
+    let stats = knobs.stats.clone();
+    let (carrier_addr, _carrier) = carrier::start(knobs).await.unwrap();
+    let routes = routes(carrier_addr.port(), 2).replace("binds = 2\n", "binds = 2\ntps = 20\n");
+    let a = start_with(write_instance_with(&redis.url(), 1, &routes, "")).await;
+    let b = start_with(write_instance_with(&redis.url(), 2, &routes, "")).await;
+    spread(&[&a, &b]).await;
+    let plan = || {
+        json!([
+            {"op": "bind", "mode": "tx", "system_id": "acme", "password": "pw"},
+            {"op": "submit", "count": 60, "window": 10, "text": "hi", "vary_to": true},
+            {"op": "unbind"},
+        ])
+    };
+    let on_a = tokio::spawn(smpplib(a.addr, false, plan()));
+    let on_b = smpplib(b.addr, false, plan()).await;
+    let on_a = on_a.await.unwrap();
+    assert_eq!(
+        count(&on_a[1], 0) + count(&on_b[1], 0),
+        120,
+        "{on_a:?} {on_b:?}"
+    );
+    let mut at: Vec<Duration> = stats
+        .messages()
+        .iter()
+        .map(|m| m.submitted.duration_since(std::time::UNIX_EPOCH).unwrap())
+        .collect();
+    at.sort();
+    let busiest = (0..at.len())
+        .map(|i| {
+            at[i..]
+                .iter()
+                .take_while(|t| **t < at[i] + Duration::from_secs(1))
+                .count()
+        })
+        .max()
+        .unwrap();
+    // 20 a second, plus each instance's burst of a tenth of a second of its share.
+    assert!(
+        busiest <= 24,
+        "{busiest} messages within one second at the carrier"
+    );
+}

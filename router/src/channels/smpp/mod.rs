@@ -136,6 +136,7 @@ pub fn start(
         in_flight: InFlight::new(shards.count()),
         unknown_log: LogEvery::new(Duration::from_secs(10)),
         leases,
+        places_held: AtomicUsize::new(0),
     });
     for slot in 0..inner.settings.binds {
         let modes: &[BindMode] = match inner.settings.style {
@@ -197,6 +198,9 @@ struct Inner {
     unknown_log: LogEvery,
     /// In cluster mode, the places of the channel's binds in the whole cluster.
     leases: Option<Arc<dyn BindLeases>>,
+    /// In cluster mode, the places this instance holds for binds that submit: its share of
+    /// the channel's `tps` is `tps × held / binds`.
+    places_held: AtomicUsize,
 }
 
 impl Channel for SmppChannel {
@@ -317,7 +321,17 @@ impl Inner {
         if self.settings.tps == 0 {
             return;
         }
-        let gap = Duration::from_secs(1) / self.settings.tps;
+        let tps = match &self.leases {
+            None => self.settings.tps,
+            // In a cluster, this instance's share: as many parts of the channel's `tps` as it
+            // holds of its binds, so that all instances together stay within it.
+            Some(_) => {
+                let held = self.places_held.load(Ordering::Relaxed) as u64;
+                let binds = (self.settings.binds as u64).max(1);
+                (u64::from(self.settings.tps) * held / binds).clamp(1, u64::from(u32::MAX)) as u32
+            }
+        };
+        let gap = Duration::from_secs(1) / tps;
         let at = {
             let Ok(mut next) = self.next_slot_at.lock() else {
                 return;
@@ -555,6 +569,9 @@ async fn keep_bound(
                     }
                     continue;
                 }
+                if mode.can_submit() {
+                    inner.places_held.fetch_add(1, Ordering::Relaxed);
+                }
                 taken
             }
         };
@@ -658,6 +675,9 @@ enum End {
 /// Gives a bind's place in the cluster back, if it held one.
 async fn release(inner: &Inner, mode: BindMode, place: Option<usize>) {
     if let (Some(leases), Some(p)) = (&inner.leases, place) {
+        if mode.can_submit() {
+            inner.places_held.fetch_sub(1, Ordering::Relaxed);
+        }
         leases.release(&inner.name, mode.as_str(), p).await;
     }
 }
