@@ -155,6 +155,14 @@ impl Drop for Unbound {
 }
 
 impl Shared {
+    /// Logs (at most every ten seconds) that a connection was closed because its address has
+    /// `limits.max_unbound_per_address` connections that have not bound.
+    fn too_many_unbound(&self, ip: IpAddr) {
+        if let Some(also) = self.refused_log.allow(std::time::Instant::now()) {
+            tracing::warn!(%ip, limit = self.limits.max_unbound_per_address, also_since_last_line = also, "too many connections from one address that have not bound; closing new ones (limits.max_unbound_per_address)");
+        }
+    }
+
     /// A slot for an unbound connection from `ip`, or `None` when its address has
     /// `max_unbound_per_address` already.
     fn unbound(self: &Arc<Self>, ip: IpAddr) -> Option<Unbound> {
@@ -448,6 +456,19 @@ async fn accept_loop(
             drop(sock);
             continue;
         };
+        // Counted against its address at once, in the order connections come (a balancer's
+        // connections once its header names the client, below).
+        let proxied = shared.proxies.iter().any(|n| n.contains(&peer.ip()));
+        let unbound = match proxied {
+            true => None,
+            false => match shared.unbound(peer.ip()) {
+                Some(u) => Some(u),
+                None => {
+                    shared.too_many_unbound(peer.ip());
+                    continue;
+                }
+            },
+        };
         // Nine tenths of the slots taken: new connections must bind sooner.
         let crowded = connections.available_permits() * 10 < shared.limits.max_connections;
         let _ = sock.set_nodelay(true);
@@ -473,21 +494,22 @@ async fn accept_loop(
             };
             // Behind a load balancer: the client's address, from the PROXY protocol header.
             let mut peer = peer;
-            if shared.proxies.iter().any(|n| n.contains(&peer.ip())) {
-                match proxy::read_header(&mut sock).await {
-                    Ok(proxy::Source::Client(client)) => peer = client,
-                    Ok(proxy::Source::Local) => {}
-                    Err(e) => {
-                        tracing::info!(%peer, error = %e, "connection from a load balancer closed");
-                        return;
+            let unbound = match unbound {
+                Some(u) => u,
+                None => {
+                    match proxy::read_header(&mut sock).await {
+                        Ok(proxy::Source::Client(client)) => peer = client,
+                        Ok(proxy::Source::Local) => {}
+                        Err(e) => {
+                            tracing::info!(%peer, error = %e, "connection from a load balancer closed");
+                            return;
+                        }
+                    }
+                    match shared.unbound(peer.ip()) {
+                        Some(u) => u,
+                        None => return shared.too_many_unbound(peer.ip()),
                     }
                 }
-            }
-            let Some(unbound) = shared.unbound(peer.ip()) else {
-                if let Some(also) = shared.refused_log.allow(std::time::Instant::now()) {
-                    tracing::warn!(ip = %peer.ip(), limit = shared.limits.max_unbound_per_address, also_since_last_line = also, "too many connections from one address that have not bound; closing new ones (limits.max_unbound_per_address)");
-                }
-                return;
             };
             // SAFETY: `ack` goes to `serve` with the stream, which owns it until it returns.
             let ack = unsafe { QuickAck::of(&sock) };
