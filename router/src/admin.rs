@@ -183,6 +183,12 @@ impl Admin {
                 health.held
             );
             reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", body)
+        } else if self.cluster.as_ref().is_some_and(|c| c.node_lost()) {
+            reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                "another process holds this instance's cluster.node_id: message ids may repeat; stop one of them\n".into(),
+            )
         } else if let (true, Some((reason, since))) =
             (loaded, self.cluster.as_ref().and_then(|c| c.fault()))
         {

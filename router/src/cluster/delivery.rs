@@ -18,9 +18,14 @@ use crate::store::{MessageRecord, Store, StoreError};
 
 use super::Cluster;
 
-/// How long a receipt whose message is not found anywhere waits for the accepting instance to
-/// publish the record (its carrier may have answered it a moment ago), before it is unknown.
-const PUBLISH_RACE: Duration = Duration::from_millis(300);
+/// The waits before each look in Redis for a receipt's message not found here: its record may
+/// still be on its way from the instance that accepted it (its carrier answered a moment ago,
+/// its pipeline to Redis is behind) — 1.25 s in all before it is unknown.
+const PUBLISH_RACE: [Duration; 3] = [
+    Duration::ZERO,
+    Duration::from_millis(250),
+    Duration::from_millis(1000),
+];
 
 /// How often receipts kept here for accounts bound elsewhere are handed over to the cluster.
 const HAND_OVER_EVERY: Duration = Duration::from_secs(1);
@@ -135,7 +140,7 @@ impl Delivery for ClusterDelivery {
             if let Some(rec) = self.local.store().lookup(channel, channel_id)? {
                 return Ok(Some(rec));
             }
-            for wait in [Duration::ZERO, PUBLISH_RACE] {
+            for wait in PUBLISH_RACE {
                 tokio::time::sleep(wait).await;
                 match self.cluster.find(channel, channel_id).await {
                     Ok(Some(rec)) => return Ok(Some(Arc::new(rec))),

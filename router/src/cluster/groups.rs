@@ -21,6 +21,9 @@ const NONE_TOOK_IT: &str = "-";
 impl SharedGroups for Cluster {
     fn claim<'a>(&'a self, key: &'a str, deadline: Instant) -> GroupFuture<'a, Claimed> {
         Box::pin(async move {
+            if !self.up() {
+                return Claimed::Lead; // Each instance decides its parts itself.
+            }
             let key = self.key(&["grp", key]);
             let mut set = redis::cmd("SET");
             set.arg(&key).arg(DECIDING).arg("NX").arg("EX").arg(KEEP_S);
@@ -48,6 +51,9 @@ impl SharedGroups for Cluster {
 
     fn decide<'a>(&'a self, key: &'a str, decision: &'a Decision) -> GroupFuture<'a, ()> {
         Box::pin(async move {
+            if !self.up() {
+                return;
+            }
             let value = match decision {
                 Decision::Channel(c) => c.as_str(),
                 Decision::Open | Decision::Pending => NONE_TOOK_IT,

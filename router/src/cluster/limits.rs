@@ -39,12 +39,13 @@ redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1";
 
-/// Renews the leases of members ARGV[2..] of KEYS[1] for ARGV[1] ms.
+/// Renews the leases of members ARGV[2..] of KEYS[1] for ARGV[1] ms (only those still there: a
+/// session that unbound meanwhile is not brought back).
 const RENEW_BINDS: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 for i = 2, #ARGV do
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[i])
+  redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[i])
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return #ARGV - 1";
@@ -97,6 +98,9 @@ impl Cluster {
 impl SharedLimits for Cluster {
     fn blocked(&self, client: IpAddr) -> LimitFuture<'_, bool> {
         Box::pin(async move {
+            if !self.up() {
+                return false; // The local lockout still applies.
+            }
             let mut cmd = redis::cmd("EXISTS");
             cmd.arg(self.key(&["block", &client.to_string()]));
             self.run::<bool>(&cmd).await.unwrap_or(false)
@@ -120,6 +124,9 @@ impl SharedLimits for Cluster {
 
     fn take_bind<'a>(&'a self, account: &'a str, session: u64, max: u32) -> LimitFuture<'a, bool> {
         Box::pin(async move {
+            if !self.up() {
+                return true; // The local count still applies.
+            }
             let r: Result<i64, _> = redis::Script::new(TAKE_BIND)
                 .key(self.key(&["binds", account]))
                 .arg(self.member(session))
@@ -144,6 +151,9 @@ impl SharedLimits for Cluster {
         tps: u32,
     ) -> LimitFuture<'a, Option<u32>> {
         Box::pin(async move {
+            if !self.up() {
+                return None; // Each instance takes its share.
+            }
             let r: Result<u32, _> = redis::Script::new(LEASE_RATE)
                 .key(self.key(&["tps", account]))
                 .arg(want)

@@ -28,6 +28,13 @@
 //! receipts can be lost when the Redis host (not the process) fails.
 
 mod batch;
+// Words used here: an instance *hands off* a receipt when it adds it to an account's stream
+// (`Cluster::hand_off`); the outbox *hands over* what its local store kept for accounts bound
+// elsewhere (`Outbox::hand_over`, which hands each batch off). A *place* is one of a carrier
+// channel's `binds` in the whole cluster (`leases.rs`); a *lease* is a key that expires unless
+// renewed (places, node ids, client binds). `config::router::Cluster` is the `[cluster]`
+// section; `Cluster` here is the running link.
+
 pub mod counters;
 pub mod delivery;
 pub mod groups;
@@ -88,6 +95,10 @@ pub struct Cluster {
     batcher: batch::Batcher,
     /// Whether the live instances served the same routes at the last look.
     routes_agree: std::sync::atomic::AtomicBool,
+    /// Whether another instance held records it could not publish yet, at the last look.
+    others_hold: std::sync::atomic::AtomicBool,
+    /// Set when another process took this instance's `node_id` (see `node.rs`).
+    node_lost: std::sync::atomic::AtomicBool,
 }
 
 impl Cluster {
@@ -130,9 +141,12 @@ impl Cluster {
             alive: std::sync::atomic::AtomicUsize::new(1),
             batcher,
             routes_agree: std::sync::atomic::AtomicBool::new(true),
+            others_hold: std::sync::atomic::AtomicBool::new(false),
+            node_lost: std::sync::atomic::AtomicBool::new(false),
         });
         tokio::spawn(batch::run(Arc::downgrade(&cluster), batched));
         cluster.check_version().await?;
+        cluster.check_durability().await;
         cluster.take_node_id().await?;
         cluster.count_alive().await;
         tracing::info!(node_id = settings.node_id, redis = %shown, "cluster: joined");
@@ -171,6 +185,11 @@ impl Cluster {
                 .collect();
             self.routes_agree
                 .store(digests.len() <= 1, std::sync::atomic::Ordering::Relaxed);
+            let hold = nodes
+                .iter()
+                .any(|n| n["node_id"] != me && n["held_records"].as_u64().unwrap_or(0) > 0);
+            self.others_hold
+                .store(hold, std::sync::atomic::Ordering::Relaxed);
             self.alive
                 .store(n.max(1), std::sync::atomic::Ordering::Relaxed);
         }
@@ -267,22 +286,31 @@ impl Cluster {
 
     /// Whether a record missing from Redis may still be on its way there: Redis is away, or was
     /// a moment ago (records held by the instances meanwhile are being published), or this
-    /// instance still holds some.
+    /// instance or another (as it reported at the last look) still holds some.
     pub fn unsure(&self) -> bool {
         let recent = self
             .recovered
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .is_some_and(|t| t.elapsed() < RECOVERY_GRACE);
-        recent || !self.up() || self.holds_records()
+        recent
+            || !self.up()
+            || self.held_records() > 0
+            || self.others_hold.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn holds_records(&self) -> bool {
-        !self
-            .unpublished
+    /// Records this instance holds until Redis takes them.
+    pub(crate) fn held_records(&self) -> usize {
+        self.unpublished
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .is_empty()
+            .len()
+    }
+
+    /// Whether another process took this instance's `node_id` (Redis was unreachable for longer
+    /// than the lease): ids may repeat, so the instance says it is not ready.
+    pub fn node_lost(&self) -> bool {
+        self.node_lost.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Refuses a Redis older than 6.2 (`XAUTOCLAIM`, `SET … GET`).
@@ -303,6 +331,34 @@ impl Cluster {
             anyhow::bail!("cluster: Redis {version} is too old; 6.2 or later is needed");
         }
         Ok(())
+    }
+
+    /// Warns when Redis may lose what it acknowledged: an eviction policy other than
+    /// `noeviction` (receipts and records evicted under memory pressure), or an append-only file
+    /// not synced before each answer. Managed services that hide `CONFIG` are not checked.
+    async fn check_durability(&self) {
+        let mut get = redis::cmd("CONFIG");
+        get.arg("GET").arg("*");
+        let Ok(config) = self
+            .run::<std::collections::HashMap<String, String>>(&get)
+            .await
+        else {
+            return;
+        };
+        let value = |k: &str| config.get(k).map(String::as_str).unwrap_or("");
+        if value("maxmemory-policy") != "noeviction" {
+            tracing::warn!(
+                policy = value("maxmemory-policy"),
+                "cluster: Redis may evict keys under memory pressure (receipts, message records); set maxmemory-policy noeviction"
+            );
+        }
+        if value("appendonly") != "yes" || value("appendfsync") != "always" {
+            tracing::warn!(
+                appendonly = value("appendonly"),
+                appendfsync = value("appendfsync"),
+                "cluster: Redis does not sync each write before it answers; receipts it acknowledged can be lost if its host fails (appendonly yes, appendfsync always)"
+            );
+        }
     }
 
     /// Publishes the record of an accepted message, so that a receipt arriving at any instance

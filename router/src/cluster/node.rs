@@ -107,11 +107,17 @@ impl Cluster {
                 tick.tick().await;
                 let Some(me) = me.upgrade() else { return };
                 match me.renew().await {
-                    Ok(true) => {}
-                    Ok(false) => tracing::error!(
-                        node_id = me.node_id(),
-                        "cluster: another process took this instance's node_id (was Redis unreachable for longer than the lease?); message ids may repeat until one of them stops"
-                    ),
+                    Ok(true) => me
+                        .node_lost
+                        .store(false, std::sync::atomic::Ordering::Relaxed),
+                    Ok(false) => {
+                        me.node_lost
+                            .store(true, std::sync::atomic::Ordering::Relaxed);
+                        tracing::error!(
+                            node_id = me.node_id(),
+                            "cluster: another process took this instance's node_id (was Redis unreachable for longer than the lease?); message ids may repeat until one of them stops; /readyz says not ready"
+                        )
+                    }
                     Err(_) => continue,
                 }
                 let r = report();
@@ -123,6 +129,7 @@ impl Cluster {
                     "sessions": r.sessions,
                     "channels_up": r.channels_up,
                     "routes": { "generation": r.generation, "digest": r.digest },
+                    "held_records": me.held_records(),
                     "version": env!("CARGO_PKG_VERSION"),
                 });
                 let mut cmd = redis::cmd("HSET");

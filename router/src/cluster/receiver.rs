@@ -65,11 +65,14 @@ pub fn spawn_receiver(
             match reader.read(&cluster, &accounts).await {
                 Ok(entries) if entries.is_empty() => {}
                 Ok(entries) => {
-                    let done = deliver_all(&registry, &outbox, &metrics, entries).await;
+                    let patience = cluster.settings().claim_after / 3;
+                    let done = deliver_all(&registry, &outbox, &metrics, entries, patience).await;
                     cluster.acknowledge(&done).await;
                 }
                 Err(_) => {
+                    // The connection, or a group (Redis lost it): both made again.
                     reader.conn = None;
+                    reader.groups.clear();
                     drop((cluster, outbox));
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
@@ -248,16 +251,22 @@ impl Cluster {
     }
 }
 
-/// Delivers the entries, all at once; the (stream, id) of those done with.
+/// Delivers the entries, all at once; the (stream, id) of those done with. A delivery not
+/// done within `patience` (a client slow to answer) stays pending and is tried again later, so
+/// that one slow client does not hold up the receipts of every other account read here.
 async fn deliver_all(
     registry: &Registry,
     outbox: &Outbox,
     metrics: &Metrics,
     entries: Vec<Entry>,
+    patience: Duration,
 ) -> Vec<(String, String)> {
     let now = unix_now();
     let each = entries.into_iter().map(|e| async move {
-        let done = deliver_one(registry, outbox, metrics, &e, now).await;
+        let delivered = deliver_one(registry, outbox, metrics, &e, now);
+        let done = tokio::time::timeout(patience, delivered)
+            .await
+            .unwrap_or(false);
         done.then_some((e.stream, e.entry.id))
     });
     futures_util::future::join_all(each)

@@ -372,6 +372,11 @@ impl Outbox {
         if !fresh {
             return false;
         }
+        // Out of the waiting set first (as a sweep does): a receipt stored meanwhile marks the
+        // account again, and a hand-over that does not finish puts it back.
+        if let Ok(mut w) = self.waiting.lock() {
+            w.remove(account);
+        }
         let done = loop {
             let batch = match self.store.pending(account, unix_now(), BATCH) {
                 Ok(b) => b,
@@ -382,18 +387,27 @@ impl Outbox {
             };
             let full = batch.len() == BATCH;
             let read = batch.len();
-            let batch: Vec<PendingDelivery> =
+            let mut batch: Vec<PendingDelivery> =
                 batch.into_iter().filter(|i| self.claim(i.key)).collect();
             if batch.len() < read {
                 // Some are being delivered here now: look again later.
                 batch.iter().for_each(|i| self.release(i.key));
                 break false;
             }
+            // The batch was read a while ago: a delivery that finished meanwhile removed some.
+            batch.retain(|i| {
+                let pending = self.store.is_pending(i.key).unwrap_or(true);
+                if !pending {
+                    self.release(i.key);
+                }
+                pending
+            });
             if batch.is_empty() {
-                break true;
+                break !full;
             }
             let keys: Vec<u64> = batch.iter().map(|i| i.key).collect();
             let sent = send(batch).await;
+            let mut removed = true;
             if sent {
                 let removals: Vec<_> = keys.iter().map(|&k| self.store.dequeue(k)).collect();
                 for (r, k) in futures_util::future::join_all(removals)
@@ -402,6 +416,7 @@ impl Outbox {
                     .zip(&keys)
                 {
                     if let Err(e) = r {
+                        removed = false;
                         tracing::error!(%account, key = k, error = %e, "store: cannot remove a receipt handed over; it may be sent twice");
                     }
                 }
@@ -409,7 +424,7 @@ impl Outbox {
                     .add(&DELIVERIES, &[account, "handed_over"], keys.len() as u64);
             }
             keys.iter().for_each(|&k| self.release(k));
-            if !sent {
+            if !sent || !removed {
                 break false;
             }
             if !full {
@@ -419,8 +434,8 @@ impl Outbox {
         if let Ok(mut d) = self.draining.lock() {
             d.remove(account);
         }
-        if done && let Ok(mut w) = self.waiting.lock() {
-            w.remove(account);
+        if !done {
+            self.mark_waiting(account);
         }
         done
     }

@@ -85,6 +85,8 @@ struct Budget {
     asking: bool,
     /// Taken this second while the cluster could not be reached.
     alone: u64,
+    /// The cluster has nothing left for this second: no more asking until the next.
+    exhausted: bool,
 }
 
 impl SharedRate {
@@ -108,7 +110,7 @@ impl SharedRate {
         if allowed {
             b.left -= 1;
         }
-        if b.left < batch / 2 && !b.asking {
+        if b.left < batch / 2 && !b.asking && !b.exhausted {
             b.asking = true;
             let want = u32::try_from(batch - b.left.min(0)).unwrap_or(u32::MAX);
             let me = self.clone();
@@ -122,11 +124,16 @@ impl SharedRate {
         let granted = self.cluster.lease_rate(&self.account, want, tps).await;
         let mut b = self.state.lock().unwrap_or_else(|p| p.into_inner());
         b.asking = false;
-        if b.second != second {
+        // A lease for a second gone by is of no use; a share (the cluster was away) counts for
+        // the second it is now.
+        if b.second != second && granted.is_some() {
             return;
         }
         let granted = match granted {
-            Some(n) => u64::from(n),
+            Some(n) => {
+                b.exhausted = n < want;
+                u64::from(n)
+            }
             None => {
                 // The cluster cannot be reached: this instance's share of the second.
                 let share = u64::from(tps).div_ceil(self.cluster.instances().max(1) as u64);

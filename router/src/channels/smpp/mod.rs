@@ -582,7 +582,10 @@ async fn keep_bound(
         let mut renewals = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         let connected = tokio::select! {
             r = esme::connect(&s.addr, inner.tls.clone(), mode, s.bind.clone(), s.session.clone()) => r,
-            _ = stop.changed() => return,
+            _ = stop.changed() => {
+                release(&inner, mode, place).await;
+                return;
+            }
         };
         match connected {
             Ok((handle, mut events)) => {
