@@ -11,7 +11,8 @@ Plan: {"host": "127.0.0.1", "port": 2775, "tls": false, "steps": [ ... ]} with s
      count is then the number of messages, and statuses count the parts; with
      "receipt_each": true (window 1) each message waits for the receipt of the one before, as
      a sender that answers each receipt before its next submit does
-  {"op": "wait_receipts", "count": n, "timeout": s}        -> {"receipts": n, "closed": bool}
+  {"op": "wait_receipts", "count": n, "timeout": s,
+   "unique": false}                                  -> {"receipts": n, "closed": bool}
   {"op": "enquire_link"}                                                        -> {"status": n}
   {"op": "unbind"}                                                              -> {"status": n}
   {"op": "idle", "seconds": s}   (reads whatever arrives, answering enquire_link) -> closed, receipts
@@ -82,7 +83,11 @@ class Runner:
         if op == "wait_receipts":
             deadline = time.time() + s.get("timeout", 5)
             closed = False
-            while len(self.receipts) < s["count"] and time.time() < deadline:
+            # With "unique": true, receipts are counted once per message id (a resend that
+            # arrives twice does not end the wait early).
+            got = (lambda: len({r.get("id") for r in self.receipts})) if s.get("unique") \
+                else (lambda: len(self.receipts))
+            while got() < s["count"] and time.time() < deadline:
                 try:
                     self.read()
                 except smpplib.exceptions.ConnectionError:

@@ -1,6 +1,6 @@
-//! Writes to Redis in pipelines: the records and receipts of many messages at once go to Redis
-//! in one round trip, so that a busy instance sends a few hundred pipelines a second rather
-//! than a command per message. The first command waiting goes at once; those that arrive while
+//! Commands to Redis in pipelines: the records, receipts and record look-ups of many messages
+//! at once go to Redis in one round trip, so that a busy instance sends a few hundred pipelines
+//! a second rather than a command per message. The first command waiting goes at once; those that arrive while
 //! a pipeline is on its way go in the next one.
 
 use std::sync::Weak;
@@ -14,7 +14,7 @@ const MAX_PIPELINE: usize = 512;
 /// Commands waiting for a pipeline, at most (beyond it callers wait for room).
 const QUEUE: usize = 65_536;
 
-type Done = oneshot::Sender<Result<(), redis::RedisError>>;
+type Done = oneshot::Sender<Result<redis::Value, redis::RedisError>>;
 
 /// The sending side: [`Batcher::send`] resolves once Redis took the command.
 pub struct Batcher(mpsc::Sender<(redis::Cmd, Done)>);
@@ -26,9 +26,8 @@ impl Batcher {
         (Self(tx), rx)
     }
 
-    /// Sends `cmd` in the next pipeline; resolves once Redis answered it (its reply is not
-    /// kept: for writes).
-    pub async fn send(&self, cmd: redis::Cmd) -> Result<(), redis::RedisError> {
+    /// Sends `cmd` in the next pipeline; resolves with Redis's answer to it.
+    pub async fn send(&self, cmd: redis::Cmd) -> Result<redis::Value, redis::RedisError> {
         let (done, answer) = oneshot::channel();
         let closed =
             || redis::RedisError::from(std::io::Error::other("the cluster link is closed"));
@@ -46,11 +45,27 @@ pub async fn run(cluster: Weak<Cluster>, mut rx: mpsc::Receiver<(redis::Cmd, Don
         };
         let mut pipe = redis::pipe();
         for (cmd, _) in &batch {
-            pipe.add_command(cmd.clone()).ignore();
+            pipe.add_command(cmd.clone());
         }
-        let r = cluster.run_pipe::<()>(&pipe).await;
-        for (_, done) in batch.drain(..) {
-            let _ = done.send(r.clone());
+        match cluster.run_pipe::<Vec<redis::Value>>(&pipe).await {
+            Ok(values) if values.len() == batch.len() => {
+                for ((_, done), value) in batch.drain(..).zip(values) {
+                    let _ = done.send(Ok(value));
+                }
+            }
+            Ok(_) => {
+                let e = redis::RedisError::from(std::io::Error::other(
+                    "a pipeline's answers do not match its commands",
+                ));
+                for (_, done) in batch.drain(..) {
+                    let _ = done.send(Err(e.clone()));
+                }
+            }
+            Err(e) => {
+                for (_, done) in batch.drain(..) {
+                    let _ = done.send(Err(e.clone()));
+                }
+            }
         }
     }
 }

@@ -174,7 +174,9 @@ pub fn spawn_hand_over(local: &Arc<Outbox>, cluster: &Arc<Cluster>) {
             let (Some(local), Some(cluster)) = (local.upgrade(), cluster.upgrade()) else {
                 return;
             };
-            if !cluster.up() {
+            // While Redis is away nothing else may ask it (new records are held without
+            // trying): a ping each second notices it is back.
+            if !cluster.up() && !cluster.ping().await {
                 continue;
             }
             cluster.publish_held().await;

@@ -313,6 +313,11 @@ impl Cluster {
         self.node_lost.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Whether Redis answers a `PING` (noted like any command).
+    pub async fn ping(&self) -> bool {
+        self.run::<String>(&redis::cmd("PING")).await.is_ok()
+    }
+
     /// Refuses a Redis older than 6.2 (`XAUTOCLAIM`, `SET … GET`).
     async fn check_version(&self) -> anyhow::Result<()> {
         let info: String = self
@@ -430,9 +435,10 @@ impl Cluster {
         channel: &str,
         channel_id: &str,
     ) -> Result<Option<MessageRecord>, redis::RedisError> {
-        let value: Option<Vec<u8>> = self
-            .run(redis::cmd("GET").arg(self.key(&["rec", channel, channel_id])))
-            .await?;
+        let mut get = redis::cmd("GET");
+        get.arg(self.key(&["rec", channel, channel_id]));
+        let value: Option<Vec<u8>> = redis::from_redis_value(self.batcher.send(get).await?)
+            .map_err(|e| redis::RedisError::from(std::io::Error::other(e.to_string())))?;
         let Some(value) = value else {
             return Ok(None);
         };
