@@ -44,28 +44,23 @@ pub async fn run(cluster: Weak<Cluster>, mut rx: mpsc::Receiver<(redis::Cmd, Don
             return;
         };
         let mut pipe = redis::pipe();
-        for (cmd, _) in &batch {
-            pipe.add_command(cmd.clone());
+        let mut waiting = Vec::with_capacity(batch.len());
+        for (cmd, done) in batch.drain(..) {
+            pipe.add_command(cmd);
+            waiting.push(done);
         }
-        match cluster.run_pipe::<Vec<redis::Value>>(&pipe).await {
-            Ok(values) if values.len() == batch.len() => {
-                for ((_, done), value) in batch.drain(..).zip(values) {
-                    let _ = done.send(Ok(value));
-                }
-            }
+        let answers = match cluster.run_pipe::<Vec<redis::Value>>(&pipe).await {
+            Ok(values) if values.len() == waiting.len() => values.into_iter().map(Ok).collect(),
             Ok(_) => {
                 let e = redis::RedisError::from(std::io::Error::other(
                     "a pipeline's answers do not match its commands",
                 ));
-                for (_, done) in batch.drain(..) {
-                    let _ = done.send(Err(e.clone()));
-                }
+                vec![Err(e); waiting.len()]
             }
-            Err(e) => {
-                for (_, done) in batch.drain(..) {
-                    let _ = done.send(Err(e.clone()));
-                }
-            }
+            Err(e) => vec![Err(e); waiting.len()],
+        };
+        for (done, answer) in waiting.into_iter().zip(answers) {
+            let _ = done.send(answer);
         }
     }
 }
