@@ -714,3 +714,25 @@ async fn a_carrier_channels_tps_holds_across_instances() {
         "{busiest} messages within one second at the carrier"
     );
 }
+
+/// `rediss://`: the instances reach a Redis that takes only TLS, and receipts cross between them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_reach_redis_over_tls() {
+    const N: u32 = 50;
+    let redis = Redis::start_tls().await;
+    let (carrier_port, _stats, _carrier) = carrier(Duration::from_millis(100)).await;
+    let a = start_instance(&redis.tls_url(), 1, carrier_port).await;
+    let b = start_instance(&redis.tls_url(), 2, carrier_port).await;
+    spread(&[&a, &b]).await;
+    let receiver = tokio::spawn(smpplib(b.addr, false, receive(N, 60)));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = smpplib(a.addr, false, submit(N)).await;
+    let got = receiver.await.unwrap();
+    assert_eq!(
+        receipt_ids(&got[1]),
+        ids(&sent[1]),
+        "every receipt, each once"
+    );
+    let cluster: Value = serde_json::from_str(&a.get("/cluster").await).unwrap();
+    assert_eq!(cluster["redis"]["up"], true, "{cluster:#}");
+}

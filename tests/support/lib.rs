@@ -449,10 +449,44 @@ impl Redis {
         Self::start_in(dir, free_port()).await
     }
 
+    /// Starts one that takes only TLS connections (a self-signed certificate in its folder);
+    /// its address for `[cluster] redis` is [`Redis::tls_url`].
+    pub async fn start_tls() -> Self {
+        let dir = scratch_dir("redis-tls");
+        let (cert, key) = smpp_router::server::tls::self_signed(&dir).unwrap();
+        let port = free_port();
+        let tls = [
+            "--port".into(),
+            "0".into(),
+            "--tls-port".into(),
+            port.to_string(),
+            "--tls-cert-file".into(),
+            cert.display().to_string(),
+            "--tls-key-file".into(),
+            key.display().to_string(),
+            "--tls-ca-cert-file".into(),
+            cert.display().to_string(),
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ];
+        Self::spawn(dir, port, &tls).await
+    }
+
+    /// Its address over TLS, for [`Redis::start_tls`] (its certificate is self-signed, so the
+    /// address asks the client not to verify it: tests only).
+    pub fn tls_url(&self) -> String {
+        format!("rediss://127.0.0.1:{}/#insecure", self.port)
+    }
+
     /// Starts one on `port` over the files in `dir` (to restart a killed one).
     pub async fn start_in(dir: PathBuf, port: u16) -> Self {
+        Self::spawn(dir, port, &["--port".into(), port.to_string()]).await
+    }
+
+    async fn spawn(dir: PathBuf, port: u16, listen: &[String]) -> Self {
         let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(listen)
             .arg("--dir")
             .arg(&dir)
             .args([
