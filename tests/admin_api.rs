@@ -5,36 +5,15 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use smpp_router::smpp::pdu::{Bind, Command as SmppCommand, Pdu};
-use smpp_router_e2e::{Raw, account, count, free_port, scratch_dir, smpplib, wait_listening};
+use smpp_router_e2e::{Raw, account, count, free_port, http, scratch_dir, smpplib, wait_listening};
 use smpp_router_tools::sim::otpblue::{self, Knobs};
 
 /// One HTTP/1.1 request; returns the status code and the body.
-fn http(port: u16, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let status = raw.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = raw
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
 struct Killed(Child);
 
 impl Drop for Killed {

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use smpp_router_e2e::{Redis, account, count, free_port, scratch_dir, smpplib, wait_listening};
+use smpp_router_e2e::{
+    Redis, account, count, free_port, http, scratch_dir, smpplib, wait_listening,
+};
 use smpp_router_tools::sim::carrier::{self, Knobs, Stats};
 use smpp_router_tools::sim::otpblue::Latency;
 
@@ -37,8 +39,12 @@ impl Instance {
         wait_listening(&[self.addr.port(), self.admin]).await;
     }
 
+    /// A GET on its admin interface: the body.
     async fn get(&self, path: &str) -> String {
-        get(self.admin, path).await
+        let admin = self.admin;
+        let path = path.to_string();
+        let answer = tokio::task::spawn_blocking(move || http(admin, "GET", &path, None));
+        answer.await.unwrap().1
     }
 }
 
@@ -113,21 +119,6 @@ async fn start_with((config, port, admin): (PathBuf, u16, u16)) -> Instance {
         admin,
         config,
     }
-}
-
-/// A plain HTTP GET on the admin port; the body.
-async fn get(port: u16, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    out.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or(out)
 }
 
 /// Whether the instance's carrier channel is up (holds a bind), by its `GET /routes`.

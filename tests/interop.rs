@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use smpp_router_e2e::{
-    LiveRouter, account, count, free_port, net_smpp, node_smpp, scratch_dir, smpplib,
+    LiveRouter, account, count, free_port, http, net_smpp, node_smpp, scratch_dir, smpplib,
 };
 use smpp_router_tools::sim::{carrier, otpblue};
 
@@ -184,14 +184,6 @@ fn dlr_server() -> (u16, Arc<Mutex<Vec<String>>>) {
     (port, seen)
 }
 
-fn get(port: u16, path: &str) -> String {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
-    let mut out = String::new();
-    std::io::Read::read_to_string(&mut s, &mut out).unwrap();
-    out
-}
-
 fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
@@ -269,7 +261,7 @@ async fn kannel_run(router: SocketAddr, live: &LiveRouter, window: usize) -> f64
             encode(&dlr_url)
         );
         answers.push(
-            tokio::task::spawn_blocking(move || get(sendsms, &path))
+            tokio::task::spawn_blocking(move || http(sendsms, "GET", &path, None).1)
                 .await
                 .unwrap(),
         );
@@ -310,10 +302,11 @@ async fn kannel_run(router: SocketAddr, live: &LiveRouter, window: usize) -> f64
         "no enquire_link_resp in Kannel's log"
     );
     // A graceful shutdown unbinds.
-    let answer = tokio::task::spawn_blocking(move || get(admin, "/shutdown?password=secret"))
-        .await
-        .unwrap();
-    assert!(answer.contains("200"), "{answer}");
+    let answer =
+        tokio::task::spawn_blocking(move || http(admin, "GET", "/shutdown?password=secret", None))
+            .await
+            .unwrap();
+    assert_eq!(answer.0, 200, "{answer:?}");
     let t0 = Instant::now();
     while live.server.shared().registry.bound("acme") > 0 {
         assert!(

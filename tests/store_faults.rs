@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use smpp_router_e2e::{account, free_port, node_smpp, scratch_dir, wait_listening};
+use smpp_router_e2e::{account, free_port, http, node_smpp, scratch_dir, wait_listening};
 use smpp_router_tools::sim::carrier::{self, Knobs};
 use smpp_router_tools::sim::otpblue::Latency;
 
@@ -60,22 +60,6 @@ fn fill(file: &Path) {
     let block = vec![0u8; 64 * 1024];
     while f.write_all(&block).is_ok() {}
     let _ = f.sync_all();
-}
-
-fn get(port: u16, path: &str) -> (u16, String) {
-    use std::io::Read;
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return (0, String::new());
-    };
-    let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    let status = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, out)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,7 +115,7 @@ async fn a_full_disk_refuses_new_messages_recovers_by_itself_and_loses_no_receip
     let _router = Router(child);
     wait_listening(&[port, admin]).await;
     let t0 = Instant::now();
-    while get(admin, "/readyz").0 != 200 {
+    while http(admin, "GET", "/readyz", None).0 != 200 {
         assert!(t0.elapsed() < Duration::from_secs(10), "never ready");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -160,7 +144,7 @@ async fn a_full_disk_refuses_new_messages_recovers_by_itself_and_loses_no_receip
     let t0 = Instant::now();
     let mut body_503 = String::new();
     while t0.elapsed() < Duration::from_secs(4) {
-        let (status, body) = get(admin, "/readyz");
+        let (status, body) = http(admin, "GET", "/readyz", None);
         if status == 503 && body.contains("store cannot write") {
             seen_503.store(true, Ordering::Relaxed);
             body_503 = body;
@@ -169,11 +153,11 @@ async fn a_full_disk_refuses_new_messages_recovers_by_itself_and_loses_no_receip
     }
     std::fs::remove_file(&filler).unwrap();
     let t0 = Instant::now();
-    while get(admin, "/readyz").0 != 200 {
+    while http(admin, "GET", "/readyz", None).0 != 200 {
         assert!(
             t0.elapsed() < Duration::from_secs(10),
             "not ready again after space was freed: {}",
-            get(admin, "/readyz").1
+            http(admin, "GET", "/readyz", None).1
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
