@@ -16,16 +16,7 @@ use smpp_router::smpp::values::ton;
 /// Validates both files. `Err` holds every error as `file:line:column: message`; `Ok` a
 /// one-screen summary.
 pub fn check(config_path: &Path) -> Result<String, String> {
-    let config = RouterConfig::load(config_path).map_err(|d| join(&d))?;
-    let router = Router::new(
-        &config.routes,
-        Arc::new(IdMinter::new(0)),
-        ChannelKinds::builtin(),
-        None,
-        Arc::default(),
-    );
-    router.reload().map_err(|r| join(&r.errors))?;
-    let table = router.table();
+    let (config, table) = load(config_path)?;
     let mut out = String::new();
     let _ = writeln!(out, "{}: ok", config_path.display());
     let _ = writeln!(out, "{}: ok", config.routes.display());
@@ -58,6 +49,23 @@ pub fn check(config_path: &Path) -> Result<String, String> {
     Ok(out)
 }
 
+/// Both files, checked: the configuration and the table its routes make (channels checked,
+/// not started). `Err` holds every error as `file:line:column: message`.
+fn load(
+    config_path: &Path,
+) -> Result<(RouterConfig, Arc<smpp_router::routing::table::RouteTable>), String> {
+    let config = RouterConfig::load(config_path).map_err(|d| join(&d))?;
+    let router = Router::new(
+        &config.routes,
+        Arc::new(IdMinter::new(0)),
+        ChannelKinds::builtin(),
+        None,
+        Arc::default(),
+    );
+    router.reload().map_err(|r| join(&r.errors))?;
+    Ok((config, router.table()))
+}
+
 fn join(d: &[smpp_router::config::Diagnostic]) -> String {
     d.iter()
         .map(ToString::to_string)
@@ -73,16 +81,7 @@ pub fn explain(
     from: Option<&str>,
     text: Option<&str>,
 ) -> Result<String, String> {
-    let config = RouterConfig::load(config_path).map_err(|d| join(&d))?;
-    let router = Router::new(
-        &config.routes,
-        Arc::new(IdMinter::new(0)),
-        ChannelKinds::builtin(),
-        None,
-        Arc::default(),
-    );
-    router.reload().map_err(|r| join(&r.errors))?;
-    let table = router.table();
+    let (config, table) = load(config_path)?;
     if table.accounts.get(account).is_none() {
         return Err(format!(
             "no account `{account}` in {}",

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::Cluster;
-use super::node::{BEAT, LEASE};
+use super::node::{BEAT, LEASE, TAKE_OR_RENEW};
 use crate::channels::leases::{BindLeases, LeaseFuture, Renewed};
 
 /// Takes the first free key of KEYS for ARGV[1] (token) for ARGV[2] ms: its position (0-based),
@@ -24,15 +24,6 @@ for i, key in ipairs(KEYS) do
   end
 end
 return -1";
-
-/// Renews KEYS[1] when it holds ARGV[1] or is free: 1; 0 when another token holds it.
-const RENEW: &str = r"
-local held = redis.call('GET', KEYS[1])
-if held == false or held == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0";
 
 /// Deletes KEYS[1] when it holds ARGV[1].
 const RELEASE: &str = r"
@@ -115,7 +106,7 @@ impl BindLeases for Cluster {
     ) -> LeaseFuture<'a, Renewed> {
         Box::pin(async move {
             let places_here = self.held.count(channel, mode);
-            let r: Result<i64, _> = redis::Script::new(RENEW)
+            let r: Result<i64, _> = redis::Script::new(TAKE_OR_RENEW)
                 .key(self.place_key(channel, mode, place))
                 .arg(&self.token)
                 .arg(LEASE.as_millis() as u64)

@@ -18,8 +18,9 @@ pub const LEASE: Duration = Duration::from_secs(15);
 /// How often an instance renews its lease and reports itself.
 pub const BEAT: Duration = Duration::from_secs(5);
 
-/// Takes the lease when it is free or ours; renews it. 1 when taken, 0 when another holds it.
-const TAKE: &str = r"
+/// Takes lease KEYS[1] for token ARGV[1] for ARGV[2] ms when it is free or already that
+/// token's (a renewal): 1; 0 when another token holds it. Node ids and bind places use it.
+pub(super) const TAKE_OR_RENEW: &str = r"
 local held = redis.call('GET', KEYS[1])
 if held == false or held == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -82,7 +83,7 @@ impl Cluster {
 
     /// Renews the lease; false when another process holds it.
     async fn renew(&self) -> anyhow::Result<bool> {
-        let taken: i64 = redis::Script::new(TAKE)
+        let taken: i64 = redis::Script::new(TAKE_OR_RENEW)
             .key(self.node_key(self.node_id()))
             .arg(&self.token)
             .arg(LEASE.as_millis() as u64)

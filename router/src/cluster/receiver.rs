@@ -119,7 +119,7 @@ impl Reader {
             .is_none_or(|t| t.elapsed() >= PENDING_EVERY)
         {
             self.last_pending = Some(Instant::now());
-            let mut entries = cluster.read_group(&consumer, &streams, "0", None).await?;
+            let mut entries = cluster.read_group(&consumer, &streams, "0").await?;
             for s in &streams {
                 let claimed = cluster.claim_idle(&consumer, s).await?;
                 if !claimed.is_empty() {
@@ -205,16 +205,15 @@ impl Cluster {
         }
     }
 
-    /// Reads `streams` from `from` on the shared connection (not blocking).
+    /// Reads `streams` from `from` on the shared connection (without blocking).
     async fn read_group(
         &self,
         consumer: &str,
         streams: &[String],
         from: &str,
-        block: Option<Duration>,
     ) -> Result<Vec<(String, StreamId)>, redis::RedisError> {
         let reply: Option<StreamReadReply> =
-            self.run(&read_cmd(consumer, streams, from, block)).await?;
+            self.run(&read_cmd(consumer, streams, from, None)).await?;
         Ok(flatten(reply))
     }
 
