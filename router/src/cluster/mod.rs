@@ -78,6 +78,8 @@ pub struct Cluster {
     retention: u64,
     /// Why Redis failed last, since when; `None` while it answers.
     fault: Mutex<Option<(String, Instant)>>,
+    /// Whether `fault` is set: what the data path asks, without the lock.
+    down: std::sync::atomic::AtomicBool,
     /// When Redis answered again after it had failed.
     recovered: Mutex<Option<Instant>>,
     /// Records waiting to be published (Redis could not be reached).
@@ -132,6 +134,7 @@ impl Cluster {
             settings: settings.clone(),
             retention: retention.as_secs().max(1),
             fault: Mutex::new(None),
+            down: std::sync::atomic::AtomicBool::new(false),
             recovered: Mutex::new(None),
             unpublished: Mutex::new(VecDeque::new()),
             metrics,
@@ -249,7 +252,12 @@ impl Cluster {
             Err(e) if e.is_unrecoverable_error() => Some(e.to_string()),
             Err(_) => None,
         };
+        if failed.is_none() && self.up() {
+            return; // The common case: nothing changes.
+        }
         let mut fault = self.fault.lock().unwrap_or_else(|p| p.into_inner());
+        self.down
+            .store(failed.is_some(), std::sync::atomic::Ordering::Relaxed);
         match (failed, fault.is_some()) {
             (None, false) => {}
             (None, true) => {
@@ -281,7 +289,7 @@ impl Cluster {
 
     /// Whether Redis answered the last command.
     pub fn up(&self) -> bool {
-        self.fault().is_none()
+        !self.down.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether a record missing from Redis may still be on its way there: Redis is away, or was
