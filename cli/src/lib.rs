@@ -1,9 +1,11 @@
-//! The `smpp-router` command line: `run` (the default), `check`, `explain`, `hash-password`, and
+//! The `smpp-router` command line: `run` (the default), `check`, `explain`, `trace`,
+//! `hash-password`, and
 //! the tools `load` and `sim` (from `smpp-router-tools`). The binary's `main` is this crate's
 //! [`main`], so tests can build the same command line into their own binary target.
 
 mod inspect;
 mod run;
+mod trace;
 
 pub use inspect::{check, explain};
 
@@ -45,6 +47,27 @@ enum Command {
         #[arg(long)]
         text: Option<String>,
     },
+    /// Where did a message go: asks the running router (its admin interface) for the route,
+    /// the attempts, the carrier's id, the receipts and how they reached the client.
+    Trace {
+        /// The router's message id (as the client got it in submit_sm_resp).
+        router_id: Option<String>,
+        /// Look up by the carrier's id instead: the channel's name.
+        #[arg(long, requires = "carrier_id")]
+        channel: Option<String>,
+        /// Look up by the carrier's id instead: the id.
+        #[arg(long, requires = "channel")]
+        carrier_id: Option<String>,
+        /// Show the destination unmasked (the admin interface must have a token).
+        #[arg(long)]
+        full_numbers: bool,
+        /// The admin interface, host:port (default: admin.listen in router.toml).
+        #[arg(long)]
+        admin: Option<String>,
+        /// Print the admin interface's JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// A fast windowed SMPP client: the benchmark driver and an operator's smoke test.
     Load(smpp_router_tools::load::LoadArgs),
     /// Run a stand-in for local work and tests.
@@ -83,6 +106,24 @@ pub fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         },
+        Command::Trace {
+            router_id,
+            channel,
+            carrier_id,
+            full_numbers,
+            admin,
+            json,
+        } => trace::trace(
+            &cli.config,
+            &trace::TraceArgs {
+                router_id: router_id.as_deref(),
+                carrier: channel.as_deref().zip(carrier_id.as_deref()),
+                full_numbers,
+                admin: admin.as_deref(),
+                json,
+            },
+        )
+        .map(|s| print!("{s}")),
         Command::Explain {
             account,
             to,

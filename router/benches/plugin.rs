@@ -94,6 +94,7 @@ fn message() -> Message {
             leading_zeros: 0,
         },
         sender: None,
+        session: 1,
     }
 }
 

@@ -87,7 +87,7 @@ fn record(n: u64) -> MessageRecord {
         channel_id: format!("{h:016x}{:08x}", n as u32),
         created: 1_760_000_000 + n / 40_000,
         attempts: "imessage refused_0x45 250ms; tyntec accepted 12ms".into(),
-        receipt_to: None,
+        ..MessageRecord::default()
     }
 }
 

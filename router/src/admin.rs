@@ -8,7 +8,10 @@
 //! | `GET /routes` | JSON: the table in service (routes, channels and whether each is up) and the last reload's outcome with its errors |
 //! | `GET /sessions` | JSON: bound client sessions |
 //! | `GET /cluster` | JSON, in cluster mode: the instances (address, uptime, sessions, channels up, the digest and generation of their routes), whether their routes agree, and whether Redis answers |
+//! | `GET /messages/{router_id}`, `GET /messages?channel=…&carrier_id=…` | JSON: where the message went ([`messages`]); `&numbers=full` shows the destination unmasked (only with a token) |
 //! | `POST /reload` | reloads `routes.toml`: `200` with the generation and the channels kept, added, rebuilt and removed, or `422` with every error |
+
+mod messages;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -117,6 +120,24 @@ impl Admin {
                 "bearer token required\n".into(),
             );
         }
+        let path = req.uri().path();
+        if path == "/messages" || path.starts_with("/messages/") {
+            if req.method() != Method::GET {
+                return reply(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "text/plain",
+                    "method not allowed\n".into(),
+                );
+            }
+            let query = messages::Query {
+                router_id: path.strip_prefix("/messages/"),
+                params: req.uri().query().unwrap_or(""),
+                token_set: self.token.is_some(),
+            };
+            let (status, body) = messages::lookup(&*self.store, &query);
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return json_reply(status, &body);
+        }
         match (req.method(), req.uri().path()) {
             (&Method::GET, "/healthz") => reply(StatusCode::OK, "text/plain", "ok\n".into()),
             (&Method::GET, "/readyz") => self.ready(),
@@ -159,7 +180,7 @@ impl Admin {
             _ => reply(
                 StatusCode::NOT_FOUND,
                 "text/plain",
-                "not found: try /healthz, /readyz, /metrics, /routes, /sessions, /cluster, POST /reload\n"
+                "not found: try /healthz, /readyz, /metrics, /routes, /sessions, /cluster, /messages/ID, POST /reload\n"
                     .into(),
             ),
         }
@@ -266,6 +287,7 @@ impl Admin {
         self.server.registry.write_metrics(&mut out);
         self.router.write_metrics(&mut out);
         crate::store::counters::write_metrics(&*self.store, &mut out);
+        crate::records::counters::write_metrics(&*self.store, &mut out);
         if let Some(cluster) = &self.cluster {
             cluster.write_metrics(&mut out);
         }

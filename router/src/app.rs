@@ -78,6 +78,8 @@ pub struct Running {
     pub admin: Option<SocketAddr>,
     /// The data-path threads: stopped by [`Running::shutdown`], or when this is dropped.
     threads: Threads,
+    /// The delivery-record sinks (stopped when this is dropped).
+    _records: crate::records::Records,
     _watcher: notify::RecommendedWatcher,
 }
 
@@ -105,6 +107,7 @@ pub async fn start(config: &RouterConfig, ids: Arc<IdMinter>) -> anyhow::Result<
             crate::channels::counters::FAMILIES,
             crate::delivery::counters::FAMILIES,
             crate::cluster::counters::FAMILIES,
+            crate::records::counters::FAMILIES,
         ]
         .concat(),
     ));
@@ -200,6 +203,8 @@ pub async fn start(config: &RouterConfig, ids: Arc<IdMinter>) -> anyhow::Result<
         .await
         .context("starting the SMPP server")?;
     spawn_expiry(Arc::downgrade(&store), config.store.retention);
+    let records = crate::records::start(config, store.clone(), metrics.clone())
+        .map_err(anyhow::Error::msg)?;
     if let Some(cluster) = &cluster {
         let address = match &cluster.settings().advertise {
             Some(a) => a.clone(),
@@ -261,6 +266,7 @@ pub async fn start(config: &RouterConfig, ids: Arc<IdMinter>) -> anyhow::Result<
         reloads,
         admin,
         threads,
+        _records: records,
         _watcher: watcher,
     })
 }

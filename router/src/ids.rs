@@ -13,6 +13,21 @@ const EPOCH_MS: u64 = 1_704_067_200_000;
 const SEQ_BITS: u32 = 12;
 const INSTANCE_BITS: u32 = 10;
 
+/// The Unix millisecond a router-minted id was minted in.
+pub fn unix_ms(id: u64) -> u64 {
+    (id >> (SEQ_BITS + INSTANCE_BITS)) + EPOCH_MS
+}
+
+/// The Unix second a router-minted id was minted in.
+pub fn unix_secs(id: u64) -> u64 {
+    unix_ms(id) / 1000
+}
+
+/// The smallest id minted at or after Unix second `secs` (ids below it are older).
+pub fn first_at(secs: u64) -> u64 {
+    secs.saturating_mul(1000).saturating_sub(EPOCH_MS) << (SEQ_BITS + INSTANCE_BITS)
+}
+
 /// Mints ids for one router instance.
 #[derive(Debug)]
 pub struct IdMinter {
@@ -64,6 +79,15 @@ mod tests {
     use std::collections::HashSet;
 
     use super::*;
+
+    #[test]
+    fn ids_name_their_second() {
+        let m = IdMinter::new(1023);
+        let t = 1_800_000_000_123;
+        let id = m.next_at(t);
+        assert_eq!(unix_secs(id), 1_800_000_000);
+        assert!(first_at(1_800_000_000) <= id && id < first_at(1_800_000_001));
+    }
 
     #[test]
     fn unique_increasing_and_short() {

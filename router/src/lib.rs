@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod otp;
 pub mod phone;
 pub mod quick_ack;
+pub mod records;
 pub mod routing;
 pub mod server;
 pub mod session_io;

@@ -26,6 +26,8 @@ pub struct Message {
     pub destination: Destination,
     /// The sender to present.
     pub sender: Option<String>,
+    /// The server-wide id of the client session it came on.
+    pub session: u64,
 }
 
 /// What a channel made of one attempt.

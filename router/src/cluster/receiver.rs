@@ -309,7 +309,7 @@ async fn deliver_one(
         outbox.answers().wait(&id).await;
     }
     match registry.deliver(&e.account, sm).await {
-        Ok(()) => {
+        Ok(_session) => {
             metrics.add(&counters::RECEIPTS, &["delivered"], 1);
             true
         }

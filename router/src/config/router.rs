@@ -34,6 +34,41 @@ pub struct RouterConfig {
     pub sim: Sim,
     /// Cluster mode: several routers sharing one Redis; absent for a single router.
     pub cluster: Option<Cluster>,
+    /// Delivery records: one per message at its end, to files and optionally PostgreSQL.
+    pub records: Records,
+}
+
+/// Delivery records (`[records]`): one per message when it reaches a final state (or its record
+/// expires without one), written from a durable spool in the store to JSON-lines files and,
+/// when set, to PostgreSQL. The data path never waits for them.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Records {
+    /// The folder of the JSON-lines files (one per UTC day, `records-YYYY-MM-DD.jsonl`),
+    /// relative to `data_dir`; `"off"` for none.
+    pub dir: String,
+    /// How long the daily files are kept.
+    #[serde(with = "humantime_serde")]
+    pub keep: Duration,
+    /// `postgres://user:password@host:port/db`, or `env:NAME` / `file:PATH` holding one; none
+    /// by default.
+    pub postgres: Option<String>,
+    /// The PostgreSQL table (created, and migrated, by the router).
+    pub table: String,
+    /// The most records one write takes (one `COPY`, one append to the file).
+    pub batch: usize,
+}
+
+impl Default for Records {
+    fn default() -> Self {
+        Self {
+            dir: "records".into(),
+            keep: Duration::from_secs(30 * 24 * 3600),
+            postgres: None,
+            table: "delivery_records".into(),
+            batch: 5000,
+        }
+    }
 }
 
 /// Cluster mode (`[cluster]`): routers with the same `routes.toml` and the same Redis serve as
@@ -179,6 +214,7 @@ impl Default for RouterConfig {
             admin: Admin::default(),
             sim: Sim::default(),
             cluster: None,
+            records: Records::default(),
         }
     }
 }
@@ -474,6 +510,35 @@ impl RouterConfig {
                     "cluster.timeout must be above 0 and cluster.claim_after at least twice it",
                 );
             }
+        }
+        if let Some(pg) = &config.records.postgres
+            && !["postgres://", "postgresql://", "env:", "file:"]
+                .iter()
+                .any(|p| pg.starts_with(p))
+        {
+            let at = key_offset(text, "postgres");
+            src.error(
+                at..at,
+                "records.postgres: `postgres://user:password@host:port/db`, `env:NAME` or `file:PATH`",
+            );
+        }
+        let table = &config.records.table;
+        if table.is_empty()
+            || table.len() > 63
+            || !table
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            || table.as_bytes().first().is_some_and(u8::is_ascii_digit)
+        {
+            let at = key_offset(text, "table");
+            src.error(
+                at..at,
+                "records.table: a plain SQL name (lower-case letters, digits and `_`, at most 63)",
+            );
+        }
+        if config.records.batch == 0 || config.records.batch > 100_000 {
+            let at = key_offset(text, "batch");
+            src.error(at..at, "records.batch: 1 to 100000");
         }
         if !["text", "json"].contains(&config.log.format.as_str()) {
             let at = key_offset(text, "format");

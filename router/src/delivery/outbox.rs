@@ -22,7 +22,7 @@ use crate::delivery::receipts::unix_now;
 use crate::delivery::registry::{DeliverError, Registry};
 use crate::delivery::resends::Resends;
 use crate::smpp::pdu::{Command, Pdu, Sm};
-use crate::store::{PendingDelivery, Store, StoreError};
+use crate::store::{Event, EventKind, PendingDelivery, Store, StoreError, history};
 
 /// How often accounts with undelivered items are retried.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
@@ -143,8 +143,9 @@ impl Outbox {
             let registry = self.registry.clone();
             let mut delivery = Box::pin(async move { registry.deliver(&to, copy).await });
             match tokio::time::timeout(DIRECT_WAIT, &mut delivery).await {
-                Ok(Ok(())) => {
+                Ok(Ok(session)) => {
                     self.metrics.add(&DELIVERIES, &[account, "direct"], 1);
+                    self.note(history_key(&sm), EventKind::delivered("direct", session));
                     return Ok(());
                 }
                 Ok(r) if refused_for_good(&self.metrics, account, None, &r) => return Ok(()),
@@ -171,15 +172,17 @@ impl Outbox {
                 // dropped: its `deliver_sm` is in the session's queue whatever happens here, so
                 // giving up on it would only make the caller send the receipt again.
                 if let Some((delivery, _slot)) = on_its_way
-                    && delivery.await.is_ok()
+                    && let Ok(session) = delivery.await
                 {
                     self.metrics.add(&DELIVERIES, &[account, "direct_late"], 1);
+                    self.note(history_key(&sm), EventKind::delivered("late", session));
                     return Ok(());
                 }
                 return Err(e);
             }
         };
         self.metrics.add(&DELIVERIES, &[account, "stored"], 1);
+        self.note(history_key(&sm), EventKind::Stored);
         let claimed = self.claim(key);
         let Some(me) = self.me.upgrade() else {
             // Only while the outbox itself is being dropped: the copy is stored, and the next
@@ -204,7 +207,7 @@ impl Outbox {
         claimed: bool,
         mut refused: bool,
     ) where
-        F: std::future::Future<Output = Result<(), DeliverError>>,
+        F: std::future::Future<Output = Result<u64, DeliverError>>,
     {
         let late = match on_its_way {
             Some((delivery, _slot)) => Some(delivery.await),
@@ -214,8 +217,9 @@ impl Outbox {
             return;
         }
         let late = match late {
-            Some(Ok(())) => {
+            Some(Ok(session)) => {
                 self.metrics.add(&DELIVERIES, &[&account, "direct_late"], 1);
+                self.note(history_key(&sm), EventKind::delivered("late", session));
                 true
             }
             Some(r) => {
@@ -317,10 +321,12 @@ impl Outbox {
     /// Tries one delivery of stored item `key`; it leaves the store when the client acknowledged
     /// it, or refused it for good.
     async fn deliver_one(&self, account: &str, key: u64, sm: Sm) -> Sent {
+        let traced = history_key(&sm);
         let r = self.registry.deliver(account, sm).await;
         if r.is_ok() || refused_for_good(&self.metrics, account, Some(key), &r) {
-            if r.is_ok() {
+            if let Ok(session) = r {
                 self.metrics.add(&DELIVERIES, &[account, "from_store"], 1);
+                self.note(traced, EventKind::delivered("swept", session));
             }
             if let Err(e) = self.store.dequeue(key).await {
                 tracing::error!(%account, error = %e, "store: cannot remove a delivered receipt; it may be sent again");
@@ -336,8 +342,21 @@ impl Outbox {
                 tracing::debug!(%account, reason = %e, "receipt kept for a later attempt");
                 Sent::Failed
             }
-            Ok(()) => Sent::Done,
+            Ok(_) => Sent::Done,
         }
+    }
+
+    /// Keeps what became of a receipt in the history of message `key` (queued; nothing waits
+    /// for it).
+    fn note(&self, key: Option<u64>, kind: EventKind) {
+        let Some(key) = key else {
+            return;
+        };
+        let event = Event {
+            at_ms: history::now_ms(),
+            kind,
+        };
+        drop(self.store.note(key, event, None));
     }
 
     /// The accounts that may have stored deliveries and no receiving session here: a cluster
@@ -552,7 +571,7 @@ fn refused_for_good(
     metrics: &crate::metrics::Metrics,
     account: &str,
     key: Option<u64>,
-    r: &Result<(), DeliverError>,
+    r: &Result<u64, DeliverError>,
 ) -> bool {
     match r {
         Err(e @ DeliverError::Refused(status)) if e.is_final() => {
@@ -591,6 +610,16 @@ impl Drop for Late {
 }
 
 /// A `deliver_sm` as the store keeps it (a whole PDU, sequence 0).
+/// The history key of the message a receipt reports on; `None` for MO messages and ids the
+/// router did not mint.
+fn history_key(sm: &Sm) -> Option<u64> {
+    let id = sm
+        .tlvs
+        .receipted_message_id()
+        .filter(|_| sm.esm_class.is_receipt())?;
+    std::str::from_utf8(id).ok().and_then(history::key_of)
+}
+
 pub(crate) fn encode(sm: &Sm) -> Option<Bytes> {
     let mut out = BytesMut::new();
     Command::new(0, Pdu::DeliverSm(sm.clone()))

@@ -228,8 +228,9 @@ impl Registry {
     }
 
     /// Delivers `sm` to one of the account's receiving sessions, trying others on failure (a
-    /// session that timed out or closed may be tried again; one that refused it is not).
-    pub async fn deliver(&self, system_id: &str, sm: Sm) -> Result<(), DeliverError> {
+    /// session that timed out or closed may be tried again; one that refused it is not). The
+    /// session that acknowledged it.
+    pub async fn deliver(&self, system_id: &str, sm: Sm) -> Result<u64, DeliverError> {
         let mut last = DeliverError::NotBound;
         let mut tried = [0; ATTEMPTS];
         for attempt in 0..ATTEMPTS {
@@ -264,7 +265,7 @@ impl Registry {
             // session task that vanished without answering.
             let wait = self.response_timeout + Duration::from_secs(5);
             match tokio::time::timeout(wait, rx).await {
-                Ok(Ok(Ok(status))) if status.is_ok() => return Ok(()),
+                Ok(Ok(Ok(status))) if status.is_ok() => return Ok(id),
                 Ok(Ok(Ok(status))) => {
                     last = DeliverError::Refused(status);
                     if last.is_final() {

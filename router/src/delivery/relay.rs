@@ -8,7 +8,28 @@ use std::sync::Arc;
 use super::outbox::Outbox;
 use super::resends::Claim;
 use crate::smpp::pdu::Sm;
-use crate::store::{MessageRecord, StoreError};
+use crate::store::{Event, MessageRecord, StoreError, history};
+
+/// Keeps a channel's receipt for the message of `record` in the message's history; the first
+/// final one also finishes the message (its delivery record goes to the spool for the record
+/// sinks). Queued; nothing waits for it.
+pub fn note_receipt(
+    store: &dyn crate::store::Store,
+    record: &Arc<MessageRecord>,
+    state: u8,
+    err: &str,
+    from: &str,
+) {
+    let Some(key) = history::key_of(&record.router_id) else {
+        return;
+    };
+    let finishes = history::is_final(state)
+        && !store
+            .history(key)
+            .is_ok_and(|events| events.iter().any(|e| e.final_receipt().is_some()));
+    let event = Event::receipt(state, err, from);
+    drop(store.note(key, event, finishes.then(|| record.clone())));
+}
 
 /// Who sends a `deliver_sm` again when the router answers it with an error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 use crate::server::{Outcome, Submission};
 use crate::smpp::CommandStatus;
 use crate::smpp::values::MessageState;
-use crate::store::MessageRecord;
+use crate::store::{Event, MessageRecord, history};
 
 /// What every message's later stages use: one shared handle, so that a message takes one
 /// reference count of the router's, not one per service.
@@ -53,6 +53,7 @@ impl Decided {
             sm: s.sm,
             destination: s.destination,
             sender: s.sender,
+            session: s.session_id,
         }
     }
 
@@ -62,16 +63,28 @@ impl Decided {
         let role = self.role.take();
         let (mut verdict, history) = self.run(&message, role).await;
         let attempts = engine::describe(&history);
-        // Recorded before the client hears ESME_ROK when a receipt will follow.
+        // Recorded before the client hears ESME_ROK, so that a receipt that follows finds it
+        // (and the trace and `query_sm` find the message).
         if let Verdict::Accepted {
             channel,
             channel_id,
-            final_state: None,
+            final_state,
         } = &mut verdict
         {
             let channel_id = std::mem::take(channel_id);
-            self.record(&message, channel, channel_id, submitted, &attempts)
+            let keep = final_state.is_some();
+            let record = self
+                .record(&message, channel, channel_id, submitted, &attempts, keep)
                 .await;
+            if let (Some(state), Some(record), Some(delivery)) =
+                (final_state, record, &self.stages.delivery)
+                && let Some(key) = history::key_of(&message.id)
+            {
+                // The channel knew the outcome at once (iMessage): that is the message's end.
+                // Queued now; nothing waits for it.
+                let event = Event::receipt(state.0, "000", channel);
+                drop(delivery.store().note(key, event, Some(record)));
+            }
         }
         self.settle(&mut message, submitted, verdict, &history, &attempts)
     }
@@ -193,18 +206,19 @@ impl Decided {
     }
 
     /// Makes the mapping durable before the client hears `ESME_ROK`, so that the channel's
-    /// receipt finds its way back even across a restart.
+    /// receipt finds its way back even across a restart; the record, once it is (when `keep`).
     async fn record(
         &self,
         message: &Message,
         channel: &str,
         channel_id: String,
-        created: u64,
+        submitted: u64,
         attempts: &str,
-    ) {
-        let Some(delivery) = &self.stages.delivery else {
-            return;
-        };
+        keep: bool,
+    ) -> Option<Arc<MessageRecord>> {
+        let delivery = self.stages.delivery.as_ref()?;
+        // Kept under the second its id names, so that a lookup by id is one read.
+        let created = history::key_of(&message.id).map_or(submitted, crate::ids::unix_secs);
         let receipt_to = self
             .table
             .channels
@@ -219,11 +233,20 @@ impl Decided {
             channel_id,
             created,
             attempts: attempts.to_string(),
+            route: self.route().spec.name.clone(),
+            session: message.session,
+            to: message.destination.e164(),
+            region: message.destination.region_str().to_owned(),
         };
-        if let Err(e) = delivery.record(record).await {
-            // The carrier has the message: answering an error would make the client send it
-            // again. Its receipt will not find the client.
-            tracing::error!(id = %message.id, error = %e, "store: cannot record an accepted message; its receipt will be lost");
+        let kept = keep.then(|| Arc::new(record.clone()));
+        match delivery.record(record).await {
+            Ok(()) => kept,
+            Err(e) => {
+                // The carrier has the message: answering an error would make the client send it
+                // again. Its receipt will not find the client.
+                tracing::error!(id = %message.id, error = %e, "store: cannot record an accepted message; its receipt will be lost");
+                None
+            }
         }
     }
 }

@@ -210,6 +210,11 @@ impl Shared {
         }
     }
 
+    /// The message store, when there is one (`query_sm` reads it).
+    pub(crate) fn store(&self) -> Option<&dyn crate::store::Store> {
+        self.delivery.as_ref().map(|d| &**d.store())
+    }
+
     /// Hands a receipt for `system_id` on: through the delivery layer (to a receiving session at
     /// once, or kept until one binds), or without one straight to a session.
     pub(crate) async fn deliver_receipt(&self, system_id: &str, sm: crate::smpp::pdu::Sm) {

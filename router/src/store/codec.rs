@@ -3,34 +3,43 @@
 //! length and never panics.
 //!
 //! - record (keyed by created and router id): `1`, account, channel, channel id (each a `u32` LE
-//!   length and UTF-8 bytes), `created` (`u64` LE), attempts (length + bytes), then optionally
-//!   (plugin channels) `1`, source TON, NPI, address, destination TON, NPI, address,
-//!   registered_delivery;
+//!   length and UTF-8 bytes), `created` (`u64` LE), attempts (length + bytes), then tagged
+//!   blocks, each optional: `1` (plugin channels) source TON, NPI, address, destination TON,
+//!   NPI, address, registered_delivery; `2` the route, the destination (E.164), its region
+//!   and the client session's id (`u64` LE);
 //! - pending delivery (keyed by its key): `1`, account (length + bytes), `expires` (`u64` LE),
 //!   then the PDU bytes to the end;
+//! - finished message (spool, keyed by its sequence): `1`, router id, the encoded record (each a
+//!   length and bytes), then the encoded final receipt to the end (nothing when it expired
+//!   without one);
 //! - record keys not yet in the carrier-id index (one entry per write transaction): `1`, then
 //!   per record `created` (`u64` LE) and router id (length + bytes).
 
 use bytes::Bytes;
 
-use super::{MessageRecord, PendingDelivery, ReceiptTo, StoreError};
+use super::history::{self, Event};
+use super::{Finished, MessageRecord, PendingDelivery, ReceiptTo, StoreError};
 
 const FORMAT: u8 = 1;
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
+pub(super) fn put_str(out: &mut Vec<u8>, s: &str) {
     // A string longer than 4 GiB cannot reach the store: a PDU field is at most 64 KiB.
     let len = u32::try_from(s.len()).unwrap_or(u32::MAX);
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(s.as_bytes().get(..len as usize).unwrap_or(s.as_bytes()));
 }
 
-struct Reader<'a> {
+pub(super) struct Reader<'a> {
     data: &'a [u8],
     what: &'static str,
 }
 
 impl<'a> Reader<'a> {
-    fn bad(&self, why: &str) -> StoreError {
+    pub(super) fn new(data: &'a [u8], what: &'static str) -> Self {
+        Self { data, what }
+    }
+
+    pub(super) fn bad(&self, why: &str) -> StoreError {
         StoreError::Corrupt(format!("{}: {why}", self.what))
     }
 
@@ -43,17 +52,17 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    fn u8(&mut self) -> Result<u8, StoreError> {
+    pub(super) fn u8(&mut self) -> Result<u8, StoreError> {
         Ok(self.take(1)?.first().copied().unwrap_or_default())
     }
 
-    fn u64(&mut self) -> Result<u64, StoreError> {
+    pub(super) fn u64(&mut self) -> Result<u64, StoreError> {
         let mut b = [0u8; 8];
         b.copy_from_slice(self.take(8)?);
         Ok(u64::from_le_bytes(b))
     }
 
-    fn str(&mut self) -> Result<&'a str, StoreError> {
+    pub(super) fn str(&mut self) -> Result<&'a str, StoreError> {
         let mut b = [0u8; 4];
         b.copy_from_slice(self.take(4)?);
         let len = usize::try_from(u32::from_le_bytes(b)).map_err(|_| self.bad("length"))?;
@@ -61,7 +70,7 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(bytes).map_err(|_| self.bad("not UTF-8"))
     }
 
-    fn format(&mut self) -> Result<(), StoreError> {
+    pub(super) fn format(&mut self) -> Result<(), StoreError> {
         match self.u8()? {
             FORMAT => Ok(()),
             other => Err(self.bad(&format!("unknown format {other}"))),
@@ -93,6 +102,13 @@ pub(crate) fn encode_record(rec: &MessageRecord) -> Vec<u8> {
         }
         out.push(to.registered_delivery);
     }
+    if !(rec.route.is_empty() && rec.to.is_empty() && rec.region.is_empty()) {
+        out.push(2);
+        put_str(&mut out, &rec.route);
+        put_str(&mut out, &rec.to);
+        put_str(&mut out, &rec.region);
+        out.extend_from_slice(&rec.session.to_le_bytes());
+    }
     out
 }
 
@@ -107,29 +123,72 @@ pub(crate) fn decode_record(router_id: &str, data: &[u8]) -> Result<MessageRecor
     let channel_id = r.str()?.to_owned();
     let created = r.u64()?;
     let attempts = r.str()?.to_owned();
-    let receipt_to = if r.data.is_empty() {
-        None
-    } else {
-        r.u8()?;
-        let mut addr = || -> Result<(u8, u8, String), StoreError> {
-            Ok((r.u8()?, r.u8()?, r.str()?.to_owned()))
-        };
-        let source = addr()?;
-        let dest = addr()?;
-        Some(ReceiptTo {
-            source,
-            dest,
-            registered_delivery: r.u8()?,
-        })
-    };
-    Ok(MessageRecord {
+    let mut rec = MessageRecord {
         router_id: router_id.to_owned(),
         account,
         channel,
         channel_id,
         created,
         attempts,
-        receipt_to,
+        ..MessageRecord::default()
+    };
+    while !r.data.is_empty() {
+        match r.u8()? {
+            1 => {
+                let mut addr = || -> Result<(u8, u8, String), StoreError> {
+                    Ok((r.u8()?, r.u8()?, r.str()?.to_owned()))
+                };
+                let source = addr()?;
+                let dest = addr()?;
+                rec.receipt_to = Some(ReceiptTo {
+                    source,
+                    dest,
+                    registered_delivery: r.u8()?,
+                });
+            }
+            2 => {
+                rec.route = r.str()?.to_owned();
+                rec.to = r.str()?.to_owned();
+                rec.region = r.str()?.to_owned();
+                rec.session = r.u64()?;
+            }
+            other => return Err(r.bad(&format!("unknown block {other}"))),
+        }
+    }
+    Ok(rec)
+}
+
+pub(super) fn encode_finished(rec: &MessageRecord, outcome: Option<&Event>) -> Vec<u8> {
+    let record = encode_record(rec);
+    let mut out = Vec::with_capacity(16 + rec.router_id.len() + record.len() + 48);
+    out.push(FORMAT);
+    put_str(&mut out, &rec.router_id);
+    let len = u32::try_from(record.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&record);
+    if let Some(e) = outcome {
+        out.extend_from_slice(&history::encode(e));
+    }
+    out
+}
+
+pub(super) fn decode_finished(seq: u64, data: &[u8]) -> Result<Finished, StoreError> {
+    let mut r = Reader::new(data, "finished message");
+    r.format()?;
+    let router_id = r.str()?.to_owned();
+    let mut b = [0u8; 4];
+    b.copy_from_slice(r.take(4)?);
+    let len = usize::try_from(u32::from_le_bytes(b)).map_err(|_| r.bad("length"))?;
+    let record = decode_record(&router_id, r.take(len)?)?;
+    let outcome = if r.data.is_empty() {
+        None
+    } else {
+        Some(history::decode(r.data)?)
+    };
+    Ok(Finished {
+        seq,
+        record,
+        outcome,
     })
 }
 
@@ -209,7 +268,7 @@ mod tests {
             channel_id: "ABC123".into(),
             created: 1_700_000_000,
             attempts: "imessage refused_0x45 51ms; ch accepted 3ms".into(),
-            receipt_to: None,
+            ..MessageRecord::default()
         };
         let bytes = encode_record(&rec);
         assert_eq!(decode_record("r1", &bytes).unwrap(), rec);
@@ -234,6 +293,17 @@ mod tests {
         for cut in bytes.len() + 1..longer.len() {
             assert!(decode_record("r1", &longer[..cut]).is_err());
         }
+        let detailed = MessageRecord {
+            route: "otp".into(),
+            to: "+447700900123".into(),
+            region: "GB".into(),
+            ..with.clone()
+        };
+        let longest = encode_record(&detailed);
+        assert_eq!(decode_record("r1", &longest).unwrap(), detailed);
+        for cut in longer.len() + 1..longest.len() {
+            assert!(decode_record("r1", &longest[..cut]).is_err());
+        }
         let p = encode_pending("acct", 9, b"\x00\x01pdu");
         let d = decode_pending(7, &p).unwrap();
         assert_eq!((d.key, d.account.as_str(), d.expires), (7, "acct", 9));
@@ -248,6 +318,27 @@ mod tests {
     }
 
     #[test]
+    fn finished_messages_round_trip() {
+        let rec = MessageRecord {
+            router_id: "123".into(),
+            account: "acct".into(),
+            route: "otp".into(),
+            ..MessageRecord::default()
+        };
+        let event = Event::receipt(2, "000", "carrier#1");
+        for outcome in [None, Some(&event)] {
+            let bytes = encode_finished(&rec, outcome);
+            let f = decode_finished(9, &bytes).unwrap();
+            assert_eq!((f.seq, &f.record, f.outcome.as_ref()), (9, &rec, outcome));
+            for cut in 0..bytes.len() {
+                if outcome.is_none() || cut != bytes.len() - history::encode(&event).len() {
+                    assert!(decode_finished(9, &bytes[..cut]).is_err(), "cut at {cut}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn record_keys_round_trip_and_reject_garbage() {
         let mut a = MessageRecord {
             router_id: "R1".into(),
@@ -255,8 +346,7 @@ mod tests {
             channel: "ch".into(),
             channel_id: "x".into(),
             created: 7,
-            attempts: String::new(),
-            receipt_to: None,
+            ..MessageRecord::default()
         };
         let b = MessageRecord {
             router_id: "R22".into(),

@@ -7,7 +7,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 
-use super::{MessageRecord, PendingDelivery, Store, StoreError, StoreFuture, StoreStats};
+use super::history::{self, Event};
+use super::{
+    Finished, MAX_SPOOL, MessageRecord, PendingDelivery, Store, StoreError, StoreFuture, StoreStats,
+};
 
 /// An in-memory [`Store`].
 #[derive(Debug, Default)]
@@ -26,6 +29,11 @@ struct Inner {
     by_account: HashMap<String, BTreeSet<u64>>,
     by_expiry: BTreeSet<(u64, u64)>,
     next_key: u64,
+    /// (router id as a number, key) → event.
+    events: BTreeMap<(u64, u64), Event>,
+    spool: BTreeMap<u64, Finished>,
+    spool_marks: HashMap<String, u64>,
+    spool_dropped: u64,
 }
 
 impl Default for Inner {
@@ -37,6 +45,10 @@ impl Default for Inner {
             by_account: HashMap::new(),
             by_expiry: BTreeSet::new(),
             next_key: 1,
+            events: BTreeMap::new(),
+            spool: BTreeMap::new(),
+            spool_marks: HashMap::new(),
+            spool_dropped: 0,
         }
     }
 }
@@ -54,6 +66,28 @@ impl Inner {
                 self.by_channel.remove(&old.channel);
             }
         }
+    }
+
+    fn next_key(&mut self) -> u64 {
+        let key = self.next_key;
+        self.next_key = key.saturating_add(1);
+        key
+    }
+
+    fn spool_finished(&mut self, record: MessageRecord, outcome: Option<Event>) {
+        if self.spool.len() as u64 >= MAX_SPOOL {
+            self.spool_dropped += 1;
+            return;
+        }
+        let seq = self.next_key();
+        self.spool.insert(
+            seq,
+            Finished {
+                seq,
+                record,
+                outcome,
+            },
+        );
     }
 
     fn remove_pending(&mut self, key: u64) -> bool {
@@ -121,6 +155,12 @@ impl Store for MemoryStore {
 
     fn by_router_id(&self, router_id: &str) -> Result<Option<MessageRecord>, StoreError> {
         let inner = self.lock();
+        if let Some(id) = history::key_of(router_id) {
+            let minted = crate::ids::unix_secs(id);
+            let found = (minted..minted.saturating_add(3))
+                .find_map(|created| inner.records.get(&(created, router_id.to_owned())));
+            return Ok(found.cloned());
+        }
         Ok(inner
             .records
             .iter()
@@ -128,11 +168,59 @@ impl Store for MemoryStore {
             .map(|(_, rec)| rec.clone()))
     }
 
+    fn note(
+        &self,
+        key: u64,
+        event: Event,
+        finish: Option<Arc<MessageRecord>>,
+    ) -> StoreFuture<'_, ()> {
+        {
+            let mut inner = self.lock();
+            let seq = inner.next_key();
+            if let Some(rec) = finish {
+                inner.spool_finished((*rec).clone(), Some(event.clone()));
+            }
+            inner.events.insert((key, seq), event);
+        }
+        self.done(())
+    }
+
+    fn history(&self, key: u64) -> Result<Vec<Event>, StoreError> {
+        Ok(self
+            .lock()
+            .events
+            .range((key, 0)..=(key, u64::MAX))
+            .map(|(_, e)| e.clone())
+            .collect())
+    }
+
+    fn spooled(&self, after: u64, limit: usize) -> Result<Vec<Finished>, StoreError> {
+        Ok(self
+            .lock()
+            .spool
+            .range(after.saturating_add(1)..)
+            .take(limit)
+            .map(|(_, f)| f.clone())
+            .collect())
+    }
+
+    fn spool_done(&self, sink: &str, upto: u64, remove_upto: u64) -> StoreFuture<'_, ()> {
+        {
+            let mut inner = self.lock();
+            inner.spool_marks.insert(sink.to_owned(), upto);
+            inner.spool.retain(|seq, _| *seq > remove_upto);
+        }
+        self.done(())
+    }
+
+    fn spool_mark(&self, sink: &str) -> Result<u64, StoreError> {
+        Ok(self.lock().spool_marks.get(sink).copied().unwrap_or(0))
+    }
+
     fn enqueue(&self, account: &str, pdu: Bytes, expires: u64) -> StoreFuture<'_, u64> {
         let key = {
             let mut inner = self.lock();
-            let key = inner.next_key;
-            inner.next_key = key.saturating_add(1);
+            let key = inner.next_key();
             inner.pending.insert(
                 key,
                 PendingDelivery {
@@ -209,6 +297,23 @@ impl Store for MemoryStore {
         for key in old {
             if let Some(rec) = inner.records.remove(&key) {
                 inner.unindex_record(&rec);
+                if let Some(id) = history::key_of(&rec.router_id) {
+                    let keys: Vec<_> = inner
+                        .events
+                        .range((id, 0)..=(id, u64::MAX))
+                        .map(|(k, _)| *k)
+                        .collect();
+                    let mut finished = false;
+                    for k in keys {
+                        finished |= inner
+                            .events
+                            .remove(&k)
+                            .is_some_and(|e| e.final_receipt().is_some());
+                    }
+                    if !finished {
+                        inner.spool_finished(rec, None);
+                    }
+                }
             }
             count += 1;
         }
@@ -218,13 +323,16 @@ impl Store for MemoryStore {
     }
 
     fn stats(&self) -> StoreStats {
+        let inner = self.lock();
         StoreStats {
             commits: 0,
             ops: self.ops.load(Ordering::Relaxed),
-            queue_depth: self.lock().pending.len() as u64,
+            queue_depth: inner.pending.len() as u64,
             backlog: 0,
             write_micros: 0,
             unindexed: 0,
+            spooled: inner.spool.len() as u64,
+            spool_dropped: inner.spool_dropped,
         }
     }
 }

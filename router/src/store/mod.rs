@@ -42,6 +42,7 @@
 
 pub(crate) mod codec;
 pub mod counters;
+pub mod history;
 mod memory;
 mod recent;
 mod redb_store;
@@ -54,6 +55,7 @@ use std::pin::Pin;
 
 use bytes::Bytes;
 
+pub use history::{Event, EventKind};
 pub use memory::MemoryStore;
 pub use recent::DEFAULT_CAPACITY as DEFAULT_RECENT_RECORDS;
 #[cfg(test)]
@@ -61,7 +63,7 @@ pub(crate) use redb_store::faults::Faults;
 pub use redb_store::{DEFAULT_MAX_HELD, MAX_BATCH, RedbOptions, RedbStore};
 
 /// What the router keeps per accepted message.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MessageRecord {
     /// The id the client got in `submit_sm_resp`.
     pub router_id: String,
@@ -80,6 +82,15 @@ pub struct MessageRecord {
     /// and a state): what the receipt needs from the client's message. `None` for carriers,
     /// whose receipts arrive as whole `deliver_sm`s.
     pub receipt_to: Option<ReceiptTo>,
+    /// The route that took it (empty in records of older builds).
+    pub route: String,
+    /// The server-wide id of the client session it came on (0 in records of older builds).
+    pub session: u64,
+    /// The destination in E.164, as validated. Kept for the admin's explicit lookup; every
+    /// other output shows it masked.
+    pub to: String,
+    /// The destination's region (ISO 3166, `GB`).
+    pub region: String,
 }
 
 /// The parts of a client's message its receipt is built from.
@@ -124,6 +135,24 @@ pub struct StoreStats {
     /// quarter of `recent_records` at most while the writer keeps up). Always 0 for
     /// [`MemoryStore`].
     pub unindexed: u64,
+    /// Finished messages in the spool, waiting for the record sinks.
+    pub spooled: u64,
+    /// Finished messages not spooled because the spool was full ([`MAX_SPOOL`]).
+    pub spool_dropped: u64,
+}
+
+/// The most finished messages the spool holds while the record sinks cannot keep up (a
+/// database away for long); beyond it new ones are counted as dropped, not kept.
+pub const MAX_SPOOL: u64 = 10_000_000;
+
+/// A message that reached its end, waiting in the spool for the record sinks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finished {
+    /// The spool's sequence number (increasing).
+    pub seq: u64,
+    pub record: MessageRecord,
+    /// Its final receipt; `None` when the record expired without one.
+    pub outcome: Option<Event>,
 }
 
 /// Why a store operation failed.
@@ -217,9 +246,34 @@ pub trait Store: Send + Sync + 'static {
         channel_id: &str,
     ) -> Result<Option<std::sync::Arc<MessageRecord>>, StoreError>;
 
-    /// The record for a router id. Records are kept in time order, not by router id, so this
-    /// reads them all: for tests and diagnostics, not for the message path.
+    /// The record for a router id. A router-minted id names its second, and records are keyed
+    /// by their second first: a point read (ids the router did not mint are searched for).
     fn by_router_id(&self, router_id: &str) -> Result<Option<MessageRecord>, StoreError>;
+
+    /// Appends `event` to the history of message `key` (its numeric router id). With `finish`
+    /// (the message's record; `event` is its final receipt) the message also goes into the
+    /// spool for the record sinks, in the same transaction. Resolves once durable; while the
+    /// store cannot write it is held in memory like a record.
+    fn note(
+        &self,
+        key: u64,
+        event: Event,
+        finish: Option<std::sync::Arc<MessageRecord>>,
+    ) -> StoreFuture<'_, ()>;
+
+    /// The events of message `key`, oldest first.
+    fn history(&self, key: u64) -> Result<Vec<Event>, StoreError>;
+
+    /// Up to `limit` finished messages in the spool after sequence `after`, oldest first (an
+    /// entry that cannot be decoded is skipped with a warning).
+    fn spooled(&self, after: u64, limit: usize) -> Result<Vec<Finished>, StoreError>;
+
+    /// Sink `sink` has written the spool up to `upto` (kept, read back by
+    /// [`Store::spool_mark`]); entries up to `remove_upto` (what every sink has written) go.
+    fn spool_done(&self, sink: &str, upto: u64, remove_upto: u64) -> StoreFuture<'_, ()>;
+
+    /// How far sink `sink` has written the spool (0: nothing yet).
+    fn spool_mark(&self, sink: &str) -> Result<u64, StoreError>;
 
     /// Queues a delivery durably; resolves with its key once durable.
     fn enqueue(&self, account: &str, pdu: Bytes, expires: u64) -> StoreFuture<'_, u64>;

@@ -257,7 +257,7 @@ mod tests {
             channel_id: channel_id.into(),
             created,
             attempts: String::new(),
-            receipt_to: None,
+            ..MessageRecord::default()
         })
     }
 

@@ -10,7 +10,9 @@
 //! | `pending` | key | encoded delivery (account, expires, PDU) |
 //! | `pending_by_account` | (account, key) | expires |
 //! | `pending_by_expiry` | (expires, key) | — (for expiry) |
-//! | `meta` | name | `u64` (`schema`, `next_key`) |
+//! | `events` | (router id as a number, key) | an event of the message's history ([`super::history`]) |
+//! | `spool` | key | a finished message for the record sinks (record and final receipt) |
+//! | `meta` | name | `u64` (`schema`, `next_key`, `spool:<sink>` marks) |
 //!
 //! Records are keyed by their creation time first, so that expiry reads them oldest first from
 //! the table itself (no separate time index), and each commit appends them. The carrier-id index
@@ -61,11 +63,14 @@ pub(crate) mod faults;
 pub(super) mod v1;
 
 use super::codec::{
-    decode_keys, decode_pending, decode_record, encode_pending, encode_record, pending_head,
+    decode_finished, decode_keys, decode_pending, decode_record, encode_finished, encode_pending,
+    encode_record, pending_head,
 };
+use super::history::{self, Event};
 use super::recent::Recent;
 use super::{
-    MessageRecord, PendingDelivery, Store, StoreError, StoreFuture, StoreHealth, StoreStats,
+    Finished, MessageRecord, PendingDelivery, Store, StoreError, StoreFuture, StoreHealth,
+    StoreStats,
 };
 use deferred::Deferred;
 use fault::{Fault, HealthCell, Held};
@@ -107,6 +112,8 @@ const PENDING_BY_ACCOUNT: TableDefinition<(&str, u64), u64> =
 const PENDING_BY_EXPIRY: TableDefinition<(u64, u64), ()> =
     TableDefinition::new("pending_by_expiry");
 pub(in crate::store) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const EVENTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("events");
+const SPOOL: TableDefinition<u64, &[u8]> = TableDefinition::new("spool");
 
 /// An engine error: [`StoreError::Unavailable`] when the file cannot be written or read for now
 /// (an I/O error, a full disk; redb then refuses everything until the file is closed and opened
@@ -265,6 +272,18 @@ enum Op {
     Flush {
         done: oneshot::Sender<Result<(), StoreError>>,
     },
+    Note {
+        key: u64,
+        event: Event,
+        finish: Option<Arc<MessageRecord>>,
+        done: oneshot::Sender<Result<(), StoreError>>,
+    },
+    SpoolDone {
+        sink: String,
+        upto: u64,
+        remove_upto: u64,
+        done: oneshot::Sender<Result<(), StoreError>>,
+    },
 }
 
 impl Op {
@@ -275,7 +294,11 @@ impl Op {
     /// Hands the caller its outcome. A caller that stopped waiting is not an error.
     fn complete(self, outcome: Result<Effect, StoreError>) {
         match self {
-            Op::Record { done, .. } | Op::Dequeue { done, .. } | Op::Flush { done } => {
+            Op::Record { done, .. }
+            | Op::Dequeue { done, .. }
+            | Op::Flush { done }
+            | Op::Note { done, .. }
+            | Op::SpoolDone { done, .. } => {
                 let _ = done.send(outcome.map(|_| ()));
             }
             Op::Enqueue { done, .. } => {
@@ -294,6 +317,10 @@ struct Effect {
     key: u64,
     count: usize,
     depth: i64,
+    /// Entries the spool gained (or lost).
+    spooled: i64,
+    /// Finished messages the full spool could not take.
+    dropped: u64,
 }
 
 struct Counters {
@@ -303,6 +330,8 @@ struct Counters {
     backlog: AtomicU64,
     write_micros: AtomicU64,
     unindexed: AtomicU64,
+    spooled: AtomicU64,
+    spool_dropped: AtomicU64,
 }
 
 /// The durable store: one redb file, written by one thread that group-commits everything
@@ -344,7 +373,7 @@ impl RedbStore {
             options: options.clone(),
         };
         let db = opener.open()?;
-        let (next_key, depth) = prepare(&db)?;
+        let (next_key, depth, spooled) = prepare(&db)?;
         let recent = Recent::new(options.recent_records);
         let (unindexed, next_log) = read_unindexed(&db)?;
         if !unindexed.is_empty() {
@@ -376,6 +405,8 @@ impl RedbStore {
             backlog: AtomicU64::new(0),
             write_micros: AtomicU64::new(0),
             unindexed: AtomicU64::new(deferred.waiting()),
+            spooled: AtomicU64::new(spooled),
+            spool_dropped: AtomicU64::new(0),
         });
         let (tx, rx) = mpsc::channel();
         let writer = Writer {
@@ -479,10 +510,11 @@ impl Drop for RedbStore {
     }
 }
 
-/// Creates the tables, checks the schema version, and reads the next key and the queue depth.
-fn prepare(db: &Database) -> Result<(u64, u64), StoreError> {
+/// Creates the tables, checks the schema version, and reads the next key, the queue depth and
+/// the spool's length.
+fn prepare(db: &Database) -> Result<(u64, u64, u64), StoreError> {
     let txn = db.begin_write()?;
-    let (next_key, depth) = {
+    let (next_key, depth, spooled) = {
         let mut meta = txn.open_table(META)?;
         let schema = meta.get("schema")?.map(|v| v.value());
         match schema {
@@ -518,16 +550,18 @@ fn prepare(db: &Database) -> Result<(u64, u64), StoreError> {
         txn.open_table(UNINDEXED)?;
         txn.open_table(PENDING_BY_ACCOUNT)?;
         txn.open_table(PENDING_BY_EXPIRY)?;
+        txn.open_table(EVENTS)?;
+        let spooled = txn.open_table(SPOOL)?.len()?;
         let pending = txn.open_table(PENDING)?;
         let last = pending.last()?.map(|(k, _)| k.value());
         let stored = meta.get("next_key")?.map(|v| v.value());
         let next = stored
             .unwrap_or(1)
             .max(last.map_or(1, |k| k.saturating_add(1)));
-        (next, pending.len()?)
+        (next, pending.len()?, spooled)
     };
     txn.commit()?;
-    Ok((next_key, depth))
+    Ok((next_key, depth, spooled))
 }
 
 /// The records the `unindexed` log names (those still in `messages`), oldest commit first, and
@@ -707,6 +741,12 @@ impl Writer {
             Ok(effects) => {
                 let depth: i64 = effects.iter().map(|e| e.depth).sum();
                 self.account(writes, depth);
+                let spooled: i64 = effects.iter().map(|e| e.spooled).sum();
+                let dropped: u64 = effects.iter().map(|e| e.dropped).sum();
+                add_signed(&self.counters.spooled, spooled);
+                self.counters
+                    .spool_dropped
+                    .fetch_add(dropped, Ordering::Relaxed);
                 for (op, effect) in batch.drain(..).zip(effects) {
                     op.complete(Ok(effect));
                 }
@@ -746,16 +786,7 @@ impl Writer {
         c.commits.fetch_add(1, Ordering::Relaxed);
         c.ops.fetch_add(writes, Ordering::Relaxed);
         c.backlog.fetch_sub(writes, Ordering::Relaxed);
-        if depth >= 0 {
-            c.depth.fetch_add(depth.unsigned_abs(), Ordering::Relaxed);
-        } else {
-            let down = depth.unsigned_abs();
-            let _ = c
-                .depth
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
-                    Some(d.saturating_sub(down))
-                });
-        }
+        add_signed(&c.depth, depth);
     }
 
     /// Applies `batch` in one transaction, with the next chunk of carrier-id index entries if
@@ -777,13 +808,18 @@ impl Writer {
             })
             .max()
             .unwrap_or(0);
+        let expires = expired_before > 0;
         let (effects, log, taken) = {
             let mut t = Tables::open(&txn)?;
             let mut effects = Vec::with_capacity(batch.len());
             for op in batch {
                 effects.push(t.apply(op, &mut self.next_key)?);
             }
-            if batch.iter().any(|op| matches!(op, Op::Enqueue { .. })) {
+            if expires
+                || batch
+                    .iter()
+                    .any(|op| matches!(op, Op::Enqueue { .. } | Op::Note { .. }))
+            {
                 t.meta.insert("next_key", self.next_key)?;
             }
             let log = self
@@ -820,6 +856,18 @@ impl Writer {
     }
 }
 
+/// Adds `delta` to a gauge that never goes below 0.
+fn add_signed(gauge: &AtomicU64, delta: i64) {
+    if delta >= 0 {
+        gauge.fetch_add(delta.unsigned_abs(), Ordering::Relaxed);
+    } else {
+        let down = delta.unsigned_abs();
+        let _ = gauge.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
+            Some(d.saturating_sub(down))
+        });
+    }
+}
+
 struct Tables<'txn> {
     records: Table<'txn, RecordKey<'static>, &'static [u8]>,
     by_channel: Table<'txn, (&'static str, &'static str), RecordKey<'static>>,
@@ -828,6 +876,8 @@ struct Tables<'txn> {
     by_account: Table<'txn, (&'static str, u64), u64>,
     by_expiry: Table<'txn, (u64, u64), ()>,
     meta: Table<'txn, &'static str, u64>,
+    events: Table<'txn, (u64, u64), &'static [u8]>,
+    spool: Table<'txn, u64, &'static [u8]>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -840,6 +890,8 @@ impl<'txn> Tables<'txn> {
             by_account: txn.open_table(PENDING_BY_ACCOUNT)?,
             by_expiry: txn.open_table(PENDING_BY_EXPIRY)?,
             meta: txn.open_table(META)?,
+            events: txn.open_table(EVENTS)?,
+            spool: txn.open_table(SPOOL)?,
         })
     }
 
@@ -879,9 +931,63 @@ impl<'txn> Tables<'txn> {
                 records_before,
                 limit,
                 ..
-            } => self.expire(*now, *records_before, *limit),
+            } => self.expire(*now, *records_before, *limit, next_key),
             Op::Flush { .. } => Ok(Effect::default()),
+            Op::Note {
+                key, event, finish, ..
+            } => {
+                let seq = *next_key;
+                *next_key = seq.saturating_add(1);
+                self.events
+                    .insert((*key, seq), history::encode(event).as_slice())?;
+                match finish {
+                    Some(rec) => self.spool_finished(seq, rec, Some(event)),
+                    None => Ok(Effect::default()),
+                }
+            }
+            Op::SpoolDone {
+                sink,
+                upto,
+                remove_upto,
+                ..
+            } => {
+                self.meta.insert(spool_mark_key(sink).as_str(), *upto)?;
+                let done = self
+                    .spool
+                    .range(..=*remove_upto)?
+                    .map(|entry| entry.map(|(k, _)| k.value()))
+                    .collect::<Result<Vec<u64>, _>>()?;
+                let gone = i64::try_from(done.len()).unwrap_or(i64::MAX);
+                for seq in done {
+                    self.spool.remove(seq)?;
+                }
+                Ok(Effect {
+                    spooled: -gone,
+                    ..Effect::default()
+                })
+            }
         }
+    }
+
+    /// Puts a finished message into the spool under `seq`, unless the spool is full.
+    fn spool_finished(
+        &mut self,
+        seq: u64,
+        rec: &MessageRecord,
+        outcome: Option<&Event>,
+    ) -> Result<Effect, StoreError> {
+        if self.spool.len()? >= super::MAX_SPOOL {
+            return Ok(Effect {
+                dropped: 1,
+                ..Effect::default()
+            });
+        }
+        self.spool
+            .insert(seq, encode_finished(rec, outcome).as_slice())?;
+        Ok(Effect {
+            spooled: 1,
+            ..Effect::default()
+        })
     }
 
     /// Writes the record; its carrier-id entry comes later ([`deferred`]).
@@ -926,9 +1032,11 @@ impl<'txn> Tables<'txn> {
         now: u64,
         records_before: u64,
         limit: usize,
+        next_key: &mut u64,
     ) -> Result<Effect, StoreError> {
         let mut count = 0usize;
         let mut depth = 0i64;
+        let mut spooled = Effect::default();
         let due = self
             .by_expiry
             .range(..=(now, u64::MAX))?
@@ -955,7 +1063,20 @@ impl<'txn> Tables<'txn> {
                     .remove((created, router_id.as_str()))?
                     .map(|v| decode_record(&router_id, v.value()));
                 match rec {
-                    Some(Ok(rec)) => self.unindex_record(&rec)?,
+                    Some(Ok(rec)) => {
+                        self.unindex_record(&rec)?;
+                        if let Some(id) = history::key_of(&rec.router_id) {
+                            let events = self.take_events(id)?;
+                            if !events.iter().any(|e| e.final_receipt().is_some()) {
+                                // It ends here, without a final receipt.
+                                let seq = *next_key;
+                                *next_key = seq.saturating_add(1);
+                                let e = self.spool_finished(seq, &rec, None)?;
+                                spooled.spooled += e.spooled;
+                                spooled.dropped += e.dropped;
+                            }
+                        }
+                    }
                     Some(Err(e)) => {
                         // Its carrier-id entry, if any, stays: a lookup finds no record for it.
                         tracing::warn!(error = %e, "expired an undecodable record");
@@ -968,9 +1089,30 @@ impl<'txn> Tables<'txn> {
         Ok(Effect {
             count,
             depth,
-            ..Effect::default()
+            ..spooled
         })
     }
+
+    /// Removes the events of message `id`; what they were.
+    fn take_events(&mut self, id: u64) -> Result<Vec<Event>, StoreError> {
+        let keys = self
+            .events
+            .range((id, 0)..=(id, u64::MAX))?
+            .map(|entry| entry.map(|(k, v)| (k.value(), history::decode(v.value()))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut events = Vec::with_capacity(keys.len());
+        for (key, event) in keys {
+            self.events.remove(key)?;
+            if let Ok(e) = event {
+                events.push(e);
+            }
+        }
+        Ok(events)
+    }
+}
+
+fn spool_mark_key(sink: &str) -> String {
+    format!("spool:{sink}")
 }
 
 impl Store for RedbStore {
@@ -1021,13 +1163,89 @@ impl Store for RedbStore {
 
     fn by_router_id(&self, router_id: &str) -> Result<Option<MessageRecord>, StoreError> {
         self.read(|txn| {
-            for entry in txn.open_table(RECORDS)?.iter()? {
+            let records = txn.open_table(RECORDS)?;
+            if let Some(id) = history::key_of(router_id) {
+                // Recorded in the second the id names, or (older builds: when the attempts
+                // began) a moment later.
+                let minted = crate::ids::unix_secs(id);
+                for created in minted..minted.saturating_add(3) {
+                    if let Some(v) = records.get((created, router_id))? {
+                        return decode_record(router_id, v.value()).map(Some);
+                    }
+                }
+                return Ok(None);
+            }
+            for entry in records.iter()? {
                 let (key, value) = entry?;
                 if key.value().1 == router_id {
                     return decode_record(router_id, value.value()).map(Some);
                 }
             }
             Ok(None)
+        })
+    }
+
+    fn note(
+        &self,
+        key: u64,
+        event: Event,
+        finish: Option<Arc<MessageRecord>>,
+    ) -> StoreFuture<'_, ()> {
+        self.write(|done| Op::Note {
+            key,
+            event,
+            finish,
+            done,
+        })
+    }
+
+    fn history(&self, key: u64) -> Result<Vec<Event>, StoreError> {
+        self.read(|txn| {
+            let mut out = Vec::new();
+            for entry in txn.open_table(EVENTS)?.range((key, 0)..=(key, u64::MAX))? {
+                let (_, v) = entry?;
+                match history::decode(v.value()) {
+                    Ok(e) => out.push(e),
+                    Err(e) => tracing::warn!(error = %e, "store: an undecodable message event"),
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn spooled(&self, after: u64, limit: usize) -> Result<Vec<Finished>, StoreError> {
+        self.read(|txn| {
+            let mut out = Vec::new();
+            let spool = txn.open_table(SPOOL)?;
+            for entry in spool.range(after.saturating_add(1)..)?.take(limit) {
+                let (k, v) = entry?;
+                match decode_finished(k.value(), v.value()) {
+                    Ok(f) => out.push(f),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "store: an undecodable spool entry skipped")
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn spool_done(&self, sink: &str, upto: u64, remove_upto: u64) -> StoreFuture<'_, ()> {
+        let sink = sink.to_owned();
+        self.write(|done| Op::SpoolDone {
+            sink,
+            upto,
+            remove_upto,
+            done,
+        })
+    }
+
+    fn spool_mark(&self, sink: &str) -> Result<u64, StoreError> {
+        self.read(|txn| {
+            let meta = txn.open_table(META)?;
+            Ok(meta
+                .get(spool_mark_key(sink).as_str())?
+                .map_or(0, |v| v.value()))
         })
     }
 
@@ -1132,6 +1350,8 @@ impl Store for RedbStore {
             backlog: c.backlog.load(Ordering::Relaxed),
             write_micros: c.write_micros.load(Ordering::Relaxed),
             unindexed: c.unindexed.load(Ordering::Relaxed),
+            spooled: c.spooled.load(Ordering::Relaxed),
+            spool_dropped: c.spool_dropped.load(Ordering::Relaxed),
         }
     }
 

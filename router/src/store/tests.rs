@@ -51,7 +51,7 @@ fn rec(
         channel_id: channel_id.into(),
         created,
         attempts: format!("{channel} accepted 1ms"),
-        receipt_to: None,
+        ..MessageRecord::default()
     }
 }
 
@@ -1006,4 +1006,114 @@ async fn what_is_held_while_failing_is_bounded() {
     assert_eq!(store.health().held, 5);
     faults.heal();
     until_writable(&*store).await;
+}
+
+/// A message's history, the spool of finished messages and their marks, and lookups by a
+/// router-minted id (one read: the id names the record's second).
+async fn histories_and_the_spool(store: &dyn Store) {
+    let minter = crate::ids::IdMinter::new(2);
+    let t0 = 1_800_000_000_000;
+    let ids: Vec<String> = (0..3)
+        .map(|i| minter.next_at(t0 + i * 1500).to_string())
+        .collect();
+    for (i, id) in ids.iter().enumerate() {
+        let created = crate::ids::unix_secs(id.parse().unwrap());
+        let mut r = rec(id, "acme", "tyntec", &format!("C{i}"), created);
+        r.route = "otp".into();
+        store.record(r).await.unwrap();
+    }
+    for id in &ids {
+        assert_eq!(store.by_router_id(id).unwrap().unwrap().router_id, *id);
+    }
+    assert!(
+        store
+            .by_router_id(&minter.next_at(t0 + 9000).to_string())
+            .unwrap()
+            .is_none()
+    );
+    let key = |i: usize| ids[i].parse::<u64>().unwrap();
+    let first = Arc::new(store.by_router_id(&ids[0]).unwrap().unwrap());
+    store
+        .note(key(0), Event::receipt(1, "000", "tyntec"), None)
+        .await
+        .unwrap();
+    store
+        .note(
+            key(0),
+            Event::receipt(2, "000", "tyntec"),
+            Some(first.clone()),
+        )
+        .await
+        .unwrap();
+    let delivered = Event {
+        at_ms: 5,
+        kind: EventKind::delivered("direct", 9),
+    };
+    store.note(key(0), delivered.clone(), None).await.unwrap();
+    let h = store.history(key(0)).unwrap();
+    assert_eq!(h.len(), 3);
+    assert_eq!(h[1].final_receipt().map(|f| f.0), Some(2));
+    assert_eq!(h[2], delivered);
+    assert!(store.history(key(1)).unwrap().is_empty());
+
+    let spooled = store.spooled(0, 10).unwrap();
+    assert_eq!(spooled.len(), 1);
+    assert_eq!(spooled[0].record, *first);
+    assert_eq!(store.stats().spooled, 1);
+    // Records expiring without a final receipt end there, in the spool.
+    store.expire(0, crate::ids::unix_secs(key(2))).unwrap();
+    let spooled = store.spooled(0, 10).unwrap();
+    assert_eq!(spooled.len(), 2, "{spooled:?}");
+    assert_eq!(spooled[1].record.router_id, ids[1]);
+    assert!(spooled[1].outcome.is_none());
+    assert!(
+        store.history(key(0)).unwrap().is_empty(),
+        "events go with their record"
+    );
+    // Two sinks: the spool keeps what either has not written.
+    let (a, b) = (spooled[0].seq, spooled[1].seq);
+    store.spool_done("file", b, 0).await.unwrap();
+    assert_eq!(store.spool_mark("file").unwrap(), b);
+    assert_eq!(store.spool_mark("postgres").unwrap(), 0);
+    assert_eq!(store.spooled(0, 10).unwrap().len(), 2);
+    store.spool_done("postgres", a, a).await.unwrap();
+    let left = store.spooled(0, 10).unwrap();
+    assert_eq!(left.iter().map(|f| f.seq).collect::<Vec<_>>(), [b]);
+    assert_eq!(store.spooled(b, 10).unwrap().len(), 0);
+    assert_eq!(store.stats().spooled, 1);
+}
+
+#[tokio::test]
+async fn message_histories_and_the_spool_of_finished_messages() {
+    both("histories", histories_and_the_spool).await;
+}
+
+#[tokio::test]
+async fn the_spool_and_its_marks_survive_a_restart() {
+    let dir = TempDir::new("spool-restart");
+    let id = crate::ids::IdMinter::new(0).next();
+    let key: u64 = id.parse().unwrap();
+    {
+        let store = RedbStore::open(&dir.file()).unwrap();
+        let r = rec(&id, "acme", "tyntec", "X", crate::ids::unix_secs(key));
+        store.record(r.clone()).await.unwrap();
+        store
+            .note(key, Event::receipt(5, "011", "tyntec"), Some(Arc::new(r)))
+            .await
+            .unwrap();
+        store.spool_done("file", 0, 0).await.unwrap();
+        store.close().await.unwrap();
+    }
+    let store = RedbStore::open(&dir.file()).unwrap();
+    assert_eq!(store.stats().spooled, 1);
+    let f = store.spooled(0, 10).unwrap();
+    assert_eq!(
+        f[0].outcome
+            .as_ref()
+            .and_then(|e| e.final_receipt())
+            .map(|x| (x.0, x.2.to_string())),
+        Some((5, "011".to_string()))
+    );
+    assert_eq!(store.history(key).unwrap().len(), 1);
+    assert_eq!(store.by_router_id(&id).unwrap().unwrap().channel_id, "X");
 }

@@ -53,6 +53,7 @@ pub fn message(acc: &Arc<Account>, digits: &str, text: &str, sender: Option<&str
         },
         destination,
         sender: sender.map(str::to_string),
+        session: 1,
     }
 }
 

@@ -122,6 +122,20 @@ impl ReceiptDate {
         );
     }
 
+    /// The date as an SMPP absolute time (`YYMMDDhhmmss000+`: tenths 0, offset 0), for a
+    /// date in UTC such as [`ReceiptDate::from_unix`] gives (`query_sm_resp`'s `final_date`).
+    pub fn to_smpp_utc(self) -> String {
+        format!(
+            "{:02}{:02}{:02}{:02}{:02}{:02}000+",
+            self.year % 100,
+            self.month,
+            self.day,
+            self.hour,
+            self.minute,
+            self.second
+        )
+    }
+
     /// The canonical 10-digit `YYMMDDhhmm` form as a new string.
     pub fn to_yymmddhhmm(self) -> String {
         let mut s = String::with_capacity(10);

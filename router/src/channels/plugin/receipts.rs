@@ -74,6 +74,8 @@ async fn relay_one(
         return;
     };
     let state = MessageState(receipt.state.to_abi());
+    let err = format!("{:03}", receipt.error.min(999));
+    crate::delivery::relay::note_receipt(&**delivery.store(), &record, state.0, &err, channel);
     if !RegisteredDelivery(to.registered_delivery).wants_receipt(state == MessageState::DELIVERED) {
         tracing::debug!(%channel, id = %record.router_id, "receipt not requested by the client");
         return;
@@ -83,7 +85,6 @@ async fn relay_one(
         dest: Address::new(to.dest.0, to.dest.1, to.dest.2.as_bytes()),
         ..Sm::default()
     };
-    let err = format!("{:03}", receipt.error.min(999));
     let sm = receipts::build(
         &original,
         &ReceiptInfo {

@@ -490,6 +490,14 @@ impl Inner {
             return Ok(());
         };
         let state = crate::delivery::resends::state_of(&sm, &text);
+        let err = receipt::parse(&text).err.unwrap_or_default();
+        crate::delivery::relay::note_receipt(
+            &**self.delivery.store(),
+            &record,
+            state,
+            err,
+            &self.name,
+        );
         let out = with_router_id(sm, &record.router_id);
         // The record stays readable for the log lines (an Arc, not a copy of the id).
         let logged = record.clone();

@@ -30,6 +30,7 @@ use crate::smpp::{CommandId, CommandStatus};
 
 mod bind;
 mod deliver;
+mod query;
 mod submit;
 
 /// Read no more while this much is buffered unprocessed.

@@ -43,6 +43,7 @@ impl Conn {
         let (sm, request) = match cmd.pdu {
             Pdu::SubmitSm(sm) => (sm, CommandId::SUBMIT_SM),
             Pdu::DataSm(d) => (d.into_sm(), CommandId::DATA_SM),
+            Pdu::QuerySm(q) => return self.on_query(seq, q),
             other => return self.answer_unsupported(other.command_id(), seq),
         };
         let (Some((account, rt)), Some(_)) = (&self.bound, self.session.bind_mode()) else {
@@ -133,7 +134,6 @@ impl Conn {
     /// The router accepts messages only as `submit_sm`; other operations get a clear refusal.
     pub(super) fn answer_unsupported(&mut self, request: CommandId, seq: u32) {
         let status = match request {
-            CommandId::QUERY_SM => CommandStatus::RQUERYFAIL,
             CommandId::CANCEL_SM => CommandStatus::RCANCELFAIL,
             CommandId::REPLACE_SM => CommandStatus::RREPLACEFAIL,
             _ if self.session.interface_version() >= interface_version::V50 => {

@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 
 use super::{MAX_BATCH, Op, Writer, prepare};
 use crate::log_every::LogEvery;
-use crate::store::{MessageRecord, StoreError, StoreFault, StoreHealth};
+use crate::store::{Event, MessageRecord, StoreError, StoreFault, StoreHealth};
 
 /// How soon a failing store first tries to open its file again; each failed try doubles the
 /// wait, up to [`RETRY_MAX`] (each try reopens and repairs the file, which reads it).
@@ -84,8 +84,18 @@ impl Fault {
 
 /// An operation accepted while the file could not be written.
 pub(super) enum Held {
-    Record { rec: Arc<MessageRecord>, seq: u64 },
-    Dequeue { key: u64 },
+    Record {
+        rec: Arc<MessageRecord>,
+        seq: u64,
+    },
+    Dequeue {
+        key: u64,
+    },
+    Note {
+        key: u64,
+        event: Event,
+        finish: Option<Arc<MessageRecord>>,
+    },
 }
 
 impl Held {
@@ -99,6 +109,12 @@ impl Held {
             },
             Held::Dequeue { key } => Op::Dequeue {
                 key: *key,
+                done: oneshot::channel().0,
+            },
+            Held::Note { key, event, finish } => Op::Note {
+                key: *key,
+                event: event.clone(),
+                finish: finish.clone(),
                 done: oneshot::channel().0,
             },
         }
@@ -172,6 +188,15 @@ impl Writer {
                 held(self, Held::Dequeue { key });
                 let _ = done.send(Ok(()));
             }
+            Op::Note {
+                key,
+                event,
+                finish,
+                done,
+            } if room => {
+                held(self, Held::Note { key, event, finish });
+                let _ = done.send(Ok(()));
+            }
             op => {
                 let reason = self.fault.as_ref().map_or("", |f| f.reason.as_str());
                 let why = if room {
@@ -233,7 +258,7 @@ impl Writer {
     /// Checks the file, proves a write commits, and writes the held operations (with the
     /// carrier-id index's log, as any record); how many.
     fn reopen(&mut self, db: &Arc<Database>) -> Result<usize, StoreError> {
-        let (next_key, depth) = prepare(db)?;
+        let (next_key, depth, _) = prepare(db)?;
         self.next_key = self.next_key.max(next_key);
         probe(db)?;
         self.db = Some(db.clone());

@@ -1,0 +1,228 @@
+//! Delivery records: one per message when it reaches a final state, or when its record expires
+//! without one. The store puts the finished message into its spool in the transaction that
+//! keeps the final receipt (or expires the record), so nothing the data path does waits for a
+//! sink; here one task per sink reads the spool in order, writes a batch, and only then marks
+//! it written (in the store, so a restart goes on from there). An entry leaves the spool once
+//! every sink has written it. While a sink fails (PostgreSQL away) its entries wait in the
+//! spool, durably, and are written when it is back; the spool holds 10 million at most
+//! ([`crate::store::MAX_SPOOL`]; beyond, records are counted as dropped).
+//!
+//! Sinks: JSON-lines files (`file.rs`, on unless `records.dir = "off"`) and PostgreSQL
+//! (`postgres.rs`, with `records.postgres`). A record is read [`SETTLE`] after its final
+//! receipt, so that it says how the receipt reached the client.
+
+pub mod cdr;
+pub mod counters;
+mod file;
+mod postgres;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::config::RouterConfig;
+use crate::log_every::LogEvery;
+use crate::metrics::Metrics;
+use crate::store::{Finished, Store, history};
+
+/// How long after its final receipt a record is written (its receipt's way to the client is
+/// in it by then, most of the time).
+pub const SETTLE: Duration = Duration::from_secs(2);
+
+/// How long a sink with nothing to write waits before it looks again.
+const IDLE: Duration = Duration::from_millis(250);
+
+/// The longest wait between attempts of a failing sink.
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// Where records go.
+enum Sink {
+    /// Shared with the blocking thread that writes them.
+    Files(Arc<std::sync::Mutex<file::Files>>),
+    Postgres(postgres::Postgres),
+}
+
+impl Sink {
+    fn name(&self) -> &'static str {
+        match self {
+            Sink::Files(_) => "file",
+            Sink::Postgres(_) => "postgres",
+        }
+    }
+
+    async fn write(&mut self, lines: Vec<String>) -> Result<(), String> {
+        match self {
+            Sink::Files(files) => {
+                // Blocking file IO (append and sync), off the runtime's threads.
+                let files = files.clone();
+                tokio::task::spawn_blocking(move || match files.lock() {
+                    Ok(mut files) => files.write(&lines).map_err(|e| e.to_string()),
+                    Err(_) => Err("the records file writer failed earlier".to_string()),
+                })
+                .await
+                .map_err(|e| e.to_string())?
+            }
+            Sink::Postgres(pg) => pg.write(&lines).await,
+        }
+    }
+}
+
+/// The running sinks; dropping it stops them (what they had not marked is written again by
+/// the next start).
+pub struct Records {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Records {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Starts a task per configured sink, on the current runtime. The PostgreSQL address is
+/// resolved here (`env:`/`file:`); the database itself may be away (its records wait).
+pub fn start(
+    config: &RouterConfig,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+) -> Result<Records, String> {
+    let settings = &config.records;
+    let mut sinks = Vec::new();
+    if settings.dir != "off" {
+        let dir = config.data_dir.join(Path::new(&settings.dir));
+        sinks.push(Sink::Files(Arc::new(std::sync::Mutex::new(
+            file::Files::new(dir, settings.keep),
+        ))));
+    }
+    if let Some(spec) = &settings.postgres {
+        let url =
+            crate::config::resolve_secret(spec).map_err(|e| format!("records.postgres: {e}"))?;
+        sinks.push(Sink::Postgres(postgres::Postgres::new(
+            url,
+            settings.table.clone(),
+        )));
+    }
+    let mut marks = Vec::with_capacity(sinks.len());
+    for sink in &sinks {
+        let mark = store
+            .spool_mark(sink.name())
+            .map_err(|e| format!("records: cannot read the spool: {e}"))?;
+        marks.push(AtomicU64::new(mark));
+    }
+    let marks: Arc<[AtomicU64]> = marks.into();
+    let tasks = sinks
+        .into_iter()
+        .enumerate()
+        .map(|(i, sink)| {
+            let run = Runner {
+                sink,
+                index: i,
+                marks: marks.clone(),
+                store: store.clone(),
+                metrics: metrics.clone(),
+                batch: settings.batch,
+            };
+            tokio::spawn(run.run())
+        })
+        .collect();
+    Ok(Records { tasks })
+}
+
+struct Runner {
+    sink: Sink,
+    /// This sink's place in `marks`.
+    index: usize,
+    /// How far each sink has written the spool.
+    marks: Arc<[AtomicU64]>,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    batch: usize,
+}
+
+impl Runner {
+    async fn run(mut self) {
+        let name = self.sink.name();
+        let mut backoff = Duration::from_secs(1);
+        let complain = LogEvery::new(Duration::from_secs(60));
+        let mut failing = false;
+        loop {
+            let mark = self
+                .marks
+                .get(self.index)
+                .map_or(0, |m| m.load(Ordering::Acquire));
+            let ready = match self.store.spooled(mark, self.batch) {
+                Ok(entries) => settled(entries, history::now_ms()),
+                Err(e) => {
+                    tracing::debug!(sink = name, error = %e, "records: the spool cannot be read now");
+                    tokio::time::sleep(IDLE * 4).await;
+                    continue;
+                }
+            };
+            let Some(last) = ready.last().map(|f| f.seq) else {
+                tokio::time::sleep(IDLE).await;
+                continue;
+            };
+            let lines: Vec<String> = ready
+                .iter()
+                .map(|f| {
+                    let events = history::key_of(&f.record.router_id)
+                        .and_then(|key| self.store.history(key).ok())
+                        .unwrap_or_default();
+                    cdr::line(f, &events)
+                })
+                .collect();
+            let n = lines.len() as u64;
+            match self.sink.write(lines).await {
+                Ok(()) => {
+                    if failing {
+                        tracing::info!(sink = name, "records: writing again");
+                        failing = false;
+                    }
+                    backoff = Duration::from_secs(1);
+                    if let Some(m) = self.marks.get(self.index) {
+                        m.store(last, Ordering::Release);
+                    }
+                    let everyone = self
+                        .marks
+                        .iter()
+                        .map(|m| m.load(Ordering::Acquire))
+                        .min()
+                        .unwrap_or(last);
+                    if let Err(e) = self.store.spool_done(name, last, everyone).await {
+                        // Written again after a restart: the file gets them twice, PostgreSQL
+                        // ignores them.
+                        tracing::warn!(sink = name, error = %e, "records: cannot mark records written");
+                    }
+                    self.metrics.add(&counters::WRITTEN, &[name], n);
+                }
+                Err(e) => {
+                    self.metrics.add(&counters::FAILED, &[name], 1);
+                    if let Some(also) = complain.allow(std::time::Instant::now()) {
+                        tracing::warn!(sink = name, error = %e, failures_since_last_line = also, "records: cannot write delivery records; they wait in the spool");
+                    }
+                    failing = true;
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+        }
+    }
+}
+
+/// The entries whose final receipt is at least [`SETTLE`] old, up to the first younger one
+/// (the spool is in order; an entry without a receipt expired and is ready).
+fn settled(mut entries: Vec<Finished>, now_ms: u64) -> Vec<Finished> {
+    let settle = u64::try_from(SETTLE.as_millis()).unwrap_or(u64::MAX);
+    let young = entries.iter().position(|f| {
+        f.outcome
+            .as_ref()
+            .is_some_and(|e| e.at_ms.saturating_add(settle) > now_ms)
+    });
+    if let Some(at) = young {
+        entries.truncate(at);
+    }
+    entries
+}
