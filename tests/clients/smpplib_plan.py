@@ -14,6 +14,8 @@ Plan: {"host": "127.0.0.1", "port": 2775, "tls": false, "steps": [ ... ]} with s
   {"op": "wait_receipts", "count": n, "timeout": s,
    "unique": false}                                  -> {"receipts": n, "closed": bool}
   {"op": "enquire_link"}                                                        -> {"status": n}
+  {"op": "query", "ids": [...], "from": "MyBank"}   (query_sm for each id, on a trx bind)
+                                   -> {"answers": [{"status", "state", "final_date", "error_code"}]}
   {"op": "unbind"}                                                              -> {"status": n}
   {"op": "idle", "seconds": s}   (reads whatever arrives, answering enquire_link) -> closed, receipts
 """
@@ -95,6 +97,31 @@ class Runner:
                     break
             return {"receipts": len(self.receipts), "items": self.receipts[: s.get("show", 3)],
                     "closed": closed}
+        if op == "query":
+            # On a transceiver bind (smpplib sends query_sm only on receiver or transceiver
+            # binds): receipts that arrive meanwhile are taken and answered as usual.
+            src = s.get("from", "MyBank")
+            ton = smpplib.consts.SMPP_TON_ALNUM if not src.isdigit() else smpplib.consts.SMPP_TON_INTL
+            answers = []
+            for message_id in s["ids"]:
+                got = []
+                self.c.query_resp_handler = lambda pdu, **_: got.append(pdu)
+                self.c.send_pdu(smpplib.smpp.make_pdu(
+                    "query_sm", client=self.c, message_id=message_id,
+                    source_addr_ton=ton, source_addr_npi=0, source_addr=src))
+                while not got:
+                    try:
+                        self.c.read_once()
+                    except smpplib.exceptions.PDUError as e:
+                        answers.append({"status": e.args[1] if len(e.args) > 1 else -1})
+                        break
+                for resp in got:
+                    final_date = resp.final_date
+                    if isinstance(final_date, bytes):
+                        final_date = final_date.decode("latin-1")
+                    answers.append({"status": resp.status, "state": resp.message_state,
+                                    "final_date": final_date, "error_code": resp.error_code})
+            return {"answers": answers}
         if op == "enquire_link":
             self.c.send_pdu(smpplib.smpp.make_pdu("enquire_link", client=self.c))
             resp = self.c.read_pdu()

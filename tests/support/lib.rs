@@ -552,3 +552,169 @@ pub fn http(port: u16, method: &str, path: &str, token: Option<&str>) -> (u16, S
         .unwrap_or_default();
     (status, body)
 }
+
+/// A PostgreSQL server from Debian's packages (`postgresql`, installed by
+/// `.ci/install-peers`), made by `initdb` in a scratch folder and run by `pg_ctl` on a free
+/// loopback port (its socket in the same folder), trusting local connections as user `smpp`.
+/// PostgreSQL refuses to run as root: when the tests do, it runs as the `postgres` user the
+/// package creates (or `nobody`).
+pub struct Postgres {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// Its data folder.
+    pub dir: PathBuf,
+    bin: PathBuf,
+    user: Option<(u32, u32)>,
+}
+
+impl Postgres {
+    /// Makes a database cluster and starts it; waits until it takes connections.
+    pub async fn start() -> Self {
+        let bin = postgres_bin();
+        let dir = scratch_dir("postgres").join("data");
+        std::fs::create_dir_all(&dir).unwrap();
+        let user = postgres_user();
+        if let Some((uid, gid)) = user {
+            std::os::unix::fs::chown(dir.parent().unwrap(), Some(uid), Some(gid)).unwrap();
+            std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
+        }
+        let pg = Self {
+            port: free_port(),
+            dir,
+            bin,
+            user,
+        };
+        let out = pg
+            .command("initdb")
+            .args(["-A", "trust", "-U", "smpp", "-E", "UTF8", "--no-sync", "-D"])
+            .arg(&pg.dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        pg.start_again().await;
+        pg
+    }
+
+    fn command(&self, tool: &str) -> Command {
+        let mut cmd = Command::new(self.bin.join(tool));
+        if let Some((uid, gid)) = self.user {
+            use std::os::unix::process::CommandExt;
+            cmd.uid(uid).gid(gid);
+        }
+        cmd.current_dir(&self.dir)
+            .stdout(std::process::Stdio::null());
+        cmd
+    }
+
+    /// Starts it (again) on its files and port; waits until it takes connections.
+    pub async fn start_again(&self) {
+        let options = format!(
+            "-p {} -h 127.0.0.1 -k {} -c fsync=off -c full_page_writes=off",
+            self.port,
+            self.dir.display()
+        );
+        let out = self
+            .command("pg_ctl")
+            .args(["start", "-w", "-t", "60", "-D"])
+            .arg(&self.dir)
+            .args(["-l"])
+            .arg(self.dir.join("server.log"))
+            .args(["-o", &options])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_ctl start failed: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+        );
+        wait_listening(&[self.port]).await;
+    }
+
+    /// Stops it at once (`immediate`: like a crash, connections cut).
+    pub fn stop(&self) {
+        let _ = self
+            .command("pg_ctl")
+            .args(["stop", "-m", "immediate", "-w", "-D"])
+            .arg(&self.dir)
+            .output();
+    }
+
+    /// Its address for `[records] postgres`.
+    pub fn url(&self) -> String {
+        format!("postgres://smpp@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// A connection for the test's own queries.
+    pub async fn client(&self) -> tokio_postgres::Client {
+        let (client, conn) = tokio_postgres::connect(&self.url(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The folder of Debian's PostgreSQL programs (`/usr/lib/postgresql/<version>/bin`, newest
+/// first), or the one `initdb` is found in on `PATH`.
+fn postgres_bin() -> PathBuf {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|p| p.join("initdb").exists())
+        .collect();
+    versions.sort_by_key(|p| {
+        p.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    if let Some(newest) = versions.pop() {
+        return newest;
+    }
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .find(|p| p.join("initdb").exists())
+        .expect("PostgreSQL is not installed (initdb not found): run .ci/install-peers")
+}
+
+/// Who PostgreSQL runs as: `None` (this user) unless the tests run as root, then the
+/// `postgres` user (or `nobody`).
+fn postgres_user() -> Option<(u32, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let me = std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(0);
+    if me != 0 {
+        return None;
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let find = |name: &str| -> Option<(u32, u32)> {
+        passwd.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            if f.first() != Some(&name) {
+                return None;
+            }
+            Some((f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?))
+        })
+    };
+    Some(
+        find("postgres")
+            .or_else(|| find("nobody"))
+            .unwrap_or((65534, 65534)),
+    )
+}

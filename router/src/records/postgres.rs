@@ -156,7 +156,7 @@ async fn migrate(client: &mut Client, table: &str) -> Result<(), tokio_postgres:
     let tx = client.transaction().await?;
     // One instance at a time (the key: "smpp-router records" in ASCII, shortened).
     tx.batch_execute(
-        "SELECT pg_advisory_xact_lock(7_310_912_453);
+        "SELECT pg_advisory_xact_lock(7310912453);
          CREATE TABLE IF NOT EXISTS smpp_router_migrations (
              tbl text NOT NULL, version integer NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(),
              PRIMARY KEY (tbl, version))",
