@@ -28,7 +28,9 @@
 # store's carrier-id index gets them in no order), RECEIPT_DELAY=5s (how long
 # after its submit the stand-in sends a receipt; default at once). The carrier scenario also
 # prints the store's commits, any warning the router logged, and the router's CPU time per
-# message (steadier than the rate when the machine's load varies).
+# message (steadier than the rate when the machine's load varies). RECORDS=off (no delivery-record
+# file) or RECORDS=pg (also to a PostgreSQL of its own, Debian's, on loopback, fsync off; after the
+# run it prints how many records it has and how long after the run it took to have them all).
 #
 # Everything runs on this machine: the load generator competes with the router for the cores.
 set -euo pipefail
@@ -39,7 +41,8 @@ if [ -z "${BIN:-}" ]; then cargo build --release -j2 --quiet -p smpp-router-cli;
 bin="${BIN:-$PWD/target/release/smpp-router}"
 dir="$(mktemp -d)"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"; }
+pg_stop() { :; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; pg_stop; rm -rf "$dir"; }
 trap cleanup EXIT
 
 smpp_port=29775
@@ -57,6 +60,20 @@ level = "warn"
 [store]
 engine = "${STORE:-redb}"   # STORE=memory bench/run.sh carrier: the same without the disk
 TOML
+case "${RECORDS:-}" in
+  off) printf '[records]\ndir = "off"\n' >> "$dir/router.toml" ;;
+  pg)
+    pg_port=29432
+    pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+    mkdir -p "$dir/pg"
+    as_pg=()
+    if [ "$(id -u)" = 0 ]; then chmod 755 "$dir"; chown postgres "$dir/pg"; as_pg=(runuser -u postgres --); fi
+    "${as_pg[@]}" "$pgbin/initdb" -A trust -U smpp --no-sync -D "$dir/pg" >/dev/null
+    "${as_pg[@]}" "$pgbin/pg_ctl" start -w -D "$dir/pg" -l "$dir/pg/log" \
+      -o "-p $pg_port -h 127.0.0.1 -k $dir/pg -c fsync=off" >/dev/null
+    pg_stop() { "${as_pg[@]}" "$pgbin/pg_ctl" stop -m fast -D "$dir/pg" >/dev/null 2>&1 || true; }
+    printf '[records]\npostgres = "postgres://smpp@127.0.0.1:%d/postgres"\n' "$pg_port" >> "$dir/router.toml" ;;
+esac
 
 account() {
   cat <<TOML
@@ -223,6 +240,16 @@ print("%s window %s %s: %.0f msg/s, accepted %s, receipts %s" % (sys.argv[1], sy
       fi
     fi
     kill -USR1 "$sim_pid"; sleep 0.2; grep "stand-in carrier: submits" "$dir/sim.log" | tail -"${SIM_STATS:-1}"
+    if [ "${RECORDS:-}" = pg ] && [ "$scenario" = carrier ]; then
+      # The delivery records a message's final receipt puts in the spool reach PostgreSQL: how
+      # long after the run until every message has its row.
+      t0=$(date +%s.%N); rows=0
+      for _ in $(seq 600); do
+        rows=$("$pgbin/psql" -h 127.0.0.1 -p "$pg_port" -U smpp -d postgres -Atc 'select count(*) from delivery_records' 2>/dev/null || echo 0)
+        [ "$rows" -ge "$sent" ] && break; sleep 0.1
+      done
+      awk -v r="$rows" -v n="$sent" -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "postgres    %d records of %d messages, all in %.1f s after the load ended\n", r, n, b - a }'
+    fi
     if [ "$scenario" = carrier ]; then
       kill -TERM "$router_pid"; wait "$router_pid" || true
       grep "store:" "$dir/router.log"

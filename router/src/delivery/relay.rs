@@ -12,8 +12,10 @@ use crate::store::{Event, MessageRecord, StoreError, history};
 
 /// Keeps a channel's receipt for the message of `record` in the message's history; the first
 /// final one also finishes the message (its delivery record goes to the spool for the record
-/// sinks). Queued; nothing waits for it.
-pub fn note_receipt(
+/// sinks). Resolves once it is durable (one group commit), so that a client that got the
+/// receipt and then asks with `query_sm` sees its state; a store that cannot keep it is logged
+/// and does not hold the receipt up.
+pub async fn note_receipt(
     store: &dyn crate::store::Store,
     record: &Arc<MessageRecord>,
     state: u8,
@@ -28,7 +30,12 @@ pub fn note_receipt(
             .history(key)
             .is_ok_and(|events| events.iter().any(|e| e.final_receipt().is_some()));
     let event = Event::receipt(state, err, from);
-    drop(store.note(key, event, finishes.then(|| record.clone())));
+    if let Err(e) = store
+        .note(key, event, finishes.then(|| record.clone()))
+        .await
+    {
+        tracing::warn!(channel = %from, error = %e, "store: a receipt is not kept in its message's history");
+    }
 }
 
 /// Who sends a `deliver_sm` again when the router answers it with an error.
