@@ -111,7 +111,7 @@ pub async fn start(config: &RouterConfig, ids: Arc<IdMinter>) -> anyhow::Result<
         ]
         .concat(),
     ));
-    let store = open_store(&config.store)?;
+    let store = open_store(&config.store, crate::records::enabled(config))?;
     // The data path's threads, before anything that serves connections or binds to carriers.
     let threads = match config.limits.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -204,6 +204,7 @@ pub async fn start(config: &RouterConfig, ids: Arc<IdMinter>) -> anyhow::Result<
         .context("starting the SMPP server")?;
     spawn_expiry(Arc::downgrade(&store), config.store.retention);
     let records = crate::records::start(config, store.clone(), metrics.clone())
+        .await
         .map_err(anyhow::Error::msg)?;
     if let Some(cluster) = &cluster {
         let address = match &cluster.settings().advertise {
@@ -317,16 +318,22 @@ fn tls_acceptor(config: &RouterConfig) -> anyhow::Result<Option<tokio_rustls::Tl
     Ok(Some(tls::acceptor(&cert, &key)?))
 }
 
-/// Opens the store `[store]` asks for.
-fn open_store(config: &crate::config::router::Store) -> anyhow::Result<Arc<dyn Store>> {
+/// Opens the store `[store]` asks for; `spool`: whether finished messages are kept for the
+/// delivery-record sinks.
+fn open_store(
+    config: &crate::config::router::Store,
+    spool: bool,
+) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match config.engine.as_str() {
-        "memory" => Arc::new(MemoryStore::new()),
+        "memory" if spool => Arc::new(MemoryStore::new()),
+        "memory" => Arc::new(MemoryStore::without_spool()),
         _ => RedbStore::open_with(
             &config.path,
             &RedbOptions {
                 recent_records: config.recent_records,
                 cache_bytes: config.cache_mb.saturating_mul(1024 * 1024),
                 max_held: config.max_held,
+                spool,
                 ..RedbOptions::default()
             },
         )

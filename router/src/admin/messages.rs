@@ -37,6 +37,8 @@ pub fn lookup(store: &dyn Store, q: &Query<'_>) -> (u16, Value) {
         );
     }
     let found = match (q.router_id, param("channel"), param("carrier_id")) {
+        // Only ids the router minted: one read each.
+        (Some(id), _, _) if history::key_of(id).is_none() => Ok(None),
         (Some(id), _, _) => store.by_router_id(id).map(|r| r.map(std::sync::Arc::new)),
         (None, Some(channel), Some(carrier_id)) => store.lookup(&channel, &carrier_id),
         _ => {
@@ -70,6 +72,7 @@ pub fn trace(rec: &MessageRecord, events: &[Event], full_numbers: bool) -> Value
         .map_or(rec.created.saturating_mul(1000), crate::ids::unix_ms);
     let state = events
         .iter()
+        .rev()
         .find_map(Event::final_receipt)
         .map_or("ENROUTE", |(s, ..)| state_name(s));
     let destination = if full_numbers {

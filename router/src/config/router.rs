@@ -145,7 +145,7 @@ pub struct Store {
     /// How long message records are kept for matching late receipts.
     #[serde(with = "humantime_serde")]
     pub retention: Duration,
-    /// How many of the newest message records are also kept in memory (about 430 bytes each),
+    /// How many of the newest message records are also kept in memory (about 550 bytes each),
     /// so that their receipts are matched without reading the file.
     pub recent_records: usize,
     /// The store file's page cache in memory, in MiB.

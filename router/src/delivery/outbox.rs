@@ -609,17 +609,24 @@ impl Drop for Late {
     }
 }
 
-/// A `deliver_sm` as the store keeps it (a whole PDU, sequence 0).
-/// The history key of the message a receipt reports on; `None` for MO messages and ids the
-/// router did not mint.
+/// The history key of the message a receipt reports on (its id in `receipted_message_id`, or
+/// only in the text); `None` for MO messages and ids the router did not mint.
 fn history_key(sm: &Sm) -> Option<u64> {
-    let id = sm
-        .tlvs
-        .receipted_message_id()
-        .filter(|_| sm.esm_class.is_receipt())?;
-    std::str::from_utf8(id).ok().and_then(history::key_of)
+    if !sm.esm_class.is_receipt() {
+        return None;
+    }
+    match sm.tlvs.receipted_message_id() {
+        Some(id) => std::str::from_utf8(id).ok().and_then(history::key_of),
+        None => {
+            let text = String::from_utf8_lossy(sm.payload());
+            crate::smpp::receipt::parse(&text)
+                .id
+                .and_then(history::key_of)
+        }
+    }
 }
 
+/// A `deliver_sm` as the store keeps it (a whole PDU, sequence 0).
 pub(crate) fn encode(sm: &Sm) -> Option<Bytes> {
     let mut out = BytesMut::new();
     Command::new(0, Pdu::DeliverSm(sm.clone()))

@@ -10,11 +10,11 @@ use super::resends::Claim;
 use crate::smpp::pdu::Sm;
 use crate::store::{Event, MessageRecord, StoreError, history};
 
-/// Keeps a channel's receipt for the message of `record` in the message's history; the first
-/// final one also finishes the message (its delivery record goes to the spool for the record
-/// sinks). Resolves once it is durable (one group commit), so that a client that got the
-/// receipt and then asks with `query_sm` sees its state; a store that cannot keep it is logged
-/// and does not hold the receipt up.
+/// Keeps a channel's receipt for the message of `record` in the message's history; the store
+/// lets the first final one finish the message (its delivery record goes to the spool for the
+/// record sinks). Resolves once it is durable (one group commit), so that a client that got
+/// the receipt and then asks with `query_sm` sees its state; a store that cannot keep it is
+/// logged and does not hold the receipt up.
 pub async fn note_receipt(
     store: &dyn crate::store::Store,
     record: &Arc<MessageRecord>,
@@ -25,15 +25,9 @@ pub async fn note_receipt(
     let Some(key) = history::key_of(&record.router_id) else {
         return;
     };
-    let finishes = history::is_final(state)
-        && !store
-            .history(key)
-            .is_ok_and(|events| events.iter().any(|e| e.final_receipt().is_some()));
+    let finish = history::is_final(state).then(|| record.clone());
     let event = Event::receipt(state, err, from);
-    if let Err(e) = store
-        .note(key, event, finishes.then(|| record.clone()))
-        .await
-    {
+    if let Err(e) = store.note(key, event, finish).await {
         tracing::warn!(channel = %from, error = %e, "store: a receipt is not kept in its message's history");
     }
 }

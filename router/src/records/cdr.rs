@@ -16,7 +16,7 @@ pub struct Cdr<'a> {
     pub channel: &'a str,
     /// The channel's id for it.
     pub carrier_id: &'a str,
-    /// The destination, masked (`+447******23`).
+    /// The destination, masked (`+447*******23`).
     pub destination: String,
     /// The destination's region (ISO 3166).
     pub country: &'a str,

@@ -19,7 +19,15 @@ pub static FAILED: Family = Family {
     labels: &["sink"],
 };
 
-pub static FAMILIES: &[&Family] = &[&WRITTEN, &FAILED];
+/// Records a sink refused on their own and skipped.
+pub static REJECTED: Family = Family {
+    name: "smpp_router_records_rejected_total",
+    help: "Delivery records a sink refused on their own (PostgreSQL: a data error) and skipped; the rest of their batch was written.",
+    kind: Kind::Counter,
+    labels: &["sink"],
+};
+
+pub static FAMILIES: &[&Family] = &[&WRITTEN, &FAILED, &REJECTED];
 
 static SPOOLED: Family = Family {
     name: "smpp_router_records_spooled",

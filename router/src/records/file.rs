@@ -1,4 +1,4 @@
-//! The file sink: delivery records as JSON lines, one file per UTC day
+//! The file sink: delivery records as JSON lines, one file per UTC day of writing
 //! (`records-YYYY-MM-DD.jsonl`), appended and synced to disk before the spool lets them go;
 //! files older than `records.keep` are deleted.
 
@@ -44,9 +44,12 @@ impl Files {
         let Some((_, file)) = &mut self.open else {
             return Err(std::io::Error::other("no records file open"));
         };
+        let before = file.metadata()?.len();
         let written = file.write_all(&buf).and_then(|()| file.sync_data());
         if written.is_err() {
-            // Opened again next time (the disk may come back; a partial line stays behind).
+            // No partial line stays behind for the next write to run into (best effort: the
+            // disk may refuse this too); the file is opened again next time.
+            let _ = file.set_len(before);
             self.open = None;
         }
         written

@@ -40,7 +40,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 enum Sink {
     /// Shared with the blocking thread that writes them.
     Files(Arc<std::sync::Mutex<file::Files>>),
-    Postgres(postgres::Postgres),
+    Postgres(Box<postgres::Postgres>),
 }
 
 impl Sink {
@@ -51,19 +51,20 @@ impl Sink {
         }
     }
 
-    async fn write(&mut self, lines: Vec<String>) -> Result<(), String> {
+    /// Writes `lines`; how many of them the sink refused on their own (skipped).
+    async fn write(&mut self, lines: Vec<String>) -> Result<u64, String> {
         match self {
             Sink::Files(files) => {
                 // Blocking file IO (append and sync), off the runtime's threads.
                 let files = files.clone();
                 tokio::task::spawn_blocking(move || match files.lock() {
-                    Ok(mut files) => files.write(&lines).map_err(|e| e.to_string()),
+                    Ok(mut files) => files.write(&lines).map(|()| 0).map_err(|e| e.to_string()),
                     Err(_) => Err("the records file writer failed earlier".to_string()),
                 })
                 .await
                 .map_err(|e| e.to_string())?
             }
-            Sink::Postgres(pg) => pg.write(&lines).await,
+            Sink::Postgres(pg) => pg.write(&lines).await.map(|w| w.rejected),
         }
     }
 }
@@ -82,9 +83,15 @@ impl Drop for Records {
     }
 }
 
+/// Whether `config` names any sink (else the store spools nothing: see [`start`]).
+pub fn enabled(config: &RouterConfig) -> bool {
+    config.records.dir != "off" || config.records.postgres.is_some()
+}
+
 /// Starts a task per configured sink, on the current runtime. The PostgreSQL address is
-/// resolved here (`env:`/`file:`); the database itself may be away (its records wait).
-pub fn start(
+/// resolved here (`env:`/`file:`); the database itself may be away (its records wait). With
+/// no sink, what an earlier run left in the spool is let go (nothing would take it out).
+pub async fn start(
     config: &RouterConfig,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
@@ -100,10 +107,20 @@ pub fn start(
     if let Some(spec) = &settings.postgres {
         let url =
             crate::config::resolve_secret(spec).map_err(|e| format!("records.postgres: {e}"))?;
-        sinks.push(Sink::Postgres(postgres::Postgres::new(
+        sinks.push(Sink::Postgres(Box::new(postgres::Postgres::new(
             url,
             settings.table.clone(),
-        )));
+        ))));
+    }
+    if sinks.is_empty() {
+        if store.stats().spooled > 0 {
+            tracing::info!("records: no sink configured; the spool of an earlier run is let go");
+            store
+                .spool_done("none", u64::MAX, u64::MAX)
+                .await
+                .map_err(|e| format!("records: cannot clear the spool: {e}"))?;
+        }
+        return Ok(Records { tasks: Vec::new() });
     }
     let mut marks = Vec::with_capacity(sinks.len());
     for sink in &sinks {
@@ -153,30 +170,32 @@ impl Runner {
                 .marks
                 .get(self.index)
                 .map_or(0, |m| m.load(Ordering::Acquire));
-            let ready = match self.store.spooled(mark, self.batch) {
-                Ok(entries) => settled(entries, history::now_ms()),
-                Err(e) => {
+            // Reading the spool and the histories and making the lines is blocking work (store
+            // reads): off the runtime's threads.
+            let (store, batch) = (self.store.clone(), self.batch);
+            let read = tokio::task::spawn_blocking(move || next_lines(&*store, mark, batch)).await;
+            let (last, lines) = match read {
+                Ok(Ok(Some(next))) => next,
+                Ok(Ok(None)) => {
+                    tokio::time::sleep(IDLE).await;
+                    continue;
+                }
+                Ok(Err(e)) => {
                     tracing::debug!(sink = name, error = %e, "records: the spool cannot be read now");
                     tokio::time::sleep(IDLE * 4).await;
                     continue;
                 }
+                Err(_) => {
+                    tokio::time::sleep(IDLE * 4).await;
+                    continue;
+                }
             };
-            let Some(last) = ready.last().map(|f| f.seq) else {
-                tokio::time::sleep(IDLE).await;
-                continue;
-            };
-            let lines: Vec<String> = ready
-                .iter()
-                .map(|f| {
-                    let events = history::key_of(&f.record.router_id)
-                        .and_then(|key| self.store.history(key).ok())
-                        .unwrap_or_default();
-                    cdr::line(f, &events)
-                })
-                .collect();
             let n = lines.len() as u64;
             match self.sink.write(lines).await {
-                Ok(()) => {
+                Ok(rejected) => {
+                    if rejected > 0 {
+                        self.metrics.add(&counters::REJECTED, &[name], rejected);
+                    }
                     if failing {
                         tracing::info!(sink = name, "records: writing again");
                         failing = false;
@@ -196,7 +215,8 @@ impl Runner {
                         // ignores them.
                         tracing::warn!(sink = name, error = %e, "records: cannot mark records written");
                     }
-                    self.metrics.add(&counters::WRITTEN, &[name], n);
+                    self.metrics
+                        .add(&counters::WRITTEN, &[name], n.saturating_sub(rejected));
                 }
                 Err(e) => {
                     self.metrics.add(&counters::FAILED, &[name], 1);
@@ -212,6 +232,29 @@ impl Runner {
     }
 }
 
+/// The next batch after `mark` that is ready ([`settled`]): the last sequence number in it and
+/// its lines; `None` when nothing is ready.
+fn next_lines(
+    store: &dyn Store,
+    mark: u64,
+    batch: usize,
+) -> Result<Option<(u64, Vec<String>)>, crate::store::StoreError> {
+    let ready = settled(store.spooled(mark, batch)?, history::now_ms());
+    let Some(last) = ready.last().map(|f| f.seq) else {
+        return Ok(None);
+    };
+    let lines = ready
+        .iter()
+        .map(|f| {
+            let events = history::key_of(&f.record.router_id)
+                .and_then(|key| store.history(key).ok())
+                .unwrap_or_default();
+            cdr::line(f, &events)
+        })
+        .collect();
+    Ok(Some((last, lines)))
+}
+
 /// The entries whose final receipt is at least [`SETTLE`] old, up to the first younger one
 /// (the spool is in order; an entry without a receipt expired and is ready).
 fn settled(mut entries: Vec<Finished>, now_ms: u64) -> Vec<Finished> {
@@ -225,4 +268,36 @@ fn settled(mut entries: Vec<Finished>, now_ms: u64) -> Vec<Finished> {
         entries.truncate(at);
     }
     entries
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Event, MessageRecord};
+
+    fn finished(seq: u64, at_ms: Option<u64>) -> Finished {
+        Finished {
+            seq,
+            record: MessageRecord::default(),
+            outcome: at_ms.map(|at_ms| Event {
+                at_ms,
+                ..Event::receipt(2, "000", "c")
+            }),
+        }
+    }
+
+    #[test]
+    fn only_records_settled_for_two_seconds_go_and_in_order() {
+        let now = 100_000;
+        let entries = vec![
+            finished(1, Some(now - 5_000)),
+            finished(2, None),
+            finished(3, Some(now - 1_000)),
+            finished(4, Some(now - 9_000)),
+        ];
+        let ready: Vec<u64> = settled(entries, now).iter().map(|f| f.seq).collect();
+        assert_eq!(ready, [1, 2], "the young one holds back what follows it");
+        assert!(settled(vec![finished(5, Some(now))], now).is_empty());
+        assert_eq!(settled(vec![finished(6, None)], now).len(), 1);
+    }
 }

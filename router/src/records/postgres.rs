@@ -3,11 +3,24 @@
 //! instances of a cluster starting together do not race). A batch goes in as one `COPY` of
 //! JSON lines into a temporary table and one `INSERT … ON CONFLICT (router_id) DO NOTHING`,
 //! in one transaction: a batch written again after a failure (the commit's answer lost) adds
-//! nothing twice.
+//! nothing twice. A batch the database refuses (not a lost connection) is written again one
+//! record at a time, and a record it still refuses is skipped and counted, so that one bad
+//! record cannot hold up the rest for good. Every write has [`WRITE_TIMEOUT`].
+
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::SinkExt;
 use tokio_postgres::{Client, NoTls};
+
+/// How long connecting and one batch's write may take before the connection counts as lost.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a write did.
+pub struct Written {
+    /// Records the database refused on their own (skipped).
+    pub rejected: u64,
+}
 
 /// The table's migrations, in order; `{t}` is the table's name.
 const MIGRATIONS: &[&str] = &["
@@ -66,6 +79,8 @@ pub struct Postgres {
     url: String,
     table: String,
     client: Option<Client>,
+    /// Why the last write lost the connection.
+    last_error: String,
 }
 
 impl Postgres {
@@ -74,6 +89,7 @@ impl Postgres {
             url,
             table,
             client: None,
+            last_error: String::new(),
         }
     }
 
@@ -94,11 +110,47 @@ impl Postgres {
         Ok(self.client.insert(client))
     }
 
-    /// Writes `lines` (JSON objects) in one transaction. On failure the connection is dropped
-    /// and made again next time.
-    pub async fn write(&mut self, lines: &[String]) -> Result<(), String> {
+    /// Writes `lines` (JSON objects) in one transaction; when the database refuses the batch,
+    /// one record at a time. On a lost connection (or [`WRITE_TIMEOUT`]) the connection is
+    /// dropped and made again next time, and nothing counts as written.
+    pub async fn write(&mut self, lines: &[String]) -> Result<Written, String> {
+        match self.batch(lines).await {
+            Ok(()) => return Ok(Written { rejected: 0 }),
+            Err(Some(e)) if lines.len() > 1 => {
+                tracing::warn!(error = %e, records = lines.len(), "records: PostgreSQL refused a batch; writing its records one at a time");
+            }
+            Err(Some(e)) => {
+                tracing::warn!(error = %e, "records: PostgreSQL refused a delivery record; skipped");
+                return Ok(Written { rejected: 1 });
+            }
+            Err(None) => return Err(self.lost()),
+        }
+        let mut rejected = 0;
+        for line in lines {
+            match self.batch(std::slice::from_ref(line)).await {
+                Ok(()) => {}
+                Err(Some(e)) => {
+                    rejected += 1;
+                    tracing::warn!(error = %e, "records: PostgreSQL refused a delivery record; skipped");
+                }
+                Err(None) => return Err(self.lost()),
+            }
+        }
+        Ok(Written { rejected })
+    }
+
+    /// Why the connection is gone (it is dropped).
+    fn lost(&mut self) -> String {
+        self.client = None;
+        std::mem::take(&mut self.last_error)
+    }
+
+    /// One transaction: `Err(Some(why))` when the database refused the data (SQLSTATE class
+    /// 22, a data exception, or 23, a constraint), `Err(None)` when anything else failed —
+    /// the connection, a timeout, the schema, permissions (why in `last_error`).
+    async fn batch(&mut self, lines: &[String]) -> Result<(), Option<String>> {
         let table = self.table.clone();
-        let written = async {
+        let written = tokio::time::timeout(WRITE_TIMEOUT, async {
             let client = self.connect().await?;
             let tx = client.transaction().await?;
             tx.batch_execute(
@@ -113,12 +165,21 @@ impl Postgres {
             sink.finish().await?;
             tx.execute(insert_statement(&table).as_str(), &[]).await?;
             tx.commit().await
-        }
-        .await;
-        written.map_err(|e| {
-            self.client = None;
-            describe(&e)
         })
+        .await;
+        match written {
+            Ok(Ok(())) => Ok(()),
+            // The server refused the data (the transaction was rolled back).
+            Ok(Err(e)) if refused_data(&e) => Err(Some(describe(&e))),
+            Ok(Err(e)) => {
+                self.last_error = describe(&e);
+                Err(None)
+            }
+            Err(_) => {
+                self.last_error = format!("no answer within {} s", WRITE_TIMEOUT.as_secs());
+                Err(None)
+            }
+        }
     }
 }
 
@@ -183,6 +244,12 @@ async fn migrate(client: &mut Client, table: &str) -> Result<(), tokio_postgres:
         tracing::info!(%table, version, "records: PostgreSQL table migrated");
     }
     tx.commit().await
+}
+
+/// Whether the server refused the data itself (SQLSTATE classes 22 and 23).
+fn refused_data(e: &tokio_postgres::Error) -> bool {
+    e.code()
+        .is_some_and(|c| c.code().starts_with("22") || c.code().starts_with("23"))
 }
 
 /// The error with its cause (tokio-postgres keeps the server's message there).

@@ -2,9 +2,12 @@
 //! they reached the client. Kept beside the message's record (keyed by the numeric router id)
 //! for as long as the record, read back by the trace (`GET /messages/{id}`) and by `query_sm`.
 //!
+//! A message keeps at most [`MAX_EVENTS`] events (a carrier that resends a receipt endlessly
+//! does not grow it without end); its first final receipt finishes it.
+//!
 //! Encoding of one event: format byte `1`, kind (`1` receipt, `2` delivered, `3` stored), time
 //! (Unix ms, `u64` LE), then per kind: a receipt's state byte, error text and the bind it came
-//! from; a delivery's way (`direct`, `late`, `swept`, `elsewhere`) and session id (`u64` LE).
+//! from; a delivery's way (`direct`, `late`, `swept`) and session id (`u64` LE).
 
 use super::StoreError;
 use super::codec::{Reader, put_str};
@@ -32,10 +35,9 @@ pub enum EventKind {
     },
     /// A client session acknowledged the receipt.
     Delivered {
-        /// `direct` (at once), `late` (after a wait), `swept` (from the store, later),
-        /// `elsewhere` (by another instance of the cluster).
+        /// `direct` (at once), `late` (after a wait), `swept` (from the store, later).
         how: String,
-        /// The session that took it (0 when another instance delivered it).
+        /// The session that took it.
         session: u64,
     },
     /// No session of the account could take it at once: kept in the store for a later bind.
@@ -53,14 +55,16 @@ impl EventKind {
 }
 
 impl Event {
-    /// A receipt event now.
+    /// A receipt event now. Control characters in the carrier's text (a NUL in `err:`) are
+    /// dropped: the records sinks must take every event.
     pub fn receipt(state: u8, err: &str, from: &str) -> Self {
+        let clean = |s: &str| s.chars().filter(|c| !c.is_control()).take(64).collect();
         Self {
             at_ms: now_ms(),
             kind: EventKind::Receipt {
                 state,
-                err: err.to_owned(),
-                from: from.to_owned(),
+                err: clean(err),
+                from: clean(from),
             },
         }
     }
@@ -76,9 +80,15 @@ impl Event {
     }
 }
 
-/// Whether an SMPP `message_state` is final (not ENROUTE, ACCEPTED, SCHEDULED or SKIPPED).
+/// The most events one message keeps.
+pub const MAX_EVENTS: usize = 32;
+
+/// Whether an SMPP `message_state` ends the message: the protocol's final states (DELIVERED,
+/// EXPIRED, DELETED, UNDELIVERABLE, ACCEPTED, REJECTED, SKIPPED) and UNKNOWN, which a carrier
+/// sends when it will not say more.
 pub fn is_final(state: u8) -> bool {
-    matches!(state, 2..=5 | 7 | 8)
+    let state = crate::smpp::values::MessageState(state);
+    state.is_final() || state == crate::smpp::values::MessageState::UNKNOWN
 }
 
 /// Unix milliseconds now.
@@ -175,5 +185,14 @@ mod tests {
         assert!(decode(&[2]).is_err());
         assert_eq!(events[0].final_receipt().map(|f| f.0), Some(2));
         assert!(Event::receipt(1, "000", "c").final_receipt().is_none());
+        assert!(Event::receipt(7, "000", "c").final_receipt().is_some());
+        assert_eq!(
+            Event::receipt(2, "0\u{0}1", "c").kind,
+            EventKind::Receipt {
+                state: 2,
+                err: "01".into(),
+                from: "c".into()
+            }
+        );
     }
 }

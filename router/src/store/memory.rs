@@ -13,10 +13,22 @@ use super::{
 };
 
 /// An in-memory [`Store`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
     ops: AtomicU64,
+    /// Whether finished messages go into the spool (off when no record sink takes them).
+    spool_on: bool,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::default(),
+            ops: AtomicU64::new(0),
+            spool_on: true,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -111,6 +123,14 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// An empty store whose finished messages are not spooled (no delivery-record sink).
+    pub fn without_spool() -> Self {
+        Self {
+            spool_on: false,
+            ..Self::default()
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // Every mutation leaves the maps consistent before it can panic, so a poisoned lock
         // still guards usable data.
@@ -176,11 +196,18 @@ impl Store for MemoryStore {
     ) -> StoreFuture<'_, ()> {
         {
             let mut inner = self.lock();
-            let seq = inner.next_key();
-            if let Some(rec) = finish {
-                inner.spool_finished((*rec).clone(), Some(event.clone()));
+            let so_far = inner.events.range((key, 0)..=(key, u64::MAX));
+            let kept = so_far.clone().count();
+            let finished = so_far.into_iter().any(|(_, e)| e.final_receipt().is_some());
+            if kept < history::MAX_EVENTS {
+                let seq = inner.next_key();
+                if let Some(rec) =
+                    finish.filter(|_| self.spool_on && !finished && event.final_receipt().is_some())
+                {
+                    inner.spool_finished((*rec).clone(), Some(event.clone()));
+                }
+                inner.events.insert((key, seq), event);
             }
-            inner.events.insert((key, seq), event);
         }
         self.done(())
     }
@@ -310,13 +337,19 @@ impl Store for MemoryStore {
                             .remove(&k)
                             .is_some_and(|e| e.final_receipt().is_some());
                     }
-                    if !finished {
+                    if !finished && self.spool_on {
                         inner.spool_finished(rec, None);
                     }
                 }
             }
             count += 1;
         }
+        // Events whose record is not here (in a cluster, receipts for messages another
+        // instance accepted) go by their id's age.
+        let floor = crate::ids::first_at(records_before);
+        let before = inner.events.len();
+        inner.events.retain(|(id, _), _| *id >= floor);
+        count += before - inner.events.len();
         drop(inner);
         self.ops.fetch_add(1, Ordering::Relaxed);
         Ok(count)

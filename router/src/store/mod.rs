@@ -250,10 +250,11 @@ pub trait Store: Send + Sync + 'static {
     /// by their second first: a point read (ids the router did not mint are searched for).
     fn by_router_id(&self, router_id: &str) -> Result<Option<MessageRecord>, StoreError>;
 
-    /// Appends `event` to the history of message `key` (its numeric router id). With `finish`
-    /// (the message's record; `event` is its final receipt) the message also goes into the
-    /// spool for the record sinks, in the same transaction. Resolves once durable; while the
-    /// store cannot write it is held in memory like a record.
+    /// Appends `event` to the history of message `key` (its numeric router id), unless the
+    /// message has [`history::MAX_EVENTS`] already. With `finish` (the message's record), when
+    /// `event` is the message's first final receipt, the message also goes into the spool for
+    /// the record sinks, in the same transaction. Resolves once durable; while the store cannot
+    /// write, an event with `finish` is held in memory like a record, others fail.
     fn note(
         &self,
         key: u64,

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use super::MessageRecord;
 
-/// How many records are kept by default (about 430 bytes each: ~110 MB; records not yet in the
+/// How many records are kept by default (about 550 bytes each: ~145 MB; records not yet in the
 /// file's index stay on top, at most about half as many again). At 40,000 msg/s that covers
 /// receipts up to ~6 s after their message; at 1,000 msg/s, four minutes.
 pub const DEFAULT_CAPACITY: usize = 262_144;

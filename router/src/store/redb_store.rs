@@ -95,7 +95,7 @@ const INDEX_RETRY: Duration = Duration::from_secs(1);
 /// How long an idle writer waits before it indexes the records still waiting for the index.
 const IDLE: Duration = Duration::from_secs(1);
 
-const SCHEMA: u64 = 3;
+const SCHEMA: u64 = 4;
 
 /// A record's key: (created, router id).
 pub(in crate::store) type RecordKey<'a> = (u64, &'a str);
@@ -194,6 +194,9 @@ pub struct RedbOptions {
     /// in memory to be written once it can: records of messages already sent, removals of
     /// delivered receipts. Beyond it they fail.
     pub max_held: usize,
+    /// Whether finished messages go into the spool for the delivery-record sinks (off when no
+    /// sink is configured: nothing would take them out).
+    pub spool: bool,
     /// Tests: storage whose writes can be made to fail.
     #[cfg(test)]
     pub(crate) faults: Option<Arc<faults::Faults>>,
@@ -206,6 +209,7 @@ impl Default for RedbOptions {
             check_integrity: true,
             recent_records: super::recent::DEFAULT_CAPACITY,
             max_held: DEFAULT_MAX_HELD,
+            spool: true,
             #[cfg(test)]
             faults: None,
         }
@@ -522,6 +526,12 @@ fn prepare(db: &Database) -> Result<(u64, u64, u64), StoreError> {
                 meta.insert("schema", SCHEMA)?;
             }
             Some(SCHEMA) => {}
+            Some(3) => {
+                // Schema 4 adds the `events` and `spool` tables (created below) and a record
+                // block older versions cannot read: they refuse the file from now on.
+                meta.insert("schema", SCHEMA)?;
+                tracing::info!("store file migrated from schema 3 to {SCHEMA}");
+            }
             Some(2) => {
                 // Schema 3 adds the `unindexed` log (created below); nothing else changes.
                 meta.insert("schema", SCHEMA)?;
@@ -810,7 +820,7 @@ impl Writer {
             .unwrap_or(0);
         let expires = expired_before > 0;
         let (effects, log, taken) = {
-            let mut t = Tables::open(&txn)?;
+            let mut t = Tables::open(&txn, self.opener.options.spool)?;
             let mut effects = Vec::with_capacity(batch.len());
             for op in batch {
                 effects.push(t.apply(op, &mut self.next_key)?);
@@ -878,10 +888,12 @@ struct Tables<'txn> {
     meta: Table<'txn, &'static str, u64>,
     events: Table<'txn, (u64, u64), &'static [u8]>,
     spool: Table<'txn, u64, &'static [u8]>,
+    /// Whether finished messages go into the spool.
+    spool_on: bool,
 }
 
 impl<'txn> Tables<'txn> {
-    fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+    fn open(txn: &'txn WriteTransaction, spool_on: bool) -> Result<Self, StoreError> {
         Ok(Self {
             records: txn.open_table(RECORDS)?,
             by_channel: txn.open_table(RECORDS_BY_CHANNEL)?,
@@ -892,6 +904,7 @@ impl<'txn> Tables<'txn> {
             meta: txn.open_table(META)?,
             events: txn.open_table(EVENTS)?,
             spool: txn.open_table(SPOOL)?,
+            spool_on,
         })
     }
 
@@ -936,13 +949,28 @@ impl<'txn> Tables<'txn> {
             Op::Note {
                 key, event, finish, ..
             } => {
+                // What the message has so far (in this transaction too): a carrier that resends
+                // a receipt again and again does not grow it without end, and only its first
+                // final receipt finishes it.
+                let (mut kept, mut finished) = (0usize, false);
+                for entry in self.events.range((*key, 0)..=(*key, u64::MAX))? {
+                    let (_, v) = entry?;
+                    kept += 1;
+                    finished |=
+                        history::decode(v.value()).is_ok_and(|e| e.final_receipt().is_some());
+                }
+                if kept >= history::MAX_EVENTS {
+                    return Ok(Effect::default());
+                }
                 let seq = *next_key;
                 *next_key = seq.saturating_add(1);
                 self.events
                     .insert((*key, seq), history::encode(event).as_slice())?;
                 match finish {
-                    Some(rec) => self.spool_finished(seq, rec, Some(event)),
-                    None => Ok(Effect::default()),
+                    Some(rec) if !finished && event.final_receipt().is_some() => {
+                        self.spool_finished(seq, rec, Some(event))
+                    }
+                    _ => Ok(Effect::default()),
                 }
             }
             Op::SpoolDone {
@@ -976,6 +1004,9 @@ impl<'txn> Tables<'txn> {
         rec: &MessageRecord,
         outcome: Option<&Event>,
     ) -> Result<Effect, StoreError> {
+        if !self.spool_on {
+            return Ok(Effect::default());
+        }
         if self.spool.len()? >= super::MAX_SPOOL {
             return Ok(Effect {
                 dropped: 1,
@@ -1083,6 +1114,21 @@ impl<'txn> Tables<'txn> {
                     }
                     None => {}
                 }
+                count += 1;
+            }
+        }
+        if count < limit && records_before > 0 {
+            // Events whose record is not here (in a cluster, receipts for messages another
+            // instance accepted) go by their id's age.
+            let floor = crate::ids::first_at(records_before);
+            let old = self
+                .events
+                .range(..(floor, 0))?
+                .take(limit - count)
+                .map(|entry| entry.map(|(k, _)| k.value()))
+                .collect::<Result<Vec<(u64, u64)>, _>>()?;
+            for key in old {
+                self.events.remove(key)?;
                 count += 1;
             }
         }

@@ -40,14 +40,15 @@ pub(crate) fn state_of(
     message_id: &[u8],
 ) -> Option<QuerySmResp> {
     let id = std::str::from_utf8(message_id).ok()?;
+    // Only ids the router minted (one read each); anything else is not one of its messages.
+    let key = history::key_of(id)?;
     let record = store.by_router_id(id).ok()??;
     if record.account != system_id {
         return None;
     }
-    let events = history::key_of(id)
-        .and_then(|key| store.history(key).ok())
-        .unwrap_or_default();
-    let finished = events.iter().find_map(|e| e.final_receipt());
+    let events = store.history(key).unwrap_or_default();
+    // The latest final state (a carrier may follow UNKNOWN with DELIVERED).
+    let finished = events.iter().rev().find_map(|e| e.final_receipt());
     Some(match finished {
         Some((state, at_ms, err)) => QuerySmResp {
             message_id: Bytes::copy_from_slice(message_id),
@@ -67,6 +68,42 @@ pub(crate) fn state_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn only_the_accounts_own_router_minted_ids_are_answered() {
+        use crate::store::{Event, MemoryStore, MessageRecord};
+        let store = MemoryStore::new();
+        let id = crate::ids::IdMinter::new(0).next();
+        let key: u64 = id.parse().unwrap_or_default();
+        let rec = MessageRecord {
+            router_id: id.clone(),
+            account: "acme".into(),
+            created: crate::ids::unix_secs(key),
+            ..MessageRecord::default()
+        };
+        store.record(rec).await.ok();
+        let enroute = state_of(&store, "acme", id.as_bytes()).map(|r| r.message_state);
+        assert_eq!(enroute, Some(MessageState::ENROUTE));
+        for (state, err) in [(7, "000"), (2, "011")] {
+            store
+                .note(key, Event::receipt(state, err, "c"), None)
+                .await
+                .ok();
+        }
+        let done = state_of(&store, "acme", id.as_bytes());
+        let done = done.map(|r| (r.message_state, r.error_code, r.final_date.len()));
+        assert_eq!(
+            done,
+            Some((MessageState::DELIVERED, 11, 16)),
+            "the latest final state"
+        );
+        assert!(state_of(&store, "rival", id.as_bytes()).is_none());
+        assert!(
+            state_of(&store, "acme", b"R1").is_none(),
+            "not an id the router minted"
+        );
+        assert!(state_of(&store, "acme", b"\xff").is_none());
+    }
 
     #[test]
     fn final_dates_are_absolute_times_in_utc() {

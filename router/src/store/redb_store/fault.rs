@@ -188,10 +188,12 @@ impl Writer {
                 held(self, Held::Dequeue { key });
                 let _ = done.send(Ok(()));
             }
+            // A message's end is held; other events (how a receipt reached the client) are not
+            // worth a place records need.
             Op::Note {
                 key,
                 event,
-                finish,
+                finish: finish @ Some(_),
                 done,
             } if room => {
                 held(self, Held::Note { key, event, finish });
@@ -262,30 +264,34 @@ impl Writer {
         self.next_key = self.next_key.max(next_key);
         probe(db)?;
         self.db = Some(db.clone());
-        let held = std::mem::take(&mut self.held);
+        let mut held = std::mem::take(&mut self.held);
         match self.write_held(&held, depth) {
             Ok(()) => Ok(held.len()),
-            Err(e) => {
-                // Kept for the next try (what was written already is written again: every
-                // operation is idempotent).
+            Err((written, e)) => {
+                // The rest is kept for the next try; what was committed is not written again
+                // (a message's events would repeat).
+                held.drain(..written.min(held.len()));
                 self.held = held;
                 Err(e)
             }
         }
     }
 
-    /// Writes `held` in batches; the queue depth is `depth` before them.
-    fn write_held(&mut self, held: &[Held], depth: u64) -> Result<(), StoreError> {
+    /// Writes `held` in batches; the queue depth is `depth` before them. On failure, how many
+    /// of them were committed.
+    fn write_held(&mut self, held: &[Held], depth: u64) -> Result<(), (usize, StoreError)> {
         let mut depth = i64::try_from(depth).unwrap_or(i64::MAX);
+        let mut written = 0;
         for chunk in held.chunks(MAX_BATCH) {
             let ops: Vec<Op> = chunk.iter().map(Held::op).collect();
             let effects = match self.transact(&ops, false) {
                 Ok(effects) => effects,
-                Err(e @ StoreError::Unavailable(_)) => return Err(e),
+                Err(e @ StoreError::Unavailable(_)) => return Err((written, e)),
                 // One of them fails on its own (not the disk): one transaction each, and the
                 // ones that fail are dropped (logged) rather than hold the store faulted.
-                Err(_) => self.one_by_one(chunk)?,
+                Err(_) => self.one_by_one(chunk).map_err(|e| (written, e))?,
             };
+            written += chunk.len();
             depth += effects.iter().map(|e| e.depth).sum::<i64>();
             self.counters.commits.fetch_add(1, Ordering::Relaxed);
             self.counters
