@@ -327,13 +327,19 @@ async fn an_otp_is_traced_queried_and_recorded_in_postgres() {
         .collect();
     assert_eq!(file_ids, ids);
     assert_eq!(file.len(), 2);
-    let metrics = http(s.admin, "GET", "/metrics", None).1;
-    assert!(
-        metrics
+    // Counted once the sink has marked them written (just after the rows are in).
+    let t0 = Instant::now();
+    let metrics = loop {
+        let metrics = http(s.admin, "GET", "/metrics", None).1;
+        let counted = metrics
             .lines()
-            .any(|l| l == "smpp_router_records_written_total{sink=\"postgres\"} 2"),
-        "{metrics}"
-    );
+            .any(|l| l == "smpp_router_records_written_total{sink=\"postgres\"} 2");
+        if counted || t0.elapsed() > Duration::from_secs(10) {
+            assert!(counted, "{metrics}");
+            break metrics;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert!(
         metrics.contains("smpp_router_records_dropped_total 0"),
         "{metrics}"
