@@ -145,6 +145,19 @@ fn file_records(dir: &Path) -> Vec<Value> {
     out
 }
 
+/// The file sink's records once it has `n` (it writes on its own, beside PostgreSQL), or what
+/// it has after 30 s.
+async fn file_records_eventually(dir: &Path, n: usize) -> Vec<Value> {
+    let t0 = Instant::now();
+    loop {
+        let records = file_records(dir);
+        if records.len() >= n || t0.elapsed() > Duration::from_secs(30) {
+            return records;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Waits (up to `secs`) until `table` has `n` rows; the router ids it has.
 async fn rows(client: &tokio_postgres::Client, n: usize, secs: u64) -> Vec<tokio_postgres::Row> {
     let t0 = Instant::now();
@@ -320,7 +333,7 @@ async fn an_otp_is_traced_queried_and_recorded_in_postgres() {
         assert!(row.get::<_, String>("destination").contains('*'));
         assert!(row.get::<_, Option<f64>>("receipt_seconds").is_some());
     }
-    let file = file_records(&s.dir);
+    let file = file_records_eventually(&s.dir, 2).await;
     let file_ids: BTreeSet<String> = file
         .iter()
         .map(|r| r["router_id"].as_str().unwrap().to_string())
@@ -426,7 +439,7 @@ async fn postgres_stopped_mid_traffic_loses_and_repeats_no_record() {
         "{metrics}"
     );
     // The file has each message once too.
-    let file = file_records(&s.dir);
+    let file = file_records_eventually(&s.dir, 300).await;
     let file_ids: BTreeSet<String> = file
         .iter()
         .map(|r| r["router_id"].as_str().unwrap().to_string())

@@ -66,7 +66,7 @@ impl Default for Records {
             keep: Duration::from_secs(30 * 24 * 3600),
             postgres: None,
             table: "delivery_records".into(),
-            batch: 5000,
+            batch: 1000,
         }
     }
 }

@@ -12,10 +12,10 @@ use crate::store::{Event, MessageRecord, StoreError, history};
 
 /// Keeps a channel's receipt for the message of `record` in the message's history; the store
 /// lets the first final one finish the message (its delivery record goes to the spool for the
-/// record sinks). Resolves once it is durable (one group commit), so that a client that got
-/// the receipt and then asks with `query_sm` sees its state; a store that cannot keep it is
-/// logged and does not hold the receipt up.
-pub async fn note_receipt(
+/// record sinks). Queued, not waited for: the store reads it back at once (a client that got
+/// the receipt and then asks with `query_sm` sees its state), and the receipt does not wait
+/// for a commit.
+pub fn note_receipt(
     store: &dyn crate::store::Store,
     record: &Arc<MessageRecord>,
     state: u8,
@@ -27,9 +27,7 @@ pub async fn note_receipt(
     };
     let finish = history::is_final(state).then(|| record.clone());
     let event = Event::receipt(state, err, from);
-    if let Err(e) = store.note(key, event, finish).await {
-        tracing::warn!(channel = %from, error = %e, "store: a receipt is not kept in its message's history");
-    }
+    drop(store.note(key, event, finish));
 }
 
 /// Who sends a `deliver_sm` again when the router answers it with an error.

@@ -157,6 +157,7 @@ mod tests {
                 ..MessageRecord::default()
             },
             outcome: Some(receipt.clone()),
+            history: Vec::new(),
         };
         let delivered = Event {
             at_ms: 1_800_000_002_600,

@@ -243,15 +243,7 @@ fn next_lines(
     let Some(last) = ready.last().map(|f| f.seq) else {
         return Ok(None);
     };
-    let lines = ready
-        .iter()
-        .map(|f| {
-            let events = history::key_of(&f.record.router_id)
-                .and_then(|key| store.history(key).ok())
-                .unwrap_or_default();
-            cdr::line(f, &events)
-        })
-        .collect();
+    let lines = ready.iter().map(|f| cdr::line(f, &f.history)).collect();
     Ok(Some((last, lines)))
 }
 
@@ -283,6 +275,7 @@ mod tests {
                 at_ms,
                 ..Event::receipt(2, "000", "c")
             }),
+            history: Vec::new(),
         }
     }
 

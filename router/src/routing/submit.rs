@@ -80,12 +80,10 @@ impl Decided {
                 (final_state, record, &self.stages.delivery)
                 && let Some(key) = history::key_of(&message.id)
             {
-                // The channel knew the outcome at once (iMessage): that is the message's end,
-                // kept before the client hears of it (a `query_sm` then finds it).
+                // The channel knew the outcome at once (iMessage): that is the message's end.
+                // Queued, not waited for (the store reads it back at once).
                 let event = Event::receipt(state.0, "000", channel);
-                if let Err(e) = delivery.store().note(key, event, Some(record)).await {
-                    tracing::warn!(id = %message.id, error = %e, "store: a message's outcome is not kept in its history");
-                }
+                drop(delivery.store().note(key, event, Some(record)));
             }
         }
         self.settle(&mut message, submitted, verdict, &history, &attempts)

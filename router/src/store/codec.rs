@@ -189,6 +189,7 @@ pub(super) fn decode_finished(seq: u64, data: &[u8]) -> Result<Finished, StoreEr
         seq,
         record,
         outcome,
+        history: Vec::new(),
     })
 }
 

@@ -98,6 +98,7 @@ impl Inner {
                 seq,
                 record,
                 outcome,
+                history: Vec::new(),
             },
         );
     }
@@ -222,12 +223,22 @@ impl Store for MemoryStore {
     }
 
     fn spooled(&self, after: u64, limit: usize) -> Result<Vec<Finished>, StoreError> {
-        Ok(self
-            .lock()
+        let inner = self.lock();
+        Ok(inner
             .spool
             .range(after.saturating_add(1)..)
             .take(limit)
-            .map(|(_, f)| f.clone())
+            .map(|(_, f)| {
+                let mut f = f.clone();
+                if let Some(key) = history::key_of(&f.record.router_id) {
+                    f.history = inner
+                        .events
+                        .range((key, 0)..=(key, u64::MAX))
+                        .map(|(_, e)| e.clone())
+                        .collect();
+                }
+                f
+            })
             .collect())
     }
 

@@ -153,6 +153,8 @@ pub struct Finished {
     pub record: MessageRecord,
     /// Its final receipt; `None` when the record expired without one.
     pub outcome: Option<Event>,
+    /// Its history as it was read from the spool (filled by [`Store::spooled`]).
+    pub history: Vec<Event>,
 }
 
 /// Why a store operation failed.

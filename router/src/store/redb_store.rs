@@ -60,13 +60,14 @@ mod deferred;
 mod fault;
 #[cfg(test)]
 pub(crate) mod faults;
+mod unwritten;
 pub(super) mod v1;
 
 use super::codec::{
     decode_finished, decode_keys, decode_pending, decode_record, encode_finished, encode_pending,
     encode_record, pending_head,
 };
-use super::history::{self, Event};
+use super::history::{self, Event, EventKind};
 use super::recent::Recent;
 use super::{
     Finished, MessageRecord, PendingDelivery, Store, StoreError, StoreFuture, StoreHealth,
@@ -99,6 +100,9 @@ const SCHEMA: u64 = 4;
 
 /// A record's key: (created, router id).
 pub(in crate::store) type RecordKey<'a> = (u64, &'a str);
+
+/// A record's key, owned.
+type OwnedRecordKey = (u64, String);
 
 pub(in crate::store) const RECORDS: TableDefinition<RecordKey, &[u8]> =
     TableDefinition::new("messages");
@@ -197,6 +201,10 @@ pub struct RedbOptions {
     /// Whether finished messages go into the spool for the delivery-record sinks (off when no
     /// sink is configured: nothing would take them out).
     pub spool: bool,
+    /// Whether messages' histories and the spool live in a file of their own beside the store
+    /// (`<name>.journal.redb`, with its own writer): their commits then do not lengthen the
+    /// commits a message's answer waits for. On by default.
+    pub journal: bool,
     /// Tests: storage whose writes can be made to fail.
     #[cfg(test)]
     pub(crate) faults: Option<Arc<faults::Faults>>,
@@ -210,6 +218,7 @@ impl Default for RedbOptions {
             recent_records: super::recent::DEFAULT_CAPACITY,
             max_held: DEFAULT_MAX_HELD,
             spool: true,
+            journal: true,
             #[cfg(test)]
             faults: None,
         }
@@ -280,7 +289,15 @@ enum Op {
         key: u64,
         event: Event,
         finish: Option<Arc<MessageRecord>>,
+        /// Keeps the event readable until the operation is done with (read by its `Drop`).
+        _ticket: Option<unwritten::Ticket>,
         done: oneshot::Sender<Result<(), StoreError>>,
+    },
+    /// Records that expired without a final receipt (from the store this journal serves): they
+    /// end now, in the spool.
+    Ended {
+        records: Vec<Arc<MessageRecord>>,
+        done: mpsc::SyncSender<Result<usize, StoreError>>,
     },
     SpoolDone {
         sink: String,
@@ -308,7 +325,7 @@ impl Op {
             Op::Enqueue { done, .. } => {
                 let _ = done.send(outcome.map(|e| e.key));
             }
-            Op::Expire { done, .. } => {
+            Op::Expire { done, .. } | Op::Ended { done, .. } => {
                 let _ = done.send(outcome.map(|e| e.count));
             }
         }
@@ -347,6 +364,10 @@ pub struct RedbStore {
     db: Arc<ArcSwapOption<Database>>,
     health: Arc<HealthCell>,
     recent: Recent,
+    unwritten: Arc<unwritten::Unwritten>,
+    /// Where histories and the spool live, when in a file of their own
+    /// ([`RedbOptions::journal`]).
+    journal: Option<Arc<RedbStore>>,
     counters: Arc<Counters>,
     ops: Option<mpsc::Sender<Op>>,
     writer: Option<JoinHandle<()>>,
@@ -375,6 +396,23 @@ impl RedbStore {
         let opener = Opener {
             path: path.to_owned(),
             options: options.clone(),
+        };
+        let journal = if options.journal {
+            let name = path
+                .file_stem()
+                .map_or_else(|| "store".into(), |s| s.to_string_lossy().into_owned());
+            let journal_options = RedbOptions {
+                journal: false,
+                recent_records: 1,
+                cache_bytes: options.cache_bytes / 4,
+                ..options.clone()
+            };
+            Some(RedbStore::open_with(
+                &path.with_file_name(format!("{name}.journal.redb")),
+                &journal_options,
+            )?)
+        } else {
+            None
         };
         let db = opener.open()?;
         let (next_key, depth, spooled) = prepare(&db)?;
@@ -432,6 +470,8 @@ impl RedbStore {
             db: shared,
             health,
             recent,
+            unwritten: Arc::default(),
+            journal,
             counters,
             ops: Some(tx),
             writer: Some(handle),
@@ -448,6 +488,46 @@ impl RedbStore {
     /// [`Store::flush`]; the store stays usable.
     pub async fn close(&self) -> Result<(), StoreError> {
         self.flush().await
+    }
+
+    /// The records expiring before `records_before` (up to `limit` after `from`) that have no
+    /// final receipt in the journal: they end there, without one. The last key read.
+    fn unfinished_before(
+        &self,
+        journal: &RedbStore,
+        records_before: u64,
+        from: Option<OwnedRecordKey>,
+        limit: usize,
+    ) -> Result<(Vec<Arc<MessageRecord>>, Option<OwnedRecordKey>), StoreError> {
+        let old = self.read(|txn| {
+            let records = txn.open_table(RECORDS)?;
+            let mut out = Vec::new();
+            let start = from.as_ref().map_or((0, ""), |(c, id)| (*c, id.as_str()));
+            for entry in records.range(start..(records_before, ""))? {
+                let (k, v) = entry?;
+                let (created, id) = k.value();
+                if from.as_ref().is_some_and(|(c, i)| *c == created && i == id) {
+                    continue;
+                }
+                out.push((created, id.to_owned(), decode_record(id, v.value())));
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            Ok(out)
+        })?;
+        let last = old.last().map(|(c, id, _)| (*c, id.clone()));
+        let mut unfinished = Vec::new();
+        for (_, id, rec) in old {
+            let (Ok(rec), Some(key)) = (rec, history::key_of(&id)) else {
+                continue;
+            };
+            let events = journal.history(key)?;
+            if !events.iter().any(|e| e.final_receipt().is_some()) {
+                unfinished.push(Arc::new(rec));
+            }
+        }
+        Ok((unfinished, last))
     }
 
     fn submit(&self, op: Op) -> Result<(), StoreError> {
@@ -828,7 +908,7 @@ impl Writer {
             if expires
                 || batch
                     .iter()
-                    .any(|op| matches!(op, Op::Enqueue { .. } | Op::Note { .. }))
+                    .any(|op| matches!(op, Op::Enqueue { .. } | Op::Note { .. } | Op::Ended { .. }))
             {
                 t.meta.insert("next_key", self.next_key)?;
             }
@@ -949,15 +1029,18 @@ impl<'txn> Tables<'txn> {
             Op::Note {
                 key, event, finish, ..
             } => {
-                // What the message has so far (in this transaction too): a carrier that resends
-                // a receipt again and again does not grow it without end, and only its first
-                // final receipt finishes it.
+                // For a receipt, what the message has so far (in this transaction too): a
+                // carrier that resends a receipt again and again does not grow it without end,
+                // and only its first final receipt finishes it. (How a receipt reached the
+                // client happens once per receipt delivered: no read for those.)
                 let (mut kept, mut finished) = (0usize, false);
-                for entry in self.events.range((*key, 0)..=(*key, u64::MAX))? {
-                    let (_, v) = entry?;
-                    kept += 1;
-                    finished |=
-                        history::decode(v.value()).is_ok_and(|e| e.final_receipt().is_some());
+                if matches!(event.kind, EventKind::Receipt { .. }) {
+                    for entry in self.events.range((*key, 0)..=(*key, u64::MAX))? {
+                        let (_, v) = entry?;
+                        kept += 1;
+                        finished |=
+                            history::decode(v.value()).is_ok_and(|e| e.final_receipt().is_some());
+                    }
                 }
                 if kept >= history::MAX_EVENTS {
                     return Ok(Effect::default());
@@ -972,6 +1055,18 @@ impl<'txn> Tables<'txn> {
                     }
                     _ => Ok(Effect::default()),
                 }
+            }
+            Op::Ended { records, .. } => {
+                let mut effect = Effect::default();
+                for rec in records {
+                    let seq = *next_key;
+                    *next_key = seq.saturating_add(1);
+                    let e = self.spool_finished(seq, rec, None)?;
+                    effect.spooled += e.spooled;
+                    effect.dropped += e.dropped;
+                    effect.count += 1;
+                }
+                Ok(effect)
             }
             Op::SpoolDone {
                 sink,
@@ -1157,6 +1252,22 @@ impl<'txn> Tables<'txn> {
     }
 }
 
+/// The events of message `key` in the file, oldest first (an undecodable one is skipped).
+fn events_of(
+    table: &impl ReadableTable<(u64, u64), &'static [u8]>,
+    key: u64,
+) -> Result<Vec<Event>, StoreError> {
+    let mut out = Vec::new();
+    for entry in table.range((key, 0)..=(key, u64::MAX))? {
+        let (_, v) = entry?;
+        match history::decode(v.value()) {
+            Ok(e) => out.push(e),
+            Err(e) => tracing::warn!(error = %e, "store: an undecodable message event"),
+        }
+    }
+    Ok(out)
+}
+
 fn spool_mark_key(sink: &str) -> String {
     format!("spool:{sink}")
 }
@@ -1237,36 +1348,52 @@ impl Store for RedbStore {
         event: Event,
         finish: Option<Arc<MessageRecord>>,
     ) -> StoreFuture<'_, ()> {
+        if let Some(journal) = &self.journal {
+            return journal.note(key, event, finish);
+        }
+        let ticket = Some(self.unwritten.add(key, &event));
         self.write(|done| Op::Note {
             key,
             event,
             finish,
+            _ticket: ticket,
             done,
         })
     }
 
     fn history(&self, key: u64) -> Result<Vec<Event>, StoreError> {
-        self.read(|txn| {
-            let mut out = Vec::new();
-            for entry in txn.open_table(EVENTS)?.range((key, 0)..=(key, u64::MAX))? {
-                let (_, v) = entry?;
-                match history::decode(v.value()) {
-                    Ok(e) => out.push(e),
-                    Err(e) => tracing::warn!(error = %e, "store: an undecodable message event"),
-                }
+        if let Some(journal) = &self.journal {
+            return journal.history(key);
+        }
+        // The queued ones are taken first, then the file: an event committed meanwhile is in
+        // both, and shows once.
+        let queued = self.unwritten.of(key);
+        let mut out = self.read(|txn| events_of(&txn.open_table(EVENTS)?, key))?;
+        for e in queued {
+            if !out.contains(&e) {
+                out.push(e);
             }
-            Ok(out)
-        })
+        }
+        Ok(out)
     }
 
     fn spooled(&self, after: u64, limit: usize) -> Result<Vec<Finished>, StoreError> {
+        if let Some(journal) = &self.journal {
+            return journal.spooled(after, limit);
+        }
         self.read(|txn| {
             let mut out = Vec::new();
             let spool = txn.open_table(SPOOL)?;
+            let events = txn.open_table(EVENTS)?;
             for entry in spool.range(after.saturating_add(1)..)?.take(limit) {
                 let (k, v) = entry?;
                 match decode_finished(k.value(), v.value()) {
-                    Ok(f) => out.push(f),
+                    Ok(mut f) => {
+                        if let Some(key) = history::key_of(&f.record.router_id) {
+                            f.history = events_of(&events, key)?;
+                        }
+                        out.push(f);
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "store: an undecodable spool entry skipped")
                     }
@@ -1277,6 +1404,9 @@ impl Store for RedbStore {
     }
 
     fn spool_done(&self, sink: &str, upto: u64, remove_upto: u64) -> StoreFuture<'_, ()> {
+        if let Some(journal) = &self.journal {
+            return journal.spool_done(sink, upto, remove_upto);
+        }
         let sink = sink.to_owned();
         self.write(|done| Op::SpoolDone {
             sink,
@@ -1287,6 +1417,9 @@ impl Store for RedbStore {
     }
 
     fn spool_mark(&self, sink: &str) -> Result<u64, StoreError> {
+        if let Some(journal) = &self.journal {
+            return journal.spool_mark(sink);
+        }
         self.read(|txn| {
             let meta = txn.open_table(META)?;
             Ok(meta
@@ -1370,6 +1503,28 @@ impl Store for RedbStore {
 
     fn expire(&self, now: u64, records_before: u64) -> Result<usize, StoreError> {
         let mut total = 0usize;
+        if let Some(journal) = &self.journal {
+            // The records about to go that never got a final receipt end now, in the
+            // journal's spool; then the journal lets go of the histories as old as them.
+            let mut from = None;
+            loop {
+                let (unfinished, last) =
+                    self.unfinished_before(journal, records_before, from, EXPIRE_CHUNK)?;
+                if !unfinished.is_empty() {
+                    let (tx, rx) = mpsc::sync_channel(1);
+                    journal.submit(Op::Ended {
+                        records: unfinished,
+                        done: tx,
+                    })?;
+                    rx.recv().map_err(|_| StoreError::Closed)??;
+                }
+                match last {
+                    Some(last) => from = Some(last),
+                    None => break,
+                }
+            }
+            total = total.saturating_add(journal.expire(now, records_before)?);
+        }
         loop {
             let (tx, rx) = mpsc::sync_channel(1);
             self.submit(Op::Expire {
@@ -1396,13 +1551,25 @@ impl Store for RedbStore {
             backlog: c.backlog.load(Ordering::Relaxed),
             write_micros: c.write_micros.load(Ordering::Relaxed),
             unindexed: c.unindexed.load(Ordering::Relaxed),
-            spooled: c.spooled.load(Ordering::Relaxed),
-            spool_dropped: c.spool_dropped.load(Ordering::Relaxed),
+            spooled: self.journal.as_ref().map_or_else(
+                || c.spooled.load(Ordering::Relaxed),
+                |j| j.counters.spooled.load(Ordering::Relaxed),
+            ),
+            spool_dropped: self.journal.as_ref().map_or_else(
+                || c.spool_dropped.load(Ordering::Relaxed),
+                |j| j.counters.spool_dropped.load(Ordering::Relaxed),
+            ),
         }
     }
 
     fn flush(&self) -> StoreFuture<'_, ()> {
-        self.write(|done| Op::Flush { done })
+        let here = self.write(|done| Op::Flush { done });
+        Box::pin(async move {
+            if let Some(journal) = &self.journal {
+                journal.flush().await?;
+            }
+            here.await
+        })
     }
 
     fn health(&self) -> StoreHealth {

@@ -75,8 +75,7 @@ async fn relay_one(
     };
     let state = MessageState(receipt.state.to_abi());
     let err = format!("{:03}", receipt.error.min(999));
-    crate::delivery::relay::note_receipt(&**delivery.store(), &record, state.0, &err, channel)
-        .await;
+    crate::delivery::relay::note_receipt(&**delivery.store(), &record, state.0, &err, channel);
     if !RegisteredDelivery(to.registered_delivery).wants_receipt(state == MessageState::DELIVERED) {
         tracing::debug!(%channel, id = %record.router_id, "receipt not requested by the client");
         return;

@@ -497,8 +497,7 @@ impl Inner {
             state,
             err,
             &self.name,
-        )
-        .await;
+        );
         let out = with_router_id(sm, &record.router_id);
         // The record stays readable for the log lines (an Arc, not a copy of the id).
         let logged = record.clone();

@@ -115,6 +115,7 @@ impl Held {
                 key: *key,
                 event: event.clone(),
                 finish: finish.clone(),
+                _ticket: None,
                 done: oneshot::channel().0,
             },
         }
@@ -195,6 +196,7 @@ impl Writer {
                 event,
                 finish: finish @ Some(_),
                 done,
+                ..
             } if room => {
                 held(self, Held::Note { key, event, finish });
                 let _ = done.send(Ok(()));
