@@ -206,7 +206,8 @@ impl Decided {
     }
 
     /// Makes the mapping durable before the client hears `ESME_ROK`, so that the channel's
-    /// receipt finds its way back even across a restart; the record, once it is (when `keep`).
+    /// receipt finds its way back even across a restart. With `keep` (the channel knew the
+    /// outcome at once), the record is queued, not waited for, and returned.
     async fn record(
         &self,
         message: &Message,
@@ -238,9 +239,16 @@ impl Decided {
             to: message.destination.e164(),
             region: message.destination.region_str().to_owned(),
         };
-        let kept = keep.then(|| Arc::new(record.clone()));
+        if keep {
+            // The outcome is known already (iMessage): no receipt will look for this record,
+            // so the answer does not wait for it; it is kept here only, for the trace and
+            // `query_sm` (the store reads it back before it is committed).
+            let kept = Arc::new(record.clone());
+            drop(delivery.store().record(record));
+            return Some(kept);
+        }
         match delivery.record(record).await {
-            Ok(()) => kept,
+            Ok(()) => None,
             Err(e) => {
                 // The carrier has the message: answering an error would make the client send it
                 // again. Its receipt will not find the client.

@@ -264,6 +264,9 @@ enum Op {
         rec: Arc<MessageRecord>,
         /// Its sequence number in [`Recent`].
         seq: u64,
+        /// Keeps the record readable by router id until the operation is done with (read by
+        /// its `Drop`).
+        _ticket: Option<unwritten::RecordTicket>,
         done: oneshot::Sender<Result<(), StoreError>>,
     },
     Enqueue {
@@ -1276,10 +1279,13 @@ impl Store for RedbStore {
     fn record(&self, rec: MessageRecord) -> StoreFuture<'_, ()> {
         let rec = Arc::new(rec);
         let queued = Arc::clone(&rec);
+        let ticket =
+            history::key_of(&rec.router_id).map(|key| self.unwritten.add_record(key, &rec));
         let (cached, written) = self.recent.insert(&rec, |seq| {
             self.queue(move |done| Op::Record {
                 rec: queued,
                 seq,
+                _ticket: ticket,
                 done,
             })
         });
@@ -1319,6 +1325,9 @@ impl Store for RedbStore {
     }
 
     fn by_router_id(&self, router_id: &str) -> Result<Option<MessageRecord>, StoreError> {
+        if let Some(rec) = history::key_of(router_id).and_then(|key| self.unwritten.record(key)) {
+            return Ok(Some((*rec).clone()));
+        }
         self.read(|txn| {
             let records = txn.open_table(RECORDS)?;
             if let Some(id) = history::key_of(router_id) {

@@ -105,6 +105,7 @@ impl Held {
             Held::Record { rec, seq } => Op::Record {
                 rec: rec.clone(),
                 seq: *seq,
+                _ticket: None,
                 done: oneshot::channel().0,
             },
             Held::Dequeue { key } => Op::Dequeue {
@@ -181,7 +182,7 @@ impl Writer {
                 .store(me.held.len() as u64, Ordering::Relaxed);
         };
         match op {
-            Op::Record { rec, seq, done } if room => {
+            Op::Record { rec, seq, done, .. } if room => {
                 held(self, Held::Record { rec, seq });
                 let _ = done.send(Ok(()));
             }
