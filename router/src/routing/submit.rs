@@ -244,7 +244,7 @@ impl Decided {
             // so the answer does not wait for it; it is kept here only, for the trace and
             // `query_sm` (the store reads it back before it is committed).
             let kept = Arc::new(record.clone());
-            drop(delivery.store().record(record));
+            delivery.store().record_queued(record);
             return Some(kept);
         }
         match delivery.record(record).await {

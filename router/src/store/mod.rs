@@ -241,6 +241,12 @@ pub trait Store: Send + Sync + 'static {
     /// same (channel, carrier id) takes over that carrier id: its receipts find the newer record.
     fn record(&self, rec: MessageRecord) -> StoreFuture<'_, ()>;
 
+    /// [`Store::record`] for a record nobody waits for (the message's outcome is known already):
+    /// queued, and readable by [`Store::by_router_id`] at once, before it is committed.
+    fn record_queued(&self, rec: MessageRecord) {
+        drop(self.record(rec));
+    }
+
     /// The record for a carrier id on a channel.
     fn lookup(
         &self,

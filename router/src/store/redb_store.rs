@@ -533,6 +533,32 @@ impl RedbStore {
         Ok((unfinished, last))
     }
 
+    /// [`Store::record`]; with `readable`, the record can be read by router id before it is
+    /// committed (nobody waits for it).
+    fn record_with(&self, rec: MessageRecord, readable: bool) -> StoreFuture<'_, ()> {
+        let rec = Arc::new(rec);
+        let queued = Arc::clone(&rec);
+        let ticket = history::key_of(&rec.router_id)
+            .filter(|_| readable)
+            .map(|key| self.unwritten.add_record(key, &rec));
+        let (cached, written) = self.recent.insert(&rec, |seq| {
+            self.queue(move |done| Op::Record {
+                rec: queued,
+                seq,
+                _ticket: ticket,
+                done,
+            })
+        });
+        Box::pin(async move {
+            let result = written.await;
+            if result.is_err() {
+                // Not in the file, so not here either.
+                self.recent.forget(cached, &rec);
+            }
+            result
+        })
+    }
+
     fn submit(&self, op: Op) -> Result<(), StoreError> {
         let sender = self.ops.as_ref().ok_or(StoreError::Closed)?;
         let counts = op.writes();
@@ -1277,26 +1303,11 @@ fn spool_mark_key(sink: &str) -> String {
 
 impl Store for RedbStore {
     fn record(&self, rec: MessageRecord) -> StoreFuture<'_, ()> {
-        let rec = Arc::new(rec);
-        let queued = Arc::clone(&rec);
-        let ticket =
-            history::key_of(&rec.router_id).map(|key| self.unwritten.add_record(key, &rec));
-        let (cached, written) = self.recent.insert(&rec, |seq| {
-            self.queue(move |done| Op::Record {
-                rec: queued,
-                seq,
-                _ticket: ticket,
-                done,
-            })
-        });
-        Box::pin(async move {
-            let result = written.await;
-            if result.is_err() {
-                // Not in the file, so not here either.
-                self.recent.forget(cached, &rec);
-            }
-            result
-        })
+        self.record_with(rec, false)
+    }
+
+    fn record_queued(&self, rec: MessageRecord) {
+        drop(self.record_with(rec, true));
     }
 
     fn lookup(
