@@ -150,6 +150,9 @@ fn the_test_host_flags_what_the_router_would_refuse() {
     assert_eq!(host.invalid_message_ids(), 1);
     host.submit(&TestMessage::new("+80001234567", "x")).unwrap();
     assert_eq!(host.unknown_receipts(), 1);
+    // Taking the bad receipt does not make it good.
+    while host.wait_receipt(Duration::from_millis(200)).is_some() {}
+    assert_eq!(host.unknown_receipts(), 1, "a receipt taken still counts");
     host.submit(&TestMessage::new("+90001234567", "x")).unwrap();
     assert_eq!(host.slow_submits(), 1);
 }
@@ -161,6 +164,9 @@ fn a_panic_in_submit_is_caught_and_reported() {
         .submit(&TestMessage::new("+30001234567", "x"))
         .unwrap_err();
     assert_eq!(err, TestError::Panicked);
+    // (With RUST_BACKTRACE=1 the panic takes a backtrace, tens of milliseconds: it still
+    // counts as a panic, not as a submit that blocks.)
+    assert_eq!(host.slow_submits(), 0, "a panic is not a slow submit");
     assert!(
         host.logs()
             .iter()
