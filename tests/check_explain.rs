@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use smpp_router_e2e::{account, scratch_dir};
+use smpp_router_e2e::{account, plugin_library, scratch_dir};
 
 fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_smpp-router-under-test")
@@ -33,6 +33,39 @@ fn run(config: &Path, args: &[&str]) -> (bool, String, String) {
 }
 
 const GOOD_CHANNELS: &str = "[[channel]]\nname = \"imessage\"\nkind = \"test\"\noutcomes = [\"0x45\"]\n\n[[channel]]\nname = \"sms\"\nkind = \"test\"\n\n[[route]]\nname = \"uk-otp\"\nprefixes = [\"44\"]\ncontent = \"(?i)code\"\nchannels = [\"imessage\", \"sms\"]\n\n[[route]]\nname = \"fallback\"\nchannels = [\"sms\"]\n";
+
+/// `check` and `explain` copy a plugin library to load it, and leave no copy behind.
+#[test]
+fn check_and_explain_leave_no_plugin_copy_behind() {
+    let routes = format!(
+        "{}[[channel]]\nname = \"sim\"\nkind = \"plugin\"\npath = \"{}\"\n\n[[route]]\nname = \"all\"\nchannels = [\"sim\"]\n",
+        account("acme", "pw", ""),
+        plugin_library("smpp-router-plugin-simulated").display()
+    );
+    let config = setup(&routes);
+    for args in [
+        &["check"][..],
+        &["explain", "--account", "acme", "--to", "447400123456"][..],
+    ] {
+        let child = Command::new(binary())
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let copies = std::env::temp_dir().join(format!("smpp-router-plugins-{}", child.id()));
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!copies.exists(), "{args:?} left {}", copies.display());
+    }
+}
 
 #[test]
 fn check_summarises_a_good_file() {

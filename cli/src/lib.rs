@@ -96,16 +96,20 @@ pub fn main() -> ExitCode {
         }),
         Command::Sim(Sim::Otpblue(args)) => runtime().and_then(|rt| rt.block_on(args.run())),
         Command::Sim(Sim::Carrier(args)) => runtime().and_then(|rt| rt.block_on(args.run())),
-        Command::Check => match inspect::check(&cli.config) {
-            Ok(summary) => {
-                print!("{summary}");
-                Ok(())
+        Command::Check => {
+            let checked = inspect::check(&cli.config);
+            remove_check_copies();
+            match checked {
+                Ok(summary) => {
+                    print!("{summary}");
+                    Ok(())
+                }
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    return ExitCode::FAILURE;
+                }
             }
-            Err(errors) => {
-                eprintln!("{errors}");
-                return ExitCode::FAILURE;
-            }
-        },
+        }
         Command::Trace {
             router_id,
             channel,
@@ -129,9 +133,12 @@ pub fn main() -> ExitCode {
             to,
             from,
             text,
-        } => inspect::explain(&cli.config, &account, &to, from.as_deref(), text.as_deref())
-            .map(|s| print!("{s}"))
-            .map_err(anyhow::Error::msg),
+        } => {
+            let explained =
+                inspect::explain(&cli.config, &account, &to, from.as_deref(), text.as_deref());
+            remove_check_copies();
+            explained.map(|s| print!("{s}")).map_err(anyhow::Error::msg)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -140,6 +147,11 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `check` and `explain` leave no copy of a plugin library behind.
+fn remove_check_copies() {
+    smpp_router::channels::plugin::remove_check_copies();
 }
 
 /// The stand-ins.

@@ -293,6 +293,8 @@ impl Running {
         // What is left on the data path is dropped here.
         let threads = self.threads;
         let _ = tokio::task::spawn_blocking(move || threads.stop()).await;
+        // The copies made to check plugin libraries at each reload.
+        crate::channels::plugin::remove_check_copies();
     }
 }
 

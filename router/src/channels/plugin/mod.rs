@@ -54,6 +54,13 @@ use crate::smpp::values::MessageState;
 const ERROR_CAP: usize = 1024;
 
 pub use self::plugins::Plugins;
+
+/// Removes the copies this process made of plugin libraries to check them (`check`, `explain`,
+/// a reload's validation) — a folder under the system's temporary one. Loaded libraries stay
+/// loaded; a later check copies again.
+pub fn remove_check_copies() {
+    let _ = std::fs::remove_dir_all(library::scratch_copy_dir());
+}
 pub use self::settings::Settings;
 
 /// `kind = "plugin"`: a channel in a dynamic library (settings: [`Settings`]).
