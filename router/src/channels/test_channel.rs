@@ -30,6 +30,8 @@ pub enum Script {
     Unknown,
     /// Never answers (the deadline decides).
     Hang,
+    /// Nothing sent, and the channel goes down (as a plugin that panicked is disabled).
+    Down,
 }
 
 impl Script {
@@ -41,6 +43,7 @@ impl Script {
             "not_sent" => Self::NotSent,
             "unknown" => Self::Unknown,
             "hang" => Self::Hang,
+            "down" => Self::Down,
             hex => Self::Refuse(CommandStatus(
                 u32::from_str_radix(hex.strip_prefix("0x")?, 16).ok()?,
             )),
@@ -171,6 +174,9 @@ impl Channel for TestChannel {
             .or(self.script.last())
             .copied()
             .unwrap_or(Script::Ok);
+        if script == Script::Down {
+            self.set_up(false);
+        }
         let latency = self.latency;
         let channel_id = format!("{}-{n}", self.name);
         Box::pin(async move {
@@ -187,7 +193,7 @@ impl Channel for TestChannel {
                     final_state: Some(MessageState::DELIVERED),
                 },
                 Script::Refuse(s) => Attempt::Refused(s),
-                Script::NotSent => Attempt::NotSent,
+                Script::NotSent | Script::Down => Attempt::NotSent,
                 Script::Unknown => Attempt::Unknown,
                 Script::Hang => std::future::pending().await,
             }

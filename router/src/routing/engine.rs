@@ -155,7 +155,12 @@ pub async fn run(
                     backoff,
                     then,
                 } => {
-                    if retries_done < count && Instant::now() + backoff < deadline {
+                    // Not on a channel that went down meanwhile (a plugin disabled by its
+                    // panic, a circuit that opened): its retries would only add the backoffs.
+                    if retries_done < count
+                        && channel.is_up()
+                        && Instant::now() + backoff < deadline
+                    {
                         retries_done += 1;
                         tokio::time::sleep(backoff).await;
                         continue;

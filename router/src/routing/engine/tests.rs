@@ -218,6 +218,18 @@ async fn the_deadline_always_leaves_an_answer() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_channel_that_goes_down_is_not_retried() {
+    let a = ch("a", &[Script::Down]);
+    let t0 = Instant::now();
+    let (v, h) = go(&[a.clone(), ch("b", &[Script::Ok])], &Policy::default()).await;
+    assert!(matches!(v, Verdict::Accepted { ref channel, .. } if channel == "b"));
+    assert_eq!(a.calls(), 1, "no retry on a channel that is down");
+    assert_eq!(h.len(), 2);
+    // One 10 ms attempt on each, no backoff between.
+    assert_eq!(t0.elapsed(), Duration::from_millis(20));
+}
+
+#[tokio::test(start_paused = true)]
 async fn nothing_sent_is_retried() {
     let a = ch("a", &[Script::NotSent, Script::NotSent, Script::NotSent]);
     let (v, h) = go(&[a.clone(), ch("b", &[Script::Ok])], &Policy::default()).await;
