@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use smpp_router::smpp::pdu::{Bind, Command as SmppCommand, Pdu};
-use smpp_router_e2e::{Raw, account, count, free_port, http, scratch_dir, smpplib, wait_listening};
+use smpp_router_e2e::{
+    LiveRouter, Raw, account, count, free_port, http, scratch_dir, smpplib, wait_listening,
+};
 use smpp_router_tools::sim::otpblue::{self, Knobs};
 
 /// One HTTP/1.1 request; returns the status code and the body.
@@ -223,4 +225,44 @@ fn per_thread(metrics: &str) -> Vec<(u64, u64)> {
             (t.parse().unwrap(), n.parse().unwrap())
         })
         .collect()
+}
+
+/// `smpp_router_message_seconds` is what the client waited: a throttled attempt's backoff
+/// (100 ms by default) counts, not only the attempts' own few milliseconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_seconds_include_the_waits_between_retries() {
+    let dir = scratch_dir("latency");
+    let path = dir.join("routes.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "{}[[channel]]\nname = \"busy\"\nkind = \"test\"\noutcomes = [\"0x58\", \"ok\"]\nlatency = \"2ms\"\n\n\
+             [[route]]\nname = \"r\"\nchannels = [\"busy\"]\n",
+            account("acme", "pw", "")
+        ),
+    )
+    .unwrap();
+    let admin = free_port();
+    let live =
+        LiveRouter::start_with(&path, &format!("[admin]\nlisten = \"127.0.0.1:{admin}\"\n")).await;
+    let out = smpplib(
+        live.plain,
+        false,
+        json!([
+            {"op": "bind", "mode": "tx", "system_id": "acme", "password": "pw"},
+            {"op": "submit", "count": 1},
+            {"op": "unbind"},
+        ]),
+    )
+    .await;
+    assert_eq!(count(&out[1], 0), 1, "{out:?}");
+    let metrics = http(admin, "GET", "/metrics", None).1;
+    let bucket = |le: &str| {
+        let prefix = format!("smpp_router_message_seconds_bucket{{route=\"r\",le=\"{le}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str())?.parse::<u64>().ok())
+    };
+    assert_eq!(bucket("0.05"), Some(0), "the backoff counts: {metrics}");
+    assert_eq!(bucket("+Inf"), Some(1), "{metrics}");
 }

@@ -60,6 +60,8 @@ impl Decided {
     /// Runs the message through its route and settles it.
     pub(super) async fn finish(mut self, mut message: Message) -> Outcome {
         let submitted = receipts::unix_now();
+        // The client waits for all of it: attempts, the waits between retries, the record.
+        let routing = tokio::time::Instant::now();
         let role = self.role.take();
         let (mut verdict, history) = self.run(&message, role).await;
         let attempts = engine::describe(&history);
@@ -86,7 +88,13 @@ impl Decided {
                 drop(delivery.store().note(key, event, Some(record)));
             }
         }
-        self.settle(&mut message, submitted, verdict, &history, &attempts)
+        self.settle(
+            &mut message,
+            submitted,
+            verdict,
+            (&history, routing.elapsed()),
+            &attempts,
+        )
     }
 
     fn route(&self) -> &Route {
@@ -149,19 +157,19 @@ impl Decided {
         Some((key, claimed))
     }
 
-    /// Counts, logs and answers (the record is made before, when one is needed). Not async:
-    /// nothing of it is kept in the message's future.
+    /// Counts, logs and answers (the record is made before, when one is needed); `latency` is
+    /// the time the routing took, the waits between retries included. Not async: nothing of it
+    /// is kept in the message's future.
     fn settle(
         &self,
         message: &mut Message,
         submitted: u64,
         verdict: Verdict,
-        history: &[AttemptRecord],
+        (history, latency): (&[AttemptRecord], Duration),
         attempts: &str,
     ) -> Outcome {
         let route = &self.route().spec.name;
         let account = &message.account.system_id;
-        let latency: Duration = history.iter().map(|h| h.latency).sum();
         match verdict {
             Verdict::Accepted {
                 channel,
