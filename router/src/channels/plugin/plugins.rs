@@ -19,8 +19,20 @@ pub struct Plugins {
 }
 
 impl Plugins {
-    /// A host keeping the copies of plugin builds in `copy_dir` (`data_dir/plugins`).
+    /// A host keeping the copies of plugin builds in `copy_dir` (`data_dir/plugins`). The
+    /// copies an earlier run left there go (each build in use is copied again when loaded), so
+    /// that they do not pile up across restarts.
     pub fn new(copy_dir: PathBuf) -> Arc<Self> {
+        let removed = std::fs::read_dir(&copy_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter(|e| std::fs::remove_file(e.path()).is_ok())
+            .count();
+        if removed > 0 {
+            tracing::info!(dir = %copy_dir.display(), removed, "plugin copies of an earlier run removed");
+        }
         Arc::new(Self {
             copy_dir,
             live: Mutex::new(Vec::new()),
@@ -74,5 +86,26 @@ impl Plugins {
         while self.relaying.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn copies_of_an_earlier_run_are_removed_at_start() {
+        let dir = std::env::temp_dir().join(format!("plugin-copies-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in ["libsim-0123456789ab.so", "libsim-ba9876543210.so"] {
+            std::fs::write(dir.join(name), b"old build").unwrap();
+        }
+        let _plugins = Plugins::new(dir.clone());
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        // A folder that is not there yet is fine.
+        let _ = Plugins::new(dir.join("missing"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
