@@ -147,6 +147,43 @@ fn post_callback(port: u16, body: &str) -> String {
     answer
 }
 
+/// Parts of a long message reach a plugin with their text after the user data header, not the
+/// header decoded as text (a UCS-2 part with a header arrived as garbage).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_parts_of_a_long_message_reach_a_plugin_as_text() {
+    let (url, seen) = webhook_server();
+    let (live, _) = router(&format!(
+        "{}[[route]]\nname = \"r\"\nchannels = [\"partner\"]\n",
+        plugin(
+            "partner",
+            "smpp-router-plugin-webhook",
+            "timeout = \"5s\"",
+            &format!("url = \"{url}\"\ntimeout = \"2s\"")
+        )
+    ))
+    .await;
+    let text = "Ваш код подтверждения 482910. Никому его не сообщайте, даже сотрудникам банка.";
+    let out = smpplib(
+        live.plain,
+        false,
+        json!([
+            {"op": "bind", "mode": "tx", "system_id": "acme", "password": "pw"},
+            {"op": "submit", "count": 1, "parts": true, "to": "447911123456", "text": text},
+            {"op": "unbind"},
+        ]),
+    )
+    .await;
+    assert_eq!(count(&out[1], 0), 2, "two UCS-2 parts: {out:?}");
+    let bodies = seen.lock().unwrap().clone();
+    let parts: Vec<&str> = bodies.iter().map(|b| b["text"].as_str().unwrap()).collect();
+    assert_eq!(parts.len(), 2, "{bodies:?}");
+    assert_eq!(
+        parts.concat(),
+        text,
+        "each part's text, in order, is the message"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_webhook_plugin_posts_messages_and_status_callbacks_become_receipts() {
     let (url, seen) = webhook_server();

@@ -5,6 +5,19 @@
 use super::pdu::Sm;
 use super::tlv::Sar;
 
+/// The user data of `sm` without its user data header, when `esm_class` says it has one (the
+/// text of a part); empty when the header claims more octets than there are.
+pub fn without_udh(sm: &Sm) -> &[u8] {
+    let data = sm.payload();
+    if !sm.esm_class.has_udhi() {
+        return data;
+    }
+    match data.first() {
+        Some(&len) => data.get(1 + usize::from(len)..).unwrap_or_default(),
+        None => data,
+    }
+}
+
 /// The part `sm` is — its group's reference, the number of parts and its own number — or `None`
 /// when it is a whole message.
 pub fn part_of(sm: &Sm) -> Option<Sar> {
@@ -56,6 +69,22 @@ mod tests {
             short_message: Bytes::from(payload),
             ..Sm::default()
         }
+    }
+
+    #[test]
+    fn a_parts_text_follows_its_header() {
+        assert_eq!(without_udh(&with_udh(&[5, 0x00, 3, 0xA7, 2, 1])), b"text");
+        assert_eq!(
+            without_udh(&with_udh(&[6, 0x08, 4, 0x12, 0x34, 3, 2])),
+            b"text"
+        );
+        // A header longer than the data: no text rather than header bytes as text.
+        assert_eq!(without_udh(&with_udh(&[40, 0x00])), b"");
+        let plain = Sm {
+            short_message: Bytes::from_static(b"\x05hello"),
+            ..Sm::default()
+        };
+        assert_eq!(without_udh(&plain), b"\x05hello", "no UDHI, no header");
     }
 
     #[test]

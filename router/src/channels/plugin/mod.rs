@@ -260,7 +260,8 @@ impl Channel for PluginChannel {
         };
         let sm = &message.sm;
         let payload = sm.payload();
-        let text = crate::smpp::text::decode(sm.data_coding, payload);
+        // A part's text is what follows its user data header (`payload` keeps the header).
+        let text = crate::smpp::text::decode(sm.data_coding, crate::smpp::concat::without_udh(sm));
         // E.164 as validated: a national prefix after the calling code is left out.
         let mut to = [0u8; crate::phone::E164_MAX];
         let to = message.destination.write_e164(&mut to).as_bytes();
