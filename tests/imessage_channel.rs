@@ -132,6 +132,21 @@ async fn otp_is_delivered_over_imessage_with_a_receipt() {
         "an alphanumeric sender is the subject"
     );
     assert_eq!(req["language"], "en", "a US number gets English");
+    // Each message's history has the outcome and the receipt's way to the session that sent it.
+    for id in sent["ids"].as_array().unwrap() {
+        let key: u64 = id.as_str().unwrap().parse().unwrap();
+        let delivered = |h: &[smpp_router::store::Event]| {
+            h.iter().any(|e| {
+                matches!(&e.kind, smpp_router::store::EventKind::Delivered { how, .. } if how == "direct")
+            })
+        };
+        smpp_router_e2e::eventually("the receipt's delivery in the history", || {
+            s.live.store.history(key).is_ok_and(|h| delivered(&h))
+        })
+        .await;
+        let h = s.live.store.history(key).unwrap();
+        assert!(h.iter().any(|e| e.final_receipt().is_some()), "{h:?}");
+    }
 
     // Every seed example reaches the platform with its stated code.
     for (text, code) in [

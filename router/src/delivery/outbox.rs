@@ -611,7 +611,7 @@ impl Drop for Late {
 
 /// The history key of the message a receipt reports on (its id in `receipted_message_id`, or
 /// only in the text); `None` for MO messages and ids the router did not mint.
-fn history_key(sm: &Sm) -> Option<u64> {
+pub(crate) fn history_key(sm: &Sm) -> Option<u64> {
     if !sm.esm_class.is_receipt() {
         return None;
     }

@@ -11,6 +11,18 @@ impl Conn {
             let _ = reply.send(Ok(status));
         } else if let Some(sm) = self.local_receipts.remove(&seq) {
             if status.is_ok() {
+                // In the message's history, as the outbox keeps it for the receipts it hands
+                // out (queued; nothing waits for it).
+                if let (Some(store), Some(key)) = (
+                    self.shared.store(),
+                    crate::delivery::outbox::history_key(&sm),
+                ) {
+                    let event = crate::store::Event {
+                        at_ms: crate::store::history::now_ms(),
+                        kind: crate::store::EventKind::delivered("direct", self.id),
+                    };
+                    drop(store.note(key, event, None));
+                }
                 if let Some((account, _)) = &self.bound {
                     self.shared.metrics.add(
                         &crate::delivery::counters::DELIVERIES,
