@@ -51,7 +51,8 @@ impl Plugin for MyChannel {
 
     /// Must not block: hand the work to your own threads and complete from there, exactly once.
     fn submit(&self, message: Message<'_>, completion: Completion) {
-        // message.id (the router's id), .destination (E.164 with +), .text (UTF-8), .source, ...
+        // message.id, .account, .source, .destination, .text, .payload, .data_coding,
+        // .esm_class, .registered_delivery (see "The message" below)
         let id = format!("my-{}", message.id);
         match self.work.lock().unwrap().as_ref() {
             Some(tx) => {
