@@ -29,6 +29,23 @@ impl MessageState {
     /// v5 only: accepted but never transmitted.
     pub const SKIPPED: Self = Self(9);
 
+    /// The state's name in the protocol (`DELIVERED`, `UNDELIVERABLE`, …), as records and
+    /// traces show it.
+    pub fn name(self) -> &'static str {
+        match self.0 {
+            0 => "SCHEDULED",
+            1 => "ENROUTE",
+            2 => "DELIVERED",
+            3 => "EXPIRED",
+            4 => "DELETED",
+            5 => "UNDELIVERABLE",
+            6 => "ACCEPTED",
+            8 => "REJECTED",
+            9 => "SKIPPED",
+            _ => "UNKNOWN",
+        }
+    }
+
     /// The seven-letter `stat:` word of the receipt text for this state.
     pub fn stat_text(self) -> &'static str {
         match self.0 {

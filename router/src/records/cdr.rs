@@ -50,17 +50,7 @@ pub struct Cdr<'a> {
 
 /// The name of an SMPP `message_state`.
 pub fn state_name(state: u8) -> &'static str {
-    match state {
-        1 => "ENROUTE",
-        2 => "DELIVERED",
-        3 => "EXPIRED",
-        4 => "DELETED",
-        5 => "UNDELIVERABLE",
-        6 => "ACCEPTED",
-        8 => "REJECTED",
-        9 => "SKIPPED",
-        _ => "UNKNOWN",
-    }
+    crate::smpp::values::MessageState(state).name()
 }
 
 /// Unix milliseconds as RFC 3339 (UTC, milliseconds).
