@@ -83,7 +83,7 @@ fn main() {
                         };
                         store.record(rec).await.unwrap();
                         let event = smpp_router::store::Event::receipt(2, "000", "tyntec");
-                        store.note(id, event, None).await.unwrap();
+                        store.note(id, event, None);
                         i += writers;
                     }
                 })

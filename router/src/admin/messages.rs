@@ -181,10 +181,7 @@ mod tests {
         };
         store.record(rec).await.unwrap();
         let key = id.parse().unwrap();
-        store
-            .note(key, Event::receipt(2, "000", "tyntec"), None)
-            .await
-            .unwrap();
+        store.note(key, Event::receipt(2, "000", "tyntec"), None);
         let by_id = Query {
             router_id: Some(&id),
             params: "",

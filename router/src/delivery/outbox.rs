@@ -356,7 +356,7 @@ impl Outbox {
             at_ms: history::now_ms(),
             kind,
         };
-        drop(self.store.note(key, event, None));
+        self.store.note(key, event, None);
     }
 
     /// The accounts that may have stored deliveries and no receiving session here: a cluster

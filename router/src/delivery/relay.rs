@@ -27,7 +27,7 @@ pub fn note_receipt(
     };
     let finish = history::is_final(state).then(|| record.clone());
     let event = Event::receipt(state, err, from);
-    drop(store.note(key, event, finish));
+    store.note(key, event, finish);
 }
 
 /// Who sends a `deliver_sm` again when the router answers it with an error.

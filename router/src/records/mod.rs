@@ -24,7 +24,7 @@ use std::time::Duration;
 use crate::config::RouterConfig;
 use crate::log_every::LogEvery;
 use crate::metrics::Metrics;
-use crate::store::{Finished, Store, history};
+use crate::store::{Store, history};
 
 /// How long after its final receipt a record is written (its receipt's way to the client is
 /// in it by then, most of the time).
@@ -174,7 +174,7 @@ impl Runner {
             // reads): off the runtime's threads.
             let (store, batch) = (self.store.clone(), self.batch);
             let read = tokio::task::spawn_blocking(move || next_lines(&*store, mark, batch)).await;
-            let (last, lines) = match read {
+            let (last, lines, full) = match read {
                 Ok(Ok(Some(next))) => next,
                 Ok(Ok(None)) => {
                     tokio::time::sleep(IDLE).await;
@@ -217,6 +217,11 @@ impl Runner {
                     }
                     self.metrics
                         .add(&counters::WRITTEN, &[name], n.saturating_sub(rejected));
+                    if !full {
+                        // What follows has not settled yet: a pause makes the next batch
+                        // larger instead of reading the same young entries again and again.
+                        tokio::time::sleep(IDLE).await;
+                    }
                 }
                 Err(e) => {
                     self.metrics.add(&counters::FAILED, &[name], 1);
@@ -232,40 +237,32 @@ impl Runner {
     }
 }
 
-/// The next batch after `mark` that is ready ([`settled`]): the last sequence number in it and
-/// its lines; `None` when nothing is ready.
+/// The next batch after `mark` that is ready (ended [`SETTLE`] ago or more; the spool is in
+/// order, so it stops at the first younger entry): the last sequence number in it, its lines,
+/// and whether it is a whole batch (more may be ready). `None` when nothing is ready.
 fn next_lines(
     store: &dyn Store,
     mark: u64,
     batch: usize,
-) -> Result<Option<(u64, Vec<String>)>, crate::store::StoreError> {
-    let ready = settled(store.spooled(mark, batch)?, history::now_ms());
+) -> Result<Option<(u64, Vec<String>, bool)>, crate::store::StoreError> {
+    let ready = store.spooled(mark, batch, settled_by(history::now_ms()))?;
     let Some(last) = ready.last().map(|f| f.seq) else {
         return Ok(None);
     };
+    let full = ready.len() >= batch;
     let lines = ready.iter().map(|f| cdr::line(f, &f.history)).collect();
-    Ok(Some((last, lines)))
+    Ok(Some((last, lines, full)))
 }
 
-/// The entries whose final receipt is at least [`SETTLE`] old, up to the first younger one
-/// (the spool is in order; an entry without a receipt expired and is ready).
-fn settled(mut entries: Vec<Finished>, now_ms: u64) -> Vec<Finished> {
-    let settle = u64::try_from(SETTLE.as_millis()).unwrap_or(u64::MAX);
-    let young = entries.iter().position(|f| {
-        f.outcome
-            .as_ref()
-            .is_some_and(|e| e.at_ms.saturating_add(settle) > now_ms)
-    });
-    if let Some(at) = young {
-        entries.truncate(at);
-    }
-    entries
+/// The newest end a record may have to be written at `now_ms`.
+fn settled_by(now_ms: u64) -> u64 {
+    now_ms.saturating_sub(u64::try_from(SETTLE.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Event, MessageRecord};
+    use crate::store::{Event, Finished, MessageRecord};
 
     fn finished(seq: u64, at_ms: Option<u64>) -> Finished {
         Finished {
@@ -280,17 +277,12 @@ mod tests {
     }
 
     #[test]
-    fn only_records_settled_for_two_seconds_go_and_in_order() {
+    fn a_record_waits_two_seconds_after_its_final_receipt() {
         let now = 100_000;
-        let entries = vec![
-            finished(1, Some(now - 5_000)),
-            finished(2, None),
-            finished(3, Some(now - 1_000)),
-            finished(4, Some(now - 9_000)),
-        ];
-        let ready: Vec<u64> = settled(entries, now).iter().map(|f| f.seq).collect();
-        assert_eq!(ready, [1, 2], "the young one holds back what follows it");
-        assert!(settled(vec![finished(5, Some(now))], now).is_empty());
-        assert_eq!(settled(vec![finished(6, None)], now).len(), 1);
+        let by = settled_by(now);
+        assert!(finished(1, Some(now - 5_000)).ended_by(by));
+        assert!(finished(2, Some(now - 2_000)).ended_by(by));
+        assert!(!finished(3, Some(now - 1_999)).ended_by(by));
+        assert!(finished(4, None).ended_by(by), "expired without one: ready");
     }
 }

@@ -85,7 +85,7 @@ impl Decided {
                 // The channel knew the outcome at once (iMessage): that is the message's end.
                 // Queued, not waited for (the store reads it back at once).
                 let event = Event::receipt(state.0, "000", channel);
-                drop(delivery.store().note(key, event, Some(record)));
+                delivery.store().note(key, event, Some(record));
             }
         }
         self.settle(

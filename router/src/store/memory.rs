@@ -189,28 +189,20 @@ impl Store for MemoryStore {
             .map(|(_, rec)| rec.clone()))
     }
 
-    fn note(
-        &self,
-        key: u64,
-        event: Event,
-        finish: Option<Arc<MessageRecord>>,
-    ) -> StoreFuture<'_, ()> {
-        {
-            let mut inner = self.lock();
-            let so_far = inner.events.range((key, 0)..=(key, u64::MAX));
-            let kept = so_far.clone().count();
-            let finished = so_far.into_iter().any(|(_, e)| e.final_receipt().is_some());
-            if kept < history::MAX_EVENTS {
-                let seq = inner.next_key();
-                if let Some(rec) =
-                    finish.filter(|_| self.spool_on && !finished && event.final_receipt().is_some())
-                {
-                    inner.spool_finished((*rec).clone(), Some(event.clone()));
-                }
-                inner.events.insert((key, seq), event);
+    fn note(&self, key: u64, event: Event, finish: Option<Arc<MessageRecord>>) {
+        let mut inner = self.lock();
+        let so_far = inner.events.range((key, 0)..=(key, u64::MAX));
+        let kept = so_far.clone().count();
+        let finished = so_far.into_iter().any(|(_, e)| e.final_receipt().is_some());
+        if kept < history::MAX_EVENTS {
+            let seq = inner.next_key();
+            if let Some(rec) =
+                finish.filter(|_| self.spool_on && !finished && event.final_receipt().is_some())
+            {
+                inner.spool_finished((*rec).clone(), Some(event.clone()));
             }
+            inner.events.insert((key, seq), event);
         }
-        self.done(())
     }
 
     fn history(&self, key: u64) -> Result<Vec<Event>, StoreError> {
@@ -222,12 +214,18 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    fn spooled(&self, after: u64, limit: usize) -> Result<Vec<Finished>, StoreError> {
+    fn spooled(
+        &self,
+        after: u64,
+        limit: usize,
+        ended_by: u64,
+    ) -> Result<Vec<Finished>, StoreError> {
         let inner = self.lock();
         Ok(inner
             .spool
             .range(after.saturating_add(1)..)
             .take(limit)
+            .take_while(|(_, f)| f.ended_by(ended_by))
             .map(|(_, f)| {
                 let mut f = f.clone();
                 if let Some(key) = history::key_of(&f.record.router_id) {

@@ -157,6 +157,13 @@ pub struct Finished {
     pub history: Vec<Event>,
 }
 
+impl Finished {
+    /// Whether it ended at or before `at_ms` (one that expired without a final receipt has).
+    pub fn ended_by(&self, at_ms: u64) -> bool {
+        self.outcome.as_ref().is_none_or(|e| e.at_ms <= at_ms)
+    }
+}
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -261,21 +268,21 @@ pub trait Store: Send + Sync + 'static {
     /// Appends `event` to the history of message `key` (its numeric router id), unless the
     /// message has [`history::MAX_EVENTS`] already. With `finish` (the message's record), when
     /// `event` is the message's first final receipt, the message also goes into the spool for
-    /// the record sinks, in the same transaction. Resolves once durable; while the store cannot
-    /// write, an event with `finish` is held in memory like a record, others fail.
-    fn note(
-        &self,
-        key: u64,
-        event: Event,
-        finish: Option<std::sync::Arc<MessageRecord>>,
-    ) -> StoreFuture<'_, ()>;
+    /// the record sinks, in the same transaction. Nobody waits for it: readable by
+    /// [`Store::history`] at once, durable by the end of the next [`Store::flush`]. While the
+    /// store cannot write, an event with `finish` is held in memory like a record; others are
+    /// let go.
+    fn note(&self, key: u64, event: Event, finish: Option<std::sync::Arc<MessageRecord>>);
 
     /// The events of message `key`, oldest first.
     fn history(&self, key: u64) -> Result<Vec<Event>, StoreError>;
 
-    /// Up to `limit` finished messages in the spool after sequence `after`, oldest first (an
-    /// entry that cannot be decoded is skipped with a warning).
-    fn spooled(&self, after: u64, limit: usize) -> Result<Vec<Finished>, StoreError>;
+    /// Up to `limit` finished messages in the spool after sequence `after`, oldest first, that
+    /// ended by `ended_by` ([`Finished::ended_by`]): the reading stops at the first younger one,
+    /// and only those returned have their history read. An entry that cannot be decoded is
+    /// skipped with a warning.
+    fn spooled(&self, after: u64, limit: usize, ended_by: u64)
+    -> Result<Vec<Finished>, StoreError>;
 
     /// Sink `sink` has written the spool up to `upto` (kept, read back by
     /// [`Store::spool_mark`]); entries up to `remove_upto` (what every sink has written) go.

@@ -1033,62 +1033,67 @@ async fn histories_and_the_spool(store: &dyn Store) {
     );
     let key = |i: usize| ids[i].parse::<u64>().unwrap();
     let first = Arc::new(store.by_router_id(&ids[0]).unwrap().unwrap());
-    store
-        .note(key(0), Event::receipt(1, "000", "tyntec"), None)
-        .await
-        .unwrap();
-    store
-        .note(
-            key(0),
-            Event::receipt(2, "000", "tyntec"),
-            Some(first.clone()),
-        )
-        .await
-        .unwrap();
+    store.note(key(0), Event::receipt(1, "000", "tyntec"), None);
+    store.note(
+        key(0),
+        Event::receipt(2, "000", "tyntec"),
+        Some(first.clone()),
+    );
     let delivered = Event {
         at_ms: 5,
         kind: EventKind::delivered("direct", 9),
     };
-    store.note(key(0), delivered.clone(), None).await.unwrap();
+    store.note(key(0), delivered.clone(), None);
+    // Readable at once, before they are written.
     let h = store.history(key(0)).unwrap();
     assert_eq!(h.len(), 3);
     assert_eq!(h[1].final_receipt().map(|f| f.0), Some(2));
     assert_eq!(h[2], delivered);
     assert!(store.history(key(1)).unwrap().is_empty());
+    store.flush().await.unwrap();
+    assert_eq!(store.history(key(0)).unwrap().len(), 3, "and after");
 
-    let spooled = store.spooled(0, 10).unwrap();
+    let spooled = store.spooled(0, 10, u64::MAX).unwrap();
     assert_eq!(spooled.len(), 1);
     assert_eq!(spooled[0].record, *first);
     assert_eq!(store.stats().spooled, 1);
     // Records expiring without a final receipt end there, in the spool.
     store.expire(0, crate::ids::unix_secs(key(2))).unwrap();
-    let spooled = store.spooled(0, 10).unwrap();
+    let spooled = store.spooled(0, 10, u64::MAX).unwrap();
     assert_eq!(spooled.len(), 2, "{spooled:?}");
     assert_eq!(spooled[1].record.router_id, ids[1]);
     assert!(spooled[1].outcome.is_none());
+    // Read by when they ended: the reading stops at the first that ended later (the expired
+    // one after it waits too, to keep the order).
+    let at = spooled[0].outcome.as_ref().map(|e| e.at_ms).unwrap();
+    assert!(store.spooled(0, 10, at - 1).unwrap().is_empty());
+    assert_eq!(store.spooled(0, 10, at).unwrap().len(), 2);
+    assert_eq!(store.spooled(0, 1, at).unwrap().len(), 1);
     assert!(
         store.history(key(0)).unwrap().is_empty(),
         "events go with their record"
     );
     // Events without a record here (another instance accepted the message) go by age.
     let stray = crate::ids::IdMinter::new(5).next_at(t0 + 100);
-    store
-        .note(stray, Event::receipt(2, "000", "tyntec"), None)
-        .await
-        .unwrap();
+    store.note(stray, Event::receipt(2, "000", "tyntec"), None);
+    store.flush().await.unwrap();
     store.expire(0, crate::ids::unix_secs(key(2))).unwrap();
     assert!(store.history(stray).unwrap().is_empty());
-    assert_eq!(store.spooled(0, 10).unwrap().len(), 2, "nothing more ends");
+    assert_eq!(
+        store.spooled(0, 10, u64::MAX).unwrap().len(),
+        2,
+        "nothing more ends"
+    );
     // Two sinks: the spool keeps what either has not written.
     let (a, b) = (spooled[0].seq, spooled[1].seq);
     store.spool_done("file", b, 0).await.unwrap();
     assert_eq!(store.spool_mark("file").unwrap(), b);
     assert_eq!(store.spool_mark("postgres").unwrap(), 0);
-    assert_eq!(store.spooled(0, 10).unwrap().len(), 2);
+    assert_eq!(store.spooled(0, 10, u64::MAX).unwrap().len(), 2);
     store.spool_done("postgres", a, a).await.unwrap();
-    let left = store.spooled(0, 10).unwrap();
+    let left = store.spooled(0, 10, u64::MAX).unwrap();
     assert_eq!(left.iter().map(|f| f.seq).collect::<Vec<_>>(), [b]);
-    assert_eq!(store.spooled(b, 10).unwrap().len(), 0);
+    assert_eq!(store.spooled(b, 10, u64::MAX).unwrap().len(), 0);
     assert_eq!(store.stats().spooled, 1);
 }
 
@@ -1106,20 +1111,18 @@ async fn the_spool_and_its_marks_survive_a_restart() {
         let store = RedbStore::open(&dir.file()).unwrap();
         let r = rec(&id, "acme", "tyntec", "X", crate::ids::unix_secs(key));
         store.record(r.clone()).await.unwrap();
-        store
-            .note(key, Event::receipt(5, "011", "tyntec"), Some(Arc::new(r)))
-            .await
-            .unwrap();
-        let seq = store.spooled(0, 10).unwrap()[0].seq;
+        store.note(key, Event::receipt(5, "011", "tyntec"), Some(Arc::new(r)));
+        store.flush().await.unwrap();
+        let seq = store.spooled(0, 10, u64::MAX).unwrap()[0].seq;
         store.spool_done("file", seq, 0).await.unwrap();
         store.close().await.unwrap();
     }
     let store = RedbStore::open(&dir.file()).unwrap();
     assert_eq!(store.stats().spooled, 1, "postgres has not written it");
-    let seq = store.spooled(0, 10).unwrap()[0].seq;
+    let seq = store.spooled(0, 10, u64::MAX).unwrap()[0].seq;
     assert_eq!(store.spool_mark("file").unwrap(), seq);
     assert_eq!(store.spool_mark("postgres").unwrap(), 0);
-    let f = store.spooled(0, 10).unwrap();
+    let f = store.spooled(0, 10, u64::MAX).unwrap();
     assert_eq!(
         f[0].outcome
             .as_ref()

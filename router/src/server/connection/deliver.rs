@@ -21,7 +21,7 @@ impl Conn {
                         at_ms: crate::store::history::now_ms(),
                         kind: crate::store::EventKind::delivered("direct", self.id),
                     };
-                    drop(store.note(key, event, None));
+                    store.note(key, event, None);
                 }
                 if let Some((account, _)) = &self.bound {
                     self.shared.metrics.add(

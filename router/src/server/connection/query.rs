@@ -85,10 +85,7 @@ mod tests {
         let enroute = state_of(&store, "acme", id.as_bytes()).map(|r| r.message_state);
         assert_eq!(enroute, Some(MessageState::ENROUTE));
         for (state, err) in [(7, "000"), (2, "011")] {
-            store
-                .note(key, Event::receipt(state, err, "c"), None)
-                .await
-                .ok();
+            store.note(key, Event::receipt(state, err, "c"), None);
         }
         let done = state_of(&store, "acme", id.as_bytes());
         let done = done.map(|r| (r.message_state, r.error_code, r.final_date.len()));

@@ -117,7 +117,6 @@ impl Held {
                 event: event.clone(),
                 finish: finish.clone(),
                 _ticket: None,
-                done: oneshot::channel().0,
             },
         }
     }
@@ -196,11 +195,9 @@ impl Writer {
                 key,
                 event,
                 finish: finish @ Some(_),
-                done,
                 ..
             } if room => {
                 held(self, Held::Note { key, event, finish });
-                let _ = done.send(Ok(()));
             }
             op => {
                 let reason = self.fault.as_ref().map_or("", |f| f.reason.as_str());
