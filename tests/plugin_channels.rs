@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use smpp_router::config::RoutesFile;
 use smpp_router_e2e::{
     LiveRouter, account, assert_receipts, count, free_port, plugin_library, scratch_dir, smpplib,
+    wait_listening,
 };
 
 /// A `[[channel]]` of kind plugin for the library of `package`.
@@ -375,7 +376,7 @@ async fn libraries_of_another_abi_or_without_the_entry_symbol_are_refused_clearl
     ));
     assert!(e.contains(&wrong.display().to_string()), "{e}");
     assert!(
-        e.contains("plugin ABI 2.0 is not compatible with this router's ABI 1.0"),
+        e.contains("plugin ABI 2.0 is not compatible with this router's ABI 1.1"),
         "{e}"
     );
     assert!(e.contains("routes.toml:"), "errors carry their line: {e}");
@@ -633,4 +634,126 @@ async fn a_library_overwritten_in_place_does_not_hurt_and_the_next_reload_takes_
     assert!(!Arc::ptr_eq(&before, &after), "the new build is loaded");
     let out = smpplib(live.plain, false, submit_plan(3, "447911123456", 3)).await;
     assert_eq!(count(&out[1], 0), 3, "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_declines_messages_not_for_it_and_the_route_goes_on() {
+    let (live, _) = router(&format!(
+        "{}{}[[route]]\nname = \"only\"\nprefixes = [\"1646\"]\nchannels = [\"picky\"]\n\
+         [[route]]\nname = \"r\"\nchannels = [\"picky\", \"fallback\"]\n",
+        plugin(
+            "picky",
+            "smpp-router-plugin-simulated",
+            "",
+            "latency = \"1ms\"\nid_prefix = \"picky-\"\ndecline_prefixes = [\"+1212\", \"+1646\"]"
+        ),
+        plugin(
+            "fallback",
+            "smpp-router-plugin-simulated",
+            "",
+            "latency = \"1ms\"\nreceipt_delay = \"1ms\""
+        ),
+    ))
+    .await;
+    // Not for it: the next channel takes it, without an attempt on the plugin and without
+    // counting against it.
+    let out = smpplib(live.plain, false, submit_plan(2, "12125551234", 2)).await;
+    assert_eq!(count(&out[1], 0), 2, "{out:?}");
+    assert_receipts(&out[1], &out[2], 2, "DELIVRD");
+    let id = out[1]["ids"][0].as_str().unwrap();
+    let r = live.store.by_router_id(id).unwrap().unwrap();
+    assert_eq!(r.channel, "fallback");
+    assert!(
+        r.attempts
+            .starts_with("picky refused_0x0B 0ms; fallback accepted"),
+        "{}",
+        r.attempts
+    );
+    // For it: taken.
+    let out = smpplib(live.plain, false, submit_plan(1, "447911123456", 1)).await;
+    let id = out[1]["ids"][0].as_str().unwrap();
+    assert_eq!(
+        live.store.by_router_id(id).unwrap().unwrap().channel,
+        "picky"
+    );
+    // Nobody else on the route: the client gets the plugin's status.
+    let out = smpplib(
+        live.plain,
+        false,
+        json!([
+            {"op": "bind", "mode": "trx", "system_id": "acme", "password": "pw"},
+            {"op": "submit", "count": 1, "to": "16465551234", "text": "x"},
+            {"op": "unbind"},
+        ]),
+    )
+    .await;
+    assert_eq!(count(&out[1], 0x0B), 1, "{out:?}");
+    let m = metrics(&live);
+    assert!(
+        m.contains("smpp_router_plugin_up{channel=\"picky\"} 1"),
+        "{m}"
+    );
+    assert!(
+        !m.contains("channel=\"picky\",event="),
+        "a decline is no trouble: {m}"
+    );
+}
+
+/// The router's own process with `RUST_BACKTRACE=1`: a plugin's panic is one line of the
+/// router's log, with where it happened, and no backtrace (capturing one stalled the router's
+/// thread for 100-200 ms) nor Rust's raw panic message on stderr.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_panic_is_one_line_of_the_router_log_without_a_backtrace() {
+    let dir = scratch_dir("plugin-panic");
+    let smpp = free_port();
+    std::fs::write(
+        dir.join("router.toml"),
+        format!(
+            "data_dir = \"{}\"\n[listen]\nplain = \"127.0.0.1:{smpp}\"\ntls = \"off\"\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("routes.toml"),
+        routes_file(&format!(
+            "{}{}[[route]]\nname = \"r\"\nchannels = [\"faulty\", \"fallback\"]\n",
+            plugin("faulty", "test-plugin-faulty", "", "panic = \"+1415\""),
+            plugin(
+                "fallback",
+                "smpp-router-plugin-simulated",
+                "",
+                "latency = \"1ms\""
+            ),
+        )),
+    )
+    .unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_smpp-router-under-test"))
+        .args(["run", "--config"])
+        .arg(dir.join("router.toml"))
+        .env("RUST_BACKTRACE", "1")
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_listening(&[smpp]).await;
+    let addr = format!("127.0.0.1:{smpp}").parse().unwrap();
+    let out = smpplib(addr, false, submit_plan(1, "14155551234", 1)).await;
+    let (_, log) = smpp_router_e2e::terminate(child);
+    assert_eq!(count(&out[1], 0), 1, "failed over: {out:?}\n{log}");
+    let line = log
+        .lines()
+        .find(|l| l.contains("plugin panicked in submit"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        line.contains("faulty plugin: panic requested (at tests/plugins/faulty/src/lib.rs:")
+            && line.contains("faulty"),
+        "{line}"
+    );
+    assert!(!log.contains("stack backtrace"), "{log}");
+    assert!(
+        !log.contains("panicked at"),
+        "Rust's own panic message: {log}"
+    );
 }

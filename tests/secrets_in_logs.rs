@@ -4,7 +4,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::Read;
 use std::process::{Command, Stdio};
 
 use serde_json::json;
@@ -39,7 +38,7 @@ async fn otp_codes_keys_passwords_and_numbers_stay_out_of_the_log() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smpp-router-under-test"))
+    let child = Command::new(env!("CARGO_BIN_EXE_smpp-router-under-test"))
         .args(["run", "--config"])
         .arg(dir.join("router.toml"))
         .env("OTPBLUE_TEST_KEY", KEY)
@@ -80,24 +79,7 @@ async fn otp_codes_keys_passwords_and_numbers_stay_out_of_the_log() {
     )
     .await;
 
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = child.wait().unwrap();
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    let (status, log) = smpp_router_e2e::terminate(child);
 
     assert_eq!(out[0]["status"], 0, "{out:?}\n{log}");
     assert_eq!(

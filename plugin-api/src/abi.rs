@@ -1,4 +1,7 @@
-//! The C ABI between the router (the host) and a channel plugin, version 1.0.
+//! The C ABI between the router (the host) and a channel plugin, version 1.1.
+//!
+//! 1.1 added [`SrpPlugin::declines`] ("not for me": the route's next channel takes the message,
+//! and it is not a failure of this one).
 //!
 //! Everything that crosses the boundary is a `#[repr(C)]` struct, a plain integer or an
 //! `extern "C"` function pointer. Status codes are integers with the constants below, never Rust
@@ -53,7 +56,7 @@ use std::ffi::{c_char, c_void};
 /// The ABI major version of this crate (and of hosts built with it).
 pub const ABI_MAJOR: u16 = 1;
 /// The ABI minor version of this crate.
-pub const ABI_MINOR: u16 = 0;
+pub const ABI_MINOR: u16 = 1;
 /// The one symbol the host looks up, NUL-terminated.
 pub const ENTRY_SYMBOL: &[u8] = b"smpp_router_plugin_entry\0";
 
@@ -71,6 +74,9 @@ pub const SRP_OK: i32 = 0;
 pub const SRP_ERROR: i32 = 1;
 /// The plugin panicked inside the call (caught by the SDK). The host disables the instance.
 pub const SRP_PANICKED: i32 = -1;
+/// [`SrpPlugin::declines`] (ABI 1.1): the channel does not take this message; the route's next
+/// channel does, without an attempt here.
+pub const SRP_DECLINED: i32 = 2;
 
 /// [`SrpResult::kind`]: the channel took the message; `message_id` is its id for it.
 pub const SRP_ACCEPTED: i32 = 0;
@@ -270,7 +276,7 @@ pub struct SrpHost {
 ///
 /// OWNERSHIP: a `static` of the plugin, with `'static` strings.
 #[repr(C)]
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct SrpPlugin {
     /// `size_of::<SrpPlugin>()` of the plugin.
     pub struct_size: u32,
@@ -326,11 +332,31 @@ pub struct SrpPlugin {
         error_cap: usize,
         error_len: *mut usize,
     ) -> i32,
+    // ---- ABI 1.1 ----
+    /// Whether the channel takes `message` at all, asked before every submit ("not for me":
+    /// no code in the text, a part of a long message, a destination it does not serve).
+    /// Returns [`SRP_OK`] to take it, or [`SRP_DECLINED`] with the SMPP status for the client
+    /// in `*status` (0: `ESME_RSUBMITFAIL`): the message then goes to the route's next channel
+    /// without an attempt here, not counted as this channel's failure, and the client gets
+    /// that status only when no later channel answers. [`SRP_PANICKED`]: the host disables
+    /// the instance. Must be quick and must not block (it runs on the message path); null
+    /// (and every 1.0 plugin) takes everything.
+    ///
+    /// OWNERSHIP: `message` as in `submit`; `status` is the host's, for the call.
+    pub declines: Option<
+        unsafe extern "C" fn(
+            instance: *mut c_void,
+            message: *const SrpMessage,
+            status: *mut u32,
+        ) -> i32,
+    >,
 }
 
 // SAFETY: the descriptor is immutable static data (function pointers and pointers to static
 // strings), so sharing it between threads is sound.
 unsafe impl Sync for SrpPlugin {}
+// SAFETY: as above (a copy of the descriptor points at the same static data).
+unsafe impl Send for SrpPlugin {}
 // SAFETY: as above; `ctx` is only ever passed back to the host's own callbacks, which the host
 // writes to be callable from any thread.
 unsafe impl Sync for SrpHost {}
@@ -350,9 +376,26 @@ pub fn valid_metric_name(name: &[u8]) -> bool {
 /// The longest channel message id a host takes ([`SrpResult::message_id`], [`SrpReceipt`]).
 pub const MAX_MESSAGE_ID: usize = 64;
 
-/// `size_of::<SrpPlugin>()` in ABI 1.0: what every 1.x descriptor covers at least. (A later
-/// minor appends fields and keeps this constant.)
-pub const PLUGIN_SIZE_1_0: u32 = size_of_u32::<SrpPlugin>();
+/// `size_of::<SrpPlugin>()` in ABI 1.0: what every 1.x descriptor covers at least (the fields
+/// up to `validate`).
+pub const PLUGIN_SIZE_1_0: u32 = std::mem::offset_of!(SrpPlugin, declines) as u32;
+
+/// `size_of::<SrpPlugin>()` in ABI 1.1 (up to `declines`).
+pub const PLUGIN_SIZE_1_1: u32 = size_of_u32::<SrpPlugin>();
+
+impl SrpPlugin {
+    /// [`SrpPlugin::declines`] when the plugin has it: a plugin of ABI 1.1 or later whose
+    /// descriptor covers the field and set it.
+    pub fn declines_fn(
+        &self,
+    ) -> Option<unsafe extern "C" fn(*mut c_void, *const SrpMessage, *mut u32) -> i32> {
+        if self.abi_minor >= 1 && self.struct_size >= PLUGIN_SIZE_1_1 {
+            self.declines
+        } else {
+            None
+        }
+    }
+}
 
 /// The size of `T` as the `u32` the structs carry.
 pub const fn size_of_u32<T>() -> u32 {
@@ -408,12 +451,14 @@ impl std::fmt::Display for AbiMismatch {
 impl std::error::Error for AbiMismatch {}
 
 /// Checks a descriptor returned by an entry symbol against this host's ABI (see the
-/// compatibility policy above) and returns it.
+/// compatibility policy above) and returns a copy of it: the fields of an older minor's
+/// descriptor, the newer ones empty (a 1.0 descriptor's `declines` is `None`). Only the
+/// `struct_size` bytes the plugin declared are read.
 ///
 /// # Safety
 /// `ptr` is null or points to a descriptor whose first three fields (`struct_size`,
-/// `abi_major`, `abi_minor`) are readable and which lives as long as the library is loaded.
-pub unsafe fn check_descriptor<'a>(ptr: *const SrpPlugin) -> Result<&'a SrpPlugin, AbiMismatch> {
+/// `abi_major`, `abi_minor`) are readable, and then `struct_size` readable bytes.
+pub unsafe fn check_descriptor(ptr: *const SrpPlugin) -> Result<SrpPlugin, AbiMismatch> {
     if ptr.is_null() {
         return Err(AbiMismatch::Null);
     }
@@ -440,6 +485,16 @@ pub unsafe fn check_descriptor<'a>(ptr: *const SrpPlugin) -> Result<&'a SrpPlugi
             plugin: head.struct_size,
         });
     }
-    // SAFETY: same major, a minor we know, and large enough: the fields are ours.
-    Ok(unsafe { &*ptr })
+    // Every field of the host's descriptor the plugin's does not cover is an `Option` of a
+    // function pointer appended by a later minor: `None` (all zero bytes) until copied over.
+    let mut out = std::mem::MaybeUninit::<SrpPlugin>::zeroed();
+    let n = (head.struct_size as usize).min(std::mem::size_of::<SrpPlugin>());
+    // SAFETY: the plugin declared `struct_size` readable bytes (caller's contract) and we copy
+    // at most that many into our own descriptor; what they cover has the same layout in both
+    // (same major, fields only ever appended), and they cover at least the 1.0 fields, the only
+    // ones that may not be zero. The rest stays zero: `None` for every later field.
+    Ok(unsafe {
+        std::ptr::copy_nonoverlapping(ptr.cast::<u8>(), out.as_mut_ptr().cast::<u8>(), n);
+        out.assume_init()
+    })
 }

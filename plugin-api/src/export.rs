@@ -30,6 +30,7 @@ pub const fn descriptor<T: Plugin>(name: *const c_char, version: *const c_char) 
         drain: drain::<T>,
         destroy: destroy::<T>,
         validate: validate::<T>,
+        declines: Some(declines::<T>),
     }
 }
 
@@ -42,13 +43,16 @@ pub(crate) fn panic_text(payload: &(dyn Any + Send)) -> &str {
         .unwrap_or("(no message)")
 }
 
-/// Runs `f`, turning a panic into [`abi::SRP_PANICKED`] and a log line through `host`.
+/// Runs `f`, turning a panic into [`abi::SRP_PANICKED`] and one log line through `host` (with
+/// the panic's place: see [`crate::panics`]).
 fn guard(host: Option<Host>, what: &str, f: impl FnOnce() -> i32) -> i32 {
-    match catch_unwind(AssertUnwindSafe(f)) {
+    crate::panics::install();
+    match crate::panics::guarded(|| catch_unwind(AssertUnwindSafe(f))) {
         Ok(rc) => rc,
         Err(payload) => {
+            let kept = crate::panics::take();
             if let Some(host) = host {
-                let text = panic_text(payload.as_ref());
+                let text = kept.unwrap_or_else(|| panic_text(payload.as_ref()).to_string());
                 // Logging may itself fail in a broken host; never let that unwind either.
                 let _ = catch_unwind(AssertUnwindSafe(|| {
                     host.log(Level::Error, &format!("plugin panicked in {what}: {text}"))
@@ -147,8 +151,10 @@ unsafe extern "C" fn create<T: Plugin>(
     let rc = guard(Some(host), "create", || match T::create(config, host) {
         Ok(plugin) => {
             let boxed = Box::new(Instance { host, plugin });
+            let raw = Box::into_raw(boxed);
+            crate::panics::host_alive(raw as usize, host);
             // SAFETY: `out` is a valid slot (checked above).
-            unsafe { *out = Box::into_raw(boxed).cast() };
+            unsafe { *out = raw.cast() };
             abi::SRP_OK
         }
         Err(why) => {
@@ -221,6 +227,36 @@ unsafe extern "C" fn destroy<T: Plugin>(ptr: *mut c_void) {
         drop(boxed);
         abi::SRP_OK
     });
+    crate::panics::host_gone(ptr as usize);
+}
+
+unsafe extern "C" fn declines<T: Plugin>(
+    ptr: *mut c_void,
+    message: *const SrpMessage,
+    status: *mut u32,
+) -> i32 {
+    // SAFETY: the host passes the instance `create` gave it.
+    let Some(inst) = (unsafe { instance::<T>(ptr) }) else {
+        return abi::SRP_OK;
+    };
+    // SAFETY: the host's message is valid for the call.
+    let Some(raw) = (unsafe { message.as_ref() }) else {
+        return abi::SRP_OK;
+    };
+    guard(Some(inst.host), "declines", || {
+        // SAFETY: valid for the call, which outlives `msg`.
+        let msg = unsafe { Message::from_abi(raw) };
+        match inst.plugin.declines(&msg) {
+            None => abi::SRP_OK,
+            Some(code) => {
+                if !status.is_null() {
+                    // SAFETY: the host's slot, for the call (ABI contract).
+                    unsafe { *status = code };
+                }
+                abi::SRP_DECLINED
+            }
+        }
+    })
 }
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.

@@ -31,6 +31,7 @@
 pub mod abi;
 #[doc(hidden)]
 pub mod export;
+mod panics;
 mod sdk;
 pub mod testing;
 

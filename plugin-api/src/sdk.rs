@@ -25,6 +25,17 @@ pub trait Plugin: Send + Sync + Sized + 'static {
     /// thread. Dropping `completion` without completing reports [`Outcome::Unknown`].
     fn submit(&self, message: Message<'_>, completion: Completion);
 
+    /// Whether this channel declines `message` — "not for me": no code in the text, a part of
+    /// a long message, a destination it does not serve. `Some(status)` sends the message to
+    /// the route's next channel without an attempt here (not counted as this channel's
+    /// failure); the client gets `status` (an SMPP command status; 0: `ESME_RSUBMITFAIL`) only
+    /// when no later channel answers. Asked before every submit, on the router's message path:
+    /// be quick and never block. The default takes every message. (ABI 1.1.)
+    fn declines(&self, message: &Message<'_>) -> Option<u32> {
+        let _ = message;
+        None
+    }
+
     /// Whether the channel takes messages now. Called about once a second.
     fn health(&self) -> Health {
         Health::Up

@@ -44,6 +44,25 @@ pub struct TestMessage {
 }
 
 impl TestMessage {
+    /// Hands `f` the message as the router gives it to a plugin.
+    fn with_abi<R>(&self, f: impl FnOnce(&SrpMessage) -> R) -> R {
+        let payload = self.payload.as_deref().unwrap_or(self.text.as_bytes());
+        let raw = SrpMessage {
+            struct_size: abi::size_of_u32::<SrpMessage>(),
+            data_coding: self.data_coding,
+            esm_class: self.esm_class,
+            registered_delivery: self.registered_delivery,
+            reserved: 0,
+            id: SrpStr::new(self.id.as_bytes()),
+            account: SrpStr::new(self.account.as_bytes()),
+            source: SrpStr::new(self.source.as_bytes()),
+            destination: SrpStr::new(self.destination.as_bytes()),
+            text: SrpStr::new(self.text.as_bytes()),
+            payload: SrpStr::new(payload),
+        };
+        f(&raw)
+    }
+
     /// A text message to `destination` with a receipt requested and a fresh id.
     pub fn new(destination: &str, text: &str) -> Self {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -198,9 +217,8 @@ impl TestHost {
         config: &str,
     ) -> Result<Self, TestError> {
         // SAFETY: an entry function returns its static descriptor (or null).
-        let plugin: &'static SrpPlugin =
-            unsafe { abi::check_descriptor(entry()) }.map_err(TestError::Abi)?;
-        Self::with_descriptor(plugin, config)
+        let plugin = unsafe { abi::check_descriptor(entry()) }.map_err(TestError::Abi)?;
+        Self::with_descriptor(Box::leak(Box::new(plugin)), config)
     }
 
     fn with_descriptor(plugin: &'static SrpPlugin, config: &str) -> Result<Self, TestError> {
@@ -269,26 +287,9 @@ impl TestHost {
             state.outcomes.insert(token, None);
             state.router_ids.insert(token, message.id.clone());
         }
-        let payload = message
-            .payload
-            .as_deref()
-            .unwrap_or(message.text.as_bytes());
-        let raw = SrpMessage {
-            struct_size: abi::size_of_u32::<SrpMessage>(),
-            data_coding: message.data_coding,
-            esm_class: message.esm_class,
-            registered_delivery: message.registered_delivery,
-            reserved: 0,
-            id: SrpStr::new(message.id.as_bytes()),
-            account: SrpStr::new(message.account.as_bytes()),
-            source: SrpStr::new(message.source.as_bytes()),
-            destination: SrpStr::new(message.destination.as_bytes()),
-            text: SrpStr::new(message.text.as_bytes()),
-            payload: SrpStr::new(payload),
-        };
         let called = Instant::now();
         // SAFETY: the instance is alive; `raw` lives for the call.
-        let rc = unsafe { (self.plugin.submit)(self.instance, &raw, token) };
+        let rc = message.with_abi(|raw| unsafe { (self.plugin.submit)(self.instance, raw, token) });
         // A panicking call is reported as a panic; its time (a backtrace, with
         // RUST_BACKTRACE=1) is not the plugin blocking.
         if called.elapsed() > SLOW_SUBMIT && rc != abi::SRP_PANICKED {
@@ -329,6 +330,24 @@ impl TestHost {
                 .wait_timeout(state, left)
                 .map(|(g, _)| g)
                 .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+
+    /// Whether the plugin declines `message` ("not for me", ABI 1.1), as the router asks before
+    /// every submit: `Some(status)` when it does (the SMPP status it gave; 0 when it gave
+    /// none), `None` when it takes it.
+    pub fn declines(&self, message: &TestMessage) -> Result<Option<u32>, TestError> {
+        let Some(declines) = self.plugin.declines_fn() else {
+            return Ok(None);
+        };
+        let mut status = 0u32;
+        // SAFETY: the instance is alive; `raw` and `status` live for the call.
+        let rc = message.with_abi(|raw| unsafe { declines(self.instance, raw, &mut status) });
+        match rc {
+            abi::SRP_OK => Ok(None),
+            abi::SRP_DECLINED => Ok(Some(status)),
+            abi::SRP_PANICKED => Err(TestError::Panicked),
+            other => Err(TestError::Rejected(other)),
         }
     }
 

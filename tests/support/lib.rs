@@ -374,6 +374,26 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Stops a router process started with piped stdout and stderr as an operator would (SIGTERM:
+/// it drains and exits) and returns how it exited and everything it wrote (stderr, then
+/// stdout).
+pub fn terminate(mut child: std::process::Child) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    let status = child.wait().expect("the router exits");
+    let mut log = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        let _ = err.read_to_string(&mut log);
+    }
+    if let Some(mut out) = child.stdout.take() {
+        let _ = out.read_to_string(&mut log);
+    }
+    (status, log)
+}
+
 /// Waits until something accepts connections on every loopback port in `ports` (a router
 /// process starting up); panics after 30 seconds.
 pub async fn wait_listening(ports: &[u16]) {

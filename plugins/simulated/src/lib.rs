@@ -12,6 +12,8 @@
 //! receipt_delay = "100ms"          # from acceptance to the receipt
 //! refuse_prefixes = ["+1555"]      # refused with ESME_RINVDSTADR (0x0B)
 //! undeliverable_prefixes = ["+1666"]  # accepted, then an UNDELIV receipt (err 001)
+//! decline_prefixes = ["+1777"]     # "not for me": the route's next channel takes them
+//! decline_parts = false            # true: parts of long messages are not for it either
 //! id_prefix = "sim-"               # the channel's message ids
 //! ```
 //!
@@ -44,6 +46,10 @@ struct Config {
     refuse_prefixes: Vec<String>,
     #[serde(default)]
     undeliverable_prefixes: Vec<String>,
+    #[serde(default)]
+    decline_prefixes: Vec<String>,
+    #[serde(default)]
+    decline_parts: bool,
     #[serde(default = "default_id_prefix")]
     id_prefix: String,
 }
@@ -115,6 +121,8 @@ pub struct Simulated {
     receipt_delay: Duration,
     refuse: Vec<String>,
     undeliverable: Vec<String>,
+    decline: Vec<String>,
+    decline_parts: bool,
     id_prefix: String,
     /// When this instance started (ms since the Unix epoch), part of every id.
     epoch: u64,
@@ -137,6 +145,8 @@ struct Settings {
     receipt_delay: Duration,
     refuse: Vec<String>,
     undeliverable: Vec<String>,
+    decline: Vec<String>,
+    decline_parts: bool,
     id_prefix: String,
 }
 
@@ -149,6 +159,8 @@ impl Settings {
             receipt_delay: duration("receipt_delay", &config.receipt_delay)?,
             refuse: config.refuse_prefixes,
             undeliverable: config.undeliverable_prefixes,
+            decline: config.decline_prefixes,
+            decline_parts: config.decline_parts,
             id_prefix: config.id_prefix,
         })
     }
@@ -175,6 +187,8 @@ impl Plugin for Simulated {
             receipt_delay: settings.receipt_delay,
             refuse: settings.refuse,
             undeliverable: settings.undeliverable,
+            decline: settings.decline,
+            decline_parts: settings.decline_parts,
             id_prefix: settings.id_prefix,
             epoch: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -184,6 +198,17 @@ impl Plugin for Simulated {
             queue,
             timer: Mutex::new(Some(timer)),
         })
+    }
+
+    fn declines(&self, message: &Message<'_>) -> Option<u32> {
+        // A part of a long message carries a user data header (esm_class UDHI, 0x40).
+        let part = message.esm_class & 0x40 != 0;
+        let to = message.destination;
+        if (part && self.decline_parts) || self.decline.iter().any(|p| to.starts_with(p.as_str())) {
+            // ESME_RINVDSTADR, should no later channel answer.
+            return Some(0x0B);
+        }
+        None
     }
 
     fn submit(&self, message: Message<'_>, completion: Completion) {
@@ -377,6 +402,27 @@ mod tests {
         quiet.registered_delivery = 0;
         host.submit(&quiet).unwrap();
         assert_eq!(host.wait_receipt(Duration::from_millis(100)), None);
+    }
+
+    #[test]
+    fn declines_what_is_not_for_it() {
+        let host = TestHost::start::<Simulated>(
+            r#"{"latency":"0","decline_prefixes":["+1777"],"decline_parts":true}"#,
+        )
+        .unwrap();
+        let plain = TestMessage::new("+447700900123", "x");
+        assert_eq!(host.declines(&plain), Ok(None));
+        assert_eq!(
+            host.declines(&TestMessage::new("+17770001111", "x")),
+            Ok(Some(0x0B))
+        );
+        let part = TestMessage {
+            esm_class: 0x40,
+            ..plain
+        };
+        assert_eq!(host.declines(&part), Ok(Some(0x0B)));
+        let takes_parts = TestHost::start::<Simulated>("{}").unwrap();
+        assert_eq!(takes_parts.declines(&part), Ok(None));
     }
 
     #[test]

@@ -25,8 +25,9 @@ pub struct Library {
     pub version: String,
     /// The plugin's ABI version.
     pub abi: (u16, u16),
-    /// The checked descriptor (static in the library, which is never unloaded).
-    pub descriptor: &'static SrpPlugin,
+    /// A copy of the checked descriptor (its functions and strings live in the library, which
+    /// is never unloaded).
+    pub descriptor: SrpPlugin,
     _lib: libloading::Library,
 }
 

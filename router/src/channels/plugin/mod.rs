@@ -237,6 +237,32 @@ impl Channel for PluginChannel {
         true
     }
 
+    /// A plugin of ABI 1.1 is asked whether it takes the message at all ("not for me").
+    fn refuses(&self, message: &Message) -> Option<CommandStatus> {
+        let inner = &self.inner;
+        let parts = inner.parts.as_ref()?;
+        let declines = parts.library.descriptor.declines_fn()?;
+        if inner.disabled.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut status = 0u32;
+        // SAFETY: the instance is alive (we hold it); the message and `status` live for the
+        // call.
+        let rc = with_abi_message(message, |raw| unsafe {
+            declines(parts.raw, raw, &mut status)
+        });
+        match rc {
+            abi::SRP_DECLINED if status == 0 => Some(CommandStatus::RSUBMITFAIL),
+            abi::SRP_DECLINED => Some(CommandStatus(status)),
+            abi::SRP_PANICKED => {
+                // Disabled: its submit answers "not sent" and the message fails over.
+                inner.disable("declines");
+                None
+            }
+            _ => None,
+        }
+    }
+
     fn submit(&self, message: &Message) -> AttemptFuture {
         let inner = &self.inner;
         let Some(parts) = &inner.parts else {
@@ -258,33 +284,9 @@ impl Channel for PluginChannel {
             token,
             finished: false,
         };
-        let sm = &message.sm;
-        let payload = sm.payload();
-        // A part's text is what follows its user data header (`payload` keeps the header).
-        let text = crate::smpp::text::decode(sm.data_coding, crate::smpp::concat::without_udh(sm));
-        // E.164 as validated: a national prefix after the calling code is left out.
-        let mut to = [0u8; crate::phone::E164_MAX];
-        let to = message.destination.write_e164(&mut to).as_bytes();
-        let raw = SrpMessage {
-            struct_size: abi::size_of_u32::<SrpMessage>(),
-            data_coding: sm.data_coding,
-            esm_class: sm.esm_class.0,
-            registered_delivery: sm.registered_delivery.0,
-            reserved: 0,
-            id: SrpStr::new(message.id.as_bytes()),
-            account: SrpStr::new(message.account.system_id.as_bytes()),
-            source: SrpStr::new(
-                message
-                    .sender
-                    .as_deref()
-                    .map_or(sm.source.addr.as_slice(), str::as_bytes),
-            ),
-            destination: SrpStr::new(to),
-            text: SrpStr::new(text.as_bytes()),
-            payload: SrpStr::new(payload),
-        };
+        let submit = parts.library.descriptor.submit;
         // SAFETY: the instance is alive (we hold it); `raw` and its strings live for the call.
-        let rc = unsafe { (parts.library.descriptor.submit)(parts.raw, &raw, token) };
+        let rc = with_abi_message(message, |raw| unsafe { submit(parts.raw, raw, token) });
         if rc == abi::SRP_PANICKED {
             // Disabled for what follows. This message's outcome still comes through its
             // completion: "not sent" when the panic dropped it inside submit (nothing could
@@ -321,6 +323,35 @@ impl Channel for PluginChannel {
             attempt
         })
     }
+}
+
+/// Hands `f` the message as the ABI gives it to a plugin (borrowed for the call).
+fn with_abi_message<R>(message: &Message, f: impl FnOnce(&SrpMessage) -> R) -> R {
+    let sm = &message.sm;
+    // A part's text is what follows its user data header (`payload` keeps the header).
+    let text = crate::smpp::text::decode(sm.data_coding, crate::smpp::concat::without_udh(sm));
+    // E.164 as validated: a national prefix after the calling code is left out.
+    let mut to = [0u8; crate::phone::E164_MAX];
+    let to = message.destination.write_e164(&mut to).as_bytes();
+    let raw = SrpMessage {
+        struct_size: abi::size_of_u32::<SrpMessage>(),
+        data_coding: sm.data_coding,
+        esm_class: sm.esm_class.0,
+        registered_delivery: sm.registered_delivery.0,
+        reserved: 0,
+        id: SrpStr::new(message.id.as_bytes()),
+        account: SrpStr::new(message.account.system_id.as_bytes()),
+        source: SrpStr::new(
+            message
+                .sender
+                .as_deref()
+                .map_or(sm.source.addr.as_slice(), str::as_bytes),
+        ),
+        destination: SrpStr::new(to),
+        text: SrpStr::new(text.as_bytes()),
+        payload: SrpStr::new(sm.payload()),
+    };
+    f(&raw)
 }
 
 fn attempt_of(outcome: Outcome, router_id: String) -> Attempt {

@@ -40,6 +40,7 @@ static DESCRIPTOR: SrpPlugin = SrpPlugin {
     drain,
     destroy,
     validate,
+    declines: None,
 };
 
 /// The entry point, with a descriptor of the wrong major version.
