@@ -757,3 +757,55 @@ async fn a_plugin_panic_is_one_line_of_the_router_log_without_a_backtrace() {
         "Rust's own panic message: {log}"
     );
 }
+
+/// A plugin asks the router for the one-time code (a host service, ABI 1.1) and declines texts
+/// without one, as the iMessage channel does: the router's own extraction answers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_finds_codes_with_the_routers_extraction() {
+    let (live, _) = router(&format!(
+        "{}{}[[route]]\nname = \"r\"\nchannels = [\"coded\", \"fallback\"]\n",
+        plugin(
+            "coded",
+            "smpp-router-plugin-simulated",
+            "",
+            "latency = \"1ms\"\nneeds_code = true"
+        ),
+        plugin(
+            "fallback",
+            "smpp-router-plugin-simulated",
+            "",
+            "latency = \"1ms\""
+        ),
+    ))
+    .await;
+    let plan = |text: &str| {
+        json!([
+            {"op": "bind", "mode": "trx", "system_id": "acme", "password": "pw"},
+            {"op": "submit", "count": 1, "to": "447911123456", "text": text, "all_ids": true,
+             "parts": true},
+            {"op": "unbind"},
+        ])
+    };
+    let channel_of = |out: &[Value]| {
+        let id = out[1]["ids"][0].as_str().unwrap().to_string();
+        live.store.by_router_id(&id).unwrap().unwrap()
+    };
+    // A code the router finds (Arabic-Indic digits read as ASCII, not the amount): for it.
+    let out = smpplib(
+        live.plain,
+        false,
+        plan("Your code is ٤٨٢٩١٠. Pay €25 by 12/02"),
+    )
+    .await;
+    assert_eq!(count(&out[1], 0), 1, "{out:?}");
+    assert_eq!(channel_of(&out).channel, "coded");
+    // A phone number is not a code: not for it.
+    let out = smpplib(live.plain, false, plan("Call us on +1 415 555 1234")).await;
+    let r = channel_of(&out);
+    assert_eq!(r.channel, "fallback");
+    assert!(
+        r.attempts.starts_with("coded refused_0x01 0ms"),
+        "{}",
+        r.attempts
+    );
+}

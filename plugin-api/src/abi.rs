@@ -1,7 +1,8 @@
 //! The C ABI between the router (the host) and a channel plugin, version 1.1.
 //!
 //! 1.1 added [`SrpPlugin::declines`] ("not for me": the route's next channel takes the message,
-//! and it is not a failure of this one).
+//! and it is not a failure of this one) and the host service [`SrpHost::otp_code`] (the
+//! router's one-time-code extraction).
 //!
 //! Everything that crosses the boundary is a `#[repr(C)]` struct, a plain integer or an
 //! `extern "C"` function pointer. Status codes are integers with the constants below, never Rust
@@ -270,6 +271,23 @@ pub struct SrpHost {
     /// Emits a receipt for a message accepted earlier. Returns [`SRP_RECEIPT_QUEUED`],
     /// [`SRP_RECEIPT_INVALID`] or [`SRP_RECEIPT_RETRY`].
     pub receipt: unsafe extern "C" fn(ctx: *mut c_void, receipt: *const SrpReceipt) -> i32,
+    // ---- ABI 1.1 ----
+    /// Finds the one-time code in `text` (UTF-8) by the router's built-in rules — those its
+    /// iMessage channel uses, without an account's own patterns: writes the code (4–10 ASCII
+    /// digits) into `out` (at most `cap` bytes) and its length into `*len` and returns
+    /// [`SRP_OK`], or returns [`SRP_ERROR`] when the text holds no code (or `cap` is too
+    /// small). Never blocks; callable from `declines` and `submit`.
+    ///
+    /// OWNERSHIP: `text` borrowed for the call; `out` and `len` are the plugin's.
+    pub otp_code: Option<
+        unsafe extern "C" fn(
+            ctx: *mut c_void,
+            text: SrpStr,
+            out: *mut u8,
+            cap: usize,
+            len: *mut usize,
+        ) -> i32,
+    >,
 }
 
 /// The plugin's descriptor, returned by the entry symbol.

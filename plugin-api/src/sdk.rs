@@ -235,6 +235,33 @@ impl Host {
         }
     }
 
+    /// The one-time code in `text` as the router finds it (its iMessage channel's built-in
+    /// rules: 4–10 digits, not a phone number, an amount, a date or a reference; local digits
+    /// read as ASCII), or `None` when there is none. ABI 1.1; quick, never blocks.
+    pub fn otp_code(&self, text: &str) -> Option<String> {
+        // A 1.1 plugin only loads in a 1.1 router or later, whose table has the field; a
+        // table too short for it is answered with `None` all the same.
+        if self.raw.abi_minor < 1 || self.raw.struct_size < abi::size_of_u32::<SrpHost>() {
+            return None;
+        }
+        let find = self.raw.otp_code?;
+        let mut out = [0u8; 16];
+        let mut len = 0usize;
+        // SAFETY: the callback is valid while the host table is; `text` is borrowed and `out`,
+        // `len` are ours for the call.
+        let rc = unsafe {
+            find(
+                self.raw.ctx,
+                SrpStr::new(text.as_bytes()),
+                out.as_mut_ptr(),
+                out.len(),
+                &mut len,
+            )
+        };
+        let code = out.get(..len).filter(|_| rc == abi::SRP_OK)?;
+        std::str::from_utf8(code).ok().map(str::to_owned)
+    }
+
     /// Writes a log line at `level`, tagged with the channel. Never log OTP codes, passwords
     /// or full phone numbers.
     pub fn log(&self, level: Level, message: &str) {

@@ -136,8 +136,12 @@ struct State {
     slow_submits: usize,
 }
 
+/// How the test host answers [`crate::Host::otp_code`].
+type OtpAnswer = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 #[derive(Default)]
 struct Shared {
+    otp: Mutex<Option<OtpAnswer>>,
     state: Mutex<State>,
     changed: Condvar,
 }
@@ -232,6 +236,7 @@ impl TestHost {
             metric: on_metric,
             complete: on_complete,
             receipt: on_receipt,
+            otp_code: Some(on_otp_code),
         });
         let mut instance = std::ptr::null_mut();
         let mut error = vec![0u8; 1024];
@@ -331,6 +336,14 @@ impl TestHost {
                 .map(|(g, _)| g)
                 .unwrap_or_else(|p| p.into_inner().0);
         }
+    }
+
+    /// Sets what the host answers when the plugin asks for the one-time code of a text
+    /// ([`crate::Host::otp_code`]); until then it finds none. The router answers by its own
+    /// rules: here the test says what they find (`|t| t.contains("482910").then(|| "482910".into())`),
+    /// and the plugin's handling of the answer is what is tested.
+    pub fn set_otp_codes(&self, answer: impl Fn(&str) -> Option<String> + Send + Sync + 'static) {
+        *self.shared.otp.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(answer));
     }
 
     /// Whether the plugin declines `message` ("not for me", ABI 1.1), as the router asks before
@@ -517,6 +530,36 @@ unsafe extern "C" fn on_complete(ctx: *mut c_void, token: u64, result: *const Sr
     }
     drop(state);
     shared.changed.notify_all();
+}
+
+unsafe extern "C" fn on_otp_code(
+    ctx: *mut c_void,
+    text: SrpStr,
+    out: *mut u8,
+    cap: usize,
+    len: *mut usize,
+) -> i32 {
+    // SAFETY: ctx per `shared`; the text is borrowed for the call.
+    let (shared, text) = unsafe { (shared(ctx), text.as_bytes()) };
+    let text = String::from_utf8_lossy(text);
+    // A panicking answer must not unwind into the plugin's frames (that aborts): none found.
+    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let answer = shared.otp.lock().unwrap_or_else(|p| p.into_inner());
+        answer.as_ref().and_then(|f| f(&text))
+    }))
+    .ok()
+    .flatten();
+    match code {
+        Some(code) if code.len() <= cap && !out.is_null() && !len.is_null() => {
+            // SAFETY: the plugin's buffer of `cap` bytes and its length slot (ABI).
+            unsafe {
+                std::ptr::copy_nonoverlapping(code.as_ptr(), out, code.len());
+                *len = code.len();
+            }
+            abi::SRP_OK
+        }
+        _ => abi::SRP_ERROR,
+    }
 }
 
 unsafe extern "C" fn on_receipt(ctx: *mut c_void, receipt: *const SrpReceipt) -> i32 {

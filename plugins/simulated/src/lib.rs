@@ -14,6 +14,8 @@
 //! undeliverable_prefixes = ["+1666"]  # accepted, then an UNDELIV receipt (err 001)
 //! decline_prefixes = ["+1777"]     # "not for me": the route's next channel takes them
 //! decline_parts = false            # true: parts of long messages are not for it either
+//! needs_code = false               # true: texts without a one-time code are not for it (the
+//!                                  # router finds the code, as for iMessage)
 //! id_prefix = "sim-"               # the channel's message ids
 //! ```
 //!
@@ -50,6 +52,8 @@ struct Config {
     decline_prefixes: Vec<String>,
     #[serde(default)]
     decline_parts: bool,
+    #[serde(default)]
+    needs_code: bool,
     #[serde(default = "default_id_prefix")]
     id_prefix: String,
 }
@@ -123,6 +127,7 @@ pub struct Simulated {
     undeliverable: Vec<String>,
     decline: Vec<String>,
     decline_parts: bool,
+    needs_code: bool,
     id_prefix: String,
     /// When this instance started (ms since the Unix epoch), part of every id.
     epoch: u64,
@@ -147,6 +152,7 @@ struct Settings {
     undeliverable: Vec<String>,
     decline: Vec<String>,
     decline_parts: bool,
+    needs_code: bool,
     id_prefix: String,
 }
 
@@ -161,6 +167,7 @@ impl Settings {
             undeliverable: config.undeliverable_prefixes,
             decline: config.decline_prefixes,
             decline_parts: config.decline_parts,
+            needs_code: config.needs_code,
             id_prefix: config.id_prefix,
         })
     }
@@ -189,6 +196,7 @@ impl Plugin for Simulated {
             undeliverable: settings.undeliverable,
             decline: settings.decline,
             decline_parts: settings.decline_parts,
+            needs_code: settings.needs_code,
             id_prefix: settings.id_prefix,
             epoch: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -207,6 +215,10 @@ impl Plugin for Simulated {
         if (part && self.decline_parts) || self.decline.iter().any(|p| to.starts_with(p.as_str())) {
             // ESME_RINVDSTADR, should no later channel answer.
             return Some(0x0B);
+        }
+        if self.needs_code && self.host.otp_code(message.text).is_none() {
+            // ESME_RINVMSGLEN, as the iMessage channel answers a text without a code.
+            return Some(0x01);
         }
         None
     }
@@ -423,6 +435,16 @@ mod tests {
         assert_eq!(host.declines(&part), Ok(Some(0x0B)));
         let takes_parts = TestHost::start::<Simulated>("{}").unwrap();
         assert_eq!(takes_parts.declines(&part), Ok(None));
+        // Without a code, as the host finds codes.
+        let coded = TestHost::start::<Simulated>(r#"{"needs_code":true}"#).unwrap();
+        let otp = TestMessage::new("+447700900123", "Your code is 482910");
+        assert_eq!(coded.declines(&otp), Ok(Some(0x01)), "the host found none");
+        coded.set_otp_codes(|t| t.contains("482910").then(|| "482910".into()));
+        assert_eq!(coded.declines(&otp), Ok(None));
+        assert_eq!(
+            coded.declines(&TestMessage::new("+447700900123", "Hello")),
+            Ok(Some(0x01))
+        );
     }
 
     #[test]

@@ -85,6 +85,7 @@ impl HostCtx {
             metric: on_metric,
             complete: on_complete,
             receipt: on_receipt,
+            otp_code: Some(on_otp_code),
         }
     }
 
@@ -130,6 +131,30 @@ unsafe fn ctx<'a>(ctx: *mut c_void) -> &'a HostCtx {
 /// Runs a callback body; a panic in the router's own code must not unwind into the plugin.
 fn guarded<T>(fallback: T, f: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or(fallback)
+}
+
+unsafe extern "C" fn on_otp_code(
+    _c: *mut c_void,
+    text: SrpStr,
+    out: *mut u8,
+    cap: usize,
+    len: *mut usize,
+) -> i32 {
+    guarded(abi::SRP_ERROR, || {
+        // SAFETY: the text is borrowed for the call.
+        let text = String::from_utf8_lossy(unsafe { text.as_bytes() });
+        match crate::otp::extract(&text, &[]) {
+            Some(code) if code.len() <= cap && !out.is_null() && !len.is_null() => {
+                // SAFETY: the plugin's buffer of `cap` bytes and its length slot (ABI).
+                unsafe {
+                    std::ptr::copy_nonoverlapping(code.as_ptr(), out, code.len());
+                    *len = code.len();
+                }
+                abi::SRP_OK
+            }
+            _ => abi::SRP_ERROR,
+        }
+    })
 }
 
 unsafe extern "C" fn on_log(c: *mut c_void, level: i32, message: SrpStr) {
