@@ -47,7 +47,7 @@ impl NodeSmsc {
             .ok()
             .and_then(|v| v["port"].as_u64())
             .unwrap_or_else(|| {
-                panic!("node_smsc.js printed no port (are the test peers installed? run .ci/install-peers): {line:?}")
+                panic!("node_smsc.js printed no port (are the test peers installed? ./test.sh installs them and runs the tests): {line:?}")
             });
         smsc.port = u16::try_from(port).unwrap();
         smsc

@@ -228,3 +228,21 @@ fn the_production_examples_pass_check() {
         "{stdout}"
     );
 }
+
+#[test]
+fn version_names_the_release_the_commit_and_the_plugin_abi() {
+    let out = Command::new(binary()).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.trim();
+    let rest = line
+        .strip_prefix("smpp-router 0.1.0 (commit ")
+        .unwrap_or_else(|| panic!("{line}"));
+    let (commit, abi) = rest.split_once(", ").unwrap_or_else(|| panic!("{line}"));
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 12 && commit.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{line}"
+    );
+    assert_eq!(abi, "plugin ABI 1.1)", "{line}");
+}

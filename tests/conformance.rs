@@ -1,5 +1,5 @@
-//! The conformance list (issue #9; `../shared/reference/smpp.md` §1.4–1.6 and its list of common
-//! mistakes): one test per row, each against the real router over loopback. The README's
+//! The conformance list (the session rules, the answers to malformed PDUs, and the
+//! mistakes common in other stacks): one test per row, each against the real router over loopback. The README's
 //! "Conformance" table names the test behind every row.
 //!
 //! Client side (the router as MC) with raw sockets, so that each case is exactly the bytes of the
@@ -352,7 +352,7 @@ async fn scripted_carrier_v(script: Vec<Answer>, v34: bool) -> (SocketAddr, Arc<
                                 Pdu::BindTransceiverResp(BindResp {
                                     system_id: "scripted".into(),
                                     // A v3.4 MC; without it the router would send no TLVs
-                                    // at all (a v3.3 MC, reference §7.6).
+                                    // at all (a v3.3 MC).
                                     tlvs: if v34 {
                                         TlvsBuilder::new().push_u8(0x0210, 0x34).build()
                                     } else {

@@ -221,7 +221,9 @@ async fn kannel_run(router: SocketAddr, live: &LiveRouter, window: usize) -> f64
             .map(|d| Path::new(d).join(bin))
             .find(|p| p.exists())
             .unwrap_or_else(|| {
-                panic!("{bin} not found: install Debian's kannel (.ci/install-peers)")
+                panic!(
+                    "{bin} not found: install Debian's kannel (./test.sh installs the test peers)"
+                )
             });
         Proc(
             Command::new(path)

@@ -13,11 +13,24 @@ use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+/// What `--version` says: the release, the commit it was built from, and the plugin ABI it
+/// loads (a plugin's major must be the same, its minor at most this one).
+pub fn version_text() -> String {
+    use smpp_router_plugin_api::abi;
+    format!(
+        "{} (commit {}, plugin ABI {}.{})",
+        env!("CARGO_PKG_VERSION"),
+        env!("SMPP_ROUTER_COMMIT"),
+        abi::ABI_MAJOR,
+        abi::ABI_MINOR
+    )
+}
 
 /// An edge SMPP router for SMS aggregators: iMessage OTP first, SMS carriers on failover.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(name = "smpp-router")]
 struct Cli {
     /// The static configuration file.
     #[arg(long, short, global = true, default_value = "router.toml")]
@@ -83,7 +96,15 @@ enum Command {
 
 /// Parses the command line and runs the command.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let cli = match Cli::command()
+        .version(VERSION.get_or_init(version_text).as_str())
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let result = match cli.command.unwrap_or(Command::Run) {
         Command::Run => runtime().and_then(|rt| rt.block_on(crate::run::run(&cli.config))),
         Command::HashPassword { password } => hash_password(password),

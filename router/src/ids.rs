@@ -1,6 +1,6 @@
 //! Router message ids: minted by the router, unique across restarts and across instances, and
 //! plain decimal of at most 20 digits — clients such as Kannel run `strtoll` on ids, so UUIDs
-//! and dashes would break them (reference §4.7).
+//! and dashes would break them.
 //!
 //! Layout of the 63-bit value: milliseconds since 2024-01-01 (41 bits, good until 2093), the
 //! instance number (10 bits), a per-millisecond sequence (12 bits). The minter never goes back:

@@ -10,12 +10,12 @@
 //! A frame that decodes must encode again, except where lenient decoding accepted what strict
 //! encoding refuses. Those cases, and only those, may give an `EncodeError`:
 //! - `BadTime` for `schedule_delivery_time`, `validity_period` and `final_date`: decoded as any
-//!   `COS(17)`, encoded only empty or 16 characters (reference §6);
-//! - `TooLong` for `cancel_sm`'s `destination_addr`: accepted up to 65 octets (Kannel, reference
-//!   §1.3.7), emitted at most 20 characters as the spec says;
+//!   `COS(17)`, encoded only empty or 16 characters;
+//! - `TooLong` for `cancel_sm`'s `destination_addr`: accepted up to 65 octets (as Kannel
+//!   sends), emitted at most 20 characters as the spec says;
 //! - `TooLong` for the `system_id` of `bind_*_resp` and the `message_id` of the `message_id`
 //!   responses: with no NUL within the field's limit the rest of the body is taken whole
-//!   (reference §1.3.3: parse responses leniently), and may be longer than the field allows.
+//!   (responses are parsed leniently), and may be longer than the field allows.
 //!
 //! What encodes must decode again to the same command — up to the one normalisation decoding does
 //! on purpose, the empty `message_id` of `deliver_sm_resp` — and encoding must be a fixed point.

@@ -490,7 +490,7 @@ fn check_receipt_tlvs(case: &SmCase, ours: &Command, theirs: &rusmpp::Command) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Generators, within the limits of reference §0, §1.3, §3.3 and §6.
+// Generators, within the field limits of SMPP 3.4/5.0 (sizes, TLVs, times).
 // ---------------------------------------------------------------------------------------------
 
 fn printable(max: usize) -> impl Strategy<Value = Vec<u8>> {
@@ -569,7 +569,7 @@ fn vendor_tlv() -> impl Strategy<Value = MTlv> {
         .prop_map(|(t, v)| MTlv::Vendor(t, v))
 }
 
-/// TLVs a `submit_sm` or plain `deliver_sm` may carry (reference §3.3), vendor ones included.
+/// TLVs a `submit_sm` or plain `deliver_sm` may carry, vendor ones included.
 fn message_tlv() -> impl Strategy<Value = MTlv> {
     prop_oneof![
         any::<u16>().prop_map(MTlv::UserMessageReference),
@@ -583,7 +583,7 @@ fn message_tlv() -> impl Strategy<Value = MTlv> {
     ]
 }
 
-/// At most one TLV per tag (reference §3.1: most TLVs appear at most once).
+/// At most one TLV per tag (most TLVs appear at most once).
 fn unique_tags(mut list: Vec<MTlv>) -> Vec<MTlv> {
     let mut seen = std::collections::HashSet::new();
     list.retain(|t| seen.insert(t.tag()));
@@ -627,7 +627,7 @@ fn submit_fields() -> impl Strategy<Value = SmView> {
         )
 }
 
-/// `message_payload` only when `short_message` is empty (reference §3.3: never both).
+/// `message_payload` only when `short_message` is empty (never both).
 fn with_payload(fields: SmView, tlvs: Vec<MTlv>, payload: Option<Vec<u8>>) -> (SmView, Vec<MTlv>) {
     let mut tlvs = unique_tags(tlvs);
     if let Some(p) = payload.filter(|_| fields.short_message.is_empty()) {
@@ -652,7 +652,7 @@ fn submit_sm() -> impl Strategy<Value = SmCase> {
         })
 }
 
-/// A `deliver_sm` keeps the rules of reference §1.3.3: both times NUL, replace flag 0, no canned
+/// A `deliver_sm` keeps the rules of the spec: both times NUL, replace flag 0, no canned
 /// message.
 fn deliver_fields(esm_class: impl Strategy<Value = u8>) -> impl Strategy<Value = SmView> {
     (submit_fields(), esm_class).prop_map(|(mut f, esm)| {
@@ -681,7 +681,7 @@ fn plain_deliver_sm() -> impl Strategy<Value = SmCase> {
         })
 }
 
-/// The receipt text of reference §4.3.
+/// The receipt text carriers send (the SMPP 3.4 appendix's format).
 fn receipt_text(id: &[u8]) -> impl Strategy<Value = Vec<u8>> + use<> {
     let id = String::from_utf8_lossy(id).into_owned();
     (
@@ -862,7 +862,7 @@ impl BindView {
     }
 }
 
-/// Binds within reference §1.3.1: system_id ≤ 15, password ≤ 8, system_type ≤ 12,
+/// Binds within the field limits: system_id ≤ 15, password ≤ 8, system_type ≤ 12,
 /// address_range ≤ 40 characters; interface_version 0x00–0x34 or 0x50.
 fn bind() -> impl Strategy<Value = BindView> {
     (
@@ -1210,7 +1210,7 @@ fn otp_submit_sm_is_byte_identical() {
 }
 
 /// A known difference, not a bug on either side: an error `submit_sm_resp` without a message id.
-/// v3.4 (reference §1.3.3) sends no body when `command_status ≠ 0`; we encode it header-only,
+/// v3.4 sends no body when `command_status ≠ 0`; we encode it header-only,
 /// rusmpp always writes the body (one NUL for the empty id). Each decodes the other's form.
 #[test]
 fn error_submit_sm_resp_framing_differs() {
@@ -1317,47 +1317,47 @@ fn known_disagreements() {
 
     #[rustfmt::skip]
     let cases: Vec<(&str, Vec<u8>, bool, Theirs)> = vec![
-        // §0 says COS is ASCII: rusmpp keeps to the letter; we accept 8-bit octets from real peers.
+        // The spec says C-octet strings are ASCII: rusmpp keeps to the letter; we accept 8-bit octets from real peers.
         ("Latin-1 octet in source_addr",
          frame(CommandId::SUBMIT_SM, 0, &sm_body(b"Caf\xe9", b"1415", b"", b"hi", b"")), true, Theirs::Rejected),
-        // §1.3.5: data_sm addresses are COS(65) ("Rusmpp caps this at 21. Accept 65"). We are right.
+        // data_sm addresses are COS(65) ("Rusmpp caps this at 21. Accept 65"). We are right.
         ("data_sm destination_addr of 30 digits", frame(CommandId::DATA_SM, 0, &data_sm_long_dest), true, Theirs::Rejected),
-        // §1.3.7: accept cancel_sm destination_addr up to 65 (Kannel). We are right.
+        // Accept cancel_sm destination_addr up to 65 (Kannel). We are right.
         ("cancel_sm destination_addr of 30 digits", frame(CommandId::CANCEL_SM, 0, &cancel_sm_long_dest), true, Theirs::Rejected),
-        // §3.1 [rec]: accept C-string TLVs with or without the NUL. We are right; rusmpp reads past
+        // Accept C-string TLVs with or without the NUL. We are right; rusmpp reads past
         // the TLV looking for a NUL and fails the whole receipt.
         ("receipted_message_id without its NUL",
          frame(CommandId::DELIVER_SM, 0, &sm_body(b"1415", b"MyBank", b"", b"id:abc", &receipt_no_nul)), true, Theirs::Rejected),
-        // §3.3: source_telematics_id is Int1 in v3.4, rusmpp reads Int2; accept 1 or 2. We are right.
+        // source_telematics_id is Int1 in v3.4, rusmpp reads Int2; accept 1 or 2. We are right.
         ("source_telematics_id as Int1", frame(CommandId::DATA_SM, 0, &data_sm_telematics_int1), true, Theirs::Rejected),
-        // §3.1: a TLV of the wrong length may be dropped (Kannel) or the PDU refused with 0xC2; we
+        // A TLV of the wrong length may be dropped (Kannel) or the PDU refused with 0xC2; we
         // keep it raw (the typed accessor gives None), rusmpp misreads the TLV stream.
         ("message_state of 2 octets",
          frame(CommandId::DELIVER_SM, 0, &sm_body(b"1415", b"MyBank", b"", b"x", &[0x04, 0x27, 0x00, 0x02, 0x00, 0x02])), true, Theirs::Rejected),
-        // §9.9 (Jasmin #218): clients append a NUL after short_message. We tolerate up to 3 stray
+        // (Jasmin #218) Clients append a NUL after short_message. We tolerate up to 3 stray
         // octets after the TLVs, rusmpp refuses the PDU.
         ("NUL after short_message",
          frame(CommandId::SUBMIT_SM, 0, &sm_body(b"MyBank", b"1415", b"", b"hello", &[0])), true, Theirs::Rejected),
         ("two stray octets after the TLVs",
          frame(CommandId::SUBMIT_SM, 0, &sm_body(b"MyBank", b"1415", b"", b"hi", &[0x02, 0x04, 0x00, 0x02, 0x00, 0x07, 0, 0])), true, Theirs::Rejected),
-        // §6: a 12-character time must be answered ESME_RINVSCHED (or allowed per client). We keep
+        // A 12-character time must be answered ESME_RINVSCHED (or allowed per client). We keep
         // the raw value for that check; rusmpp fails decoding, so it cannot say which field.
         ("12-character schedule_delivery_time",
          frame(CommandId::SUBMIT_SM, 0, &sm_body(b"MyBank", b"1415", b"250315143000", b"hi", b"")), true, Theirs::Rejected),
-        // §1.3.3 [rec]: parse responses leniently. We are right.
+        // Parse responses leniently. We are right.
         ("submit_sm_resp message_id without NUL", frame(CommandId::SUBMIT_SM_RESP, 0, b"abc"), true, Theirs::Rejected),
         ("submit_multi_resp without no_unsuccess", frame(CommandId::SUBMIT_MULTI_RESP, 0, b"m1\0"), true, Theirs::Rejected),
         // Not in the reference; we accept a last C-string without its NUL.
         ("bind address_range without NUL",
          frame(CommandId::BIND_TRANSMITTER, 0, b"acme\0pw\0\0\x34\0\0^44"), true, Theirs::Rejected),
         ("outbind password without NUL", frame(CommandId::OUTBIND, 0, b"mc\0pw"), true, Theirs::Rejected),
-        // §3.1 [v5]: any response may carry TLVs. rusmpp's bind_*_resp holds one TLV and leaves the
+        // In v5.0 any response may carry TLVs. rusmpp's bind_*_resp holds one TLV and leaves the
         // rest of the frame unread. We are right.
         ("bind_transmitter_resp with two TLVs", frame(CommandId::BIND_TRANSMITTER_RESP, 0, &bind_resp_two_tlvs), true, Theirs::LeavesUnread(5)),
         // Header-only PDUs with a stray body: both accept; rusmpp leaves the body unread.
         ("enquire_link with a stray body", frame(CommandId::ENQUIRE_LINK, 0, &[0, 0]), true, Theirs::LeavesUnread(2)),
         ("generic_nack with a stray body", frame(CommandId::GENERIC_NACK, 3, &[0, 0]), true, Theirs::LeavesUnread(2)),
-        // §1.3.4: number_of_dests is 1–254. We answer ESME_RINVNUMDESTS; rusmpp accepts 0.
+        // number_of_dests is 1–254. We answer ESME_RINVNUMDESTS; rusmpp accepts 0.
         ("submit_multi with 0 destinations", frame(CommandId::SUBMIT_MULTI, 0, &submit_multi_no_dests), false, Theirs::Whole),
         // A response TLV whose length runs past the PDU: we drop the TLV area (a response is never
         // answered); rusmpp keeps a TLV whose declared length (5) exceeds its value (1 octet).
@@ -1382,7 +1382,7 @@ fn known_disagreements() {
     assert_eq!(sm.tlvs.message_state().map(|s| s.0), Some(2));
 }
 
-/// §3.3: `callback_num_pres_ind` is `0000ppss` — presentation in bits 3–2, screening in bits 1–0.
+/// `callback_num_pres_ind` is `0000ppss` — presentation in bits 3–2, screening in bits 1–0.
 /// rusmpp puts them the other way round. We relay the octet untouched and do not interpret it.
 #[test]
 fn rusmpp_callback_num_pres_ind_bits_are_swapped() {

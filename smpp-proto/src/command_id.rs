@@ -1,4 +1,4 @@
-//! `command_id`: which PDU a frame holds (reference §1.2). Bit 31 marks a response.
+//! `command_id`: which PDU a frame holds. Bit 31 marks a response.
 
 use std::fmt;
 

@@ -1,4 +1,4 @@
-//! Parts of a concatenated message (reference §5.6): a `submit_sm` that is one part of a longer
+//! Parts of a concatenated message: a `submit_sm` that is one part of a longer
 //! message, marked by a user data header (information element 0x00 with an 8-bit reference, or
 //! 0x08 with a 16-bit one) or by the SAR TLVs.
 

@@ -1,5 +1,5 @@
-//! A `submit_sm` for a v3.3 peer, which takes no TLVs (the session drops them all, reference
-//! §7.6): what the TLVs carry moves into the fields first (§3.2) — a `message_payload` into
+//! A `submit_sm` for a v3.3 peer, which takes no TLVs (the session drops them all):
+//! what the TLVs carry moves into the fields first — a `message_payload` into
 //! `short_message`, the SAR triple into a user data header with a 16-bit reference.
 
 use bytes::{BufMut, Bytes, BytesMut};

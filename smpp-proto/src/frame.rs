@@ -2,7 +2,7 @@
 //!
 //! `command_length` is checked as soon as its four octets arrive — below 16 or above the
 //! configured maximum is an error before a single body octet is buffered — and each frame is then
-//! decoded on its own, so a malformed body never desynchronises the stream (reference §1.5, §1.6).
+//! decoded on its own, so a malformed body never desynchronises the stream.
 
 use bytes::{Buf, Bytes, BytesMut};
 

@@ -1,4 +1,4 @@
-//! `command_status`: a raw `u32` with names for the codes of SMPP 3.4 and 5.0 (reference §2).
+//! `command_status`: a raw `u32` with names for the codes of SMPP 3.4 and 5.0.
 //!
 //! Unknown values are never rejected: carriers emit vendor codes and values outside every range.
 

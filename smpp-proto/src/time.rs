@@ -1,4 +1,4 @@
-//! The SMPP time format of `schedule_delivery_time` and `validity_period` (reference §6): empty
+//! The SMPP time format of `schedule_delivery_time` and `validity_period`: empty
 //! (immediately / the default validity), or 16 characters, absolute `YYMMDDhhmmsstnnp` (`p` is
 //! `+` or `-`, `nn` the offset from UTC in quarter-hours, 00–48) or relative `YYMMDDhhmmss000R`.
 

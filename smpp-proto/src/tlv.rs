@@ -2,13 +2,13 @@
 //!
 //! A decoded PDU holds its TLV area as one [`Bytes`] slice of the frame, checked once at decode
 //! time; typed accessors read the tags the router acts on, and a relayed message re-emits the area
-//! unchanged (reference §3.2). [`TlvsBuilder`] makes new areas and edits relayed ones.
+//! unchanged. [`TlvsBuilder`] makes new areas and edits relayed ones.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::values::MessageState;
 
-/// The tags the router reads or writes (reference §3.3, §3.4). Any other tag is kept raw.
+/// The tags the router reads or writes. Any other tag is kept raw.
 pub mod tag {
     /// `dest_addr_subunit`.
     pub const DEST_ADDR_SUBUNIT: u16 = 0x0005;

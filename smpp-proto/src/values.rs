@@ -3,7 +3,7 @@
 //!
 //! Each keeps the raw octet so that unknown values relay unchanged; the helpers only interpret.
 
-/// `message_state` (TLV 0x0427, `query_sm_resp`): the state of a message at the MC (reference §4.1).
+/// `message_state` (TLV 0x0427, `query_sm_resp`): the state of a message at the MC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct MessageState(pub u8);
 
@@ -136,7 +136,7 @@ impl EsmClass {
     }
 }
 
-/// `registered_delivery`: which receipts and acknowledgements the sender asked for (reference §5.2).
+/// `registered_delivery`: which receipts and acknowledgements the sender asked for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct RegisteredDelivery(pub u8);
 
@@ -158,7 +158,7 @@ impl RegisteredDelivery {
     }
 }
 
-/// `data_coding` values the router interprets (reference §5.3). Others relay unchanged.
+/// `data_coding` values the router interprets. Others relay unchanged.
 pub mod data_coding {
     /// MC default alphabet: GSM 03.38 7-bit, unpacked (one septet per octet).
     pub const DEFAULT: u8 = 0x00;
@@ -174,7 +174,7 @@ pub mod data_coding {
     pub const UCS2: u8 = 0x08;
 }
 
-/// Type of number (reference §5.7).
+/// Type of number.
 pub mod ton {
     /// Unknown.
     pub const UNKNOWN: u8 = 0;
@@ -192,7 +192,7 @@ pub mod ton {
     pub const ABBREVIATED: u8 = 6;
 }
 
-/// Numbering plan indicator (reference §5.7).
+/// Numbering plan indicator.
 pub mod npi {
     /// Unknown.
     pub const UNKNOWN: u8 = 0;

@@ -1,4 +1,4 @@
-//! Reading and writing the SMPP wire types (reference §0): big-endian integers, C-octet strings
+//! Reading and writing the SMPP wire types: big-endian integers, C-octet strings
 //! with a maximum size including the NUL, and octet strings whose length comes from elsewhere.
 //!
 //! The reader slices the frame's [`Bytes`] (a reference-count increment, no copy, no allocation);

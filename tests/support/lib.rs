@@ -145,7 +145,7 @@ fn run_plan(mut cmd: Command, what: &str) -> Vec<Value> {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let line = stdout.lines().rev().find(|l| l.starts_with('[')).unwrap_or_else(|| {
-        panic!("{what} printed no result (are the test peers installed? run .ci/install-peers)\nstdout: {stdout}\nstderr: {stderr}")
+        panic!("{what} printed no result (are the test peers installed? ./test.sh installs them and runs the tests)\nstdout: {stdout}\nstderr: {stderr}")
     });
     serde_json::from_str(line).unwrap()
 }
@@ -520,7 +520,7 @@ impl Redis {
             .args(["--daemonize", "no", "--loglevel", "warning"])
             .stdout(std::process::Stdio::null())
             .spawn()
-            .expect("redis-server is not installed: run .ci/install-peers");
+            .expect("redis-server is not installed: ./test.sh installs the test peers");
         let redis = Self { child, port, dir };
         wait_listening(&[port]).await;
         redis
@@ -709,7 +709,7 @@ fn postgres_bin() -> PathBuf {
         .into_iter()
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .find(|p| p.join("initdb").exists())
-        .expect("PostgreSQL is not installed (initdb not found): run .ci/install-peers")
+        .expect("PostgreSQL is not installed (initdb not found): ./test.sh installs the test peers")
 }
 
 /// Who PostgreSQL runs as: `None` (this user) unless the tests run as root, then the

@@ -1,4 +1,4 @@
-//! Failover policy: what to do after each kind of failure (DESIGN §3), and which status the
+//! Failover policy: what to do after each kind of failure, and which status the
 //! client gets when every channel of the plan failed.
 
 use std::time::Duration;

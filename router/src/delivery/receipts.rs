@@ -1,5 +1,5 @@
-//! Building the delivery receipts the router sends its clients (reference §4.7, the seed's
-//! format): `deliver_sm` with esm_class 0x04, addresses swapped, `receipted_message_id` and
+//! Building the delivery receipts the router sends its clients (the format our
+//! clients were promised): `deliver_sm` with esm_class 0x04, addresses swapped, `receipted_message_id` and
 //! `message_state` TLVs, and the canonical text.
 
 use bytes::Bytes;

@@ -1,7 +1,7 @@
 //! The failover engine: runs a message through a route's channel plan under its policy and a
 //! per-message deadline, keeping the history of every attempt.
 //!
-//! Rules (DESIGN §3): a channel that is down is skipped without an attempt; a refusal follows the
+//! Rules: a channel that is down is skipped without an attempt; a refusal follows the
 //! policy (next at once, retry with backoff then next/stop, or stop); nothing-sent outcomes may be
 //! retried; an unknown outcome is never resent to the same channel, and the next channel tries
 //! only when the route allows it; the deadline always leaves the client an answer.

@@ -1,4 +1,4 @@
-//! The parts of one concatenated message take one channel (DESIGN §3, reference §5.6): the first
+//! The parts of one concatenated message take one channel: the first
 //! part of a group to arrive is routed through the plan, and the others wait for its decision and
 //! go to the channel that took it. Channels that cannot carry parts ([`Channel::carries_parts`]:
 //! iMessage, where an OTP is one whole text) are left out of a part's plan.

@@ -21,7 +21,7 @@ pub struct Checked {
 pub fn check(sm: &Sm, account: &Account, max_message_len: usize) -> Result<Checked, CommandStatus> {
     let payload = sm.tlvs.message_payload();
     if payload.is_some() && !sm.short_message.is_empty() {
-        // Never both (reference §5.6 C).
+        // Never both: the spec allows the text in `short_message` or in `message_payload`.
         return Err(CommandStatus::RINVMSGLEN);
     }
     if sm.payload().len() > max_message_len {

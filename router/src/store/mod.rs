@@ -1,4 +1,4 @@
-//! The durable message store (design §2, §7): what the router must not forget.
+//! The durable message store: what the router must not forget.
 //!
 //! - **Message records**: router id ↔ (channel, carrier id) ↔ client account, so that a carrier's
 //!   receipt, which names the carrier's id, finds the router id the client was given and the

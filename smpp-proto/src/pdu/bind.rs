@@ -1,5 +1,4 @@
-//! `bind_transmitter` / `bind_receiver` / `bind_transceiver`, their responses, and `outbind`
-//! (reference §1.3.1, §1.3.2).
+//! `bind_transmitter` / `bind_receiver` / `bind_transceiver`, their responses, and `outbind`.
 
 use bytes::{BufMut, Bytes, BytesMut};
 

@@ -1,5 +1,5 @@
 //! The contract every PDU body implements, and the field helpers that map a bad field to the
-//! status the session answers with (reference §1.5: a bad body gets its own `*_resp`).
+//! status the session answers with (a bad body gets its own `*_resp`).
 
 use bytes::BytesMut;
 

@@ -1,4 +1,4 @@
-//! The v5 cell-broadcast requests (reference §1.3.9). The router does not offer broadcast, but
+//! The v5 cell-broadcast requests. The router does not offer broadcast, but
 //! it decodes and encodes them exactly so that it can answer and relay them correctly.
 
 use bytes::{BufMut, Bytes, BytesMut};

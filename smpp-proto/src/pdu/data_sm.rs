@@ -1,4 +1,4 @@
-//! `data_sm` (reference §1.3.5) and `alert_notification` (§1.3.6): the PDUs whose addresses are
+//! `data_sm` and `alert_notification`: the PDUs whose addresses are
 //! `COS(65)` and whose content lives only in TLVs.
 
 use bytes::{BufMut, Bytes, BytesMut};

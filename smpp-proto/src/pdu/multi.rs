@@ -1,4 +1,4 @@
-//! `submit_multi` and `submit_multi_resp` (reference §1.3.4).
+//! `submit_multi` and `submit_multi_resp`.
 
 use bytes::{BufMut, Bytes, BytesMut};
 

@@ -1,4 +1,4 @@
-//! `query_sm`, `query_sm_resp`, `cancel_sm` and `replace_sm` (reference §1.3.7, §1.3.8).
+//! `query_sm`, `query_sm_resp`, `cancel_sm` and `replace_sm`.
 
 use bytes::{BufMut, Bytes, BytesMut};
 

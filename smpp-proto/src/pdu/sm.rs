@@ -1,4 +1,4 @@
-//! `submit_sm` and `deliver_sm` (same layout, reference §1.3.3) and the `message_id` responses
+//! `submit_sm` and `deliver_sm` (same layout) and the `message_id` responses
 //! shared by `submit_sm_resp`, `deliver_sm_resp`, `data_sm_resp` and the broadcast responses.
 
 use bytes::{BufMut, Bytes, BytesMut};

@@ -1,5 +1,5 @@
-//! Codec tests: hand-checked encodings, a round trip for every PDU, and the lenient cases of the
-//! reference (§1.3, §1.5, §3.1, §9).
+//! Codec tests: hand-checked encodings, a round trip for every PDU, and the lenient cases real
+//! peers need.
 
 use bytes::Bytes;
 

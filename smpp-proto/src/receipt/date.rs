@@ -1,4 +1,4 @@
-//! The dates of a receipt's text (`submit date:`, `done date:`), reference §4.5 step 4.
+//! The dates of a receipt's text (`submit date:`, `done date:`).
 
 use std::fmt::Write as _;
 
@@ -222,7 +222,7 @@ mod tests {
             ReceiptDate::parse("201506201641"),
             Some(d(2015, 6, 20, 16, 41, 0))
         );
-        // Valid both ways: the YYMMDDhhmmss reading wins, as §4.5 says.
+        // Valid both ways: the YYMMDDhhmmss reading wins, as most carriers mean it.
         assert_eq!(
             ReceiptDate::parse("201101151230"),
             Some(d(2020, 11, 1, 15, 12, 30))

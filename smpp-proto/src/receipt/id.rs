@@ -1,4 +1,4 @@
-//! Message-id normalisation for matching receipts to submissions (reference §4.6).
+//! Message-id normalisation for matching receipts to submissions.
 //!
 //! A channel stores each submission under [`IdMatch::resp_key`] of the id from `submit_sm_resp`
 //! and looks a receipt up under [`IdMatch::dlr_key`] of the receipt's id. The keys absorb the
@@ -93,7 +93,7 @@ mod tests {
         assert_eq!(normalize_id("000"), "0");
         assert_eq!(normalize_id(""), "");
         assert_eq!(normalize_id("  "), "");
-        // §4.4 row 14: case differences.
+        // Carriers that change the case of hex ids.
         assert_eq!(
             normalize_id("1101c1-c9d03d-f000"),
             normalize_id("1101C1-C9D03D-F000")

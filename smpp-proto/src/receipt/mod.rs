@@ -1,4 +1,4 @@
-//! Delivery receipts (DLRs), reference §4: reading the receipt text of any carrier leniently,
+//! Delivery receipts (DLRs): reading the receipt text of any carrier leniently,
 //! combining it with the receipt TLVs, writing the canonical text the router sends its own
 //! clients, and keying message ids so that a receipt finds its submission.
 //!
@@ -7,11 +7,11 @@
 //! - [`parse`] reads `id:… sub:… dlvrd:… submit date:… done date:… stat:… err:… text:…` into a
 //!   [`ReceiptText`] of slices of the input; every field is optional.
 //! - [`Receipt::from_parts`] combines it with `receipted_message_id`, `message_state` and
-//!   `network_error_code`, TLVs first (§4.5 step 8).
-//! - [`format_receipt`] writes the canonical text (§4.7); [`rewrite_id`] swaps the id of a relayed
+//!   `network_error_code`, TLVs first.
+//! - [`format_receipt`] writes the canonical text; [`rewrite_id`] swaps the id of a relayed
 //!   one and leaves every other byte alone.
 //! - [`ReceiptDate`] handles the 10-, 12- and 14-digit dates and converts from Unix time.
-//! - [`normalize_id`], [`hex_to_decimal`], [`decimal_to_hex`] and [`IdMatch`] key ids (§4.6).
+//! - [`normalize_id`], [`hex_to_decimal`], [`decimal_to_hex`] and [`IdMatch`] key ids.
 //!
 //! Labels are found case-insensitively, in any order, and only before the first `text:` label,
 //! so that the user text cannot inject labels. A label counts only at the start of the text or
@@ -199,7 +199,7 @@ fn lenient_u32(s: &str) -> Option<u32> {
     any.then_some(n)
 }
 
-/// Parses a receipt's text leniently (§4.5 steps 2–7); never fails, every field is optional.
+/// Parses a receipt's text leniently; never fails, every field is optional.
 pub fn parse(text: &str) -> ReceiptText<'_> {
     let layout = Layout::of(text);
     let value = |k| layout.value(text, k);
@@ -222,7 +222,7 @@ pub fn parse(text: &str) -> ReceiptText<'_> {
 }
 
 /// Whether the text has both an `id:` and a `stat:` label before `text:` (the per-upstream
-/// fallback of §4.2 for MCs that send receipts with esm_class 0; spoofable by MO text).
+/// fallback for MCs that send receipts with esm_class 0; spoofable by MO text).
 pub fn looks_like_receipt(text: &str) -> bool {
     let layout = Layout::of(text);
     layout.labels[L_ID].is_some() && layout.labels[L_STAT].is_some()
@@ -260,7 +260,7 @@ pub struct NetworkError {
 
 impl NetworkError {
     /// Decodes the TLV value: a type octet and a big-endian Int2 (3 octets), or the malformed
-    /// ASCII-digit form some MCs send (`"000"`, §4.4 row 11; trailing NULs ignored).
+    /// ASCII-digit form some MCs send (`"000"`; trailing NULs ignored).
     pub fn decode(value: &[u8]) -> Option<Self> {
         let mut digits = value;
         while let [rest @ .., 0] = digits {
@@ -324,7 +324,7 @@ impl<'a> Receipt<'a> {
     }
 
     /// The error as a string: the text's `err:` as written, else the TLV's code in decimal
-    /// (`03 08 02` gives `"2050"`, §4.4 row 10).
+    /// (`03 08 02` gives `"2050"`).
     pub fn err(&self) -> Option<Cow<'a, str>> {
         match (self.fields.err, self.network_error) {
             (Some(e), _) => Some(Cow::Borrowed(e)),
@@ -344,7 +344,7 @@ impl<'a> Receipt<'a> {
     }
 }
 
-/// What goes into a receipt the router sends to its own clients (§4.7).
+/// What goes into a receipt the router sends to its own clients.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReceiptFields<'a> {
     /// The router's message id, as given in its `submit_sm_resp` (must not contain whitespace).

@@ -51,7 +51,7 @@ pub enum Event {
         sequence_number: u32,
     },
     /// A response matching no request of ours, or a PDU that could not be decoded and gets no
-    /// answer: logged and dropped, never answered (reference §1.5).
+    /// answer: logged and dropped, never answered.
     Stray {
         /// The PDU's id.
         command_id: CommandId,

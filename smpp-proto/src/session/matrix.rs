@@ -1,4 +1,4 @@
-//! The operation matrix of reference §1.4: which PDUs each side may send in each state.
+//! The operation matrix: which PDUs each side may send in each state.
 //!
 //! The router follows v3.4 with the v5 leniencies: `enquire_link` and `generic_nack` in any
 //! connected state, `replace_sm` on transceiver binds.

@@ -1,4 +1,4 @@
-//! The SMPP session state machine, sans-IO, for both roles (reference §1.4, §7).
+//! The SMPP session state machine, sans-IO, for both roles.
 //!
 //! A [`Session`] owns no socket and reads no clock. Its driver feeds it received bytes
 //! ([`Session::handle_input`]), the passing of time ([`Session::handle_timeout`]) and the
@@ -326,7 +326,7 @@ impl Session {
                 if self.inbound_count == 0 {
                     self.close(CloseReason::Unbound);
                 } else {
-                    // Answers are still owed (reference §7.5): they go out first.
+                    // Answers are still owed: they go out first.
                     self.unbound_owing = true;
                     self.timers.unbinding(now + self.config.unbind_timeout);
                 }
@@ -353,7 +353,7 @@ impl Session {
             | Pdu::BindTransceiverResp(r) => (r.system_id, r.tlvs),
             _ => Default::default(),
         };
-        // No sc_interface_version means a v3.3 MC: send it no TLVs (reference §7.6).
+        // No sc_interface_version means a v3.3 MC: send it no TLVs.
         self.version = match tlvs.sc_interface_version() {
             Some(v) => v.min(self.config.interface_version),
             None => interface_version::V33,

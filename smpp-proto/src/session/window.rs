@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use crate::command_id::CommandId;
 
-/// The highest sequence number; the counter wraps back to 1 (reference §7.2).
+/// The highest sequence number; the counter wraps back to 1.
 pub const MAX_SEQUENCE: u32 = 0x7FFF_FFFF;
 
 /// A request awaiting its response.

@@ -1,4 +1,4 @@
-//! The GSM 03.38 / TS 23.038 default alphabet and its extension table (reference §5.4), over
+//! The GSM 03.38 / TS 23.038 default alphabet and its extension table, over
 //! unpacked septets (one septet per octet, as SMPP sends `data_coding` 0), plus packing helpers
 //! for links that want packed GSM7.
 //!

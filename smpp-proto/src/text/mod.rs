@@ -1,4 +1,4 @@
-//! SMS text, reference §5.3–§5.5: decoding a `short_message` by its `data_coding`, encoding text
+//! SMS text: decoding a `short_message` by its `data_coding`, encoding text
 //! in the cheapest alphabet, and counting and splitting messages into segments exactly.
 //!
 //! The router treats `short_message` as opaque bytes tagged with `data_coding`; this module is

@@ -1,4 +1,4 @@
-//! Counting and splitting a message into SMS segments (reference §5.5).
+//! Counting and splitting a message into SMS segments.
 //!
 //! A message is a sequence of indivisible *atoms*, each weighing 1 or 2 units: a GSM7 septet or
 //! an `ESC` pair (2 septets), an octet, a UTF-16 code unit or a surrogate pair (2 units). If the
@@ -8,7 +8,7 @@
 //! layout, so `split(..).len() == segments(..).segments` always holds.
 //!
 //! The limits assume the concatenation UDH is the only UDH element; port or language-shift
-//! elements (§5.5) take more room and are the caller's concern, as is the policy limit on the
+//! elements take more room and are the caller's concern, as is the policy limit on the
 //! number of parts (at most [`MAX_SEGMENTS`] on the air interface).
 
 use std::ops::Range;
