@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces the load figures in the README. Builds the release binary, starts the router (and,
+# Reproduces the load figures in docs/performance.md. Builds the release binary, starts the router (and,
 # for the iMessage scenario, the stand-in OTP Blue API) on loopback ports, runs the load
 # generator against it, and prints the load generator's report.
 #

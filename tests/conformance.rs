@@ -1,6 +1,6 @@
 //! The conformance list (the session rules, the answers to malformed PDUs, and the
-//! mistakes common in other stacks): one test per row, each against the real router over loopback. The README's
-//! "Conformance" table names the test behind every row.
+//! mistakes common in other stacks): one test per row, each against the real router over loopback. The manual's
+//! "Conformance" table (docs/conformance.md) names the test behind every row.
 //!
 //! Client side (the router as MC) with raw sockets, so that each case is exactly the bytes of the
 //! row; carrier side (the router as ESME) against a scripted carrier written here, so that each

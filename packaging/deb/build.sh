@@ -3,7 +3,7 @@
 #   /usr/bin/smpp-router                     the release binary (BIN=path: another build)
 #   /etc/smpp-router/{router,routes}.toml    conffiles: production-style, TLS on, no stand-ins
 #   /lib/systemd/system/smpp-router.service  hardened, `smpp-router check` before every start
-#   /usr/share/doc/smpp-router/              README, examples, copyright
+#   /usr/share/doc/smpp-router/              README, the manual (docs/), examples, copyright
 # postinst makes the system user smpp-router and /var/lib/smpp-router; purge removes the data.
 # Prints the package's path.
 set -euo pipefail
@@ -24,6 +24,8 @@ strip --strip-debug "$stage/usr/bin/smpp-router" 2>/dev/null || true
 install -m 0640 "$here/router.toml" "$here/routes.toml" "$stage/etc/smpp-router/"
 install -m 0644 "$here/smpp-router.service" "$stage/lib/systemd/system/"
 install -m 0644 README.md ARCHITECTURE.md "$stage/usr/share/doc/smpp-router/"
+install -d "$stage/usr/share/doc/smpp-router/docs"
+install -m 0644 docs/*.md "$stage/usr/share/doc/smpp-router/docs/"
 install -m 0644 examples/router.production.toml examples/routes.production.toml \
   examples/smpp-router@.service examples/grafana-dashboard.json examples/haproxy.cfg \
   "$stage/usr/share/doc/smpp-router/examples/"

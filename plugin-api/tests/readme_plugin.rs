@@ -1,5 +1,5 @@
-//! The plugin and the test in the README's "Writing a channel plugin", compiled and run as
-//! written: the test below also checks that the README still shows exactly this code.
+//! The plugin and the test in the manual's "Writing a channel plugin" (docs/plugins.md), compiled and run as
+//! written: the test below also checks that the manual still shows exactly this code.
 
 #![allow(clippy::unwrap_used)]
 
@@ -106,8 +106,8 @@ fn accepts_and_reports_delivery() {
 // README-END test
 
 #[test]
-fn the_readme_shows_this_code() {
-    let readme = include_str!("../../README.md");
+fn the_manual_shows_this_code() {
+    let manual = include_str!("../../docs/plugins.md");
     let me = include_str!("readme_plugin.rs");
     for part in ["plugin", "test"] {
         let begin = format!("// README-BEGIN {part}\n");
@@ -115,8 +115,8 @@ fn the_readme_shows_this_code() {
         let end = me.find(&format!("// README-END {part}")).unwrap();
         let code = &me[start..end];
         assert!(
-            readme.contains(&format!("```rust\n{code}```")),
-            "README's {part} block differs from plugin-api/tests/readme_plugin.rs"
+            manual.contains(&format!("```rust\n{code}```")),
+            "docs/plugins.md's {part} block differs from plugin-api/tests/readme_plugin.rs"
         );
     }
 }

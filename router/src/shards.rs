@@ -4,7 +4,7 @@
 //! came in on, when one there can take it — so a message's work mostly stays on one core: no
 //! wake-up of another core's task, no cache lines moving between cores per message. Against one
 //! work-stealing runtime for everything, `bench/run.sh carrier` measured ~10 % less router CPU
-//! per message and ~10 % more messages carried (figures in the README's performance section).
+//! per message and ~10 % more messages carried (figures in docs/performance.md).
 //!
 //! `app::start` starts a router's shards and hands them to what spawns data-path tasks (the
 //! server's connections, the carrier binds); [`Shards::none`] runs those tasks on the caller's

@@ -205,7 +205,7 @@ mod tests {
         ));
     }
 
-    /// The README's example, `countries = ["GB", "+33"]`: numbers of both countries take it.
+    /// The manual's example (docs/configuration.md), `countries = ["GB", "+33"]`: numbers of both countries take it.
     #[test]
     fn countries_mix_regions_and_calling_codes() {
         let text = format!(
