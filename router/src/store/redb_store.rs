@@ -546,17 +546,37 @@ impl RedbStore {
             Ok(out)
         })?;
         let last = old.last().map(|(c, id, _)| (*c, id.clone()));
-        let mut unfinished = Vec::new();
-        for (_, id, rec) in old {
-            let (Ok(rec), Some(key)) = (rec, history::key_of(&id)) else {
-                continue;
-            };
-            let events = journal.history(key)?;
-            if !events.iter().any(|e| e.final_receipt().is_some()) {
-                unfinished.push(Arc::new(rec));
-            }
-        }
+        let old: Vec<(u64, MessageRecord)> = old
+            .into_iter()
+            .filter_map(|(_, id, rec)| Some((history::key_of(&id)?, rec.ok()?)))
+            .collect();
+        // One read of the journal for the whole chunk, not one per record.
+        let keys: Vec<u64> = old.iter().map(|(key, _)| *key).collect();
+        let finished = journal.finished(&keys)?;
+        let unfinished = old
+            .into_iter()
+            .zip(finished)
+            .filter(|(_, finished)| !finished)
+            .map(|((_, rec), _)| Arc::new(rec))
+            .collect();
         Ok((unfinished, last))
+    }
+
+    /// Whether each message of `keys` has a final receipt in its history (read in one
+    /// transaction; those not committed yet count too).
+    fn finished(&self, keys: &[u64]) -> Result<Vec<bool>, StoreError> {
+        let is_final = |events: &[Event]| events.iter().any(|e| e.final_receipt().is_some());
+        let in_file = self.read(|txn| {
+            let events = txn.open_table(EVENTS)?;
+            keys.iter()
+                .map(|key| events_of(&events, *key).map(|h| is_final(&h)))
+                .collect::<Result<Vec<bool>, StoreError>>()
+        })?;
+        Ok(keys
+            .iter()
+            .zip(in_file)
+            .map(|(key, done)| done || is_final(&self.unwritten.of(*key)))
+            .collect())
     }
 
     /// [`Store::record`]; with `readable`, the record can be read by router id before it is
